@@ -1,0 +1,22 @@
+//! # gossip
+//!
+//! Event sync by gossip, with vector-clock causality. Nodes exchange events in three
+//! phases (digest -> missing events + our clock -> final push), push new events eagerly,
+//! and repair what push missed with periodic rounds and anti-entropy.
+//!
+//! Layers, each importing only those below it:
+//! - [`protocol`]: the I/O-free core (events, clocks, messages, exchange, peer selection);
+//! - [`store`]: the [`store::EventStore`] trait and its implementations;
+//! - [`transport`]: the [`transport::Transport`] trait and its implementations;
+//! - [`node`]: [`node::GossipNode`], the async shell that runs it all.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod protocol;
+
+pub use protocol::{ClockOrdering, Event, Message, NodeId, PeerSelectionStrategy, VectorClock};
+pub mod node;
+pub mod store;
+pub mod transport;
+
+pub use node::{GossipConfig, GossipError, GossipNode};

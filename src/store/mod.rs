@@ -1,0 +1,133 @@
+//! Event stores: where a node keeps the events it holds.
+//!
+//! A store is the one source of truth for a node: its vector clock and its own next seq are
+//! rebuilt from the store on start, so the clock can never claim an event the store lacks.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+
+use crate::protocol::{Event, NodeId, VectorClock};
+
+pub mod memory;
+
+pub use memory::MemoryEventStore;
+
+/// What [`EventStore::save`] did with an event. Deciding this is atomic with the insert, so
+/// two concurrent saves of one event give one `Inserted` and one `Duplicate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// The event was new and is now held.
+    Inserted,
+    /// The same event was already held.
+    Duplicate,
+    /// A different event under the same `(origin, seq)` is held; the new one was refused.
+    Conflict,
+}
+
+/// Figures about a store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Events held.
+    pub total_events: u64,
+    /// Distinct origins among them.
+    pub unique_nodes: u64,
+    /// Bytes the events take (on disk for a file store, encoded for a memory store).
+    pub size_bytes: u64,
+    /// Earliest `created_at_ms` held.
+    pub oldest_ms: Option<u64>,
+    /// Latest `created_at_ms` held.
+    pub newest_ms: Option<u64>,
+    /// Damaged records dropped when the store was last opened.
+    pub dropped_records: u64,
+    /// Bytes of damaged records dropped when the store was last opened.
+    pub dropped_bytes: u64,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The operating system refused a file operation.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, and to which path.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process holds the store's directory.
+    #[error(
+        "the store in {} is in use by another process (pid {pid}); close it, or use another data directory or profile",
+        dir.display()
+    )]
+    Locked {
+        /// The store directory.
+        dir: PathBuf,
+        /// The holder's pid, as written in the lock file ("unknown" if unreadable).
+        pid: String,
+    },
+    /// Stored data could not be understood.
+    #[error("corrupt store data: {0}")]
+    Corrupt(String),
+    /// The store was closed.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// Where events live. Implementations must be safe to call concurrently.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Stores one event unless an event with its `(origin, seq)` is held already.
+    async fn save(&self, event: Event) -> Result<SaveOutcome, StoreError>;
+
+    /// Stores many events; one outcome per event, in order.
+    async fn save_many(&self, events: Vec<Event>) -> Result<Vec<SaveOutcome>, StoreError> {
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            out.push(self.save(e).await?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` events of `origin` with `seq > after`, in seq order.
+    async fn events_since(
+        &self,
+        origin: NodeId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// Every event held, per origin in seq order.
+    async fn all_events(&self) -> Result<Vec<Event>, StoreError>;
+
+    /// The event `(origin, seq)`, if held.
+    async fn get(&self, origin: NodeId, seq: u64) -> Result<Option<Event>, StoreError>;
+
+    /// Whether `(origin, seq)` is held.
+    async fn has(&self, origin: NodeId, seq: u64) -> Result<bool, StoreError> {
+        Ok(self.get(origin, seq).await?.is_some())
+    }
+
+    /// Number of events held.
+    async fn count(&self) -> Result<u64, StoreError>;
+
+    /// Number of events held per origin.
+    async fn count_per_node(&self) -> Result<BTreeMap<NodeId, u64>, StoreError>;
+
+    /// Per origin, the highest seq held contiguously from 1.
+    async fn clock(&self) -> Result<VectorClock, StoreError>;
+
+    /// The highest seq held for `origin`, gaps or not (0 if none).
+    async fn latest_seq(&self, origin: NodeId) -> Result<u64, StoreError>;
+
+    /// The highest Lamport time held (0 if empty).
+    async fn max_lamport(&self) -> Result<u64, StoreError>;
+
+    /// Figures about the store.
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Flushes and releases the store; later calls fail with [`StoreError::Closed`].
+    async fn close(&self) -> Result<(), StoreError>;
+}

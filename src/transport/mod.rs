@@ -1,0 +1,178 @@
+//! Transports: how messages travel between nodes.
+//!
+//! A transport delivers what arrives to the node through a bounded channel of [`Inbound`]
+//! items, and carries the node's requests (a digest that expects a response) and one-way
+//! sends (pushes).
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::protocol::codec::CodecError;
+use crate::protocol::{Message, NodeId};
+
+pub mod memory;
+
+pub use memory::{MemoryNetwork, MemoryTransport};
+
+/// Where a peer can be reached, in the transport's own notation (`"10.0.0.2:4000"` for TCP,
+/// any name for the memory transport).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PeerAddr(pub String);
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerAddr({})", self.0)
+    }
+}
+
+impl From<&str> for PeerAddr {
+    fn from(s: &str) -> Self {
+        PeerAddr(s.to_string())
+    }
+}
+
+impl From<String> for PeerAddr {
+    fn from(s: String) -> Self {
+        PeerAddr(s)
+    }
+}
+
+/// A peer as a transport knows it: its id and where it listens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Peer {
+    /// The peer's node id.
+    pub id: NodeId,
+    /// Where it listens.
+    pub addr: PeerAddr,
+}
+
+impl Peer {
+    /// A peer.
+    pub fn new(id: NodeId, addr: impl Into<PeerAddr>) -> Self {
+        Peer {
+            id,
+            addr: addr.into(),
+        }
+    }
+}
+
+/// The way back for a request's response.
+#[derive(Debug)]
+pub struct Reply(oneshot::Sender<Message>);
+
+impl Reply {
+    /// A reply handle and the receiver the transport awaits.
+    pub fn channel() -> (Reply, oneshot::Receiver<Message>) {
+        let (tx, rx) = oneshot::channel();
+        (Reply(tx), rx)
+    }
+
+    /// Sends the response; false if the requester is gone.
+    pub fn send(self, message: Message) -> bool {
+        self.0.send(message).is_ok()
+    }
+}
+
+/// What a transport hands to its node.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A message from a peer; `reply` is set when the sender awaits a response.
+    Message {
+        /// The sender, with the address it listens on.
+        from: Peer,
+        /// The message.
+        message: Message,
+        /// Where the response goes, for requests.
+        reply: Option<Reply>,
+    },
+    /// Input that was refused (bad frame, failed handshake, ...): the connection was
+    /// dropped. The node counts it and reports it on its exchange stream.
+    Rejected {
+        /// The remote address.
+        addr: PeerAddr,
+        /// The peer, if it had identified itself.
+        peer: Option<NodeId>,
+        /// What was wrong.
+        error: TransportError,
+    },
+}
+
+/// Why a transport operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    /// No answer within the deadline.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The peer could not be reached.
+    #[error("cannot reach {addr}: {reason}")]
+    Unreachable {
+        /// The address tried.
+        addr: PeerAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The connection closed before the operation completed.
+    #[error("connection closed: {0}")]
+    Closed(String),
+    /// A frame could not be decoded or encoded.
+    #[error("bad frame: {0}")]
+    Codec(String),
+    /// A frame was valid but not allowed here (wrong type for the state, oversized, ...).
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// The handshake was refused (wrong version, wrong room, our own id, ...).
+    #[error("handshake refused: {0}")]
+    Handshake(String),
+    /// The transport is not running.
+    #[error("transport not started")]
+    NotStarted,
+    /// An operating-system error.
+    #[error("i/o error: {0}")]
+    Io(String),
+}
+
+impl From<CodecError> for TransportError {
+    fn from(e: CodecError) -> Self {
+        TransportError::Codec(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for TransportError {
+    fn from(e: std::io::Error) -> Self {
+        TransportError::Io(e.to_string())
+    }
+}
+
+/// Moves messages between nodes.
+#[async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// Starts accepting messages; everything received goes to `inbound`.
+    async fn start(&self, inbound: mpsc::Sender<Inbound>) -> Result<(), TransportError>;
+
+    /// Stops accepting and closes connections. Idempotent.
+    async fn stop(&self);
+
+    /// Sends a request and waits for its response, at most `timeout`.
+    async fn request(
+        &self,
+        peer: &Peer,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<Message, TransportError>;
+
+    /// Sends a message that expects no response.
+    async fn send(&self, peer: &Peer, message: Message) -> Result<(), TransportError>;
+
+    /// Where this transport listens (valid after `start`).
+    fn local_addr(&self) -> PeerAddr;
+}
