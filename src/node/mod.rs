@@ -25,7 +25,6 @@ pub use error::{ConfigError, GossipError};
 pub use peer::{PeerInfo, PeerState, PeerTable, Transition};
 pub use stats::{Direction, ExchangeResult, GossipStats};
 
-use crate::protocol::codec::encoded_len;
 use crate::protocol::exchange::{self, Batch, Want};
 use crate::protocol::{Event, Message, NodeId, Selector, VectorClock, now_ms};
 use crate::store::{EventStore, SaveOutcome};
@@ -261,7 +260,7 @@ impl GossipNode {
             created_at_ms: now_ms(),
             payload,
         };
-        let size = encoded_len(&event);
+        let size = event.encoded_len();
         let limit = inner.config.limits().max_event_bytes();
         if size > limit {
             return Err(GossipError::EventTooLarge { size, limit });
@@ -490,7 +489,15 @@ impl Inner {
                 from,
                 message,
                 reply,
-            } => self.handle_message(from, message, reply).await,
+                wire_bytes,
+            } => {
+                add(&self.counters.bytes_received, wire_bytes as u64);
+                self.handle_message(from, message, reply).await
+            }
+            Inbound::Disconnected { peer, reason } => {
+                let t = self.state().peers.mark_offline(&peer, &reason);
+                self.announce(t);
+            }
             Inbound::Rejected { addr, peer, error } => {
                 add(&self.counters.rejected_inbound, 1);
                 tracing::warn!(%addr, ?peer, %error, "inbound input refused");
@@ -520,7 +527,6 @@ impl Inner {
         self.upsert_peer(from.clone());
         let t = self.state().peers.record_heard(&from.id, self.now_ms());
         self.announce(t);
-        add(&self.counters.bytes_received, message.encoded_len() as u64);
         match (message, reply) {
             (Message::Digest { clock, .. }, Some(reply)) => {
                 self.answer_digest(from.id, clock, reply).await
@@ -560,8 +566,8 @@ impl Inner {
         let mut batch = Batch::for_response(self.me(), &ours, self.config.limits());
         let filled = self.fill(&mut batch, &wants).await;
         let sent = batch.len();
+        let bytes = batch.wire_len();
         let response = batch.into_response(self.me(), ours);
-        let bytes = response.encoded_len();
         add(&self.counters.bytes_sent, bytes as u64);
         let delivered = reply.send(response);
         if let Some(p) = self.state().peers.get_mut(&peer) {
@@ -616,7 +622,7 @@ impl Inner {
         let max_event = self.config.limits().max_event_bytes();
         let mut valid = Vec::with_capacity(events.len());
         for e in events {
-            if e.seq == 0 || e.origin.is_nil() || encoded_len(&e) > max_event {
+            if e.seq == 0 || e.origin.is_nil() || e.encoded_len() > max_event {
                 add(&self.counters.invalid_events, 1);
                 tracing::warn!(peer = %from, origin = %e.origin, seq = e.seq, "invalid event dropped");
                 continue;
@@ -711,9 +717,9 @@ impl Inner {
         }
         let messages = self.cut_into_pushes(events);
         for peer in targets {
-            for message in &messages {
+            for (message, len) in &messages {
                 add(&self.counters.pushes_sent, 1);
-                add(&self.counters.bytes_sent, message.encoded_len() as u64);
+                add(&self.counters.bytes_sent, *len as u64);
                 let transport = self.transport.clone();
                 let (peer, message) = (peer.clone(), message.clone());
                 tokio::spawn(async move {
@@ -725,20 +731,24 @@ impl Inner {
         }
     }
 
-    fn cut_into_pushes(&self, events: Vec<Event>) -> Vec<Message> {
+    /// Cuts `events` into push messages within the limits, each with its size.
+    fn cut_into_pushes(&self, events: Vec<Event>) -> Vec<(Message, usize)> {
+        let me = self.me();
+        let limits = self.config.limits();
         let mut out = Vec::new();
-        let mut batch = Batch::for_push(self.me(), self.config.limits());
+        let mut batch = Batch::for_push(me, limits);
         for e in events {
             if !batch.push(e.clone()) {
-                let full =
-                    std::mem::replace(&mut batch, Batch::for_push(self.me(), self.config.limits()));
-                out.push(full.into_push(self.me()));
+                let full = std::mem::replace(&mut batch, Batch::for_push(me, limits));
+                let len = full.wire_len();
+                out.push((full.into_push(me), len));
                 // An event always fits an empty batch: it was checked at creation or receipt.
                 batch.push(e);
             }
         }
         if !batch.is_empty() {
-            out.push(batch.into_push(self.me()));
+            let len = batch.wire_len();
+            out.push((batch.into_push(me), len));
         }
         out
     }
@@ -799,12 +809,14 @@ impl Inner {
         let ours = self.store.clock().await?;
         let digest = exchange::digest(me, &ours);
         let mut bytes = digest.encoded_len();
-        let response = self
+        add(&self.counters.bytes_sent, bytes as u64);
+        let (response, response_len) = self
             .transport
             .request(peer, digest, self.config.gossip_timeout)
             .await?;
         let rtt = started.elapsed();
-        bytes += response.encoded_len();
+        add(&self.counters.bytes_received, response_len as u64);
+        bytes += response_len;
         let (events, theirs) = match response {
             Message::DigestResponse {
                 from,
@@ -824,7 +836,6 @@ impl Inner {
                 )));
             }
         };
-        add(&self.counters.bytes_sent, bytes as u64);
         let received = self.ingest(events, peer.id, false).await;
         // Phase 3: what the peer lacks, judged against its clock.
         let ours = self.store.clock().await?;
@@ -835,8 +846,8 @@ impl Inner {
             self.fill(&mut batch, &wants).await?;
             if !batch.is_empty() {
                 sent = batch.len();
+                let len = batch.wire_len();
                 let push = batch.into_push(me);
-                let len = push.encoded_len();
                 bytes += len;
                 add(&self.counters.bytes_sent, len as u64);
                 self.transport.send(peer, push).await?;

@@ -7,6 +7,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::codec::varint_len;
+
 /// The identity of a node: a UUID kept with the node's store, so a restarted node keeps it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NodeId(pub Uuid);
@@ -87,7 +89,26 @@ impl Event {
     pub fn key(&self) -> (NodeId, u64) {
         (self.origin, self.seq)
     }
+
+    /// The exact size of this event's encoding on its own ([`super::codec::encode`]),
+    /// computed without encoding it.
+    pub fn encoded_len(&self) -> usize {
+        UUID_LEN + varint_len(self.seq) + self.body_len()
+    }
+
+    /// The encoded size of the fields an event keeps inside a run of its origin's events
+    /// (everything but `origin` and `seq`), see [`super::message`].
+    pub fn body_len(&self) -> usize {
+        UUID_LEN
+            + varint_len(self.lamport)
+            + varint_len(self.created_at_ms)
+            + varint_len(self.payload.len() as u64)
+            + self.payload.len()
+    }
 }
+
+/// A UUID encodes as a length byte and its 16 bytes.
+pub(crate) const UUID_LEN: usize = 17;
 
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -130,6 +151,25 @@ mod tests {
         let bytes = crate::protocol::codec::encode(&e).unwrap();
         let back: Event = crate::protocol::codec::decode(&bytes, 1 << 20).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn encoded_len_is_exact() {
+        let mut e = sample();
+        for (seq, lamport, created, len) in [
+            (1u64, 1u64, 0u64, 1usize),
+            (300, 70_000, 1_700_000_000_000, 250),
+            (u64::MAX, u64::MAX, u64::MAX, 70_000),
+        ] {
+            e.seq = seq;
+            e.lamport = lamport;
+            e.created_at_ms = created;
+            e.payload = Bytes::from(vec![7u8; len]);
+            assert_eq!(
+                e.encoded_len(),
+                crate::protocol::codec::encode(&e).unwrap().len()
+            );
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub enum Message {
         /// The sender.
         from: NodeId,
         /// Events beyond the digest's clock, per origin in seq order, possibly cut.
+        #[serde(with = "super::runs")]
         events: Vec<Event>,
         /// The sender's vector clock.
         clock: VectorClock,
@@ -36,6 +37,7 @@ pub enum Message {
         /// The sender.
         from: NodeId,
         /// Events, per origin in seq order.
+        #[serde(with = "super::runs")]
         events: Vec<Event>,
     },
 }

@@ -7,6 +7,7 @@ pub mod codec;
 pub mod event;
 pub mod exchange;
 pub mod message;
+pub mod runs;
 pub mod selection;
 
 pub use clock::{ClockOrdering, VectorClock};

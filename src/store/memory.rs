@@ -6,7 +6,6 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{EventStore, SaveOutcome, StoreError, StoreStats};
-use crate::protocol::codec::encoded_len;
 use crate::protocol::{Event, NodeId, VectorClock};
 
 #[derive(Default)]
@@ -61,7 +60,7 @@ impl Inner {
             };
         }
         self.total += 1;
-        self.size_bytes += encoded_len(&event) as u64;
+        self.size_bytes += event.encoded_len() as u64;
         self.max_lamport = self.max_lamport.max(event.lamport);
         let t = event.created_at_ms;
         self.oldest_ms = Some(self.oldest_ms.map_or(t, |o| o.min(t)));

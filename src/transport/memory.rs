@@ -149,11 +149,11 @@ impl MemoryNetwork {
             .cloned()
     }
 
-    fn count(&self, message: &Message) {
+    fn count(&self, message: &Message) -> usize {
+        let len = message.encoded_len();
         self.inner.delivered.fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .bytes
-            .fetch_add(message.encoded_len() as u64, Ordering::Relaxed);
+        self.inner.bytes.fetch_add(len as u64, Ordering::Relaxed);
+        len
     }
 }
 
@@ -190,11 +190,12 @@ impl MemoryTransport {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        self.net.count(&message);
+        let wire_bytes = self.net.count(&message);
         let item = Inbound::Message {
             from: self.me.clone(),
             message,
             reply,
+            wire_bytes,
         };
         endpoint
             .send(item)
@@ -230,7 +231,7 @@ impl Transport for MemoryTransport {
         peer: &Peer,
         message: Message,
         timeout: Duration,
-    ) -> Result<Message, TransportError> {
+    ) -> Result<(Message, usize), TransportError> {
         let attempt = async {
             let (reply, rx) = Reply::channel();
             if !self.deliver(&peer.addr, message, Some(reply)).await? {
@@ -243,8 +244,8 @@ impl Transport for MemoryTransport {
             match self.net.fate(&peer.addr, &self.me.addr) {
                 Some(delay) => {
                     tokio::time::sleep(delay).await;
-                    self.net.count(&response);
-                    Ok(response)
+                    let len = self.net.count(&response);
+                    Ok((response, len))
                 }
                 None => std::future::pending().await,
             }

@@ -94,6 +94,16 @@ pub enum Inbound {
         message: Message,
         /// Where the response goes, for requests.
         reply: Option<Reply>,
+        /// Bytes the message took on the wire (for counters).
+        wire_bytes: usize,
+    },
+    /// A peer's connection closed (it quit or crashed): the node marks it offline at once,
+    /// instead of waiting for exchanges to fail.
+    Disconnected {
+        /// The peer.
+        peer: NodeId,
+        /// Why, as the transport saw it.
+        reason: String,
     },
     /// Input that was refused (bad frame, failed handshake, ...): the connection was
     /// dropped. The node counts it and reports it on its exchange stream.
@@ -162,13 +172,14 @@ pub trait Transport: Send + Sync + 'static {
     /// Stops accepting and closes connections. Idempotent.
     async fn stop(&self);
 
-    /// Sends a request and waits for its response, at most `timeout`.
+    /// Sends a request and waits for its response, at most `timeout`. Returns the response
+    /// and the bytes it took on the wire.
     async fn request(
         &self,
         peer: &Peer,
         message: Message,
         timeout: Duration,
-    ) -> Result<Message, TransportError>;
+    ) -> Result<(Message, usize), TransportError>;
 
     /// Sends a message that expects no response.
     async fn send(&self, peer: &Peer, message: Message) -> Result<(), TransportError>;
