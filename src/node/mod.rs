@@ -407,6 +407,19 @@ impl GossipNode {
     }
 }
 
+/// Passes of one exchange at most; the next round goes on from where it stopped.
+pub const MAX_PASSES: usize = 1000;
+
+/// What one pass of an exchange did.
+struct Pass {
+    sent: usize,
+    received: usize,
+    bytes: usize,
+    rtt: Duration,
+    /// Another pass would move more events.
+    more: bool,
+}
+
 /// Releases a peer's in-flight mark when an exchange ends, however it ends.
 struct InFlight {
     inner: Arc<Inner>,
@@ -756,7 +769,7 @@ impl Inner {
     /// One exchange (phases 1-3) with `peer`, as the initiator.
     async fn exchange(self: Arc<Self>, peer: Peer) -> ExchangeResult {
         let started = Instant::now();
-        let outcome = self.run_exchange(&peer, started).await;
+        let outcome = self.run_exchange(&peer).await;
         let now = self.now_ms();
         let result = match outcome {
             Ok((sent, received, bytes, rtt)) => {
@@ -800,21 +813,41 @@ impl Inner {
         result
     }
 
+    /// Runs passes of the 3-phase exchange with `peer` while either side still lacks events
+    /// the other holds and the last pass made progress, so a cold node catches up at the
+    /// speed of round trips rather than one batch per gossip interval.
     async fn run_exchange(
         &self,
         peer: &Peer,
-        started: Instant,
     ) -> Result<(usize, usize, usize, Duration), GossipError> {
+        let (mut sent, mut received, mut bytes) = (0, 0, 0);
+        let mut rtt = None;
+        for _ in 0..MAX_PASSES {
+            let pass = self.pass(peer).await?;
+            rtt.get_or_insert(pass.rtt);
+            sent += pass.sent;
+            received += pass.received;
+            bytes += pass.bytes;
+            if !pass.more {
+                break;
+            }
+        }
+        Ok((sent, received, bytes, rtt.unwrap_or_default()))
+    }
+
+    /// One pass: digest, response, push.
+    async fn pass(&self, peer: &Peer) -> Result<Pass, GossipError> {
         let me = self.me();
         let ours = self.store.clock().await?;
         let digest = exchange::digest(me, &ours);
         let mut bytes = digest.encoded_len();
         add(&self.counters.bytes_sent, bytes as u64);
+        let asked = Instant::now();
         let (response, response_len) = self
             .transport
             .request(peer, digest, self.config.gossip_timeout)
             .await?;
-        let rtt = started.elapsed();
+        let rtt = asked.elapsed();
         add(&self.counters.bytes_received, response_len as u64);
         bytes += response_len;
         let (events, theirs) = match response {
@@ -841,9 +874,11 @@ impl Inner {
         let ours = self.store.clock().await?;
         let wants = exchange::wants(&ours, &theirs, self.next_rotation());
         let mut sent = 0;
+        let mut push_cut = false;
         if !wants.is_empty() {
             let mut batch = Batch::for_push(me, self.config.limits());
             self.fill(&mut batch, &wants).await?;
+            push_cut = batch.is_cut();
             if !batch.is_empty() {
                 sent = batch.len();
                 let len = batch.wire_len();
@@ -853,7 +888,14 @@ impl Inner {
                 self.transport.send(peer, push).await?;
             }
         }
-        Ok((sent, received, bytes, rtt))
+        let they_have_more = !exchange::wants(&theirs, &ours, 0).is_empty();
+        Ok(Pass {
+            sent,
+            received,
+            bytes,
+            rtt,
+            more: (received > 0 && they_have_more) || (sent > 0 && push_cut),
+        })
     }
 
     /// Marks `peer` busy; `None` if an exchange with it is already running.
