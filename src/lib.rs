@@ -15,6 +15,7 @@
 pub mod protocol;
 
 pub use protocol::{ClockOrdering, Event, Message, NodeId, PeerSelectionStrategy, VectorClock};
+pub mod discovery;
 pub mod node;
 pub mod store;
 pub mod transport;
