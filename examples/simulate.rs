@@ -688,3 +688,84 @@ fn main() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(
+        scenario: Scenario,
+        strategy: PeerSelectionStrategy,
+        fanout: usize,
+        seed: u64,
+    ) -> Outcome {
+        let limits = Limits {
+            max_events: 100,
+            max_bytes: 1024 * 1024,
+        };
+        run(Params {
+            n: 60,
+            scenario,
+            strategy,
+            fanout,
+            seed,
+            limits,
+        })
+    }
+
+    #[test]
+    fn every_scenario_and_strategy_misses_nothing() {
+        for scenario in [
+            Scenario::OneSender,
+            Scenario::RandomSenderEachRound,
+            Scenario::EveryNodeAtOnce,
+        ] {
+            for strategy in PeerSelectionStrategy::ALL {
+                let o = small(scenario, strategy, 3, 1);
+                assert_eq!(o.missed, 0, "{scenario:?} {strategy:?}");
+                assert!(
+                    o.time_to_all_ms > 0.0 && o.ldh >= 1,
+                    "{scenario:?} {strategy:?} {o:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_cold_node_catches_up_completely() {
+        let limits = Limits {
+            max_events: 500,
+            max_bytes: 4 * 1024 * 1024,
+        };
+        let o = run(Params {
+            n: 10,
+            scenario: Scenario::ColdJoin,
+            strategy: PeerSelectionStrategy::Random,
+            fanout: 3,
+            seed: 3,
+            limits,
+        });
+        assert_eq!(o.missed, 0);
+    }
+
+    #[test]
+    fn runs_are_deterministic_per_seed() {
+        let a = small(Scenario::OneSender, PeerSelectionStrategy::Random, 3, 5);
+        let b = small(Scenario::OneSender, PeerSelectionStrategy::Random, 3, 5);
+        assert_eq!(
+            (a.time_to_all_ms, a.ldh, a.rmr),
+            (b.time_to_all_ms, b.ldh, b.rmr)
+        );
+    }
+
+    #[test]
+    fn a_larger_fanout_spreads_faster_with_more_redundancy() {
+        let slow = small(Scenario::OneSender, PeerSelectionStrategy::Random, 2, 9);
+        let fast = small(Scenario::OneSender, PeerSelectionStrategy::Random, 8, 9);
+        assert!(
+            fast.time_to_all_ms < slow.time_to_all_ms,
+            "{slow:?} {fast:?}"
+        );
+        assert!(fast.rmr > slow.rmr);
+    }
+}
