@@ -14,6 +14,9 @@ pub mod nick;
 pub mod op;
 pub mod stamp;
 
+#[cfg(test)]
+mod tests;
+
 pub use chat::ChatLine;
 pub use list::{ItemLookupError, ItemView, ListOpError, MoveTo};
 pub use model::{Applied, Counts, Model};
