@@ -140,7 +140,7 @@ pub struct SharedList {
 impl SharedList {
     /// Applies an add: sets the text and position registers and marks the item added.
     pub fn add(&mut self, stamp: Stamp, id: Uuid, text: String, pos: String) {
-        self.update(id, |it| {
+        self.update(id, true, |it| {
             it.added = Some(it.added.map_or(stamp, |s| s.min(stamp)));
             set_opt(&mut it.text, stamp, text);
             set_opt(&mut it.pos, stamp, pos);
@@ -150,7 +150,7 @@ impl SharedList {
 
     /// Applies an edit of the text.
     pub fn edit(&mut self, stamp: Stamp, id: Uuid, text: String) {
-        self.update(id, |it| {
+        self.update(id, false, |it| {
             set_opt(&mut it.text, stamp, text);
             it.touch(stamp);
         });
@@ -158,7 +158,7 @@ impl SharedList {
 
     /// Applies a check or uncheck.
     pub fn check(&mut self, stamp: Stamp, id: Uuid, done: bool) {
-        self.update(id, |it| {
+        self.update(id, false, |it| {
             set_opt(&mut it.done, stamp, done);
             it.touch(stamp);
         });
@@ -166,7 +166,7 @@ impl SharedList {
 
     /// Applies a move.
     pub fn move_to(&mut self, stamp: Stamp, id: Uuid, pos: String) {
-        self.update(id, |it| {
+        self.update(id, true, |it| {
             set_opt(&mut it.pos, stamp, pos);
             it.touch(stamp);
         });
@@ -175,7 +175,7 @@ impl SharedList {
     /// Applies a remove: a tombstone, whatever its stamp, so it beats every other op on the
     /// item, earlier, concurrent or later.
     pub fn remove(&mut self, id: Uuid) {
-        self.update(id, |it| {
+        self.update(id, true, |it| {
             // The registers can never show again; free them.
             *it = Item {
                 removed: true,
@@ -185,13 +185,19 @@ impl SharedList {
     }
 
     /// Runs `change` on the item's state unless it is removed, then keeps the display order
-    /// and the counters in step with the item's phase and position.
-    fn update(&mut self, id: Uuid, change: impl FnOnce(&mut Item)) {
+    /// and the counters in step with the item's phase and position. `moves` says whether
+    /// `change` may touch the position or the phase; edits and checks do not, and skip
+    /// copying the old key.
+    fn update(&mut self, id: Uuid, moves: bool, change: impl FnOnce(&mut Item)) {
         let (before, item) = match self.items.entry(id) {
             Entry::Vacant(slot) => (None, slot.insert(Item::default())),
             Entry::Occupied(slot) => (Some(slot.get().phase()), slot.into_mut()),
         };
         if before == Some(Phase::Removed) {
+            return;
+        }
+        if !moves && before.is_some() {
+            change(item);
             return;
         }
         let old_key = match before {

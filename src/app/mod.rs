@@ -12,6 +12,7 @@ pub mod list;
 pub mod model;
 pub mod nick;
 pub mod op;
+mod seen;
 pub mod stamp;
 
 #[cfg(test)]

@@ -1,7 +1,5 @@
 //! The app model: a fold of the event set into chat, nicknames and the shared list.
 
-use std::collections::HashSet;
-
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeStruct, Serializer};
 use uuid::Uuid;
@@ -10,6 +8,7 @@ use super::chat::{ChatLine, ChatLog};
 use super::list::{ItemLookupError, ItemView, ListOpError, MoveTo, SharedList};
 use super::nick::Nicks;
 use super::op::{AppOp, DecodeOpError, InvalidOp};
+use super::seen::Seen;
 use super::stamp::Stamp;
 use crate::protocol::{Event, NodeId};
 
@@ -54,7 +53,7 @@ pub enum Applied {
 /// give the same model (see `docs/ALGORITHM-app.md`). Each event costs O(log n).
 #[derive(Clone, Debug, Default)]
 pub struct Model {
-    seen: HashSet<(NodeId, u64)>,
+    seen: Seen,
     chat: ChatLog,
     nicks: Nicks,
     list: SharedList,
@@ -79,7 +78,7 @@ impl Model {
     /// Folds one event in. Never fails: a payload that is not a valid op is counted and
     /// skipped, so one bad event cannot stop the fold.
     pub fn apply(&mut self, event: &Event) -> Applied {
-        if !self.seen.insert(event.key()) {
+        if !self.seen.insert(event.origin, event.seq) {
             self.counts.duplicates += 1;
             return Applied::Duplicate;
         }
