@@ -47,6 +47,19 @@ pub enum Applied {
     Undecodable(DecodeOpError),
 }
 
+impl std::fmt::Display for Applied {
+    /// A one-line note for logs and the events panel.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Applied::Folded { kind } => f.write_str(kind),
+            Applied::Duplicate => f.write_str("duplicate"),
+            Applied::Invalid(e) => write!(f, "ignored: {e}"),
+            Applied::UnknownVersion(v) => write!(f, "skipped: unknown op format version {v}"),
+            Applied::Undecodable(e) => write!(f, "undecodable: {e}"),
+        }
+    }
+}
+
 /// The app state, folded from events.
 ///
 /// The fold is over the *set* of events: the same events in any order, with any duplicates,

@@ -541,7 +541,9 @@ fn an_op_with_an_unknown_version_is_skipped_and_counted() {
     let future = raw_event(node(1), 1, 1, payload);
     let now = event(1, 2, 2, &AppOp::chat("now").unwrap());
     let mut m = Model::new();
-    assert!(matches!(m.apply(&future), Applied::UnknownVersion(2)));
+    let note = m.apply(&future);
+    assert!(matches!(note, Applied::UnknownVersion(2)));
+    assert_eq!(note.to_string(), "skipped: unknown op format version 2");
     assert!(matches!(m.apply(&now), Applied::Folded { kind: "chat" }));
     assert_eq!(m.chat().map(|l| l.text).collect::<Vec<_>>(), ["now"]);
     let c = m.counts();
