@@ -274,6 +274,29 @@ impl SharedList {
         self.removed
     }
 
+    /// Recounts from scratch what `update` maintains incrementally.
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+        let phase = |p| self.items.values().filter(|it| it.phase() == p).count();
+        let visible: BTreeSet<(String, Uuid)> = self
+            .items
+            .iter()
+            .filter(|(_, it)| it.phase() == Phase::Visible)
+            .filter_map(|(id, it)| Some((it.pos()?.to_owned(), *id)))
+            .collect();
+        if visible != self.order {
+            return Err(format!("order index {:?} != {:?}", self.order, visible));
+        }
+        let counted = (phase(Phase::Pending), phase(Phase::Removed));
+        if counted != (self.pending, self.removed) {
+            return Err(format!(
+                "counters {:?} != recount {counted:?}",
+                (self.pending, self.removed)
+            ));
+        }
+        Ok(())
+    }
+
     fn pos_of(&self, id: Uuid) -> Result<&str, ListOpError> {
         self.items
             .get(&id)

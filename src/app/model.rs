@@ -215,6 +215,12 @@ impl Model {
         Ok(AppOp::list_check(item, !view.done))
     }
 
+    /// Checks the list's incrementally kept index and counters against a recount.
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+        self.list.check_invariants()
+    }
+
     /// The visible model as JSON: the chat in order, the list in order, the nicknames by
     /// origin. Equal event sets give byte-identical output: everything is in a defined
     /// order and nothing local (receipt times, duplicates) is included.

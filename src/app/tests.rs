@@ -329,7 +329,12 @@ proptest! {
             }
             order.shuffle(&mut rng);
             let m = fold(&order);
+            prop_assert_eq!(m.check_invariants(), Ok(()));
             prop_assert_eq!(json(&m), expected.clone());
+            prop_assert_eq!(
+                (m.pending_items(), m.removed_items()),
+                (reference.pending_items(), reference.removed_items())
+            );
             prop_assert_eq!(counts_without_duplicates(&m), reference.counts());
             prop_assert_eq!(m.counts().duplicates, extra as u64);
         }
@@ -341,6 +346,7 @@ proptest! {
                 sim.replicas[i].receive(e);
             }
             let m = &sim.replicas[i].model;
+            prop_assert_eq!(m.check_invariants(), Ok(()));
             prop_assert_eq!(json(m), expected.clone());
             prop_assert_eq!(counts_without_duplicates(m), reference.counts());
         }
