@@ -8,10 +8,13 @@
 //! - [`protocol`]: the I/O-free core (events, clocks, messages, exchange, peer selection);
 //! - [`store`]: the [`store::EventStore`] trait and its implementations;
 //! - [`transport`]: the [`transport::Transport`] trait and its implementations;
-//! - [`node`]: [`node::GossipNode`], the async shell that runs it all.
+//! - [`node`]: [`node::GossipNode`], the async shell that runs it all;
+//! - [`app`]: the app model of gossip-chat (chat and a shared list as a CRDT), pure code on
+//!   top of [`protocol::Event`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod protocol;
 
 pub use protocol::{ClockOrdering, Event, Message, NodeId, PeerSelectionStrategy, VectorClock};

@@ -1,0 +1,470 @@
+//! The ops of the app, their validation, and their encoding in event payloads.
+//!
+//! A payload is a 2-byte little-endian op format version followed by the bincode encoding of
+//! an [`AppOp`]. The version comes first so that a build meeting a newer format can say so
+//! and skip the event, instead of misreading it: bincode is not self-describing, so a new
+//! variant or field needs a new version.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::fractional;
+use crate::protocol::codec::{self, CodecError};
+
+/// The op format version this build writes, and the only one it reads.
+pub const OP_FORMAT_VERSION: u16 = 1;
+/// The most bytes a chat message or list item text may take.
+pub const MAX_TEXT_BYTES: usize = 4096;
+/// The most characters a nickname may take.
+pub const MAX_NICK_CHARS: usize = 64;
+/// The largest payload decoded as an op. The largest valid op (a text of
+/// [`MAX_TEXT_BYTES`] and a key of [`fractional::MAX_KEY_LEN`]) is well under it, so anything
+/// longer is refused before decoding allocates.
+pub const MAX_PAYLOAD_BYTES: usize = 8 * 1024;
+
+/// One change to the app state, carried in an event's payload.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AppOp {
+    /// A chat message.
+    Chat {
+        /// The message.
+        text: String,
+    },
+    /// The origin's nickname (an origin can only name itself).
+    Nick {
+        /// The new nickname.
+        name: String,
+    },
+    /// A new item of the shared list.
+    ListAdd {
+        /// The item's id, chosen by its creator.
+        item: Uuid,
+        /// The item's text.
+        text: String,
+        /// Its fractional position key (see [`fractional`]).
+        pos: String,
+    },
+    /// A new text for an item.
+    ListEdit {
+        /// The item.
+        item: Uuid,
+        /// The new text.
+        text: String,
+    },
+    /// An item checked or unchecked.
+    ListCheck {
+        /// The item.
+        item: Uuid,
+        /// Whether it is done.
+        done: bool,
+    },
+    /// An item moved to a new position.
+    ListMove {
+        /// The item.
+        item: Uuid,
+        /// The new fractional position key.
+        pos: String,
+    },
+    /// An item removed, for good.
+    ListRemove {
+        /// The item.
+        item: Uuid,
+    },
+}
+
+/// Why an op breaks the rules every replica checks before folding it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidOp {
+    /// The text is empty or only whitespace.
+    #[error("the text is empty")]
+    EmptyText,
+    /// The text is too long.
+    #[error("the text is {len} bytes, over the limit of {MAX_TEXT_BYTES}")]
+    TextTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The text holds a control character other than a newline.
+    #[error("the text holds the control character U+{0:04X}")]
+    ControlChar(u32),
+    /// The nickname is empty or only whitespace.
+    #[error("the nickname is empty")]
+    EmptyNick,
+    /// The nickname is too long.
+    #[error("the nickname is {len} characters, over the limit of {MAX_NICK_CHARS}")]
+    NickTooLong {
+        /// Its length in characters.
+        len: usize,
+    },
+    /// The nickname holds a control character (newlines included).
+    #[error("the nickname holds the control character U+{0:04X}")]
+    NickControlChar(u32),
+    /// The position key is not a valid fractional key.
+    #[error("invalid position key ({len} bytes)")]
+    BadPosition {
+        /// Its length in bytes.
+        len: usize,
+    },
+}
+
+/// Why a payload could not be turned into an op.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeOpError {
+    /// The payload is in an op format this build does not read (likely a newer one).
+    #[error("op format version {0} is not one this build reads (it reads {OP_FORMAT_VERSION})")]
+    UnknownVersion(u16),
+    /// The payload is too short to hold a version tag.
+    #[error("a {0}-byte payload is too short for an op")]
+    Truncated(usize),
+    /// The bytes after the version tag are not a valid op.
+    #[error("malformed op: {0}")]
+    Malformed(#[from] CodecError),
+}
+
+/// Why an op could not be built or encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeOpError {
+    /// The op breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidOp),
+    /// The encoder failed.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+fn check_text(text: &str) -> Result<(), InvalidOp> {
+    if text.trim().is_empty() {
+        return Err(InvalidOp::EmptyText);
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(InvalidOp::TextTooLong { len: text.len() });
+    }
+    match text.chars().find(|&c| c.is_control() && c != '\n') {
+        Some(c) => Err(InvalidOp::ControlChar(u32::from(c))),
+        None => Ok(()),
+    }
+}
+
+fn check_nick(name: &str) -> Result<(), InvalidOp> {
+    if name.trim().is_empty() {
+        return Err(InvalidOp::EmptyNick);
+    }
+    let len = name.chars().count();
+    if len > MAX_NICK_CHARS {
+        return Err(InvalidOp::NickTooLong { len });
+    }
+    match name.chars().find(|c| c.is_control()) {
+        Some(c) => Err(InvalidOp::NickControlChar(u32::from(c))),
+        None => Ok(()),
+    }
+}
+
+fn check_pos(pos: &str) -> Result<(), InvalidOp> {
+    if fractional::is_valid_key(pos) {
+        Ok(())
+    } else {
+        Err(InvalidOp::BadPosition { len: pos.len() })
+    }
+}
+
+impl AppOp {
+    /// A chat message, trimmed and checked.
+    pub fn chat(text: &str) -> Result<AppOp, InvalidOp> {
+        AppOp::Chat {
+            text: text.trim().to_string(),
+        }
+        .validated()
+    }
+
+    /// A nickname change, trimmed and checked.
+    pub fn nick(name: &str) -> Result<AppOp, InvalidOp> {
+        AppOp::Nick {
+            name: name.trim().to_string(),
+        }
+        .validated()
+    }
+
+    /// A new list item, its text trimmed and checked. See also
+    /// [`Model::new_item_op`](super::Model::new_item_op), which picks the position.
+    pub fn list_add(item: Uuid, text: &str, pos: &str) -> Result<AppOp, InvalidOp> {
+        AppOp::ListAdd {
+            item,
+            text: text.trim().to_string(),
+            pos: pos.to_string(),
+        }
+        .validated()
+    }
+
+    /// A new text for an item, trimmed and checked.
+    pub fn list_edit(item: Uuid, text: &str) -> Result<AppOp, InvalidOp> {
+        AppOp::ListEdit {
+            item,
+            text: text.trim().to_string(),
+        }
+        .validated()
+    }
+
+    /// An item checked (`done`) or unchecked.
+    pub fn list_check(item: Uuid, done: bool) -> AppOp {
+        AppOp::ListCheck { item, done }
+    }
+
+    /// An item removed.
+    pub fn list_remove(item: Uuid) -> AppOp {
+        AppOp::ListRemove { item }
+    }
+
+    fn validated(self) -> Result<AppOp, InvalidOp> {
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Checks the rules every replica applies to a received op before folding it: texts
+    /// non-empty after trimming, at most [`MAX_TEXT_BYTES`], no control characters but
+    /// newlines; nicknames at most [`MAX_NICK_CHARS`] and no control characters at all;
+    /// positions valid fractional keys.
+    pub fn validate(&self) -> Result<(), InvalidOp> {
+        match self {
+            AppOp::Chat { text } | AppOp::ListEdit { text, .. } => check_text(text),
+            AppOp::Nick { name } => check_nick(name),
+            AppOp::ListAdd { text, pos, .. } => {
+                check_text(text)?;
+                check_pos(pos)
+            }
+            AppOp::ListMove { pos, .. } => check_pos(pos),
+            AppOp::ListCheck { .. } | AppOp::ListRemove { .. } => Ok(()),
+        }
+    }
+
+    /// A short name of the op's kind, for logs and the events panel.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AppOp::Chat { .. } => "chat",
+            AppOp::Nick { .. } => "nick",
+            AppOp::ListAdd { .. } => "list_add",
+            AppOp::ListEdit { .. } => "list_edit",
+            AppOp::ListCheck { .. } => "list_check",
+            AppOp::ListMove { .. } => "list_move",
+            AppOp::ListRemove { .. } => "list_remove",
+        }
+    }
+
+    /// The event payload for this op, after checking it (an invalid op would be ignored by
+    /// every replica, so it is refused here instead).
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeOpError> {
+        self.validate()?;
+        Ok(self.encode_unchecked()?)
+    }
+
+    /// The payload without the checks, for tests that need what a faulty peer would send.
+    pub(crate) fn encode_unchecked(&self) -> Result<Vec<u8>, CodecError> {
+        let mut out = OP_FORMAT_VERSION.to_le_bytes().to_vec();
+        codec::encode_into(self, &mut out)?;
+        Ok(out)
+    }
+
+    /// Reads an op from an event payload. The op is not checked: see [`AppOp::validate`].
+    pub fn decode(payload: &[u8]) -> Result<AppOp, DecodeOpError> {
+        let (Some(&lo), Some(&hi)) = (payload.first(), payload.get(1)) else {
+            return Err(DecodeOpError::Truncated(payload.len()));
+        };
+        let version = u16::from_le_bytes([lo, hi]);
+        if version != OP_FORMAT_VERSION {
+            return Err(DecodeOpError::UnknownVersion(version));
+        }
+        let body = payload.get(2..).unwrap_or_default();
+        Ok(codec::decode(body, MAX_PAYLOAD_BYTES)?)
+    }
+
+    /// The op as JSON, tagged by `"op"` with the [`AppOp::kind`] name, for `export`.
+    pub fn to_json(&self) -> Value {
+        match self {
+            AppOp::Chat { text } => json!({ "op": self.kind(), "text": text }),
+            AppOp::Nick { name } => json!({ "op": self.kind(), "name": name }),
+            AppOp::ListAdd { item, text, pos } => {
+                json!({ "op": self.kind(), "item": item, "text": text, "pos": pos })
+            }
+            AppOp::ListEdit { item, text } => {
+                json!({ "op": self.kind(), "item": item, "text": text })
+            }
+            AppOp::ListCheck { item, done } => {
+                json!({ "op": self.kind(), "item": item, "done": done })
+            }
+            AppOp::ListMove { item, pos } => {
+                json!({ "op": self.kind(), "item": item, "pos": pos })
+            }
+            AppOp::ListRemove { item } => json!({ "op": self.kind(), "item": item }),
+        }
+    }
+}
+
+/// A payload as JSON for `export`: the decoded op (with an `"invalid"` reason if it breaks
+/// the rules), or `{"op": "unknown_version", ...}` / `{"op": "undecodable", ...}`.
+pub fn payload_json(payload: &[u8]) -> Value {
+    match AppOp::decode(payload) {
+        Ok(op) => {
+            let mut v = op.to_json();
+            if let (Err(e), Some(obj)) = (op.validate(), v.as_object_mut()) {
+                obj.insert("invalid".into(), Value::String(e.to_string()));
+            }
+            v
+        }
+        Err(DecodeOpError::UnknownVersion(version)) => {
+            json!({ "op": "unknown_version", "version": version, "len": payload.len() })
+        }
+        Err(e) => json!({ "op": "undecodable", "error": e.to_string(), "len": payload.len() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_ops() -> Vec<AppOp> {
+        let item = Uuid::from_u128(42);
+        vec![
+            AppOp::Chat {
+                text: "hi\nthere".into(),
+            },
+            AppOp::Nick { name: "ann".into() },
+            AppOp::ListAdd {
+                item,
+                text: "milk".into(),
+                pos: "V".into(),
+            },
+            AppOp::ListEdit {
+                item,
+                text: "oat milk".into(),
+            },
+            AppOp::ListCheck { item, done: true },
+            AppOp::ListMove {
+                item,
+                pos: "0V".into(),
+            },
+            AppOp::ListRemove { item },
+        ]
+    }
+
+    #[test]
+    fn every_op_round_trips_through_a_payload() {
+        for op in all_ops() {
+            let payload = op.encode().unwrap();
+            assert_eq!(&payload[..2], &OP_FORMAT_VERSION.to_le_bytes());
+            assert_eq!(AppOp::decode(&payload).unwrap(), op);
+        }
+    }
+
+    #[test]
+    fn unknown_version_is_its_own_error() {
+        let mut payload = AppOp::Chat { text: "x".into() }.encode().unwrap();
+        payload[..2].copy_from_slice(&2u16.to_le_bytes());
+        assert!(matches!(
+            AppOp::decode(&payload),
+            Err(DecodeOpError::UnknownVersion(2))
+        ));
+        assert_eq!(payload_json(&payload)["op"], "unknown_version");
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        assert!(matches!(
+            AppOp::decode(&[]),
+            Err(DecodeOpError::Truncated(0))
+        ));
+        assert!(matches!(
+            AppOp::decode(&[1]),
+            Err(DecodeOpError::Truncated(1))
+        ));
+        let mut payload = OP_FORMAT_VERSION.to_le_bytes().to_vec();
+        payload.extend_from_slice(&[200, 1, 2, 3]);
+        assert!(matches!(
+            AppOp::decode(&payload),
+            Err(DecodeOpError::Malformed(_))
+        ));
+        let mut huge = OP_FORMAT_VERSION.to_le_bytes().to_vec();
+        huge.resize(MAX_PAYLOAD_BYTES + 10, 0);
+        assert!(matches!(
+            AppOp::decode(&huge),
+            Err(DecodeOpError::Malformed(CodecError::TooLarge { .. }))
+        ));
+        assert_eq!(payload_json(&payload)["op"], "undecodable");
+    }
+
+    #[test]
+    fn text_rules() {
+        assert_eq!(AppOp::chat("   "), Err(InvalidOp::EmptyText));
+        assert_eq!(AppOp::chat("a\tb"), Err(InvalidOp::ControlChar(9)));
+        assert_eq!(AppOp::chat("a\u{7f}"), Err(InvalidOp::ControlChar(0x7f)));
+        assert!(AppOp::chat("two\nlines").is_ok());
+        assert_eq!(
+            AppOp::chat("  padded  "),
+            Ok(AppOp::Chat {
+                text: "padded".into()
+            })
+        );
+        let max = "é".repeat(MAX_TEXT_BYTES / 2);
+        assert!(AppOp::chat(&max).is_ok());
+        assert_eq!(
+            AppOp::chat(&format!("{max}x")),
+            Err(InvalidOp::TextTooLong {
+                len: MAX_TEXT_BYTES + 1
+            })
+        );
+    }
+
+    #[test]
+    fn nick_rules() {
+        assert_eq!(AppOp::nick(""), Err(InvalidOp::EmptyNick));
+        assert_eq!(AppOp::nick("a\nb"), Err(InvalidOp::NickControlChar(10)));
+        assert!(AppOp::nick(&"é".repeat(MAX_NICK_CHARS)).is_ok());
+        assert_eq!(
+            AppOp::nick(&"é".repeat(MAX_NICK_CHARS + 1)),
+            Err(InvalidOp::NickTooLong {
+                len: MAX_NICK_CHARS + 1
+            })
+        );
+    }
+
+    #[test]
+    fn positions_are_checked() {
+        let item = Uuid::from_u128(1);
+        assert!(AppOp::list_add(item, "x", "V").is_ok());
+        assert_eq!(
+            AppOp::list_add(item, "x", "V0"),
+            Err(InvalidOp::BadPosition { len: 2 })
+        );
+        let bad_move = AppOp::ListMove {
+            item,
+            pos: String::new(),
+        };
+        assert!(matches!(
+            bad_move.encode(),
+            Err(EncodeOpError::Invalid(InvalidOp::BadPosition { len: 0 }))
+        ));
+    }
+
+    #[test]
+    fn the_largest_valid_op_fits_the_payload_limit() {
+        let op = AppOp::ListAdd {
+            item: Uuid::from_u128(u128::MAX),
+            text: "x".repeat(MAX_TEXT_BYTES),
+            pos: "z".repeat(fractional::MAX_KEY_LEN),
+        };
+        let payload = op.encode().unwrap();
+        assert!(payload.len() <= MAX_PAYLOAD_BYTES);
+        assert_eq!(AppOp::decode(&payload).unwrap(), op);
+    }
+
+    #[test]
+    fn json_names_the_op_and_flags_invalid_ones() {
+        let v = payload_json(&all_ops()[2].encode().unwrap());
+        assert_eq!(v["op"], "list_add");
+        assert_eq!(v["item"], Uuid::from_u128(42).to_string());
+        assert_eq!(v["pos"], "V");
+        assert!(v.get("invalid").is_none());
+        let bad = AppOp::Chat { text: " ".into() }.encode_unchecked().unwrap();
+        let v = payload_json(&bad);
+        assert_eq!(v["op"], "chat");
+        assert_eq!(v["invalid"], "the text is empty");
+    }
+}
