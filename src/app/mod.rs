@@ -1,7 +1,8 @@
 //! The app of gossip-chat: chat, nicknames and a shared list, as a CRDT folded from the
 //! event set.
 //!
-//! Pure code: no I/O, no clocks, no async. The app turns user actions into [`AppOp`]s,
+//! The model (ops, CRDT, [`Model`]) and [`view`] are pure code: no I/O, no clocks, no
+//! async. The app turns user actions into [`AppOp`]s,
 //! encodes them into event payloads ([`AppOp::encode`]), and folds every event it holds or
 //! receives into a [`Model`]. Why replicas that hold the same events show the same state is
 //! argued in `docs/ALGORITHM-app.md`.
@@ -14,6 +15,7 @@ pub mod nick;
 pub mod op;
 mod seen;
 pub mod stamp;
+pub mod view;
 
 #[cfg(test)]
 mod tests;

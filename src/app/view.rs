@@ -1,0 +1,114 @@
+//! Plain data that the session hands to the screens (TUI and headless): peers, exchanges,
+//! events and status, already joined and formatted for display. No I/O here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::node::{Direction, ExchangeResult, PeerState};
+use crate::protocol::{Event, NodeId, VectorClock};
+
+/// One row of the peers panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerRow {
+    /// The peer's node id.
+    pub id: NodeId,
+    /// Its display name (nick from its events, else its mDNS name, else its short id).
+    pub name: String,
+    /// Where it listens.
+    pub addr: String,
+    /// Liveness.
+    pub state: PeerState,
+    /// Last successful contact.
+    pub last_seen: Option<SystemTime>,
+    /// Round-trip time of the last request.
+    pub rtt: Option<Duration>,
+    /// Exchanges that completed.
+    pub ok: u64,
+    /// Exchanges that failed.
+    pub failed: u64,
+    /// New events received from it.
+    pub events_received: u64,
+    /// Bytes in and out on its link, if the transport counts them.
+    pub bytes_in: u64,
+    /// Bytes sent to it.
+    pub bytes_out: u64,
+    /// Its last error, if any.
+    pub last_error: Option<String>,
+}
+
+/// One row of the exchanges panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeRow {
+    /// When it ended (wall clock).
+    pub at: SystemTime,
+    /// The peer (nil if it never identified itself).
+    pub peer: NodeId,
+    /// The peer's display name.
+    pub peer_name: String,
+    /// What happened.
+    pub result: ExchangeResult,
+}
+
+impl ExchangeRow {
+    /// Whether we started it.
+    pub fn outbound(&self) -> bool {
+        self.result.direction == Direction::Outbound
+    }
+}
+
+/// One row of the events panel: an event as it was created here or arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    /// When it was created here or arrived (wall clock).
+    pub at: SystemTime,
+    /// The event.
+    pub event: Event,
+    /// The peer that delivered it; `None` for an event created here.
+    pub from: Option<NodeId>,
+    /// Its age on arrival: arrival time minus its `created_at_ms` (0 for local events).
+    pub age_ms: i64,
+}
+
+/// The status bar's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusInfo {
+    /// Our display name.
+    pub name: String,
+    /// Our node id.
+    pub node_id: NodeId,
+    /// The room.
+    pub room: String,
+    /// Where we listen.
+    pub listen: SocketAddr,
+    /// Whether mDNS discovery runs.
+    pub mdns: bool,
+    /// Events stored.
+    pub events: u64,
+    /// Origins known (nodes that created events).
+    pub nodes: u64,
+    /// Store size in bytes.
+    pub store_bytes: u64,
+    /// Our vector clock.
+    pub clock: VectorClock,
+    /// The store's directory.
+    pub data_dir: PathBuf,
+}
+
+/// What a running session tells its screen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEvent {
+    /// An event created here (already stored).
+    Created(EventRow),
+    /// An event new to us, received from a peer.
+    Received(EventRow),
+    /// The peer table changed (a peer was added, changed state, or was removed): the whole
+    /// table, sorted by name.
+    Peers(Vec<PeerRow>),
+    /// An exchange ended (or inbound input was refused).
+    Exchange(ExchangeRow),
+    /// Something the user should read (e.g. "connected to 10.0.0.3:4000").
+    Notice(String),
+    /// Something that went wrong but did not stop the session.
+    Warning(String),
+}
