@@ -111,4 +111,17 @@ pub enum SessionEvent {
     Notice(String),
     /// Something that went wrong but did not stop the session.
     Warning(String),
+    /// Fresh status-bar figures (sent after changes, at most a few times a second).
+    Status(StatusInfo),
+}
+
+/// What a screen asks its session to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UiCommand {
+    /// Create an event carrying this op (chat, nick, list edits).
+    Submit(crate::app::AppOp),
+    /// Connect to a peer by address (`host:port`), as `--peer` does.
+    Connect(String),
+    /// Leave: stop the node cleanly.
+    Quit,
 }
