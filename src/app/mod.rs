@@ -15,6 +15,7 @@ pub mod nick;
 pub mod op;
 mod seen;
 pub mod stamp;
+pub mod tui;
 pub mod view;
 
 #[cfg(test)]
