@@ -10,7 +10,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
 /// Below this width the panels stack: chat on the left, list over peers on the right, and
-/// the log replaces list and peers while it has focus.
+/// the log takes the screen while it has focus.
 pub const WIDE_MIN_WIDTH: u16 = 100;
 
 /// The input box's height (one line and its borders).
@@ -54,21 +54,22 @@ pub fn areas(area: Rect, focus: Focus) -> Areas {
             status,
         }
     } else {
+        if focus == Focus::Log {
+            // The log needs the width: it takes the screen until focus moves on.
+            return Areas {
+                chat: Rect::default(),
+                input: Rect::default(),
+                list: None,
+                peers: None,
+                log: Some(main),
+                status,
+            };
+        }
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(56), Constraint::Percentage(44)])
                 .areas(main);
         let [chat, input] =
             Layout::vertical([Constraint::Min(0), Constraint::Length(INPUT_HEIGHT)]).areas(left);
-        if focus == Focus::Log {
-            return Areas {
-                chat,
-                input,
-                list: None,
-                peers: None,
-                log: Some(right),
-                status,
-            };
-        }
         let [list, peers] =
             Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(right);
         Areas {
@@ -85,8 +86,10 @@ pub fn areas(area: Rect, focus: Focus) -> Areas {
 /// Draws the whole screen. Pure: reads `app`, writes `frame`, awaits nothing.
 pub fn render(app: &TuiApp, frame: &mut Frame) {
     let a = areas(frame.area(), app.focus);
-    chat::render(app, frame, a.chat);
-    input::render(app, frame, a.input);
+    if !a.chat.is_empty() {
+        chat::render(app, frame, a.chat);
+        input::render(app, frame, a.input);
+    }
     if let Some(r) = a.list {
         list::render(app, frame, r);
     }

@@ -34,6 +34,24 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
     }
     let height = usize::from(inner.height.saturating_sub(1));
     let offset = (app.peers_row + 1).saturating_sub(height);
+    // Columns by importance; a narrow panel keeps the first ones that fit.
+    let all = [
+        ("peer", 10u16),
+        ("seen", 7),
+        ("rtt", 6),
+        ("ok/fail", 7),
+        ("rx", 5),
+        ("address", 21),
+    ];
+    let mut used = 0u16;
+    let shown = all
+        .iter()
+        .take_while(|(_, w)| {
+            used += w + 1;
+            used <= inner.width + 1
+        })
+        .count()
+        .max(1);
     let rows = app
         .peers
         .iter()
@@ -54,33 +72,29 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
             if p.failed > 0 {
                 failed = failed.style(theme::error());
             }
-            let row = Row::new(vec![
+            let cells = vec![
                 Cell::from(name),
                 Cell::from(seen),
                 Cell::from(rtt),
                 Cell::from(Line::from(vec![Span::raw(format!("{}/", p.ok)), failed])),
                 Cell::from(p.events_received.to_string()),
                 Cell::from(p.addr.clone()),
-            ]);
+            ];
+            let row = Row::new(cells.into_iter().take(shown));
             if focused && i == app.peers_row {
                 row.style(theme::selected())
             } else {
                 row
             }
         });
-    let header = Row::new(["peer", "seen", "rtt", "ok/fail", "rx", "address"]).style(theme::dim());
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Min(10),
-            Constraint::Length(7),
-            Constraint::Length(6),
-            Constraint::Length(7),
-            Constraint::Length(5),
-            Constraint::Length(21),
-        ],
-    )
-    .header(header)
-    .column_spacing(1);
+    let header = Row::new(all.iter().take(shown).map(|(h, _)| *h)).style(theme::dim());
+    let widths = all.iter().take(shown).enumerate().map(|(i, (_, w))| {
+        if i == 0 {
+            Constraint::Min(*w)
+        } else {
+            Constraint::Length(*w)
+        }
+    });
+    let table = Table::new(rows, widths).header(header).column_spacing(1);
     frame.render_widget(table, inner);
 }

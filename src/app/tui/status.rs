@@ -9,28 +9,50 @@ use ratatui::widgets::Paragraph;
 use super::app::TuiApp;
 use super::theme;
 
-/// Draws the status bar in `area`.
+/// Draws the status bar in `area`. Fields that do not fit are left out, least useful
+/// first, so "? help" always shows.
 pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
     let s = &app.status;
-    let sep = || Span::styled(" │ ", theme::dim());
     let mdns = if s.mdns { "mDNS on" } else { "mDNS off" };
-    let spans = vec![
-        Span::styled(s.name.clone(), theme::author_style(s.node_id)),
-        Span::styled(format!(" {}", s.node_id.short()), theme::dim()),
-        sep(),
-        Span::raw(format!("room {}", s.room)),
-        sep(),
-        Span::raw(s.listen.to_string()),
-        sep(),
-        Span::raw(format!("{} events", s.events)),
-        sep(),
-        Span::raw(format!("{} nodes", s.nodes)),
-        sep(),
-        Span::raw(theme::bytes(s.store_bytes)),
-        sep(),
-        Span::raw(mdns),
-        sep(),
-        Span::styled("? help", Style::new().fg(Color::Cyan)),
+    // (priority: lower is dropped first, spans)
+    let mut fields: Vec<(u8, Vec<Span>)> = vec![
+        (
+            9,
+            vec![Span::styled(s.name.clone(), theme::author_style(s.node_id))],
+        ),
+        (2, vec![Span::styled(s.node_id.short(), theme::dim())]),
+        (8, vec![Span::raw(format!("room {}", s.room))]),
+        (6, vec![Span::raw(s.listen.to_string())]),
+        (5, vec![Span::raw(format!("{} events", s.events))]),
+        (4, vec![Span::raw(format!("{} nodes", s.nodes))]),
+        (3, vec![Span::raw(theme::bytes(s.store_bytes))]),
+        (7, vec![Span::raw(mdns)]),
+        (
+            10,
+            vec![Span::styled("? help", Style::new().fg(Color::Cyan))],
+        ),
     ];
+    const SEP: &str = " │ ";
+    let width = |fields: &[(u8, Vec<Span>)]| -> usize {
+        fields
+            .iter()
+            .map(|(_, spans)| spans.iter().map(Span::width).sum::<usize>() + SEP.len() - 2)
+            .sum::<usize>()
+    };
+    while width(&fields) > usize::from(area.width) && fields.len() > 1 {
+        let lowest = fields
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, (p, _))| *p)
+            .map_or(0, |(i, _)| i);
+        fields.remove(lowest);
+    }
+    let mut spans = Vec::new();
+    for (i, (_, field)) in fields.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(SEP, theme::dim()));
+        }
+        spans.extend(field);
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

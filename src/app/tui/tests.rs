@@ -1,1 +1,833 @@
+//! Snapshot tests of every panel and of the whole screen (through ratatui's `TestBackend`,
+//! with a fixed "now"), and tests of the key map and the update function.
 
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+use uuid::Uuid;
+
+use super::*;
+use crate::app::AppOp;
+use crate::app::view::{ExchangeRow, PeerRow};
+use crate::node::{Direction, ExchangeResult, PeerState};
+use crate::protocol::{Event, NodeId, VectorClock};
+
+/// 2023-11-14 22:13:20 UTC.
+const NOW_SECS: u64 = 1_700_000_000;
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(NOW_SECS)
+}
+
+fn ann() -> NodeId {
+    NodeId::from_u128(0xa11c_e000_0000_0000_0000_0000_0000_0001)
+}
+
+fn bob() -> NodeId {
+    NodeId::from_u128(0xb0b0_0000_0000_0000_0000_0000_0000_0002)
+}
+
+fn cy() -> NodeId {
+    NodeId::from_u128(0xc1c1_0000_0000_0000_0000_0000_0000_0003)
+}
+
+fn event(origin: NodeId, seq: u64, lamport: u64, op: &AppOp) -> Event {
+    Event {
+        id: Uuid::from_u128((origin.0.as_u128() >> 64 << 64) | u128::from(seq)),
+        origin,
+        seq,
+        lamport,
+        // One minute per Lamport tick, ending a little before "now".
+        created_at_ms: (NOW_SECS - 3600 + lamport * 60) * 1000,
+        payload: Bytes::from(op.encode().expect("test ops are valid")),
+    }
+}
+
+fn row(ev: Event, from: Option<NodeId>, secs_ago: u64) -> EventRow {
+    EventRow {
+        at: now() - Duration::from_secs(secs_ago),
+        event: ev,
+        from,
+        age_ms: if from.is_some() { 140 } else { 0 },
+    }
+}
+
+fn status(mdns: bool) -> StatusInfo {
+    let mut clock = VectorClock::new();
+    clock.set(ann(), 4);
+    clock.set(bob(), 4);
+    StatusInfo {
+        name: "ann".into(),
+        node_id: ann(),
+        room: "kitchen".into(),
+        listen: "10.0.0.1:7777".parse().expect("a valid address"),
+        mdns,
+        events: 8,
+        nodes: 2,
+        store_bytes: 12_345,
+        clock,
+        data_dir: PathBuf::from("/tmp/gossip"),
+    }
+}
+
+fn item_id(n: u128) -> Uuid {
+    Uuid::from_u128(0x1000 + n)
+}
+
+/// The events of a small session: two nicks, chat, three list items (one checked).
+fn history() -> Vec<EventRow> {
+    let ops: Vec<(NodeId, AppOp)> = vec![
+        (ann(), AppOp::nick("ann").expect("valid")),
+        (bob(), AppOp::nick("bob").expect("valid")),
+        (
+            ann(),
+            AppOp::chat("hello bob, are you there?").expect("valid"),
+        ),
+        (
+            bob(),
+            AppOp::chat("yes! making the shopping list now").expect("valid"),
+        ),
+        (
+            bob(),
+            AppOp::list_add(item_id(1), "milk", "V").expect("valid"),
+        ),
+        (
+            bob(),
+            AppOp::list_add(item_id(2), "eggs", "k").expect("valid"),
+        ),
+        (
+            ann(),
+            AppOp::list_add(item_id(3), "bread", "r").expect("valid"),
+        ),
+        (ann(), AppOp::list_check(item_id(2), true)),
+        (
+            bob(),
+            AppOp::chat(
+                "a long message that wraps over more than one row of the chat panel, \
+                 so the continuation rows are indented under the text",
+            )
+            .expect("valid"),
+        ),
+    ];
+    let mut seqs = std::collections::BTreeMap::new();
+    ops.into_iter()
+        .enumerate()
+        .map(|(i, (origin, op))| {
+            let seq = seqs.entry(origin).or_insert(0u64);
+            *seq += 1;
+            let from = (origin != ann()).then_some(bob());
+            let secs_ago = 60 - 5 * i as u64;
+            row(event(origin, *seq, i as u64 + 1, &op), from, secs_ago)
+        })
+        .collect()
+}
+
+fn peers() -> Vec<PeerRow> {
+    let peer = |id, name: &str, addr: &str, state, seen: Option<u64>| PeerRow {
+        id,
+        name: name.into(),
+        addr: addr.into(),
+        state,
+        last_seen: seen.map(|s| now() - Duration::from_secs(s)),
+        rtt: seen.map(|_| Duration::from_micros(1800)),
+        ok: 12,
+        failed: if state == PeerState::Suspect { 2 } else { 0 },
+        events_received: 5,
+        bytes_in: 0,
+        bytes_out: 0,
+        last_error: None,
+    };
+    vec![
+        peer(bob(), "bob", "10.0.0.2:7777", PeerState::Alive, Some(3)),
+        peer(cy(), "cy", "10.0.0.3:7777", PeerState::Suspect, Some(75)),
+        peer(
+            NodeId::from_u128(0xd0d0 << 96),
+            "dee",
+            "10.0.0.4:7777",
+            PeerState::Discovered,
+            None,
+        ),
+    ]
+}
+
+fn exchange(
+    secs_ago: u64,
+    peer: NodeId,
+    name: &str,
+    out: bool,
+    error: Option<&str>,
+) -> ExchangeRow {
+    ExchangeRow {
+        at: now() - Duration::from_secs(secs_ago),
+        peer,
+        peer_name: name.into(),
+        result: ExchangeResult {
+            peer,
+            direction: if out {
+                Direction::Outbound
+            } else {
+                Direction::Inbound
+            },
+            success: error.is_none(),
+            events_sent: 1,
+            events_received: if error.is_none() { 3 } else { 0 },
+            bytes: 1_536,
+            duration: Duration::from_millis(4),
+            error: error.map(str::to_string),
+        },
+    }
+}
+
+/// A screen with the history folded and live rows in every panel.
+fn busy_app() -> TuiApp {
+    let mut app = TuiApp::new(status(true), now());
+    let history = history();
+    let (stored, live) = history.split_at(4);
+    app.load(stored);
+    for r in live {
+        let ev = if r.from.is_some() {
+            SessionEvent::Received(r.clone())
+        } else {
+            SessionEvent::Created(r.clone())
+        };
+        app.update(Action::Session(ev));
+    }
+    app.update(Action::Session(SessionEvent::Peers(peers())));
+    for x in [
+        exchange(20, bob(), "bob", true, None),
+        exchange(12, cy(), "cy", true, Some("connection refused")),
+        exchange(2, bob(), "bob", false, None),
+    ] {
+        app.update(Action::Session(SessionEvent::Exchange(x)));
+    }
+    app.update(Action::Tick(now()));
+    app
+}
+
+fn resized(mut app: TuiApp, w: u16, h: u16) -> TuiApp {
+    app.update(Action::Resize(w, h));
+    app
+}
+
+fn buffer_text(terminal: &Terminal<TestBackend>) -> String {
+    let buf = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        for x in 0..buf.area.width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The screen as text.
+fn screen(app: &TuiApp, w: u16, h: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("a test terminal");
+    terminal
+        .draw(|f| render(app, f))
+        .expect("drawing to a test backend");
+    buffer_text(&terminal)
+}
+
+/// One panel, drawn alone in a `w` x `h` area, as text.
+fn panel(app: &TuiApp, w: u16, h: u16, draw: fn(&TuiApp, &mut ratatui::Frame, Rect)) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("a test terminal");
+    terminal
+        .draw(|f| draw(app, f, f.area()))
+        .expect("drawing to a test backend");
+    buffer_text(&terminal)
+}
+
+/// Compares `actual` with `tests/snapshots/tui_NAME.txt`. `UPDATE_SNAPSHOTS=1` rewrites the
+/// file instead (then review the diff).
+fn snapshot(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(format!("tui_{name}.txt"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("a parent dir")).expect("mkdir snapshots");
+        std::fs::write(&path, actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        expected == actual,
+        "snapshot {} differs (UPDATE_SNAPSHOTS=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}",
+        path.display()
+    );
+}
+
+fn key(app: &mut TuiApp, code: KeyCode) -> Vec<UiCommand> {
+    key_mod(app, code, KeyModifiers::NONE)
+}
+
+fn key_mod(app: &mut TuiApp, code: KeyCode, mods: KeyModifiers) -> Vec<UiCommand> {
+    match map_key(app, &KeyEvent::new(code, mods)) {
+        Some(action) => app.update(action),
+        None => Vec::new(),
+    }
+}
+
+fn type_str(app: &mut TuiApp, s: &str) {
+    for c in s.chars() {
+        assert!(key(app, KeyCode::Char(c)).is_empty());
+    }
+}
+
+fn submit_line(app: &mut TuiApp, s: &str) -> Vec<UiCommand> {
+    type_str(app, s);
+    key(app, KeyCode::Enter)
+}
+
+/// Feeds ops back as if the session had stored them (as it does with `Submit`).
+fn echo(app: &mut TuiApp, cmds: &[UiCommand], seq: &mut u64) {
+    for cmd in cmds {
+        if let UiCommand::Submit(op) = cmd {
+            *seq += 1;
+            let ev = event(ann(), 100 + *seq, 100 + *seq, op);
+            app.update(Action::Session(SessionEvent::Created(row(ev, None, 0))));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Snapshots
+
+#[test]
+fn full_screen_80x24() {
+    snapshot("full_80x24", &screen(&resized(busy_app(), 80, 24), 80, 24));
+}
+
+#[test]
+fn full_screen_160x48() {
+    snapshot(
+        "full_160x48",
+        &screen(&resized(busy_app(), 160, 48), 160, 48),
+    );
+}
+
+#[test]
+fn full_screen_160x48_events_tab_and_list_focus() {
+    let mut app = resized(busy_app(), 160, 48);
+    app.update(Action::SwitchLog);
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Char('j'));
+    snapshot("full_160x48_events", &screen(&app, 160, 48));
+}
+
+#[test]
+fn narrow_screen_shows_the_log_when_it_has_focus() {
+    let mut app = resized(busy_app(), 80, 24);
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Tab);
+    }
+    assert_eq!(app.focus(), Focus::Log);
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("connection refused"), "{text}");
+    assert!(!text.contains("List 1/3"), "{text}");
+    assert!(!text.contains("Chat (3)"), "{text}");
+    snapshot("narrow_log_80x24", &text);
+}
+
+#[test]
+fn empty_room_explains_how_to_get_company() {
+    let app = resized(TuiApp::new(status(true), now()), 80, 24);
+    let wide = screen(&app, 160, 48);
+    assert!(
+        wide.contains("Looking for peers on this LAN via mDNS, room `kitchen`"),
+        "{wide}"
+    );
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("room `kitchen`"), "{text}");
+    assert!(text.contains("--profile NAME"), "{text}");
+    assert!(text.contains("--demo"), "{text}");
+    snapshot("empty_80x24", &text);
+
+    let app = TuiApp::new(status(false), now());
+    let text = screen(&app, 160, 48);
+    assert!(
+        text.contains("mDNS is off: add a peer with /peer HOST:PORT"),
+        "{text}"
+    );
+}
+
+#[test]
+fn help_popup_fits_80x24() {
+    let mut app = resized(busy_app(), 80, 24);
+    key(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.popup(), Some(Popup::Help));
+    let text = screen(&app, 80, 24);
+    for needle in [
+        "Ctrl-C",
+        "/peer HOST:PORT",
+        "undo the last remove",
+        "vector clock",
+    ] {
+        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    }
+    snapshot("help_80x24", &text);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.popup(), None);
+}
+
+#[test]
+fn clock_popup_names_every_origin() {
+    let mut app = resized(busy_app(), 100, 30);
+    app.update(Action::Clock);
+    let text = screen(&app, 100, 30);
+    assert!(text.contains("ann  4 (this laptop)"), "{text}");
+    assert!(text.contains("bob  4"), "{text}");
+}
+
+#[test]
+fn panel_chat() {
+    snapshot("panel_chat", &panel(&busy_app(), 60, 9, chat::render));
+}
+
+#[test]
+fn panel_list() {
+    let mut app = busy_app();
+    key(&mut app, KeyCode::Tab);
+    snapshot("panel_list", &panel(&app, 34, 6, list::render));
+}
+
+#[test]
+fn panel_peers() {
+    snapshot("panel_peers", &panel(&busy_app(), 78, 6, peers::render));
+}
+
+#[test]
+fn panel_exchanges() {
+    snapshot(
+        "panel_exchanges",
+        &panel(&busy_app(), 90, 6, exchanges::render),
+    );
+}
+
+#[test]
+fn panel_events() {
+    let mut app = busy_app();
+    app.update(Action::SwitchLog);
+    snapshot("panel_events", &panel(&app, 100, 9, events::render));
+}
+
+#[test]
+fn panel_status() {
+    snapshot("panel_status", &panel(&busy_app(), 120, 1, status::render));
+}
+
+#[test]
+fn every_size_down_to_tiny_draws_without_panicking() {
+    let app = busy_app();
+    for (w, h) in [(80, 24), (99, 30), (100, 30), (40, 10), (10, 4), (1, 1)] {
+        let app = resized(
+            {
+                let mut a = TuiApp::new(status(true), now());
+                a.load(&history());
+                a
+            },
+            w,
+            h,
+        );
+        let text = screen(&app, w, h);
+        assert_eq!(text.lines().count(), usize::from(h));
+    }
+    assert!(screen(&app, 80, 24).contains("room kitchen"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Keys and updates
+
+#[test]
+fn typing_and_enter_sends_a_chat_message() {
+    let mut app = TuiApp::new(status(true), now());
+    let cmds = submit_line(&mut app, "  hi there ");
+    assert_eq!(
+        cmds,
+        vec![UiCommand::Submit(AppOp::Chat {
+            text: "hi there".into()
+        })]
+    );
+    assert!(app.input().is_empty());
+    // Enter on an empty line sends nothing.
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+}
+
+#[test]
+fn cursor_keys_edit_the_line() {
+    let mut app = TuiApp::new(status(true), now());
+    type_str(&mut app, "helo");
+    key(&mut app, KeyCode::Left);
+    type_str(&mut app, "l");
+    key(&mut app, KeyCode::Home);
+    key(&mut app, KeyCode::Delete);
+    type_str(&mut app, "H");
+    key(&mut app, KeyCode::End);
+    key(&mut app, KeyCode::Backspace);
+    assert_eq!(app.input().text(), "Hell");
+    let cmds = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        cmds,
+        vec![UiCommand::Submit(AppOp::chat("Hell").expect("valid"))]
+    );
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.input().text(), "Hell");
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.input().text(), "");
+}
+
+#[test]
+fn slash_commands() {
+    let mut app = TuiApp::new(status(true), now());
+    assert_eq!(
+        submit_line(&mut app, "/nick  Zoé "),
+        vec![UiCommand::Submit(AppOp::Nick {
+            name: "Zoé".into()
+        })]
+    );
+    let cmds = submit_line(&mut app, "/add oat milk");
+    match cmds.as_slice() {
+        [UiCommand::Submit(AppOp::ListAdd { text, .. })] => assert_eq!(text, "oat milk"),
+        other => panic!("expected a list add, got {other:?}"),
+    }
+    assert_eq!(
+        submit_line(&mut app, "/peer 10.0.0.7:7777"),
+        vec![UiCommand::Connect("10.0.0.7:7777".into())]
+    );
+    assert_eq!(
+        submit_line(&mut app, "//not a command"),
+        vec![UiCommand::Submit(AppOp::Chat {
+            text: "/not a command".into()
+        })]
+    );
+    assert!(submit_line(&mut app, "/help").is_empty());
+    assert_eq!(app.popup(), Some(Popup::Help));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(submit_line(&mut app, "/quit"), vec![UiCommand::Quit]);
+    assert!(app.should_quit());
+}
+
+#[test]
+fn bad_input_shows_an_error_and_keeps_the_line() {
+    let mut app = TuiApp::new(status(true), now());
+    for (line, error) in [
+        ("/frobnicate", "unknown command /frobnicate"),
+        ("/peer nowhere", "/peer HOST:PORT"),
+        ("/nick", "/nick NAME: the nickname is empty"),
+        ("/add ", "cannot add the item: the text is empty"),
+    ] {
+        assert!(submit_line(&mut app, line).is_empty(), "{line}");
+        match app.flash() {
+            Some(Flash::Error(msg)) => assert!(msg.contains(error), "{msg}"),
+            other => panic!("{line}: expected an error, got {other:?}"),
+        }
+        assert_eq!(app.input().text(), line);
+        key(&mut app, KeyCode::Esc);
+        while !app.input().is_empty() {
+            key(&mut app, KeyCode::Backspace);
+        }
+    }
+    let long = "x".repeat(crate::app::op::MAX_TEXT_BYTES + 1);
+    app.update(Action::Session(SessionEvent::Peers(peers())));
+    assert!(submit_line(&mut app, &long).is_empty());
+    assert!(matches!(app.flash(), Some(Flash::Error(m)) if m.contains("over the limit")));
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("not sent: the text is"), "{text}");
+}
+
+#[test]
+fn ctrl_c_quits() {
+    let mut app = busy_app();
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(
+        key_mod(&mut app, KeyCode::Char('c'), KeyModifiers::CONTROL),
+        vec![UiCommand::Quit]
+    );
+    assert!(app.should_quit());
+}
+
+#[test]
+fn tab_cycles_focus_and_esc_returns_to_input() {
+    let mut app = busy_app();
+    let mut seen = vec![app.focus()];
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Tab);
+        seen.push(app.focus());
+    }
+    assert_eq!(
+        seen,
+        [
+            Focus::Input,
+            Focus::List,
+            Focus::Peers,
+            Focus::Log,
+            Focus::Input
+        ]
+    );
+    key(&mut app, KeyCode::BackTab);
+    assert_eq!(app.focus(), Focus::Log);
+    key(&mut app, KeyCode::Char('x'));
+    assert_eq!(app.log_tab, LogTab::Events);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.focus(), Focus::Input);
+}
+
+fn list_texts(app: &TuiApp) -> Vec<(String, bool)> {
+    app.model()
+        .list()
+        .map(|i| (i.text.to_string(), i.done))
+        .collect()
+}
+
+#[test]
+fn list_keys_toggle_move_edit_add() {
+    let mut app = busy_app();
+    let mut seq = 0;
+    // Position keys "V" < "k" < "r".
+    assert_eq!(
+        list_texts(&app),
+        [
+            ("milk".into(), false),
+            ("eggs".into(), true),
+            ("bread".into(), false)
+        ]
+    );
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.selected_item(), Some(item_id(1)));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.selected_item(), Some(item_id(3)));
+    // Past the end the selection stays on the last item.
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.selected_item(), Some(item_id(3)));
+    let cmds = key(&mut app, KeyCode::Char(' '));
+    assert_eq!(
+        cmds,
+        vec![UiCommand::Submit(AppOp::ListCheck {
+            item: item_id(3),
+            done: true
+        })]
+    );
+    echo(&mut app, &cmds, &mut seq);
+    // Already at the bottom: nothing to send.
+    assert!(key(&mut app, KeyCode::Char('J')).is_empty());
+    // Move bread up, above eggs; the selection follows it.
+    let cmds = key(&mut app, KeyCode::Char('K'));
+    assert!(
+        matches!(cmds.as_slice(), [UiCommand::Submit(AppOp::ListMove { item, .. })] if *item == item_id(3))
+    );
+    echo(&mut app, &cmds, &mut seq);
+    assert_eq!(
+        list_texts(&app),
+        [
+            ("milk".into(), false),
+            ("bread".into(), true),
+            ("eggs".into(), true)
+        ]
+    );
+    assert_eq!(app.selected_item(), Some(item_id(3)));
+    let cmds = key(&mut app, KeyCode::Char('J'));
+    echo(&mut app, &cmds, &mut seq);
+    assert_eq!(list_texts(&app)[2].0, "bread");
+    // Edit: the input opens with the text.
+    key(&mut app, KeyCode::Char('e'));
+    assert_eq!(app.focus(), Focus::Input);
+    assert_eq!(app.input().text(), "bread");
+    type_str(&mut app, " rolls");
+    let cmds = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        cmds,
+        vec![UiCommand::Submit(AppOp::ListEdit {
+            item: item_id(3),
+            text: "bread rolls".into()
+        })]
+    );
+    assert_eq!(app.focus(), Focus::List);
+    echo(&mut app, &cmds, &mut seq);
+    // Add: a new item at the bottom.
+    key(&mut app, KeyCode::Char('a'));
+    let cmds = submit_line(&mut app, "butter");
+    echo(&mut app, &cmds, &mut seq);
+    assert_eq!(
+        list_texts(&app),
+        [
+            ("milk".into(), false),
+            ("eggs".into(), true),
+            ("bread rolls".into(), true),
+            ("butter".into(), false)
+        ]
+    );
+    // Esc cancels an add without sending.
+    key(&mut app, KeyCode::Char('a'));
+    type_str(&mut app, "nope");
+    assert!(key(&mut app, KeyCode::Esc).is_empty());
+    assert_eq!(app.mode, InputMode::Chat);
+    assert!(app.input().is_empty());
+}
+
+#[test]
+fn remove_then_undo_restores_text_place_and_check() {
+    let mut app = busy_app();
+    let mut seq = 0;
+    key(&mut app, KeyCode::Tab);
+    assert!(matches!(
+        app.update(Action::Undo).as_slice(),
+        [] if matches!(app.flash(), Some(Flash::Error(m)) if m == "nothing to undo")
+    ));
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.selected_item(), Some(item_id(2)));
+    let cmds = key(&mut app, KeyCode::Char('d'));
+    assert_eq!(
+        cmds,
+        vec![UiCommand::Submit(AppOp::list_remove(item_id(2)))]
+    );
+    echo(&mut app, &cmds, &mut seq);
+    assert_eq!(list_texts(&app).len(), 2);
+    // The selection falls back to the row it was on.
+    assert_eq!(app.selected_item(), Some(item_id(3)));
+    let cmds = key(&mut app, KeyCode::Char('u'));
+    let new_id = match cmds.as_slice() {
+        [
+            UiCommand::Submit(AppOp::ListAdd { item, text, pos }),
+            UiCommand::Submit(AppOp::ListCheck {
+                item: checked,
+                done: true,
+            }),
+        ] => {
+            assert_eq!((text.as_str(), pos.as_str()), ("eggs", "k"));
+            assert_eq!(item, checked);
+            assert_ne!(*item, item_id(2));
+            *item
+        }
+        other => panic!("expected add + check, got {other:?}"),
+    };
+    echo(&mut app, &cmds, &mut seq);
+    assert_eq!(
+        list_texts(&app),
+        [
+            ("milk".into(), false),
+            ("eggs".into(), true),
+            ("bread".into(), false)
+        ]
+    );
+    assert_eq!(app.selected_item(), Some(new_id));
+    // One undo per remove.
+    assert!(key(&mut app, KeyCode::Char('u')).is_empty());
+}
+
+fn chat_app(n: u64) -> TuiApp {
+    let mut app = resized(TuiApp::new(status(true), now()), 80, 24);
+    let events: Vec<EventRow> = (1..=n)
+        .map(|i| {
+            let op = AppOp::chat(&format!("message {i}")).expect("valid");
+            row(event(bob(), i, i, &op), Some(bob()), 0)
+        })
+        .collect();
+    app.load(&events);
+    app
+}
+
+fn receive_chat(app: &mut TuiApp, seq: u64, text: &str) {
+    let op = AppOp::chat(text).expect("valid");
+    let r = row(event(cy(), seq, 10_000 + seq, &op), Some(cy()), 0);
+    app.update(Action::Session(SessionEvent::Received(r)));
+}
+
+#[test]
+fn chat_sticks_to_the_bottom_unless_scrolled_up() {
+    let mut app = chat_app(200);
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("message 200"), "{text}");
+    receive_chat(&mut app, 1, "newest one");
+    assert_eq!(app.chat_scroll(), 0);
+    assert!(screen(&app, 80, 24).contains("newest one"));
+
+    key(&mut app, KeyCode::PageUp);
+    assert!(app.chat_scroll() > 0);
+    let before = screen(&app, 80, 24);
+    assert!(!before.contains("newest one"), "{before}");
+    // New messages do not move what the user is reading.
+    receive_chat(&mut app, 2, "while scrolled");
+    let after = screen(&app, 80, 24);
+    let body = |s: &str| -> Vec<String> {
+        s.lines()
+            .skip(1)
+            .take(18)
+            .map(|l| l.chars().take(40).collect())
+            .collect()
+    };
+    assert_eq!(body(&before), body(&after));
+    // Back down: following again.
+    for _ in 0..3 {
+        key(&mut app, KeyCode::PageDown);
+    }
+    assert_eq!(app.chat_scroll(), 0);
+    assert!(screen(&app, 80, 24).contains("while scrolled"));
+    // Scrolling back stops at the first message.
+    for _ in 0..100 {
+        app.update(Action::ScrollUp(50));
+    }
+    let top = screen(&app, 80, 24);
+    assert!(
+        top.contains("message 1\n") || top.contains("message 1 "),
+        "{top}"
+    );
+}
+
+#[test]
+fn a_huge_chat_draws_only_what_shows() {
+    let app = chat_app(100_000);
+    let started = std::time::Instant::now();
+    let text = screen(&app, 160, 48);
+    assert!(text.contains("message 100000"), "{text}");
+    // Generous for a debug build on a shared machine; a full walk would take far longer.
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+#[test]
+fn logs_are_bounded() {
+    let mut app = TuiApp::new(status(true), now());
+    for i in 0..(LOG_LEN as u64 + 20) {
+        app.update(Action::Session(SessionEvent::Exchange(exchange(
+            0,
+            bob(),
+            "bob",
+            true,
+            None,
+        ))));
+        let op = AppOp::chat("x").expect("valid");
+        let r = row(event(bob(), i + 1, i + 1, &op), Some(bob()), 0);
+        app.update(Action::Session(SessionEvent::Received(r)));
+    }
+    assert_eq!(app.exchanges.len(), LOG_LEN);
+    assert_eq!(app.events.len(), LOG_LEN);
+    assert_eq!(
+        app.events.back().map(|r| r.event.seq),
+        Some(LOG_LEN as u64 + 20)
+    );
+    assert_eq!(app.model().chat().len(), LOG_LEN + 20);
+}
+
+#[test]
+fn session_notices_and_warnings_show_under_the_input() {
+    let mut app = busy_app();
+    app.update(Action::Session(SessionEvent::Warning(
+        "peer 10.0.0.9 refused".into(),
+    )));
+    assert!(screen(&app, 80, 24).contains("peer 10.0.0.9 refused"));
+    app.update(Action::Session(SessionEvent::Notice(
+        "connected to 10.0.0.9".into(),
+    )));
+    assert_eq!(
+        app.flash(),
+        Some(&Flash::Info("connected to 10.0.0.9".into()))
+    );
+}
