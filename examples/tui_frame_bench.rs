@@ -70,7 +70,10 @@ fn history() -> (Vec<EventRow>, Vec<u64>) {
         let (o, s, l) = next(n % AUTHORS, &mut seqs);
         // Every seventh message is long enough to wrap.
         let text = if n % 7 == 0 {
-            format!("message {n}: {}", "a fairly long sentence that wraps. ".repeat(4))
+            format!(
+                "message {n}: {}",
+                "a fairly long sentence that wraps. ".repeat(4)
+            )
         } else {
             format!("message {n}: hello there")
         };
@@ -160,5 +163,8 @@ fn main() {
 
     app.update(Action::FocusNext);
     app.update(Action::Select(ITEMS as isize / 2));
-    stats("list focused, selection at item 500", frames(&mut app, |_, _| {}));
+    stats(
+        "list focused, selection at item 500",
+        frames(&mut app, |_, _| {}),
+    );
 }
