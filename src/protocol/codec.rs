@@ -76,6 +76,13 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, Code
     Ok(value)
 }
 
+/// Decodes one value from the start of `bytes` and returns it with the number of bytes it
+/// took, leaving the rest to the caller (for reading the fixed head of a record without
+/// copying what follows).
+pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), CodecError> {
+    Ok(bincode::serde::decode_from_slice(bytes, standard())?)
+}
+
 /// The number of bytes the varint encoding of `n` takes (bincode standard config).
 pub fn varint_len(n: u64) -> usize {
     match n {
