@@ -37,19 +37,26 @@ pub fn record_crc(body: &[u8]) -> u32 {
 
 /// Appends the record for `event` to `out`; returns the body length and CRC.
 pub fn encode_record(event: &Event, out: &mut Vec<u8>) -> Result<(u32, u32), CodecError> {
-    let body = codec::encode(event)?;
-    if body.len() > MAX_BODY_LEN as usize {
+    let start = out.len();
+    out.extend_from_slice(&MAGIC_BYTES);
+    out.extend_from_slice(&[0; 8]);
+    let body_start = out.len();
+    if let Err(e) = codec::encode_into(event, out) {
+        out.truncate(start);
+        return Err(e);
+    }
+    let body_len = out.len() - body_start;
+    if body_len > MAX_BODY_LEN as usize {
+        out.truncate(start);
         return Err(CodecError::TooLarge {
-            len: body.len(),
+            len: body_len,
             limit: MAX_BODY_LEN as usize,
         });
     }
-    let len = body.len() as u32;
-    let crc = record_crc(&body);
-    out.extend_from_slice(&MAGIC_BYTES);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&body);
+    let len = body_len as u32;
+    let crc = record_crc(&out[body_start..]);
+    out[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
+    out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
     Ok((len, crc))
 }
 

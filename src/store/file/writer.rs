@@ -177,24 +177,21 @@ impl Writer {
         }
     }
 
-    fn held(&self, origin: &NodeId, seq: u64) -> Option<Loc> {
-        let published = self.shared.index().get(origin, seq);
-        published.or_else(|| {
-            self.pending_keys
-                .get(&(*origin, seq))
-                .map(|&i| self.pending[i].loc)
-        })
-    }
-
     /// Whether the held record at `loc` has exactly `body`. Encoding is deterministic and
     /// injective, so equal bytes mean equal events.
-    fn same_body(&self, loc: Loc, body: &[u8]) -> io::Result<bool> {
-        if loc.offset >= self.flushed_end {
-            let s = (loc.offset - self.flushed_end) as usize;
-            return Ok(self.buf.get(s..s + loc.len as usize) == Some(body));
+    fn same_body(
+        reader: &File,
+        buf: &[u8],
+        flushed_end: u64,
+        loc: Loc,
+        body: &[u8],
+    ) -> io::Result<bool> {
+        if loc.offset >= flushed_end {
+            let s = (loc.offset - flushed_end) as usize;
+            return Ok(buf.get(s..s + loc.len as usize) == Some(body));
         }
         let mut held = vec![0u8; loc.len as usize];
-        read_exact_at(&self.shared.reader, &mut held, loc.offset)?;
+        read_exact_at(reader, &mut held, loc.offset)?;
         Ok(held == body)
     }
 
@@ -203,12 +200,21 @@ impl Writer {
             let _ = batch.reply.send(Err(self.failed_error(msg)));
             return;
         }
+        let shared = self.shared.clone();
+        // One lock for the whole batch; only this thread changes the index, so what it
+        // reads stays true until it publishes.
+        let index = shared.index();
         let mut outcomes = Vec::with_capacity(batch.items.len());
         for it in &batch.items {
             let end = it.start + RECORD_HEADER_LEN as usize + it.len as usize;
             let record = &batch.records[it.start..end];
             let body = &record[RECORD_HEADER_LEN as usize..];
-            let outcome = match self.held(&it.origin, it.seq) {
+            let held = index.get(&it.origin, it.seq).or_else(|| {
+                self.pending_keys
+                    .get(&(it.origin, it.seq))
+                    .map(|&i| self.pending[i].loc)
+            });
+            let outcome = match held {
                 None => {
                     let loc = Loc {
                         offset: self.flushed_end + self.buf.len() as u64 + RECORD_HEADER_LEN,
@@ -231,24 +237,29 @@ impl Writer {
                 Some(loc) if loc.len != it.len || loc.crc != it.crc => SaveOutcome::Conflict,
                 // Same length and CRC: almost surely the same event, but a CRC collision would
                 // turn a conflict into a silent duplicate, so compare the bytes.
-                Some(loc) => match self.same_body(loc, body) {
-                    Ok(true) => SaveOutcome::Duplicate,
-                    Ok(false) => SaveOutcome::Conflict,
-                    Err(e) => {
-                        let _ = batch.reply.send(Err(StoreError::Io {
-                            context: format!(
-                                "reading the held record at offset {} of {}",
-                                loc.offset,
-                                self.path()
-                            ),
-                            source: e,
-                        }));
-                        return;
+                Some(loc) => {
+                    match Self::same_body(&shared.reader, &self.buf, self.flushed_end, loc, body) {
+                        Ok(true) => SaveOutcome::Duplicate,
+                        Ok(false) => SaveOutcome::Conflict,
+                        Err(e) => {
+                            // Events of this batch taken in before this one stay in; a
+                            // retry after the error finds them as duplicates.
+                            let _ = batch.reply.send(Err(StoreError::Io {
+                                context: format!(
+                                    "reading the held record at offset {} of {}",
+                                    loc.offset,
+                                    shared.log_path.display()
+                                ),
+                                source: e,
+                            }));
+                            return;
+                        }
                     }
-                },
+                }
             };
             outcomes.push(outcome);
         }
+        drop(index);
         self.waiting.push((batch.reply, outcomes));
         if self.buf.len() >= FLUSH_AT
             && let Err(e) = self.flush()
@@ -270,9 +281,12 @@ impl Writer {
 
     fn sync(&mut self) -> io::Result<()> {
         if self.dirty {
+            // The interval runs from the start of a sync, so a slow sync eats into the wait
+            // for the next one instead of adding to it.
+            let started = Instant::now();
             self.file.sync_data()?;
             self.dirty = false;
-            self.last_sync = Some(Instant::now());
+            self.last_sync = Some(started);
         }
         Ok(())
     }
