@@ -164,12 +164,32 @@ pub struct Index {
     pub newest_ms: Option<u64>,
     /// Highest Lamport time held.
     pub max_lamport: u64,
+    /// Written but not yet durable: invisible to readers, but known to the writer so a
+    /// second copy of an event in flight is still a duplicate.
+    pending: HashMap<(NodeId, u64), Loc>,
 }
 
 impl Index {
     /// The record of `(origin, seq)`, if held.
     pub fn get(&self, origin: &NodeId, seq: u64) -> Option<Loc> {
         self.origins.get(origin).and_then(|o| o.get(seq))
+    }
+
+    /// The record of `(origin, seq)`, held or in flight.
+    pub fn held(&self, origin: &NodeId, seq: u64) -> Option<Loc> {
+        self.get(origin, seq)
+            .or_else(|| self.pending.get(&(*origin, seq)).copied())
+    }
+
+    /// Notes a record written but not yet durable.
+    pub fn add_pending(&mut self, origin: NodeId, seq: u64, loc: Loc) {
+        self.pending.insert((origin, seq), loc);
+    }
+
+    /// Makes a pending record visible, now that it is durable.
+    pub fn publish(&mut self, e: &Entry) {
+        self.pending.remove(&(e.origin, e.seq));
+        self.insert(e);
     }
 
     /// Records an event; false (and no change) if its key is held already.

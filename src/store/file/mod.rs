@@ -15,7 +15,7 @@
 //! missing from the clock, so peers send them again.
 //!
 //! # Durability
-//! All appends go through one writer thread, off the async runtime. A save returns only once
+//! All appends go through a writer thread and a syncer thread, off the async runtime. A save returns only once
 //! its event is durable under the [`FsyncPolicy`] in force, and an event becomes visible to
 //! reads (and to the clock) only then, so nothing is forwarded or built on that a crash
 //! could take back.
@@ -53,7 +53,7 @@ pub use record::{DroppedRegion, MAGIC, MAX_BODY_LEN, RECORD_HEADER_LEN};
 
 use index::{Entry, Index, Loc};
 use record::{encode_record, record_crc};
-use writer::{Batch, Cmd, Item, Writer};
+use writer::{Batch, Cmd, Item};
 
 /// The log's name inside a store directory.
 pub const LOG_FILE: &str = "events.log";
@@ -211,6 +211,8 @@ pub(crate) struct Shared {
     /// A read-only handle for positional reads, shared by all readers.
     reader: File,
     log_path: PathBuf,
+    /// Why appending stopped, once a write or sync has failed.
+    failed: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -394,13 +396,10 @@ impl FileEventStore {
             index: Mutex::new(index),
             reader,
             log_path,
+            failed: Mutex::new(None),
         });
-        let (tx, rx) = mpsc::channel();
-        let writer = Writer::new(file, shared.clone(), options.fsync, lock, scan.valid_len);
-        std::thread::Builder::new()
-            .name("gossip-store-writer".into())
-            .spawn(move || writer.run(rx))
-            .map_err(io_err("starting the event store's writer thread"))?;
+        let tx = writer::start(file, shared.clone(), options.fsync, lock, scan.valid_len)
+            .map_err(io_err("starting the event store's writer threads"))?;
         let queue_bytes = options.queue_bytes.max(1);
         Ok(FileEventStore {
             shared,
@@ -522,7 +521,7 @@ impl FileEventStore {
             records,
             items,
             reply,
-            _permit: permit,
+            permit,
         }))
         .map_err(|_| self.writer_gone())?;
         answer.await.map_err(|_| self.writer_gone())?

@@ -1,16 +1,17 @@
-//! The writer thread: the only code that appends to the log or changes the index.
+//! The two threads that append to the log: the writer and the syncer.
 //!
-//! Saves arrive over a channel and are decided in arrival order, which makes the
-//! duplicate/conflict decision atomic with the insert. New events are made visible (put in
-//! the index) only after the write that holds them is durable under the policy in force, and
-//! only then are their savers answered: nothing can read, forward or build on an event that a
-//! crash could still take away.
+//! Saves reach the writer over a channel and are decided in arrival order, which makes the
+//! duplicate/conflict decision atomic with the insert. The writer hands what it wrote to the
+//! syncer, which makes it durable under the policy in force, then puts it in the index and
+//! answers the savers: nothing can read, forward or build on an event a crash could still
+//! take away. Because syncing runs on its own thread, the writer keeps taking in and writing
+//! new saves while a sync is in progress, so one sync covers everything written before it
+//! started (group commit) and the disk and the CPU work side by side.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
@@ -23,10 +24,12 @@ use super::lock::DirLock;
 use super::record::RECORD_HEADER_LEN;
 use super::{FsyncPolicy, Shared, read_exact_at};
 
-/// Buffered bytes past which the writer hands them to the OS before the commit.
+/// Buffered bytes past which the writer hands them to the OS without waiting for the queue
+/// to drain.
 const FLUSH_AT: usize = 1 << 20;
 
 type SaveReply = oneshot::Sender<Result<Vec<SaveOutcome>, StoreError>>;
+pub(super) type CloseReply = oneshot::Sender<Result<(), StoreError>>;
 
 /// One event of a batch, already encoded into the batch's buffer.
 pub(super) struct Item {
@@ -45,135 +48,144 @@ pub(super) struct Batch {
     pub records: Vec<u8>,
     pub items: Vec<Item>,
     pub reply: SaveReply,
-    /// Held until the batch is taken in: bounds the bytes queued for the writer.
-    pub _permit: OwnedSemaphorePermit,
+    /// Held until the batch is answered: bounds the bytes in flight.
+    pub permit: OwnedSemaphorePermit,
 }
 
 /// What the writer is asked to do.
 pub(super) enum Cmd {
     Save(Batch),
-    Close(oneshot::Sender<Result<(), StoreError>>),
+    Close(CloseReply),
 }
 
-pub(super) struct Writer {
+/// A saver waiting for its events to become durable.
+struct Waiter {
+    reply: SaveReply,
+    outcomes: Vec<SaveOutcome>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// What the writer tells the syncer.
+enum SyncMsg {
+    /// These entries' records have been written (handed to the OS).
+    Written {
+        entries: Vec<Entry>,
+        waiters: Vec<Waiter>,
+    },
+    /// The writer has stopped; sync, unlock and answer the closer, if any.
+    Shutdown(Option<CloseReply>),
+}
+
+fn failed_error(shared: &Shared, msg: &str) -> StoreError {
+    StoreError::Io {
+        context: format!("appending to {}", shared.log_path.display()),
+        source: io::Error::other(format!("an earlier write failed: {msg}")),
+    }
+}
+
+/// Records a write or sync failure. After one, nothing more is appended: what reached the
+/// disk is no longer known (a failed fsync may have dropped dirty pages), and a reopen
+/// rescans the log to find out.
+fn set_failed(shared: &Shared, what: &str, e: &io::Error) -> String {
+    let msg = format!("{what} {}: {e}", shared.log_path.display());
+    tracing::error!(error = %msg, "the event log can no longer be appended to");
+    let mut failed = shared.failed.lock().unwrap_or_else(|p| p.into_inner());
+    failed.get_or_insert(msg).clone()
+}
+
+fn refuse(waiters: Vec<Waiter>, shared: &Shared, msg: &str) {
+    for w in waiters {
+        let _ = w.reply.send(Err(failed_error(shared, msg)));
+    }
+}
+
+/// Starts the writer and syncer threads; returns the writer's command channel.
+pub(super) fn start(
     file: File,
     shared: Arc<Shared>,
     policy: FsyncPolicy,
-    lock: Option<DirLock>,
+    lock: DirLock,
+    end: u64,
+) -> io::Result<Sender<Cmd>> {
+    let sync_file = file.try_clone()?;
+    let (sync_tx, sync_rx) = std::sync::mpsc::channel();
+    let syncer = Syncer {
+        file: sync_file,
+        shared: shared.clone(),
+        policy,
+        lock: Some(lock),
+        last_sync: None,
+        dirty: false,
+        failed: None,
+    };
+    std::thread::Builder::new()
+        .name("gossip-store-sync".into())
+        .spawn(move || syncer.run(sync_rx))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = Writer {
+        file,
+        shared,
+        policy,
+        flushed_end: end,
+        buf: Vec::new(),
+        entries: Vec::new(),
+        waiters: Vec::new(),
+        to_syncer: sync_tx,
+    };
+    // If this fails, `writer` (and with it the syncer's channel) is dropped and the syncer
+    // shuts down, releasing the lock.
+    std::thread::Builder::new()
+        .name("gossip-store-write".into())
+        .spawn(move || writer.run(rx))?;
+    Ok(tx)
+}
+
+struct Writer {
+    file: File,
+    shared: Arc<Shared>,
+    policy: FsyncPolicy,
     /// Log length the OS has (written, maybe not yet synced).
     flushed_end: u64,
     /// Records taken in but not yet written.
     buf: Vec<u8>,
-    /// Inserted but not yet durable, so not yet in the index.
-    pending: Vec<Entry>,
-    pending_keys: HashMap<(NodeId, u64), usize>,
-    waiting: Vec<(SaveReply, Vec<SaveOutcome>)>,
-    /// Written since the last sync.
-    dirty: bool,
-    last_sync: Option<Instant>,
-    /// Set when a write or sync failed; after that nothing more is appended, because what
-    /// reached the disk is no longer known (a failed fsync may have dropped dirty pages).
-    failed: Option<String>,
-}
-
-enum Flow {
-    Go,
-    Close(oneshot::Sender<Result<(), StoreError>>),
+    /// Entries and savers taken in since the last hand-off to the syncer.
+    entries: Vec<Entry>,
+    waiters: Vec<Waiter>,
+    to_syncer: Sender<SyncMsg>,
 }
 
 impl Writer {
-    pub(super) fn new(
-        file: File,
-        shared: Arc<Shared>,
-        policy: FsyncPolicy,
-        lock: DirLock,
-        end: u64,
-    ) -> Self {
-        Writer {
-            file,
-            shared,
-            policy,
-            lock: Some(lock),
-            flushed_end: end,
-            buf: Vec::new(),
-            pending: Vec::new(),
-            pending_keys: HashMap::new(),
-            waiting: Vec::new(),
-            dirty: false,
-            last_sync: None,
-            failed: None,
-        }
-    }
-
-    fn path(&self) -> String {
-        self.shared.log_path.display().to_string()
-    }
-
-    fn failed_error(&self, msg: &str) -> StoreError {
-        StoreError::Io {
-            context: format!("appending to {}", self.path()),
-            source: io::Error::other(format!("an earlier write failed: {msg}")),
-        }
-    }
-
-    /// Runs until closed or until every sender is gone.
-    pub(super) fn run(mut self, rx: Receiver<Cmd>) {
+    fn run(mut self, rx: Receiver<Cmd>) {
         loop {
             let Ok(first) = rx.recv() else {
-                return self.shutdown(None);
+                return self.stop(None);
             };
-            if let Flow::Close(reply) = self.take(first) {
-                return self.shutdown(Some(reply));
-            }
-            // Gather whatever else is queued (and, under an interval policy, whatever arrives
-            // before the next sync is due) so one sync covers it all.
-            let mut disconnected = false;
-            loop {
-                let next = match rx.try_recv() {
-                    Ok(cmd) => Some(cmd),
+            let mut close = self.take(first);
+            // Take in whatever else is queued so one write (and one sync) covers it all.
+            while close.is_none() {
+                match rx.try_recv() {
+                    Ok(cmd) => close = self.take(cmd),
+                    Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
-                        disconnected = true;
-                        break;
+                        self.hand_off();
+                        return self.stop(None);
                     }
-                    Err(TryRecvError::Empty) => {
-                        let FsyncPolicy::Interval(every) = self.policy else {
-                            break;
-                        };
-                        let now = Instant::now();
-                        let due = self.last_sync.map_or(now, |t| t + every);
-                        if now >= due {
-                            break;
-                        }
-                        match rx.recv_timeout(due - now) {
-                            Ok(cmd) => Some(cmd),
-                            Err(RecvTimeoutError::Timeout) => break,
-                            Err(RecvTimeoutError::Disconnected) => {
-                                disconnected = true;
-                                break;
-                            }
-                        }
-                    }
-                };
-                if let Some(cmd) = next
-                    && let Flow::Close(reply) = self.take(cmd)
-                {
-                    return self.shutdown(Some(reply));
                 }
             }
-            self.commit();
-            if disconnected {
-                return self.shutdown(None);
+            self.hand_off();
+            if let Some(reply) = close {
+                return self.stop(Some(reply));
             }
         }
     }
 
-    fn take(&mut self, cmd: Cmd) -> Flow {
+    fn take(&mut self, cmd: Cmd) -> Option<CloseReply> {
         match cmd {
             Cmd::Save(batch) => {
                 self.take_batch(batch);
-                Flow::Go
+                None
             }
-            Cmd::Close(reply) => Flow::Close(reply),
+            Cmd::Close(reply) => Some(reply),
         }
     }
 
@@ -196,25 +208,25 @@ impl Writer {
     }
 
     fn take_batch(&mut self, batch: Batch) {
-        if let Some(msg) = &self.failed {
-            let _ = batch.reply.send(Err(self.failed_error(msg)));
+        let shared = self.shared.clone();
+        let failed = shared
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(msg) = failed {
+            let _ = batch.reply.send(Err(failed_error(&shared, &msg)));
             return;
         }
-        let shared = self.shared.clone();
-        // One lock for the whole batch; only this thread changes the index, so what it
-        // reads stays true until it publishes.
-        let index = shared.index();
+        // One lock for the whole batch. Only this thread adds keys (published or pending),
+        // so what it finds absent stays absent until it adds it.
+        let mut index = shared.index();
         let mut outcomes = Vec::with_capacity(batch.items.len());
         for it in &batch.items {
             let end = it.start + RECORD_HEADER_LEN as usize + it.len as usize;
             let record = &batch.records[it.start..end];
             let body = &record[RECORD_HEADER_LEN as usize..];
-            let held = index.get(&it.origin, it.seq).or_else(|| {
-                self.pending_keys
-                    .get(&(it.origin, it.seq))
-                    .map(|&i| self.pending[i].loc)
-            });
-            let outcome = match held {
+            let outcome = match index.held(&it.origin, it.seq) {
                 None => {
                     let loc = Loc {
                         offset: self.flushed_end + self.buf.len() as u64 + RECORD_HEADER_LEN,
@@ -222,9 +234,8 @@ impl Writer {
                         crc: it.crc,
                     };
                     self.buf.extend_from_slice(record);
-                    self.pending_keys
-                        .insert((it.origin, it.seq), self.pending.len());
-                    self.pending.push(Entry {
+                    index.add_pending(it.origin, it.seq, loc);
+                    self.entries.push(Entry {
                         origin: it.origin,
                         seq: it.seq,
                         lamport: it.lamport,
@@ -260,11 +271,17 @@ impl Writer {
             outcomes.push(outcome);
         }
         drop(index);
-        self.waiting.push((batch.reply, outcomes));
+        self.waiters.push(Waiter {
+            reply: batch.reply,
+            outcomes,
+            _permit: batch.permit,
+        });
         if self.buf.len() >= FLUSH_AT
             && let Err(e) = self.flush()
         {
-            self.fail("writing", e);
+            let msg = set_failed(&self.shared, "writing", &e);
+            refuse(std::mem::take(&mut self.waiters), &self.shared, &msg);
+            self.entries.clear();
         }
     }
 
@@ -275,71 +292,154 @@ impl Writer {
         self.file.write_all(&self.buf)?;
         self.flushed_end += self.buf.len() as u64;
         self.buf.clear();
-        self.dirty = true;
         Ok(())
     }
 
-    fn sync(&mut self) -> io::Result<()> {
-        if self.dirty {
-            // The interval runs from the start of a sync, so a slow sync eats into the wait
-            // for the next one instead of adding to it.
+    /// Writes what was taken in and passes it to the syncer.
+    fn hand_off(&mut self) {
+        if let Err(e) = self.flush() {
+            let msg = set_failed(&self.shared, "writing", &e);
+            refuse(std::mem::take(&mut self.waiters), &self.shared, &msg);
+            self.entries.clear();
+            return;
+        }
+        if self.waiters.is_empty() && self.entries.is_empty() {
+            return;
+        }
+        if self.policy == FsyncPolicy::Never {
+            // Written is all this policy promises: publish here and spare a thread hop.
+            let mut index = self.shared.index();
+            for e in self.entries.drain(..) {
+                index.publish(&e);
+            }
+            drop(index);
+            for w in self.waiters.drain(..) {
+                let _ = w.reply.send(Ok(w.outcomes));
+            }
+            return;
+        }
+        let msg = SyncMsg::Written {
+            entries: std::mem::take(&mut self.entries),
+            waiters: std::mem::take(&mut self.waiters),
+        };
+        if let Err(std::sync::mpsc::SendError(SyncMsg::Written { waiters, .. })) =
+            self.to_syncer.send(msg)
+        {
+            refuse(waiters, &self.shared, "the store's sync thread has stopped");
+        }
+    }
+
+    fn stop(mut self, reply: Option<CloseReply>) {
+        self.hand_off();
+        if let Err(std::sync::mpsc::SendError(SyncMsg::Shutdown(Some(reply)))) =
+            self.to_syncer.send(SyncMsg::Shutdown(reply))
+        {
+            let _ = reply.send(Err(failed_error(
+                &self.shared,
+                "the store's sync thread has stopped",
+            )));
+        }
+    }
+}
+
+struct Syncer {
+    file: File,
+    shared: Arc<Shared>,
+    policy: FsyncPolicy,
+    lock: Option<DirLock>,
+    /// When the last sync started.
+    last_sync: Option<Instant>,
+    /// Written since the last sync.
+    dirty: bool,
+    failed: Option<String>,
+}
+
+impl Syncer {
+    fn run(mut self, rx: Receiver<SyncMsg>) {
+        loop {
+            let mut written = Vec::new();
+            let mut shutdown: Option<Option<CloseReply>> = None;
+            let mut push = |m: SyncMsg, shutdown: &mut Option<Option<CloseReply>>| match m {
+                SyncMsg::Written { entries, waiters } => written.push((entries, waiters)),
+                SyncMsg::Shutdown(r) => *shutdown = Some(r),
+            };
+            match rx.recv() {
+                Ok(m) => push(m, &mut shutdown),
+                Err(_) => shutdown = Some(None),
+            }
+            if let (FsyncPolicy::Interval(every), None) = (self.policy, &shutdown) {
+                // Sync at most once per interval, counted from the start of the last sync.
+                let start = Instant::now();
+                let due = self.last_sync.map_or(start, |t| t + every);
+                while shutdown.is_none() {
+                    let now = Instant::now();
+                    if now >= due {
+                        break;
+                    }
+                    match rx.recv_timeout(due - now) {
+                        Ok(m) => push(m, &mut shutdown),
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => shutdown = Some(None),
+                    }
+                }
+            }
+            while shutdown.is_none() {
+                match rx.try_recv() {
+                    Ok(m) => push(m, &mut shutdown),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => shutdown = Some(None),
+                }
+            }
+            self.commit(written, shutdown.is_some());
+            if let Some(reply) = shutdown {
+                return self.finish(reply);
+            }
+        }
+    }
+
+    /// Makes `written` durable (if the policy or a shutdown asks), publishes it, answers.
+    fn commit(&mut self, written: Vec<(Vec<Entry>, Vec<Waiter>)>, closing: bool) {
+        if let Some(msg) = &self.failed {
+            for (_, waiters) in written {
+                refuse(waiters, &self.shared, msg);
+            }
+            return;
+        }
+        self.dirty |= written.iter().any(|(e, _)| !e.is_empty());
+        // Under `Never` the writer publishes without telling this thread, so on closing
+        // the sync is unconditional.
+        if closing || (self.dirty && self.policy != FsyncPolicy::Never) {
             let started = Instant::now();
-            self.file.sync_data()?;
+            if let Err(e) = self.file.sync_data() {
+                let msg = set_failed(&self.shared, "syncing", &e);
+                for (_, waiters) in written {
+                    refuse(waiters, &self.shared, &msg);
+                }
+                self.failed = Some(msg);
+                return;
+            }
             self.dirty = false;
             self.last_sync = Some(started);
         }
-        Ok(())
-    }
-
-    /// Makes everything taken in durable under the policy, publishes it, answers the savers.
-    fn commit(&mut self) {
-        if self.failed.is_some() {
-            return;
-        }
-        if let Err(e) = self.flush() {
-            return self.fail("writing", e);
-        }
-        if self.policy != FsyncPolicy::Never
-            && let Err(e) = self.sync()
         {
-            return self.fail("syncing", e);
-        }
-        if !self.pending.is_empty() {
             let mut index = self.shared.index();
-            for e in self.pending.drain(..) {
-                index.insert(&e);
+            for (entries, _) in &written {
+                for e in entries {
+                    index.publish(e);
+                }
             }
-            self.pending_keys.clear();
         }
-        for (reply, outcomes) in self.waiting.drain(..) {
-            let _ = reply.send(Ok(outcomes));
+        for (_, waiters) in written {
+            for w in waiters {
+                let _ = w.reply.send(Ok(w.outcomes));
+            }
         }
     }
 
-    fn fail(&mut self, what: &str, e: io::Error) {
-        let msg = format!("{what} {}: {e}", self.path());
-        tracing::error!(error = %msg, "the event log can no longer be appended to");
-        let kind = e.kind();
-        self.pending.clear();
-        self.pending_keys.clear();
-        for (reply, _) in self.waiting.drain(..) {
-            let _ = reply.send(Err(StoreError::Io {
-                context: format!("{what} {}", self.shared.log_path.display()),
-                source: io::Error::new(kind, e.to_string()),
-            }));
-        }
-        self.failed = Some(msg);
-    }
-
-    fn shutdown(mut self, reply: Option<oneshot::Sender<Result<(), StoreError>>>) {
-        self.commit();
+    fn finish(mut self, reply: Option<CloseReply>) {
         let mut result = match &self.failed {
-            Some(msg) => Err(self.failed_error(msg)),
-            // Close syncs whatever the policy: a closed store is a durable one.
-            None => self.sync().map_err(|e| StoreError::Io {
-                context: format!("syncing {} on close", self.path()),
-                source: e,
-            }),
+            Some(msg) => Err(failed_error(&self.shared, msg)),
+            None => Ok(()),
         };
         drop(self.file);
         if let Some(lock) = self.lock.take()
