@@ -11,9 +11,9 @@ use gossip::store::file::{
     FileEventStore, FileStoreOptions, FsyncPolicy, LOG_FILE, RECORD_HEADER_LEN,
 };
 use gossip::store::{EventStore, SaveOutcome, StoreError, StoreStats};
+use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
 fn ev(origin: u128, seq: u64, payload_len: usize) -> Event {
@@ -261,6 +261,7 @@ async fn kill9_child() {
 #[cfg(unix)]
 #[test]
 fn kill9_loses_no_acknowledged_event() {
+    use rand::Rng;
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     use std::time::Duration;

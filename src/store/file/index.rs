@@ -72,7 +72,7 @@ impl OriginIndex {
         if self.get(seq).is_some() {
             return false;
         }
-        if (seq as u128) < self.dense.len() as u128 || self.fits_dense(seq) {
+        if seq < self.dense.len() as u64 || self.fits_dense(seq) {
             self.put_dense(seq, loc);
         } else {
             self.sparse.insert(seq, loc);

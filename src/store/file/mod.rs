@@ -85,7 +85,8 @@ impl Default for FsyncPolicy {
 pub struct FileStoreOptions {
     /// The durability policy.
     pub fsync: FsyncPolicy,
-    /// Encoded bytes that may wait for the writer before saves are held back.
+    /// Encoded bytes of saves not yet answered (queued, or written and awaiting their
+    /// sync) past which further saves wait. A larger batch takes the whole allowance.
     pub queue_bytes: u32,
 }
 
@@ -213,6 +214,8 @@ pub(crate) struct Shared {
     log_path: PathBuf,
     /// Why appending stopped, once a write or sync has failed.
     failed: Mutex<Option<String>>,
+    /// Syncs of the log done since the open.
+    syncs: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -375,13 +378,22 @@ impl FileEventStore {
             index_bytes: index.heap_bytes(),
             duration: started.elapsed(),
         };
-        for d in &report.dropped {
+        // A few lines tell the story; a disk full of garbage should not flood the log.
+        for d in report.dropped.iter().take(10) {
             tracing::warn!(
                 log = %log_path.display(),
                 offset = d.offset,
                 bytes = d.len,
                 torn_tail = d.torn_tail,
                 "dropped a damaged stretch of the event log; its events will be fetched from peers again"
+            );
+        }
+        if report.dropped_records > 0 {
+            tracing::warn!(
+                log = %log_path.display(),
+                records = report.dropped_records,
+                bytes = report.dropped_bytes,
+                "opened the event log with damage dropped"
             );
         }
         if shadowed_records > 0 {
@@ -397,6 +409,7 @@ impl FileEventStore {
             reader,
             log_path,
             failed: Mutex::new(None),
+            syncs: Default::default(),
         });
         let tx = writer::start(file, shared.clone(), options.fsync, lock, scan.valid_len)
             .map_err(io_err("starting the event store's writer threads"))?;
@@ -442,6 +455,12 @@ impl FileEventStore {
     /// The options the store was opened with.
     pub fn options(&self) -> &FileStoreOptions {
         &self.options
+    }
+
+    /// How many times the log has been synced to disk since the open: with group commit,
+    /// far fewer than the saves.
+    pub fn syncs(&self) -> u64 {
+        self.shared.syncs.load(Ordering::Relaxed)
     }
 
     /// What the open found (damage dropped) and how long it took.

@@ -66,6 +66,52 @@ async fn events_become_visible_only_when_durable() {
     s.close().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interval_policy_groups_concurrent_saves_into_few_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let every = Duration::from_millis(40);
+    let s = Arc::new(FileEventStore::open(dir.path(), opts(FsyncPolicy::Interval(every))).unwrap());
+    let started = Instant::now();
+    let savers: Vec<_> = (0..200u64)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.save(ev(1 + (i % 4) as u128, 1 + i / 4, b"e")).await })
+        })
+        .collect();
+    for t in savers {
+        assert_eq!(t.await.unwrap().unwrap(), SaveOutcome::Inserted);
+    }
+    let elapsed = started.elapsed();
+    let syncs = s.syncs();
+    // At most one sync per interval (the first one is not delayed).
+    let bound = 1 + (elapsed.as_millis() / every.as_millis()) as u64;
+    assert!(syncs >= 1 && syncs <= bound, "{syncs} syncs in {elapsed:?}");
+    assert!(syncs < 50, "{syncs} syncs for 200 concurrent saves");
+    s.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn always_policy_syncs_before_each_lone_save_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = FileEventStore::open(dir.path(), opts(FsyncPolicy::Always)).unwrap();
+    let mut last = None;
+    for q in 1..=5 {
+        let e = ev(1, q, b"e");
+        s.save(e.clone()).await.unwrap();
+        assert_eq!(s.syncs(), q);
+        last = Some(e);
+    }
+    // A duplicate writes nothing, so it needs no sync.
+    let last = last.unwrap();
+    assert_eq!(s.save(last).await.unwrap(), SaveOutcome::Duplicate);
+    assert_eq!(s.syncs(), 5);
+    let never = FileEventStore::open(&dir.path().join("n"), opts(FsyncPolicy::Never)).unwrap();
+    never.save(ev(1, 1, b"e")).await.unwrap();
+    assert_eq!(never.syncs(), 0);
+    s.close().await.unwrap();
+    never.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn records_larger_than_the_write_buffer_round_trip() {
     let dir = tempfile::tempdir().unwrap();

@@ -420,6 +420,9 @@ impl Syncer {
             }
             self.dirty = false;
             self.last_sync = Some(started);
+            self.shared
+                .syncs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         {
             let mut index = self.shared.index();
