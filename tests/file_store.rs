@@ -342,3 +342,125 @@ fn kill9_loses_no_acknowledged_event() {
         });
     }
 }
+
+mod model {
+    //! The file store against the memory store as a model, over random operations.
+
+    use super::*;
+    use gossip::store::MemoryEventStore;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Save one event: (origin, seq, variant); another variant under a held key conflicts.
+        Save(u8, u64, u8),
+        SaveMany(Vec<(u8, u64, u8)>),
+        Since(u8, u64, usize),
+        Reopen,
+    }
+
+    fn event(origin: u8, seq: u64, variant: u8) -> Event {
+        let o = origin as u128 + 1;
+        Event {
+            id: Uuid::from_u128((o << 72) | ((seq as u128) << 8) | variant as u128),
+            origin: NodeId::from_u128(o),
+            seq,
+            lamport: seq * 2 + variant as u64,
+            created_at_ms: 1000 + seq,
+            payload: Bytes::from(vec![variant; 3 + variant as usize]),
+        }
+    }
+
+    fn key() -> impl Strategy<Value = (u8, u64, u8)> {
+        (0u8..3, 0u64..12, 0u8..2)
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => key().prop_map(|(o, s, v)| Op::Save(o, s, v)),
+            3 => prop::collection::vec(key(), 0..8).prop_map(Op::SaveMany),
+            2 => (0u8..4, 0u64..14, 0usize..5).prop_map(|(o, a, l)| Op::Since(o, a, l)),
+            1 => Just(Op::Reopen),
+        ]
+    }
+
+    async fn same_state(file: &FileEventStore, mem: &MemoryEventStore) {
+        assert_eq!(
+            file.all_events().await.unwrap(),
+            mem.all_events().await.unwrap()
+        );
+        assert_eq!(file.clock().await.unwrap(), mem.clock().await.unwrap());
+        assert_eq!(
+            file.count_per_node().await.unwrap(),
+            mem.count_per_node().await.unwrap()
+        );
+        assert_eq!(
+            file.max_lamport().await.unwrap(),
+            mem.max_lamport().await.unwrap()
+        );
+        for o in 0..4u8 {
+            let id = NodeId::from_u128(o as u128 + 1);
+            assert_eq!(
+                file.latest_seq(id).await.unwrap(),
+                mem.latest_seq(id).await.unwrap()
+            );
+        }
+        let (f, m) = (file.stats().await.unwrap(), mem.stats().await.unwrap());
+        assert_eq!(
+            (f.total_events, f.unique_nodes, f.oldest_ms, f.newest_ms),
+            (m.total_events, m.unique_nodes, m.oldest_ms, m.newest_ms)
+        );
+    }
+
+    async fn run(ops: Vec<Op>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = open(dir.path());
+        let mem = MemoryEventStore::new();
+        for op in ops {
+            match op {
+                Op::Save(o, s, v) => {
+                    let e = event(o, s, v);
+                    assert_eq!(
+                        file.save(e.clone()).await.unwrap(),
+                        mem.save(e).await.unwrap()
+                    );
+                }
+                Op::SaveMany(keys) => {
+                    let es: Vec<Event> = keys.iter().map(|&(o, s, v)| event(o, s, v)).collect();
+                    assert_eq!(
+                        file.save_many(es.clone()).await.unwrap(),
+                        mem.save_many(es).await.unwrap()
+                    );
+                }
+                Op::Since(o, after, limit) => {
+                    let id = NodeId::from_u128(o as u128 + 1);
+                    assert_eq!(
+                        file.events_since(id, after, limit).await.unwrap(),
+                        mem.events_since(id, after, limit).await.unwrap()
+                    );
+                }
+                Op::Reopen => {
+                    file.close().await.unwrap();
+                    file = open(dir.path());
+                }
+            }
+        }
+        same_state(&file, &mem).await;
+        file.close().await.unwrap();
+        let file = open(dir.path());
+        same_state(&file, &mem).await;
+        file.close().await.unwrap();
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn file_store_behaves_like_the_memory_store(ops in prop::collection::vec(op(), 1..40)) {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(run(ops));
+        }
+    }
+}
