@@ -10,8 +10,13 @@ use async_trait::async_trait;
 
 use crate::protocol::{Event, NodeId, VectorClock};
 
+pub mod file;
 pub mod memory;
 
+#[cfg(test)]
+mod contract;
+
+pub use file::FileEventStore;
 pub use memory::MemoryEventStore;
 
 /// What [`EventStore::save`] did with an event. Deciding this is atomic with the insert, so
