@@ -30,6 +30,22 @@ pub const FRAME_OVERHEAD_MAX: usize = LENGTH_PREFIX + 1 + 9;
 // The node cuts its batches leaving TRANSPORT_RESERVE bytes for us.
 const _: () = assert!(FRAME_OVERHEAD_MAX <= TRANSPORT_RESERVE);
 
+/// The `Bye` reason of a connection closed for being idle: the sender is alive.
+pub const BYE_IDLE: &str = "idle";
+
+/// The `Bye` reason of a connection closed because a newer one replaced it: the sender is
+/// alive.
+pub const BYE_REPLACED: &str = "replaced by a newer connection";
+
+/// The `Bye` reason of a node shutting down.
+pub const BYE_STOPPING: &str = "node stopping";
+
+/// Whether a `Bye` with `reason` means the sender is going away (rather than just closing
+/// one connection while staying reachable).
+pub fn bye_means_gone(reason: &str) -> bool {
+    reason != BYE_IDLE && reason != BYE_REPLACED
+}
+
 /// The first frame each side sends on a new connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {

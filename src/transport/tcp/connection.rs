@@ -16,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 use super::io::{FrameReader, FrameWriter, ReadError};
 use super::stats::LinkCounters;
 use crate::protocol::Message;
-use crate::transport::codec::{Frame, HANDSHAKE_FRAME_MAX, LENGTH_PREFIX, encode_frame};
+use crate::transport::codec::{
+    BYE_IDLE, BYE_REPLACED, BYE_STOPPING, Frame, HANDSHAKE_FRAME_MAX, LENGTH_PREFIX, encode_frame,
+};
 use crate::transport::{Inbound, Peer, Reply, TransportError};
 
 /// Frames queued for the writer before senders wait.
@@ -48,9 +50,9 @@ impl Close {
     /// What a `Bye` tells the peer, when it is worth telling.
     fn bye(&self) -> Option<String> {
         match self {
-            Close::Stopping => Some("node stopping".into()),
-            Close::Idle => Some("idle".into()),
-            Close::Replaced => Some("replaced by a newer connection".into()),
+            Close::Stopping => Some(BYE_STOPPING.into()),
+            Close::Idle => Some(BYE_IDLE.into()),
+            Close::Replaced => Some(BYE_REPLACED.into()),
             Close::Violation(e) => Some(e.to_string()),
             Close::PeerBye(_) | Close::Lost(_) => None,
         }

@@ -43,7 +43,7 @@ use self::handshake::{Established, Identity};
 use self::io::{FrameReader, FrameWriter};
 use self::stats::LinkCounters;
 pub use self::stats::PeerLinkStats;
-use super::codec::{HANDSHAKE_FRAME_MAX, PROTOCOL_VERSION};
+use super::codec::{HANDSHAKE_FRAME_MAX, PROTOCOL_VERSION, bye_means_gone};
 use super::{Inbound, Peer, PeerAddr, Transport, TransportError};
 use crate::protocol::codec::DECODE_HARD_LIMIT;
 use crate::protocol::{Message, NodeId};
@@ -251,13 +251,15 @@ impl Shared {
             .clone()
     }
 
-    /// An open connection to `id`, preferring the one we dialed.
+    /// An open connection to `id`. When both sides dialed at once, both prefer the one
+    /// dialed by the lower node id, so the other falls idle and is closed by the idle timer.
     fn find(&self, id: NodeId) -> Option<Arc<Conn>> {
+        let we_dial = self.config.node_id < id;
         let conns = lock(&self.conns);
         let list = conns.get(&id)?;
         list.iter()
             .filter(|c| c.is_open())
-            .max_by_key(|c| c.outbound)
+            .max_by_key(|c| c.outbound == we_dial)
             .cloned()
     }
 
@@ -361,6 +363,10 @@ impl Shared {
         let peer = conn.peer.id;
         let why = close.describe();
         let report = match close {
+            Close::PeerBye(ref reason) if !bye_means_gone(reason) => {
+                tracing::debug!(%peer, reason = %why, "connection closed by the peer");
+                None
+            }
             Close::Lost(_) | Close::PeerBye(_) => {
                 conn.link.error(why.clone());
                 tracing::info!(%peer, addr = %conn.peer.addr, reason = %why, "connection closed");
