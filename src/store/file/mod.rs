@@ -413,7 +413,8 @@ impl FileEventStore {
         });
         let tx = writer::start(file, shared.clone(), options.fsync, lock, scan.valid_len)
             .map_err(io_err("starting the event store's writer threads"))?;
-        let queue_bytes = options.queue_bytes.max(1);
+        // On 32-bit targets a semaphore holds fewer permits than a u32 can count.
+        let queue_bytes = (options.queue_bytes as usize).clamp(1, Semaphore::MAX_PERMITS) as u32;
         Ok(FileEventStore {
             shared,
             tx: Mutex::new(Some(tx)),
