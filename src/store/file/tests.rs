@@ -113,6 +113,25 @@ async fn always_policy_syncs_before_each_lone_save_returns() {
 }
 
 #[tokio::test]
+async fn a_duplicate_of_a_durable_event_does_not_wait_for_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let every = Duration::from_millis(800);
+    let s = FileEventStore::open(dir.path(), opts(FsyncPolicy::Interval(every))).unwrap();
+    let e = ev(1, 1, b"a");
+    s.save(e.clone()).await.unwrap();
+    // The next sync is not due for 800 ms, but a duplicate needs none.
+    let started = Instant::now();
+    assert_eq!(s.save(e).await.unwrap(), SaveOutcome::Duplicate);
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(s.syncs(), 1);
+    s.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn records_larger_than_the_write_buffer_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let big = vec![7u8; 3 << 20];
