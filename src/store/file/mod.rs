@@ -291,6 +291,17 @@ pub struct FileEventStore {
     report: OpenReport,
 }
 
+impl std::fmt::Debug for FileEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileEventStore")
+            .field("dir", &self.dir)
+            .field("node_id", &self.node_id)
+            .field("fsync", &self.options.fsync)
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
 impl FileEventStore {
     /// Opens (creating if needed) the store in `dir`: locks it, loads or creates the node id,
     /// scans and repairs the log, and starts the writer thread.
@@ -426,6 +437,26 @@ impl FileEventStore {
             options,
             report,
         })
+    }
+
+    /// Opens the store of `room` under `data_dir`, or under [`default_data_dir`] when
+    /// `data_dir` is `None` (see [`room_dir`] for how a room names its directory).
+    pub fn open_room(
+        data_dir: Option<&Path>,
+        room: &str,
+        options: FileStoreOptions,
+    ) -> Result<Self, StoreError> {
+        let base = match data_dir {
+            Some(d) => d.to_path_buf(),
+            None => default_data_dir().ok_or_else(|| StoreError::Io {
+                context: format!("finding a data directory for room {room:?}"),
+                source: io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "this platform reports no home directory; pass a data directory",
+                ),
+            })?,
+        };
+        Self::open(&room_dir(&base, room), options)
     }
 
     /// [`FileEventStore::open`] on a blocking thread, for async callers.

@@ -193,6 +193,23 @@ async fn close_releases_the_lock_and_drop_does_too() {
     s.close().await.unwrap();
 }
 
+#[tokio::test]
+async fn rooms_get_their_own_directories_and_identities() {
+    let data = tempfile::tempdir().unwrap();
+    let lobby =
+        FileEventStore::open_room(Some(data.path()), "lobby", opts(FsyncPolicy::Never)).unwrap();
+    let other =
+        FileEventStore::open_room(Some(data.path()), "other", opts(FsyncPolicy::Never)).unwrap();
+    assert_eq!(lobby.dir(), data.path().join("lobby"));
+    assert!(lobby.dir().join(LOG_FILE).is_file());
+    assert!(lobby.dir().join(NODE_ID_FILE).is_file());
+    assert!(lobby.dir().join(LOCK_FILE).is_file());
+    assert_ne!(lobby.node_id(), other.node_id());
+    assert!(format!("{lobby:?}").contains("lobby"));
+    lobby.close().await.unwrap();
+    other.close().await.unwrap();
+}
+
 #[test]
 fn room_dirs_stay_inside_the_data_dir() {
     let base = Path::new("/data");
