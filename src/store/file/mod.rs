@@ -15,10 +15,12 @@
 //! missing from the clock, so peers send them again.
 //!
 //! # Durability
-//! All appends go through a writer thread and a syncer thread, off the async runtime. A save returns only once
-//! its event is durable under the [`FsyncPolicy`] in force, and an event becomes visible to
-//! reads (and to the clock) only then, so nothing is forwarded or built on that a crash
-//! could take back.
+//! All appends go through a writer thread and a syncer thread, off the async runtime; reads
+//! are positional reads on a blocking thread, never a load of the whole log. A save returns
+//! only once its event is durable under the [`FsyncPolicy`] in force, and an event becomes
+//! visible to reads (and to the clock) only then, so nothing is forwarded or built on that
+//! a crash could take back. Damage found at open stays in the file (it is skipped again on
+//! every open) until a future compaction rewrites the log.
 //!
 //! # Duplicates and conflicts
 //! As in [`crate::store::MemoryEventStore`]: the same `(origin, seq)` with the same event is
