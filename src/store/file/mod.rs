@@ -15,10 +15,12 @@
 //! missing from the clock, so peers send them again.
 //!
 //! # Durability
-//! All appends go through a writer thread and a syncer thread, off the async runtime. A save returns only once
-//! its event is durable under the [`FsyncPolicy`] in force, and an event becomes visible to
-//! reads (and to the clock) only then, so nothing is forwarded or built on that a crash
-//! could take back.
+//! All appends go through a writer thread and a syncer thread, off the async runtime; reads
+//! are positional reads on a blocking thread, never a load of the whole log. A save returns
+//! only once its event is durable under the [`FsyncPolicy`] in force, and an event becomes
+//! visible to reads (and to the clock) only then, so nothing is forwarded or built on that
+//! a crash could take back. Damage found at open stays in the file (it is skipped again on
+//! every open) until a future compaction rewrites the log.
 //!
 //! # Duplicates and conflicts
 //! As in [`crate::store::MemoryEventStore`]: the same `(origin, seq)` with the same event is
@@ -291,6 +293,17 @@ pub struct FileEventStore {
     report: OpenReport,
 }
 
+impl std::fmt::Debug for FileEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileEventStore")
+            .field("dir", &self.dir)
+            .field("node_id", &self.node_id)
+            .field("fsync", &self.options.fsync)
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
 impl FileEventStore {
     /// Opens (creating if needed) the store in `dir`: locks it, loads or creates the node id,
     /// scans and repairs the log, and starts the writer thread.
@@ -413,7 +426,8 @@ impl FileEventStore {
         });
         let tx = writer::start(file, shared.clone(), options.fsync, lock, scan.valid_len)
             .map_err(io_err("starting the event store's writer threads"))?;
-        let queue_bytes = options.queue_bytes.max(1);
+        // On 32-bit targets a semaphore holds fewer permits than a u32 can count.
+        let queue_bytes = (options.queue_bytes as usize).clamp(1, Semaphore::MAX_PERMITS) as u32;
         Ok(FileEventStore {
             shared,
             tx: Mutex::new(Some(tx)),
@@ -425,6 +439,26 @@ impl FileEventStore {
             options,
             report,
         })
+    }
+
+    /// Opens the store of `room` under `data_dir`, or under [`default_data_dir`] when
+    /// `data_dir` is `None` (see [`room_dir`] for how a room names its directory).
+    pub fn open_room(
+        data_dir: Option<&Path>,
+        room: &str,
+        options: FileStoreOptions,
+    ) -> Result<Self, StoreError> {
+        let base = match data_dir {
+            Some(d) => d.to_path_buf(),
+            None => default_data_dir().ok_or_else(|| StoreError::Io {
+                context: format!("finding a data directory for room {room:?}"),
+                source: io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "this platform reports no home directory; pass a data directory",
+                ),
+            })?,
+        };
+        Self::open(&room_dir(&base, room), options)
     }
 
     /// [`FileEventStore::open`] on a blocking thread, for async callers.

@@ -339,6 +339,27 @@ mod tests {
     }
 
     #[test]
+    fn adjacent_damaged_records_make_one_region_and_the_rest_survive() {
+        let mut log = Vec::new();
+        let mut starts = Vec::new();
+        for s in 1..=6 {
+            starts.push(log.len());
+            encode_record(&ev(s, b"abcdef"), &mut log).unwrap();
+        }
+        log[starts[2] + 14] ^= 0x40;
+        log[starts[3] + 9] ^= 0x01;
+        let (recs, out) = scan_bytes(&log);
+        assert_eq!(
+            recs.iter().map(|r| r.head.seq).collect::<Vec<_>>(),
+            vec![1, 2, 5, 6]
+        );
+        assert_eq!(out.dropped.len(), 1);
+        assert_eq!(out.dropped[0].offset, starts[2] as u64);
+        assert_eq!(out.dropped[0].len, (starts[4] - starts[2]) as u64);
+        assert_eq!(out.valid_len, log.len() as u64);
+    }
+
+    #[test]
     fn garbage_tail_is_torn_and_cut() {
         let mut log = Vec::new();
         encode_record(&ev(1, b"x"), &mut log).unwrap();

@@ -113,6 +113,25 @@ async fn always_policy_syncs_before_each_lone_save_returns() {
 }
 
 #[tokio::test]
+async fn a_duplicate_of_a_durable_event_does_not_wait_for_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let every = Duration::from_millis(800);
+    let s = FileEventStore::open(dir.path(), opts(FsyncPolicy::Interval(every))).unwrap();
+    let e = ev(1, 1, b"a");
+    s.save(e.clone()).await.unwrap();
+    // The next sync is not due for 800 ms, but a duplicate needs none.
+    let started = Instant::now();
+    assert_eq!(s.save(e).await.unwrap(), SaveOutcome::Duplicate);
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(s.syncs(), 1);
+    s.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn records_larger_than_the_write_buffer_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let big = vec![7u8; 3 << 20];
@@ -172,6 +191,23 @@ async fn close_releases_the_lock_and_drop_does_too() {
     };
     assert_eq!(s.count().await.unwrap(), 1);
     s.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn rooms_get_their_own_directories_and_identities() {
+    let data = tempfile::tempdir().unwrap();
+    let lobby =
+        FileEventStore::open_room(Some(data.path()), "lobby", opts(FsyncPolicy::Never)).unwrap();
+    let other =
+        FileEventStore::open_room(Some(data.path()), "other", opts(FsyncPolicy::Never)).unwrap();
+    assert_eq!(lobby.dir(), data.path().join("lobby"));
+    assert!(lobby.dir().join(LOG_FILE).is_file());
+    assert!(lobby.dir().join(NODE_ID_FILE).is_file());
+    assert!(lobby.dir().join(LOCK_FILE).is_file());
+    assert_ne!(lobby.node_id(), other.node_id());
+    assert!(format!("{lobby:?}").contains("lobby"));
+    lobby.close().await.unwrap();
+    other.close().await.unwrap();
 }
 
 #[test]

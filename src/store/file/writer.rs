@@ -342,6 +342,27 @@ impl Writer {
     }
 }
 
+/// What the syncer gathered for one sync.
+#[derive(Default)]
+struct Pass {
+    written: Vec<(Vec<Entry>, Vec<Waiter>)>,
+    /// Set when the writer has stopped; holds the closer's reply, if any.
+    shutdown: Option<Option<CloseReply>>,
+}
+
+impl Pass {
+    fn push(&mut self, m: SyncMsg) {
+        match m {
+            SyncMsg::Written { entries, waiters } => self.written.push((entries, waiters)),
+            SyncMsg::Shutdown(r) => self.shutdown = Some(r),
+        }
+    }
+
+    fn has_entries(&self) -> bool {
+        self.written.iter().any(|(e, _)| !e.is_empty())
+    }
+}
+
 struct Syncer {
     file: File,
     shared: Arc<Shared>,
@@ -357,41 +378,37 @@ struct Syncer {
 impl Syncer {
     fn run(mut self, rx: Receiver<SyncMsg>) {
         loop {
-            let mut written = Vec::new();
-            let mut shutdown: Option<Option<CloseReply>> = None;
-            let mut push = |m: SyncMsg, shutdown: &mut Option<Option<CloseReply>>| match m {
-                SyncMsg::Written { entries, waiters } => written.push((entries, waiters)),
-                SyncMsg::Shutdown(r) => *shutdown = Some(r),
-            };
+            let mut pass = Pass::default();
             match rx.recv() {
-                Ok(m) => push(m, &mut shutdown),
-                Err(_) => shutdown = Some(None),
+                Ok(m) => pass.push(m),
+                Err(_) => pass.shutdown = Some(None),
             }
-            if let (FsyncPolicy::Interval(every), None) = (self.policy, &shutdown) {
+            if let FsyncPolicy::Interval(every) = self.policy {
                 // Sync at most once per interval, counted from the start of the last sync.
-                let start = Instant::now();
-                let due = self.last_sync.map_or(start, |t| t + every);
-                while shutdown.is_none() {
+                // Nothing new to sync (only duplicates of durable events) means no wait.
+                let due = self.last_sync.map_or_else(Instant::now, |t| t + every);
+                while pass.shutdown.is_none() && (self.dirty || pass.has_entries()) {
                     let now = Instant::now();
                     if now >= due {
                         break;
                     }
                     match rx.recv_timeout(due - now) {
-                        Ok(m) => push(m, &mut shutdown),
+                        Ok(m) => pass.push(m),
                         Err(RecvTimeoutError::Timeout) => break,
-                        Err(RecvTimeoutError::Disconnected) => shutdown = Some(None),
+                        Err(RecvTimeoutError::Disconnected) => pass.shutdown = Some(None),
                     }
                 }
             }
-            while shutdown.is_none() {
+            while pass.shutdown.is_none() {
                 match rx.try_recv() {
-                    Ok(m) => push(m, &mut shutdown),
+                    Ok(m) => pass.push(m),
                     Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => shutdown = Some(None),
+                    Err(TryRecvError::Disconnected) => pass.shutdown = Some(None),
                 }
             }
-            self.commit(written, shutdown.is_some());
-            if let Some(reply) = shutdown {
+            let closing = pass.shutdown.take();
+            self.commit(pass.written, closing.is_some());
+            if let Some(reply) = closing {
                 return self.finish(reply);
             }
         }
