@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::io::{FrameReader, FrameWriter};
+use super::io::{FrameReader, FrameWriter, ReadError};
 use crate::protocol::NodeId;
 use crate::transport::TransportError;
 use crate::transport::codec::{Frame, HANDSHAKE_FRAME_MAX, Hello};
@@ -96,13 +96,10 @@ where
     W: AsyncWrite + Unpin,
 {
     let deadline = Instant::now() + io_timeout;
-    let (frame, n_in) = reader.next(deadline, io_timeout).await.map_err(|e| {
-        let e = match e.into_transport() {
-            TransportError::Closed(_) => TransportError::Timeout(io_timeout),
-            other => other,
-        };
-        (e, None)
-    })?;
+    let (frame, n_in) = reader
+        .next(deadline, io_timeout)
+        .await
+        .map_err(|e| (handshake_read_error(e, io_timeout), None))?;
     let hello = match frame {
         Frame::Hello(h) => h,
         Frame::Bye { reason } => {
@@ -149,14 +146,10 @@ where
         .send(&Frame::Hello(ours.hello()), HANDSHAKE_FRAME_MAX, io_timeout)
         .await?;
     let deadline = Instant::now() + io_timeout;
-    let (frame, n_in) =
-        reader
-            .next(deadline, io_timeout)
-            .await
-            .map_err(|e| match e.into_transport() {
-                TransportError::Closed(_) => TransportError::Timeout(io_timeout),
-                other => other,
-            })?;
+    let (frame, n_in) = reader
+        .next(deadline, io_timeout)
+        .await
+        .map_err(|e| handshake_read_error(e, io_timeout))?;
     let hello = match frame {
         Frame::Hello(h) => h,
         Frame::Bye { reason } => {
@@ -180,6 +173,18 @@ where
         hello,
         bytes: (n_in, n_out),
     })
+}
+
+/// A failed read of the first frame: silence until the deadline is a timeout (not idleness),
+/// and a peer that hangs up says so.
+fn handshake_read_error(e: ReadError, io_timeout: Duration) -> TransportError {
+    match e {
+        ReadError::Idle => TransportError::Timeout(io_timeout),
+        ReadError::Eof => {
+            TransportError::Closed("the peer closed the connection before its Hello".into())
+        }
+        other => other.into_transport(),
+    }
 }
 
 /// Tells the peer why we close, without waiting long for a peer that does not read.
