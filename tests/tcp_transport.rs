@@ -130,15 +130,17 @@ async fn disconnection_is_reported_exactly_once() {
     let _ = b.transport.probe(a.socket_addr()).await.unwrap();
     b.node.stop().await;
     let mut disconnected = 0;
+    let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     while let Ok(Some(item)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        seen.push(format!("{item:?}"));
         if let Inbound::Disconnected { peer, reason } = item {
             assert_eq!(peer, b.id());
             assert!(reason.contains("node stopping"), "{reason}");
             disconnected += 1;
         }
     }
-    assert_eq!(disconnected, 1);
+    assert_eq!(disconnected, 1, "{seen:#?}");
     a.stop().await;
 }
 

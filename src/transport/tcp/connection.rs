@@ -137,6 +137,13 @@ impl Conn {
         (Arc::new(conn), rx)
     }
 
+    /// Queues `body` on the still-empty write queue, ahead of anything else.
+    pub(super) fn queue_first(&self, body: Bytes) {
+        if self.tx.try_send(body).is_err() {
+            self.close(Close::Lost("could not queue the first frame".into()));
+        }
+    }
+
     /// Closes the connection for `reason` (unless it is closing already).
     pub(super) fn close(&self, reason: Close) {
         {

@@ -83,8 +83,9 @@ pub(super) struct Established<R, W> {
 /// A refused handshake: why, and who the peer said it was (if it got that far).
 pub(super) type Refusal = (TransportError, Option<NodeId>);
 
-/// Answers an incoming connection: its `Hello` must come first, within `io_timeout`.
-/// A refused peer is told why with a `Bye` (best effort).
+/// Checks an incoming connection's `Hello`, which must come first, within `io_timeout`.
+/// A refused peer is told why with a `Bye` (best effort). On success our own `Hello` is
+/// still to be sent.
 pub(super) async fn accept<R, W>(
     mut reader: FrameReader<R>,
     mut writer: FrameWriter<W>,
@@ -118,15 +119,14 @@ where
         bye(&mut writer, &e, io_timeout).await;
         return Err((e, Some(hello.node_id)));
     }
-    let n_out = writer
-        .send(&Frame::Hello(ours.hello()), HANDSHAKE_FRAME_MAX, io_timeout)
-        .await
-        .map_err(|e| (e, Some(hello.node_id)))?;
+    // Our Hello is not sent here: the caller queues it as the connection's first frame
+    // after registering the connection, so that once the dialer has our Hello, the
+    // connection is known here (and its loss is judged against every other link).
     Ok(Established {
         reader,
         writer,
         hello,
-        bytes: (n_in, n_out),
+        bytes: (n_in, 0),
     })
 }
 
