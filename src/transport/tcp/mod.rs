@@ -524,7 +524,14 @@ impl Shared {
                 Ok(conn)
             }
             Err(e) => {
-                tracing::debug!(%addr, error = %e, "dial failed");
+                if matches!(
+                    e,
+                    TransportError::Handshake(_) | TransportError::Protocol(_)
+                ) {
+                    tracing::warn!(%addr, error = %e, "peer refused after dialing it");
+                } else {
+                    tracing::debug!(%addr, error = %e, "dial failed");
+                }
                 let mut backoff = lock(&self.backoff);
                 let next = Backoff::fail(
                     backoff.get(addr),
