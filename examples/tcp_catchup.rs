@@ -79,6 +79,12 @@ async fn main() {
     let (src, _src_t) = node(src_id, src_store).await;
     let cold_store = Arc::new(MemoryEventStore::new());
     let (cold, cold_t) = node(cold_id, cold_store.clone()).await;
+    // Each node's round ticker fires once at start; let those rounds pass before the cold
+    // node knows its peer, or one would race the first measured exchange for the same events.
+    while cold.stats().rounds == 0 || src.stats().rounds == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
     cold.add_peer(gossip::transport::Peer::new(
         src_id,
         src.transport().local_addr(),
@@ -99,9 +105,10 @@ async fn main() {
         assert!(r.success, "{r:?}");
         slowest = slowest.max(t.elapsed());
         exchanges += 1;
-        if r.events_received == 0 {
+        if cold_store.clock().await.expect("clock").get(&src_id) >= total {
             break;
         }
+        assert!(r.events_received > 0, "an exchange brought nothing: {r:?}");
     }
     let elapsed = started.elapsed();
     let held = cold_store.clock().await.expect("clock").get(&src_id);

@@ -54,6 +54,9 @@ fn dead_port() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchanges_reuse_one_connection_in_both_directions() {
     let (a, b) = pair().await;
+    // The first contact opens the link; without it, the eager pushes of the two first
+    // events would dial each other at once (two links, which is allowed).
+    assert!(a.node.gossip_with(b.id()).await.unwrap().success);
     for i in 0..5 {
         a.node.create_event(format!("a{i}")).await.unwrap();
         b.node.create_event(format!("b{i}")).await.unwrap();
@@ -128,15 +131,17 @@ async fn disconnection_is_reported_exactly_once() {
     let _ = b.transport.probe(a.socket_addr()).await.unwrap();
     b.node.stop().await;
     let mut disconnected = 0;
+    let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     while let Ok(Some(item)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        seen.push(format!("{item:?}"));
         if let Inbound::Disconnected { peer, reason } = item {
             assert_eq!(peer, b.id());
             assert!(reason.contains("node stopping"), "{reason}");
             disconnected += 1;
         }
     }
-    assert_eq!(disconnected, 1);
+    assert_eq!(disconnected, 1, "{seen:#?}");
     a.stop().await;
 }
 
@@ -277,6 +282,32 @@ async fn stop_is_idempotent_and_a_stopped_transport_restarts_on_its_port() {
     assert_eq!(b.addr().port(), port);
     eventually(Duration::from_secs(10), "a reaches b again", || async {
         a.node.gossip_with(b.id()).await.unwrap().success
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_refused_by_a_full_inbound_cap_fails_at_once() {
+    let b = quiet_node_with(|t| t.max_inbound_connections = 1).await;
+    let a = quiet_node().await;
+    // A silent connection takes b's only inbound slot (for b's 5 s I/O timeout); the
+    // listener accepts in order, so it is served before a's dial.
+    let _squatter = tokio::net::TcpStream::connect(b.addr()).await.unwrap();
+    let started = std::time::Instant::now();
+    let err = a.transport.probe(b.addr()).await.unwrap_err();
+    // Closed at once by b (EOF or reset, depending on whether our Hello was unread), not
+    // left to time out.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(err, TransportError::Closed(_) | TransportError::Io(_)),
+        "{err:?}"
+    );
+    eventually(Duration::from_secs(5), "b counts the refusal", || async {
+        b.node.stats().rejected_inbound >= 1
     })
     .await;
 }

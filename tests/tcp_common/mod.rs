@@ -1,6 +1,7 @@
 //! Helpers shared by the TCP integration tests: nodes on 127.0.0.1 and polling with
 //! deadlines (never fixed sleeps), so the tests hold on a loaded 2-core machine.
 
+// Each test binary uses only some of these helpers.
 #![allow(dead_code)]
 
 use std::future::Future;

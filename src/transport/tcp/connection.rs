@@ -28,6 +28,8 @@ const WRITE_QUEUE: usize = 64;
 const INBOUND_REQUESTS: usize = 16;
 /// Frames written before one flush.
 const WRITE_BATCH: usize = 64;
+/// Bytes written before one flush: a batch must fit comfortably in one I/O deadline.
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
 
 /// Why a connection closed. The first reason recorded wins.
 #[derive(Debug, Clone)]
@@ -135,6 +137,13 @@ impl Conn {
             request_slots: Arc::new(Semaphore::new(INBOUND_REQUESTS)),
         };
         (Arc::new(conn), rx)
+    }
+
+    /// Queues `body` on the still-empty write queue, ahead of anything else.
+    pub(super) fn queue_first(&self, body: Bytes) {
+        if self.tx.try_send(body).is_err() {
+            self.close(Close::Lost("could not queue the first frame".into()));
+        }
     }
 
     /// Closes the connection for `reason` (unless it is closing already).
@@ -452,13 +461,14 @@ async fn write_batch<W: AsyncWrite + Unpin>(
     conn: &Conn,
 ) -> Result<(), TransportError> {
     let mut next = Some(first);
-    let mut n = 0;
+    let (mut frames, mut bytes) = (0, 0);
     while let Some(body) = next.take() {
         let len = body.len() + LENGTH_PREFIX;
         writer.feed(body).await?;
         conn.link.sent(len);
-        n += 1;
-        if n < WRITE_BATCH {
+        frames += 1;
+        bytes += len;
+        if frames < WRITE_BATCH && bytes < WRITE_BATCH_BYTES {
             next = rx.try_recv().ok();
         }
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::io::{FrameReader, FrameWriter};
+use super::io::{FrameReader, FrameWriter, ReadError};
 use crate::protocol::NodeId;
 use crate::transport::TransportError;
 use crate::transport::codec::{Frame, HANDSHAKE_FRAME_MAX, Hello};
@@ -83,8 +83,9 @@ pub(super) struct Established<R, W> {
 /// A refused handshake: why, and who the peer said it was (if it got that far).
 pub(super) type Refusal = (TransportError, Option<NodeId>);
 
-/// Answers an incoming connection: its `Hello` must come first, within `io_timeout`.
-/// A refused peer is told why with a `Bye` (best effort).
+/// Checks an incoming connection's `Hello`, which must come first, within `io_timeout`.
+/// A refused peer is told why with a `Bye` (best effort). On success our own `Hello` is
+/// still to be sent.
 pub(super) async fn accept<R, W>(
     mut reader: FrameReader<R>,
     mut writer: FrameWriter<W>,
@@ -96,13 +97,10 @@ where
     W: AsyncWrite + Unpin,
 {
     let deadline = Instant::now() + io_timeout;
-    let (frame, n_in) = reader.next(deadline, io_timeout).await.map_err(|e| {
-        let e = match e.into_transport() {
-            TransportError::Closed(_) => TransportError::Timeout(io_timeout),
-            other => other,
-        };
-        (e, None)
-    })?;
+    let (frame, n_in) = reader
+        .next(deadline, io_timeout)
+        .await
+        .map_err(|e| (handshake_read_error(e, io_timeout), None))?;
     let hello = match frame {
         Frame::Hello(h) => h,
         Frame::Bye { reason } => {
@@ -121,15 +119,14 @@ where
         bye(&mut writer, &e, io_timeout).await;
         return Err((e, Some(hello.node_id)));
     }
-    let n_out = writer
-        .send(&Frame::Hello(ours.hello()), HANDSHAKE_FRAME_MAX, io_timeout)
-        .await
-        .map_err(|e| (e, Some(hello.node_id)))?;
+    // Our Hello is not sent here: the caller queues it as the connection's first frame
+    // after registering the connection, so that once the dialer has our Hello, the
+    // connection is known here (and its loss is judged against every other link).
     Ok(Established {
         reader,
         writer,
         hello,
-        bytes: (n_in, n_out),
+        bytes: (n_in, 0),
     })
 }
 
@@ -149,14 +146,10 @@ where
         .send(&Frame::Hello(ours.hello()), HANDSHAKE_FRAME_MAX, io_timeout)
         .await?;
     let deadline = Instant::now() + io_timeout;
-    let (frame, n_in) =
-        reader
-            .next(deadline, io_timeout)
-            .await
-            .map_err(|e| match e.into_transport() {
-                TransportError::Closed(_) => TransportError::Timeout(io_timeout),
-                other => other,
-            })?;
+    let (frame, n_in) = reader
+        .next(deadline, io_timeout)
+        .await
+        .map_err(|e| handshake_read_error(e, io_timeout))?;
     let hello = match frame {
         Frame::Hello(h) => h,
         Frame::Bye { reason } => {
@@ -180,6 +173,18 @@ where
         hello,
         bytes: (n_in, n_out),
     })
+}
+
+/// A failed read of the first frame: silence until the deadline is a timeout (not idleness),
+/// and a peer that hangs up says so.
+fn handshake_read_error(e: ReadError, io_timeout: Duration) -> TransportError {
+    match e {
+        ReadError::Idle => TransportError::Timeout(io_timeout),
+        ReadError::Eof => {
+            TransportError::Closed("the peer closed the connection before its Hello".into())
+        }
+        other => other.into_transport(),
+    }
 }
 
 /// Tells the peer why we close, without waiting long for a peer that does not read.

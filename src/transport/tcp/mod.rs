@@ -43,7 +43,7 @@ use self::handshake::{Established, Identity};
 use self::io::{FrameReader, FrameWriter};
 use self::stats::LinkCounters;
 pub use self::stats::PeerLinkStats;
-use super::codec::{HANDSHAKE_FRAME_MAX, PROTOCOL_VERSION, bye_means_gone};
+use super::codec::{Frame, HANDSHAKE_FRAME_MAX, PROTOCOL_VERSION, bye_means_gone, encode_frame};
 use super::{Inbound, Peer, PeerAddr, Transport, TransportError};
 use crate::protocol::codec::DECODE_HARD_LIMIT;
 use crate::protocol::{Message, NodeId};
@@ -340,6 +340,15 @@ impl Shared {
             run.cancel.child_token(),
             self.limits,
         );
+        if !outbound {
+            // The acceptor's Hello: first in the fresh queue, so first on the wire, and
+            // queued before the connection is registered (see `handshake::accept`).
+            let hello = Frame::Hello(self.identity.hello());
+            match encode_frame(&hello, HANDSHAKE_FRAME_MAX) {
+                Ok(body) => conn.queue_first(body),
+                Err(e) => conn.close(Close::Violation(TransportError::Codec(e.to_string()))),
+            }
+        }
         self.register(&conn);
         tracing::debug!(
             peer = %conn.peer.id, addr = %conn.peer.addr, %remote, outbound,
@@ -515,7 +524,14 @@ impl Shared {
                 Ok(conn)
             }
             Err(e) => {
-                tracing::debug!(%addr, error = %e, "dial failed");
+                if matches!(
+                    e,
+                    TransportError::Handshake(_) | TransportError::Protocol(_)
+                ) {
+                    tracing::warn!(%addr, error = %e, "peer refused after dialing it");
+                } else {
+                    tracing::debug!(%addr, error = %e, "dial failed");
+                }
                 let mut backoff = lock(&self.backoff);
                 let next = Backoff::fail(
                     backoff.get(addr),
