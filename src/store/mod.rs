@@ -96,6 +96,14 @@ pub trait EventStore: Send + Sync + 'static {
         Ok(out)
     }
 
+    /// Stores events received from peers. Like [`EventStore::save_many`], but a store may
+    /// answer once the outcomes are decided, before the events are durable (and before
+    /// reads and the clock show them): a crash can only lose events that peers hold and
+    /// will send again, and the sender of a message is not kept waiting for a disk sync.
+    async fn save_received(&self, events: Vec<Event>) -> Result<Vec<SaveOutcome>, StoreError> {
+        self.save_many(events).await
+    }
+
     /// Up to `limit` events of `origin` with `seq > after`, in seq order.
     async fn events_since(
         &self,

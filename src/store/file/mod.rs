@@ -55,7 +55,7 @@ pub use record::{DroppedRegion, MAGIC, MAX_BODY_LEN, RECORD_HEADER_LEN};
 
 use index::{Entry, Index, Loc};
 use record::{encode_record, record_crc};
-use writer::{Batch, Cmd, Item};
+use writer::{Batch, Cmd, Item, Urgency};
 
 /// The log's name inside a store directory.
 pub const LOG_FILE: &str = "events.log";
@@ -526,7 +526,11 @@ impl FileEventStore {
         }
     }
 
-    async fn submit(&self, events: Vec<Event>) -> Result<Vec<SaveOutcome>, StoreError> {
+    async fn submit(
+        &self,
+        events: Vec<Event>,
+        urgency: Urgency,
+    ) -> Result<Vec<SaveOutcome>, StoreError> {
         self.check_open()?;
         if events.is_empty() {
             return Ok(Vec::new());
@@ -574,6 +578,7 @@ impl FileEventStore {
             records,
             items,
             reply,
+            urgency,
             permit,
         }))
         .map_err(|_| self.writer_gone())?;
@@ -597,12 +602,16 @@ impl FileEventStore {
 #[async_trait]
 impl EventStore for FileEventStore {
     async fn save(&self, event: Event) -> Result<SaveOutcome, StoreError> {
-        let mut out = self.submit(vec![event]).await?;
+        let mut out = self.submit(vec![event], Urgency::Now).await?;
         out.pop().ok_or_else(|| self.writer_gone())
     }
 
     async fn save_many(&self, events: Vec<Event>) -> Result<Vec<SaveOutcome>, StoreError> {
-        self.submit(events).await
+        self.submit(events, Urgency::Batched).await
+    }
+
+    async fn save_received(&self, events: Vec<Event>) -> Result<Vec<SaveOutcome>, StoreError> {
+        self.submit(events, Urgency::Relaxed).await
     }
 
     async fn events_since(

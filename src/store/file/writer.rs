@@ -43,11 +43,26 @@ pub(super) struct Item {
     pub crc: u32,
 }
 
+/// How soon a batch wants its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Urgency {
+    /// Events created here (`save`): sync at once, even under `Interval`, so a user's
+    /// message leaves after one fsync rather than after up to one interval.
+    Now,
+    /// Bulk saves (`save_many`): group-committed under the policy.
+    Batched,
+    /// Events received from peers (`save_received`): answered once written and decided;
+    /// they become durable (and readable) with the next sync. A crash before it loses
+    /// nothing a peer cannot send again.
+    Relaxed,
+}
+
 /// The events of one `save`/`save_many` call.
 pub(super) struct Batch {
     pub records: Vec<u8>,
     pub items: Vec<Item>,
     pub reply: SaveReply,
+    pub urgency: Urgency,
     /// Held until the batch is answered: bounds the bytes in flight.
     pub permit: OwnedSemaphorePermit,
 }
@@ -62,6 +77,7 @@ pub(super) enum Cmd {
 struct Waiter {
     reply: SaveReply,
     outcomes: Vec<SaveOutcome>,
+    urgency: Urgency,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -71,6 +87,8 @@ enum SyncMsg {
     Written {
         entries: Vec<Entry>,
         waiters: Vec<Waiter>,
+        /// A saver asked for a sync at once.
+        urgent: bool,
     },
     /// The writer has stopped; sync, unlock and answer the closer, if any.
     Shutdown(Option<CloseReply>),
@@ -274,6 +292,7 @@ impl Writer {
         self.waiters.push(Waiter {
             reply: batch.reply,
             outcomes,
+            urgency: batch.urgency,
             _permit: batch.permit,
         });
         if self.buf.len() >= FLUSH_AT
@@ -318,9 +337,19 @@ impl Writer {
             }
             return;
         }
+        let urgent = self.waiters.iter().any(|w| w.urgency == Urgency::Now);
+        // Received events are decided and written: their savers may go on (relay, show)
+        // while the sync makes them durable.
+        let (early, waiters): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.urgency == Urgency::Relaxed);
+        for w in early {
+            let _ = w.reply.send(Ok(w.outcomes));
+        }
         let msg = SyncMsg::Written {
             entries: std::mem::take(&mut self.entries),
-            waiters: std::mem::take(&mut self.waiters),
+            waiters,
+            urgent,
         };
         if let Err(std::sync::mpsc::SendError(SyncMsg::Written { waiters, .. })) =
             self.to_syncer.send(msg)
@@ -346,6 +375,8 @@ impl Writer {
 #[derive(Default)]
 struct Pass {
     written: Vec<(Vec<Entry>, Vec<Waiter>)>,
+    /// A saver asked for a sync at once.
+    urgent: bool,
     /// Set when the writer has stopped; holds the closer's reply, if any.
     shutdown: Option<Option<CloseReply>>,
 }
@@ -353,7 +384,14 @@ struct Pass {
 impl Pass {
     fn push(&mut self, m: SyncMsg) {
         match m {
-            SyncMsg::Written { entries, waiters } => self.written.push((entries, waiters)),
+            SyncMsg::Written {
+                entries,
+                waiters,
+                urgent,
+            } => {
+                self.urgent |= urgent;
+                self.written.push((entries, waiters));
+            }
             SyncMsg::Shutdown(r) => self.shutdown = Some(r),
         }
     }
@@ -387,7 +425,8 @@ impl Syncer {
                 // Sync at most once per interval, counted from the start of the last sync.
                 // Nothing new to sync (only duplicates of durable events) means no wait.
                 let due = self.last_sync.map_or_else(Instant::now, |t| t + every);
-                while pass.shutdown.is_none() && (self.dirty || pass.has_entries()) {
+                while pass.shutdown.is_none() && !pass.urgent && (self.dirty || pass.has_entries())
+                {
                     let now = Instant::now();
                     if now >= due {
                         break;
