@@ -289,9 +289,9 @@ mod tests {
         assert_eq!(t.record_heard(&id, 20).unwrap().to, PeerState::Alive);
         let p = t.get(&id).unwrap();
         assert_eq!((p.successes, p.failures), (1, 4));
+        assert!(p.reliability < NEUTRAL_RELIABILITY);
         t.mark_offline(&id, "closed");
         assert_eq!(t.record_failure(&id, "late").map(|t| t.to), None);
-        assert!(p.reliability < NEUTRAL_RELIABILITY);
         assert_eq!(t.candidates().len(), 1);
     }
 }
