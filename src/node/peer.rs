@@ -290,8 +290,9 @@ mod tests {
         let p = t.get(&id).unwrap();
         assert_eq!((p.successes, p.failures), (1, 4));
         assert!(p.reliability < NEUTRAL_RELIABILITY);
+        assert_eq!(t.candidates().len(), 1);
         t.mark_offline(&id, "closed");
         assert_eq!(t.record_failure(&id, "late").map(|t| t.to), None);
-        assert_eq!(t.candidates().len(), 1);
+        assert_eq!(t.get(&id).unwrap().state, PeerState::Offline);
     }
 }
