@@ -8,12 +8,17 @@
 //! argued in `docs/ALGORITHM-app.md`.
 
 pub mod chat;
+pub mod cli;
+pub mod demo;
 pub mod fractional;
+pub mod headless;
 pub mod list;
+pub mod logging;
 pub mod model;
 pub mod nick;
 pub mod op;
 mod seen;
+pub mod session;
 pub mod stamp;
 pub mod tui;
 pub mod view;

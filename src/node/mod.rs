@@ -545,7 +545,7 @@ impl Inner {
                 self.answer_digest(from.id, clock, reply).await
             }
             (Message::Push { events, .. }, _) => {
-                self.ingest(events, from.id, true).await;
+                self.ingest(events, from.id, true, None).await;
             }
             (other, _) => {
                 add(&self.counters.rejected_inbound, 1);
@@ -631,7 +631,17 @@ impl Inner {
 
     /// Stores events from `from`; returns how many were new. New events that came by push
     /// are relayed once to `fanout` other peers.
-    async fn ingest(&self, events: Vec<Event>, from: NodeId, relay: bool) -> usize {
+    ///
+    /// `known`, if given, is advanced over the events now held, per origin while they are
+    /// contiguous: a store may show received events only after its next sync, and an
+    /// exchange must not ask again for what it just got.
+    async fn ingest(
+        &self,
+        events: Vec<Event>,
+        from: NodeId,
+        relay: bool,
+        known: Option<&mut VectorClock>,
+    ) -> usize {
         let max_event = self.config.limits().max_event_bytes();
         let mut valid = Vec::with_capacity(events.len());
         for e in events {
@@ -653,13 +663,20 @@ impl Inner {
         if valid.is_empty() {
             return 0;
         }
-        let outcomes = match self.store.save_many(valid.clone()).await {
+        let outcomes = match self.store.save_received(valid.clone()).await {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!(error = %e, "store failed while saving received events");
                 return 0;
             }
         };
+        if let Some(known) = known {
+            for e in &valid {
+                if e.seq == known.get(&e.origin) + 1 {
+                    known.set(e.origin, e.seq);
+                }
+            }
+        }
         let mut fresh = Vec::new();
         for (event, outcome) in valid.into_iter().zip(outcomes) {
             match outcome {
@@ -822,8 +839,12 @@ impl Inner {
     ) -> Result<(usize, usize, usize, Duration), GossipError> {
         let (mut sent, mut received, mut bytes) = (0, 0, 0);
         let mut rtt = None;
+        // What each side holds as far as this exchange knows: stores may show what was
+        // just received only after their next sync, and no pass should move it twice.
+        let mut ours = VectorClock::new();
+        let mut pushed = VectorClock::new();
         for _ in 0..MAX_PASSES {
-            let pass = self.pass(peer).await?;
+            let pass = self.pass(peer, &mut ours, &mut pushed).await?;
             rtt.get_or_insert(pass.rtt);
             sent += pass.sent;
             received += pass.received;
@@ -836,10 +857,15 @@ impl Inner {
     }
 
     /// One pass: digest, response, push.
-    async fn pass(&self, peer: &Peer) -> Result<Pass, GossipError> {
+    async fn pass(
+        &self,
+        peer: &Peer,
+        ours: &mut VectorClock,
+        pushed: &mut VectorClock,
+    ) -> Result<Pass, GossipError> {
         let me = self.me();
-        let ours = self.store.clock().await?;
-        let digest = exchange::digest(me, &ours);
+        ours.merge(&self.store.clock().await?);
+        let digest = exchange::digest(me, ours);
         let mut bytes = digest.encoded_len();
         add(&self.counters.bytes_sent, bytes as u64);
         let asked = Instant::now();
@@ -869,10 +895,12 @@ impl Inner {
                 )));
             }
         };
-        let received = self.ingest(events, peer.id, false).await;
-        // Phase 3: what the peer lacks, judged against its clock.
-        let ours = self.store.clock().await?;
-        let wants = exchange::wants(&ours, &theirs, self.next_rotation());
+        let received = self.ingest(events, peer.id, false, Some(ours)).await;
+        // Phase 3: what the peer lacks, judged against its clock and what this exchange
+        // already pushed to it.
+        ours.merge(&self.store.clock().await?);
+        let theirs = theirs.merged(pushed);
+        let wants = exchange::wants(ours, &theirs, self.next_rotation());
         let mut sent = 0;
         let mut push_cut = false;
         if !wants.is_empty() {
@@ -883,12 +911,17 @@ impl Inner {
                 sent = batch.len();
                 let len = batch.wire_len();
                 let push = batch.into_push(me);
+                for e in push.events() {
+                    if e.seq == theirs.get(&e.origin).max(pushed.get(&e.origin)) + 1 {
+                        pushed.set(e.origin, e.seq);
+                    }
+                }
                 bytes += len;
                 add(&self.counters.bytes_sent, len as u64);
                 self.transport.send(peer, push).await?;
             }
         }
-        let they_have_more = !exchange::wants(&theirs, &ours, 0).is_empty();
+        let they_have_more = !exchange::wants(&theirs, ours, 0).is_empty();
         Ok(Pass {
             sent,
             received,

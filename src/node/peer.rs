@@ -232,7 +232,11 @@ impl PeerTable {
         p.consecutive_failures += 1;
         p.reliability = update_reliability(p.reliability, false);
         p.last_error = Some(error.to_string());
-        p.state = if p.consecutive_failures >= OFFLINE_AFTER_FAILURES {
+        // An offline peer stays offline until it answers: a late failure of an exchange
+        // that started before it went away must not make it look half-alive.
+        p.state = if p.state == PeerState::Offline
+            || p.consecutive_failures >= OFFLINE_AFTER_FAILURES
+        {
             PeerState::Offline
         } else {
             PeerState::Suspect
@@ -281,10 +285,14 @@ mod tests {
         assert_eq!(t.record_failure(&id, "x"), None);
         assert_eq!(t.record_failure(&id, "x").unwrap().to, PeerState::Offline);
         assert!(t.candidates().is_empty());
+        assert_eq!(t.record_failure(&id, "late"), None, "offline stays offline");
         assert_eq!(t.record_heard(&id, 20).unwrap().to, PeerState::Alive);
         let p = t.get(&id).unwrap();
-        assert_eq!((p.successes, p.failures), (1, 3));
+        assert_eq!((p.successes, p.failures), (1, 4));
         assert!(p.reliability < NEUTRAL_RELIABILITY);
         assert_eq!(t.candidates().len(), 1);
+        t.mark_offline(&id, "closed");
+        assert_eq!(t.record_failure(&id, "late").map(|t| t.to), None);
+        assert_eq!(t.get(&id).unwrap().state, PeerState::Offline);
     }
 }

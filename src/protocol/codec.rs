@@ -45,8 +45,8 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
 
 /// Appends the encoding of `value` to `out`.
 pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    let bytes = bincode::serde::encode_to_vec(value, standard())?;
-    out.extend_from_slice(&bytes);
+    // Writing straight into `out` saves an allocation and a copy per value.
+    bincode::serde::encode_into_std_write(value, out, standard())?;
     Ok(())
 }
 
@@ -76,6 +76,13 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, Code
     Ok(value)
 }
 
+/// Decodes one value from the start of `bytes` and returns it with the number of bytes it
+/// took, leaving the rest to the caller (for reading the fixed head of a record without
+/// copying what follows).
+pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), CodecError> {
+    Ok(bincode::serde::decode_from_slice(bytes, standard())?)
+}
+
 /// The number of bytes the varint encoding of `n` takes (bincode standard config).
 pub fn varint_len(n: u64) -> usize {
     match n {
@@ -94,6 +101,15 @@ mod tests {
     fn encoded_len_matches_encode() {
         let v: Vec<u64> = (0..1000).collect();
         assert_eq!(encoded_len(&v), encode(&v).unwrap().len());
+    }
+
+    #[test]
+    fn encode_into_appends_what_encode_returns() {
+        let v: Vec<u64> = (0..300).collect();
+        let mut out = vec![1, 2, 3];
+        encode_into(&v, &mut out).unwrap();
+        assert_eq!(&out[..3], &[1, 2, 3]);
+        assert_eq!(&out[3..], &encode(&v).unwrap()[..]);
     }
 
     #[test]

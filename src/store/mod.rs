@@ -10,8 +10,13 @@ use async_trait::async_trait;
 
 use crate::protocol::{Event, NodeId, VectorClock};
 
+pub mod file;
 pub mod memory;
 
+#[cfg(test)]
+mod contract;
+
+pub use file::FileEventStore;
 pub use memory::MemoryEventStore;
 
 /// What [`EventStore::save`] did with an event. Deciding this is atomic with the insert, so
@@ -89,6 +94,14 @@ pub trait EventStore: Send + Sync + 'static {
             out.push(self.save(e).await?);
         }
         Ok(out)
+    }
+
+    /// Stores events received from peers. Like [`EventStore::save_many`], but a store may
+    /// answer once the outcomes are decided, before the events are durable (and before
+    /// reads and the clock show them): a crash can only lose events that peers hold and
+    /// will send again, and the sender of a message is not kept waiting for a disk sync.
+    async fn save_received(&self, events: Vec<Event>) -> Result<Vec<SaveOutcome>, StoreError> {
+        self.save_many(events).await
     }
 
     /// Up to `limit` events of `origin` with `seq > after`, in seq order.

@@ -14,9 +14,12 @@ use tokio::sync::{mpsc, oneshot};
 use crate::protocol::codec::CodecError;
 use crate::protocol::{Message, NodeId};
 
+pub mod codec;
 pub mod memory;
+pub mod tcp;
 
 pub use memory::{MemoryNetwork, MemoryTransport};
+pub use tcp::{PeerLinkStats, TcpConfig, TcpTransport};
 
 /// Where a peer can be reached, in the transport's own notation (`"10.0.0.2:4000"` for TCP,
 /// any name for the memory transport).

@@ -1,0 +1,294 @@
+//! The command line of `gossip-chat`.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use super::session::{Session, SessionError, SessionOptions};
+use super::{Model, payload_json};
+use crate::store::file::{FileStoreOptions, FsyncPolicy, default_data_dir, room_dir};
+use crate::store::{EventStore, FileEventStore, StoreError};
+
+const EXAMPLES: &str = "\
+Examples:
+  gossip-chat                              join room `lobby` on this LAN (mDNS finds peers)
+  gossip-chat --name ana --room kitchen    another name and room
+  gossip-chat --profile second             a second copy on this machine (own identity)
+  gossip-chat --demo                       two local bot nodes join you, every panel alive
+  gossip-chat --no-mdns --peer 10.0.0.5:7000   no multicast: dial a peer by address
+  gossip-chat --headless < script.txt      scripting: stdin lines in, JSON lines out
+  gossip-chat state --room kitchen         the folded chat and list as one JSON document
+  gossip-chat export                       every stored event as JSON lines";
+
+/// LAN chat and a shared list, synced by gossip. No server, no account, no setup.
+#[derive(Debug, Parser)]
+#[command(name = "gossip-chat", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// A subcommand; without one, gossip-chat joins the room.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// How to run.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands that read a store (stop the running app on that store first).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print every stored event as one JSON object a line, in the order
+    /// (lamport, origin, seq), with decoded app payloads.
+    Export(StoreArgs),
+    /// Print the folded app state (chat in order, list items, nicks) as one JSON document;
+    /// replicas holding the same events print byte-identical output.
+    State(StoreArgs),
+}
+
+/// Where the store is.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Data directory [default: the platform's data dir, e.g. ~/.local/share/gossip-chat].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Room: only peers in the same room sync with you, e.g. --room kitchen.
+    #[arg(long, default_value = "lobby")]
+    pub room: String,
+    /// A separate identity and store under the data dir, to run several copies on one
+    /// machine, e.g. --profile second.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+/// Durability of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fsync {
+    /// fsync before each event is acknowledged (safest, slowest).
+    Always,
+    /// group commit every 50 ms (default).
+    Interval,
+    /// leave it to the OS (survives a crash of the app, not of the machine).
+    Never,
+}
+
+/// How to run the node.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Your name as others see it [default: user@host], e.g. --name ana.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// TCP port to listen on; 0 picks any free port (advertised over mDNS), e.g. --port 7000.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// A peer to dial by address, for networks without multicast; repeatable,
+    /// e.g. --peer 10.0.0.5:7000 --peer laptop.local:7000.
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    pub peers: Vec<String>,
+    /// Do not use mDNS (no announcing, no browsing): only --peer and peers that dial you.
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// When stored events are forced to disk.
+    #[arg(long, value_enum, default_value_t = Fsync::Interval)]
+    pub fsync: Fsync,
+    /// No terminal UI: stdin lines are chat messages or /commands, stdout gets JSON lines.
+    #[arg(long)]
+    pub headless: bool,
+    /// Start N local bot nodes (default 2) over TCP on 127.0.0.1 that chat and edit the list,
+    /// to see every panel alive; their stores live in a temporary dir.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "2")]
+    pub demo: Option<usize>,
+}
+
+impl StoreArgs {
+    /// The data directory with the profile applied.
+    pub fn resolve_data_dir(&self) -> Result<PathBuf, String> {
+        let base = match &self.data_dir {
+            Some(d) => d.clone(),
+            None => default_data_dir()
+                .ok_or("no data directory on this platform: pass --data-dir DIR")?,
+        };
+        match &self.profile {
+            None => Ok(base),
+            Some(p) => {
+                let ok = !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !ok {
+                    return Err(format!(
+                        "--profile {p:?}: use letters, digits, - and _ only"
+                    ));
+                }
+                Ok(base.join("profiles").join(p))
+            }
+        }
+    }
+}
+
+/// `user@host` from the environment, or "me".
+pub fn default_name() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "me".into());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+        .filter(|h| !h.is_empty());
+    match host {
+        Some(h) => format!("{user}@{h}"),
+        None => user,
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gossip-chat: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Some(Command::Export(args)) => export(&args).await,
+            Some(Command::State(args)) => state(&args).await,
+            None => run(cli.run).await,
+        }
+    });
+    // Bot nodes and stray tasks must not keep the process alive after the session ended.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("gossip-chat: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn explain_store_error(e: StoreError) -> String {
+    match e {
+        StoreError::Locked { dir, pid } => format!(
+            "another gossip-chat (pid {pid}) is using {}.\n\
+             To run a second copy on this machine, give it its own identity and store: \
+             gossip-chat --profile NAME",
+            dir.display()
+        ),
+        other => other.to_string(),
+    }
+}
+
+async fn open_store(args: &StoreArgs) -> Result<FileEventStore, String> {
+    let dir = room_dir(&args.resolve_data_dir()?, &args.room);
+    if !dir.join(crate::store::file::LOG_FILE).exists() {
+        return Err(format!(
+            "no store for room `{}` in {}",
+            args.room,
+            dir.display()
+        ));
+    }
+    let options = FileStoreOptions {
+        fsync: FsyncPolicy::Never,
+        ..FileStoreOptions::default()
+    };
+    FileEventStore::open_async(dir, options)
+        .await
+        .map_err(explain_store_error)
+}
+
+async fn export(args: &StoreArgs) -> Result<(), String> {
+    let store = open_store(args).await?;
+    let mut events = store.all_events().await.map_err(|e| e.to_string())?;
+    let _ = store.close().await;
+    events.sort_by_key(crate::protocol::Event::order_key);
+    let mut out = String::new();
+    for e in &events {
+        let line = json!({
+            "id": e.id,
+            "origin": e.origin.to_string(),
+            "seq": e.seq,
+            "lamport": e.lamport,
+            "created_at_ms": e.created_at_ms,
+            "op": payload_json(&e.payload),
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    print_all(out).await
+}
+
+async fn state(args: &StoreArgs) -> Result<(), String> {
+    let store = open_store(args).await?;
+    let events = store.all_events().await.map_err(|e| e.to_string())?;
+    let _ = store.close().await;
+    let model = Model::from_events(events.iter());
+    let mut doc = model.state_json().map_err(|e| e.to_string())?;
+    doc.push('\n');
+    print_all(doc).await
+}
+
+async fn print_all(text: String) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let mut stdout = tokio::io::stdout();
+    stdout
+        .write_all(text.as_bytes())
+        .await
+        .and(stdout.flush().await)
+        .map_err(|e| format!("cannot write to stdout: {e}"))
+}
+
+fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
+    Ok(SessionOptions {
+        name: args.name.clone().unwrap_or_else(default_name),
+        room: args.store.room.clone(),
+        port: args.port,
+        listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        data_dir: args.store.resolve_data_dir()?,
+        peers: args.peers.clone(),
+        mdns: !args.no_mdns,
+        fsync: match args.fsync {
+            Fsync::Always => FsyncPolicy::Always,
+            Fsync::Interval => FsyncPolicy::default(),
+            Fsync::Never => FsyncPolicy::Never,
+        },
+    })
+}
+
+async fn run(args: RunArgs) -> Result<(), String> {
+    let opts = session_options(&args)?;
+    let (_log_guard, log_path) = super::logging::init(&opts.store_dir()).map_err(|e| {
+        format!(
+            "cannot write the log in {}: {e}",
+            opts.store_dir().display()
+        )
+    })?;
+    let (session, events) = Session::start(opts).await.map_err(|e| match e {
+        SessionError::Store(s) => explain_store_error(s),
+        other => other.to_string(),
+    })?;
+    tracing::info!(log = %log_path.display(), "logging here");
+    let demo = match args.demo {
+        Some(n) if n > 0 => Some(super::demo::Demo::start(n, &session).await?),
+        _ => None,
+    };
+    let result = if args.headless {
+        super::headless::run(session, events).await
+    } else {
+        // The terminal UI lands with its own change; until then the plain mode is headless.
+        super::headless::run(session, events).await
+    };
+    if let Some(d) = demo {
+        d.stop().await;
+    }
+    result.map_err(|e| e.to_string())
+}

@@ -1,0 +1,381 @@
+//! `gossip-chat --headless`: the scripting interface.
+//!
+//! Each stdin line is a chat message; lines starting with `/` are commands. stdout gets one
+//! JSON object per line: `ready` once, then an `event` per event created or received, a
+//! `peer` per peer change, `notice` / `warning` / `error` lines, and `state` on request. EOF
+//! on stdin keeps the node running until SIGINT/SIGTERM (or `/quit`), which shut it down
+//! cleanly. The shapes are documented in the README and kept stable.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+use super::session::Session;
+use super::view::{EventRow, PeerRow, SessionEvent};
+use super::{AppOp, Model, payload_json};
+use crate::protocol::NodeId;
+
+/// The commands `--headless` understands, for `/help` and errors.
+pub const COMMANDS: &[&str] = &[
+    "/nick NAME",
+    "/add TEXT",
+    "/done ID-PREFIX",
+    "/undone ID-PREFIX",
+    "/edit ID-PREFIX TEXT",
+    "/rm ID-PREFIX",
+    "/peer HOST:PORT",
+    "/state",
+    "/help",
+    "/quit",
+];
+
+/// What one input line asks for.
+#[derive(Debug, PartialEq)]
+pub enum Line {
+    /// Nothing (a blank line).
+    Nothing,
+    /// Create an event with this op.
+    Op(AppOp),
+    /// Connect to a peer.
+    Peer(String),
+    /// Print the folded state.
+    State,
+    /// Print the commands.
+    Help,
+    /// Shut down.
+    Quit,
+}
+
+/// Turns one input line into what it asks for, or a message saying what is wrong.
+pub fn parse_line(line: &str, model: &Model) -> Result<Line, String> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    if line.trim().is_empty() {
+        return Ok(Line::Nothing);
+    }
+    let Some(command) = line.strip_prefix('/') else {
+        return AppOp::chat(line).map(Line::Op).map_err(|e| e.to_string());
+    };
+    let (verb, rest) = command
+        .split_once(char::is_whitespace)
+        .map_or((command, ""), |(v, r)| (v, r.trim()));
+    let item = |prefix: &str| {
+        if prefix.is_empty() {
+            return Err(format!("/{verb} needs an item id prefix"));
+        }
+        model
+            .find_item_by_prefix(prefix)
+            .map_err(|e| format!("/{verb} {prefix}: {e}"))
+    };
+    let op = match verb {
+        "nick" => AppOp::nick(rest).map_err(|e| e.to_string())?,
+        "add" => model
+            .new_item_op(rest, None)
+            .map_err(|e| format!("/add: {e}"))?,
+        "done" | "undone" => AppOp::list_check(item(rest)?, verb == "done"),
+        "edit" => {
+            let (prefix, text) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            AppOp::list_edit(item(prefix)?, text.trim()).map_err(|e| format!("/edit: {e}"))?
+        }
+        "rm" => AppOp::list_remove(item(rest)?),
+        "peer" if rest.is_empty() => return Err("/peer needs HOST:PORT".into()),
+        "peer" => return Ok(Line::Peer(rest.to_string())),
+        "state" => return Ok(Line::State),
+        "help" => return Ok(Line::Help),
+        "quit" => return Ok(Line::Quit),
+        _ => {
+            return Err(format!(
+                "unknown command /{verb}; commands: {}",
+                COMMANDS.join(", ")
+            ));
+        }
+    };
+    Ok(Line::Op(op))
+}
+
+/// The JSON line of an event created here or received.
+pub fn event_json(row: &EventRow, model: &Model) -> Value {
+    let e = &row.event;
+    json!({
+        "type": "event",
+        "dir": if row.from.is_some() { "received" } else { "created" },
+        "id": e.id,
+        "origin": e.origin.to_string(),
+        "origin_name": model.display_name(e.origin),
+        "seq": e.seq,
+        "lamport": e.lamport,
+        "created_at_ms": e.created_at_ms,
+        "from": row.from.map(|f| f.to_string()),
+        "age_ms": row.age_ms,
+        "op": payload_json(&e.payload),
+    })
+}
+
+/// The JSON line of a peer.
+pub fn peer_json(row: &PeerRow) -> Value {
+    json!({
+        "type": "peer",
+        "id": row.id.to_string(),
+        "name": row.name,
+        "addr": row.addr,
+        "state": row.state.name(),
+        "rtt_ms": row.rtt.map(|d| d.as_secs_f64() * 1000.0),
+        "ok": row.ok,
+        "failed": row.failed,
+        "events_received": row.events_received,
+    })
+}
+
+/// Runs the headless loop until `/quit` or a signal; returns once the session is down.
+pub async fn run(
+    session: Session,
+    mut events: mpsc::Receiver<SessionEvent>,
+) -> std::io::Result<()> {
+    let (out, out_rx) = mpsc::channel::<Value>(1024);
+    let writer = tokio::spawn(write_lines(out_rx));
+    let mut model = Model::new();
+    for row in session.history().await.unwrap_or_default() {
+        model.apply(&row.event);
+    }
+    let _ = out
+        .send(json!({
+            "type": "ready",
+            "node_id": session.node_id().to_string(),
+            "name": session.options().name,
+            "room": session.options().room,
+            "listen": session.listen_addr().to_string(),
+            "port": session.listen_addr().port(),
+            "data_dir": session.store_dir().display().to_string(),
+            "mdns": session.options().mdns,
+            "next_seq": session.node().next_seq(),
+            "events": model.counts().events,
+        }))
+        .await;
+    session.ensure_nick(&model).await;
+    let (lines_tx, mut lines) = mpsc::channel::<String>(64);
+    tokio::spawn(read_lines(lines_tx));
+    let mut stdin_open = true;
+    let mut peers: HashMap<NodeId, PeerRow> = HashMap::new();
+    let mut stop = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            line = lines.recv(), if stdin_open => match line {
+                Some(line) => {
+                    if !handle_line(&line, &session, &model, &out).await {
+                        break;
+                    }
+                }
+                // EOF: keep running until a signal, as a daemon would.
+                None => stdin_open = false,
+            },
+            event = events.recv() => match event {
+                Some(event) => on_session_event(event, &mut model, &mut peers, &out).await,
+                None => break,
+            },
+        }
+    }
+    session.shutdown().await;
+    drop(out);
+    let _ = writer.await;
+    Ok(())
+}
+
+/// Handles one stdin line; false means quit.
+async fn handle_line(
+    line: &str,
+    session: &Session,
+    model: &Model,
+    out: &mpsc::Sender<Value>,
+) -> bool {
+    let reply = match parse_line(line, model) {
+        Ok(Line::Nothing) => None,
+        Ok(Line::Op(op)) => match session.submit(&op).await {
+            Ok(_) => None,
+            Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
+        },
+        Ok(Line::Peer(addr)) => {
+            session.connect(addr.clone());
+            Some(json!({"type": "notice", "message": format!("connecting to {addr}")}))
+        }
+        Ok(Line::State) => match model.state_json() {
+            Ok(s) => Some(
+                json!({"type": "state", "state": serde_json::from_str::<Value>(&s).unwrap_or(Value::Null)}),
+            ),
+            Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
+        },
+        Ok(Line::Help) => Some(json!({"type": "help", "commands": COMMANDS})),
+        Ok(Line::Quit) => return false,
+        Err(message) => Some(json!({"type": "error", "message": message})),
+    };
+    if let Some(v) = reply {
+        let _ = out.send(v).await;
+    }
+    true
+}
+
+async fn on_session_event(
+    event: SessionEvent,
+    model: &mut Model,
+    peers: &mut HashMap<NodeId, PeerRow>,
+    out: &mpsc::Sender<Value>,
+) {
+    let line = match event {
+        SessionEvent::Created(row) | SessionEvent::Received(row) => {
+            model.apply(&row.event);
+            Some(event_json(&row, model))
+        }
+        SessionEvent::Peers(rows) => {
+            for row in &rows {
+                let changed = peers
+                    .get(&row.id)
+                    .is_none_or(|old| old.state != row.state || old.name != row.name);
+                if changed {
+                    let _ = out.send(peer_json(row)).await;
+                }
+            }
+            let ids: Vec<NodeId> = rows.iter().map(|r| r.id).collect();
+            for gone in peers.keys().filter(|id| !ids.contains(id)) {
+                let _ = out
+                    .send(json!({"type": "peer", "id": gone.to_string(), "state": "removed"}))
+                    .await;
+            }
+            *peers = rows.into_iter().map(|r| (r.id, r)).collect();
+            None
+        }
+        SessionEvent::Notice(m) => Some(json!({"type": "notice", "message": m})),
+        SessionEvent::Warning(m) => Some(json!({"type": "warning", "message": m})),
+        SessionEvent::Exchange(_) | SessionEvent::Status(_) => None,
+    };
+    if let Some(v) = line {
+        let _ = out.send(v).await;
+    }
+}
+
+async fn read_lines(tx: mpsc::Sender<String>) {
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if tx.send(line).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write_lines(mut rx: mpsc::Receiver<Value>) {
+    let mut stdout = tokio::io::stdout();
+    while let Some(v) = rx.recv().await {
+        let mut line = v.to_string();
+        line.push('\n');
+        if stdout.write_all(line.as_bytes()).await.is_err() || stdout.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Resolves on Ctrl-C, or SIGTERM on unix.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model_with_item() -> (Model, uuid::Uuid) {
+        let mut m = Model::new();
+        let op = m.new_item_op("milk", None).unwrap();
+        let AppOp::ListAdd { item, .. } = op else {
+            panic!("not an add")
+        };
+        let e = crate::protocol::Event {
+            id: uuid::Uuid::now_v7(),
+            origin: NodeId::from_u128(1),
+            seq: 1,
+            lamport: 1,
+            created_at_ms: 0,
+            payload: op.encode().unwrap().into(),
+        };
+        m.apply(&e);
+        (m, item)
+    }
+
+    #[test]
+    fn plain_lines_are_chat_and_commands_parse() {
+        let (m, item) = model_with_item();
+        let prefix = &item.simple().to_string()[..6];
+        assert_eq!(parse_line("", &m), Ok(Line::Nothing));
+        assert!(matches!(
+            parse_line("hi there", &m),
+            Ok(Line::Op(AppOp::Chat { .. }))
+        ));
+        assert!(matches!(
+            parse_line("/nick bob", &m),
+            Ok(Line::Op(AppOp::Nick { .. }))
+        ));
+        assert!(matches!(
+            parse_line("/add eggs", &m),
+            Ok(Line::Op(AppOp::ListAdd { .. }))
+        ));
+        assert_eq!(
+            parse_line(&format!("/done {prefix}"), &m),
+            Ok(Line::Op(AppOp::list_check(item, true)))
+        );
+        assert_eq!(
+            parse_line(&format!("/undone {prefix}"), &m),
+            Ok(Line::Op(AppOp::list_check(item, false)))
+        );
+        assert!(matches!(
+            parse_line(&format!("/edit {prefix} oat milk"), &m),
+            Ok(Line::Op(AppOp::ListEdit { .. }))
+        ));
+        assert_eq!(
+            parse_line(&format!("/rm {prefix}"), &m),
+            Ok(Line::Op(AppOp::list_remove(item)))
+        );
+        assert_eq!(
+            parse_line("/peer 10.0.0.2:4000", &m),
+            Ok(Line::Peer("10.0.0.2:4000".into()))
+        );
+        assert_eq!(parse_line("/quit", &m), Ok(Line::Quit));
+        assert_eq!(parse_line("/state", &m), Ok(Line::State));
+    }
+
+    #[test]
+    fn bad_commands_say_what_is_wrong() {
+        let (m, _) = model_with_item();
+        assert!(
+            parse_line("/frobnicate", &m)
+                .unwrap_err()
+                .contains("unknown command")
+        );
+        assert!(parse_line("/done zzzz", &m).is_err());
+        assert!(
+            parse_line("/done", &m)
+                .unwrap_err()
+                .contains("needs an item")
+        );
+        assert!(parse_line("/peer", &m).unwrap_err().contains("HOST:PORT"));
+        assert!(parse_line("/nick", &m).is_err());
+        assert!(parse_line(&"x".repeat(5000), &m).is_err());
+        assert!(parse_line("/add ", &m).is_err());
+    }
+}

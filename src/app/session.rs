@@ -1,0 +1,580 @@
+//! A running gossip-chat node: the file store, the TCP transport, mDNS discovery and the
+//! gossip node wired together, with one stream of [`SessionEvent`]s for a screen.
+//!
+//! The session owns the policy that ties discovery to liveness: a peer resolved by mDNS is
+//! added and contacted at once; a failed exchange asks mDNS to verify the peer, so a
+//! crashed or unplugged laptop leaves in seconds; a peer that vanished from mDNS but still
+//! answers stays alive.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::AppOp;
+use super::view::{EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo};
+use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
+use crate::node::{Direction, GossipConfig, GossipError, GossipNode, PeerState};
+use crate::protocol::{Event, NodeId, now_ms};
+use crate::store::file::{FileStoreOptions, FsyncPolicy, room_dir};
+use crate::store::{EventStore, FileEventStore, StoreError};
+use crate::transport::codec::PROTOCOL_VERSION;
+use crate::transport::{Peer, TcpConfig, TcpTransport, Transport, TransportError};
+
+/// Capacity of the session -> screen channel.
+pub const EVENTS_CAPACITY: usize = 4096;
+
+/// How to run a session.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Our display name.
+    pub name: String,
+    /// The room.
+    pub room: String,
+    /// TCP port to listen on (0: any free port).
+    pub port: u16,
+    /// Address to listen on.
+    pub listen_ip: std::net::IpAddr,
+    /// The data directory (the store lives in `<data_dir>/<room>/`).
+    pub data_dir: PathBuf,
+    /// Peers to reach by address (`host:port`), besides discovery.
+    pub peers: Vec<String>,
+    /// Whether mDNS discovery runs.
+    pub mdns: bool,
+    /// The store's durability policy.
+    pub fsync: FsyncPolicy,
+}
+
+impl SessionOptions {
+    /// The store directory.
+    pub fn store_dir(&self) -> PathBuf {
+        room_dir(&self.data_dir, &self.room)
+    }
+}
+
+/// Why a session could not start or act.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The store could not be opened (in use, unreadable, ...).
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The transport could not start.
+    #[error("network: {0}")]
+    Transport(#[from] TransportError),
+    /// The gossip node refused.
+    #[error("{0}")]
+    Gossip(#[from] GossipError),
+    /// mDNS could not start.
+    #[error("{0}")]
+    Discovery(#[from] crate::discovery::DiscoveryError),
+    /// An op was invalid.
+    #[error("{0}")]
+    Op(String),
+}
+
+/// The gossip settings of the app: the library's defaults, with a LAN-sized request
+/// deadline (a laptop that stops answering is suspected within 3 s) and anti-entropy every
+/// 30 s.
+pub fn app_gossip_config(id: NodeId) -> GossipConfig {
+    GossipConfig {
+        gossip_timeout: Duration::from_secs(3),
+        anti_entropy_interval: Duration::from_secs(30),
+        ..GossipConfig::new(id)
+    }
+}
+
+struct Inner {
+    opts: SessionOptions,
+    node: GossipNode,
+    store: Arc<FileEventStore>,
+    transport: Arc<TcpTransport>,
+    listen: SocketAddr,
+    discovery: tokio::sync::Mutex<Option<MdnsDiscovery>>,
+    /// Names peers announced over mDNS.
+    names: Mutex<HashMap<NodeId, String>>,
+    out: mpsc::Sender<SessionEvent>,
+    cancel: CancellationToken,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A running node with its store, transport and discovery. Cheap to clone.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+impl Session {
+    /// Opens the store, binds the transport, starts the node and discovery, and dials the
+    /// `--peer` addresses. Everything the screen should know arrives on the receiver.
+    pub async fn start(
+        opts: SessionOptions,
+    ) -> Result<(Session, mpsc::Receiver<SessionEvent>), SessionError> {
+        let store_options = FileStoreOptions {
+            fsync: opts.fsync,
+            ..FileStoreOptions::default()
+        };
+        let store = Arc::new(FileEventStore::open_async(opts.store_dir(), store_options).await?);
+        let id = store.node_id();
+        let config = app_gossip_config(id);
+        let tcp = TcpConfig {
+            name: opts.name.clone(),
+            max_message_size_bytes: config.max_message_size_bytes,
+            io_timeout: config.gossip_timeout,
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(5),
+            ..TcpConfig::new(
+                id,
+                opts.room.clone(),
+                SocketAddr::new(opts.listen_ip, opts.port),
+            )
+        };
+        let transport = Arc::new(TcpTransport::bind(tcp).await?);
+        let listen = transport.socket_addr();
+        let node = GossipNode::new(
+            config,
+            store.clone() as Arc<dyn EventStore>,
+            transport.clone() as Arc<dyn Transport>,
+        )?;
+        let (out, rx) = mpsc::channel(EVENTS_CAPACITY);
+        let session = Session {
+            inner: Arc::new(Inner {
+                opts,
+                node,
+                store,
+                transport,
+                listen,
+                discovery: tokio::sync::Mutex::new(None),
+                names: Mutex::new(HashMap::new()),
+                out,
+                cancel: CancellationToken::new(),
+                tasks: Mutex::new(Vec::new()),
+            }),
+        };
+        session.report_open();
+        // Subscribe before starting, so nothing the node does is missed.
+        session.spawn_node_forwarders();
+        session.inner.node.start().await?;
+        if session.inner.opts.mdns {
+            session.start_discovery()?;
+        }
+        for addr in session.inner.opts.peers.clone() {
+            session.connect(addr);
+        }
+        session.spawn(status_ticker(session.clone()));
+        tracing::info!(node = %id, listen = %listen, room = %session.inner.opts.room, "session started");
+        Ok((session, rx))
+    }
+
+    /// Our node id.
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node.id()
+    }
+
+    /// The node.
+    pub fn node(&self) -> &GossipNode {
+        &self.inner.node
+    }
+
+    /// Where the transport listens.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.inner.listen
+    }
+
+    /// The options the session runs with.
+    pub fn options(&self) -> &SessionOptions {
+        &self.inner.opts
+    }
+
+    /// The store directory.
+    pub fn store_dir(&self) -> &Path {
+        self.inner.store.dir()
+    }
+
+    /// Every stored event, as rows (for a screen's initial fold), oldest first by
+    /// `(lamport, origin, seq)`.
+    pub async fn history(&self) -> Result<Vec<EventRow>, SessionError> {
+        let mut events = self.inner.store.all_events().await?;
+        events.sort_by_key(Event::order_key);
+        let me = self.node_id();
+        Ok(events
+            .into_iter()
+            .map(|event| EventRow {
+                at: SystemTime::UNIX_EPOCH + Duration::from_millis(event.created_at_ms),
+                from: (event.origin != me).then_some(event.origin),
+                age_ms: 0,
+                event,
+            })
+            .collect())
+    }
+
+    /// Publishes our `--name` as our nick if the events held say otherwise (first run, or
+    /// the name changed), so peers show it beside our messages.
+    pub async fn ensure_nick(&self, model: &super::Model) {
+        let name = self.inner.opts.name.trim();
+        if model.nick(self.node_id()) == Some(name) {
+            return;
+        }
+        match AppOp::nick(name) {
+            Ok(op) => {
+                if let Err(e) = self.submit(&op).await {
+                    self.warn(format!("could not publish the name {name:?}: {e}"));
+                }
+            }
+            Err(e) => self.warn(format!("the name {name:?} cannot be used as a nick: {e}")),
+        }
+    }
+
+    /// Creates an event carrying `op`.
+    pub async fn submit(&self, op: &AppOp) -> Result<Event, SessionError> {
+        let payload = op.encode().map_err(|e| SessionError::Op(e.to_string()))?;
+        Ok(self.inner.node.create_event(payload).await?)
+    }
+
+    /// Dials `addr` (`host:port`) in the background until it answers, then gossips with it.
+    pub fn connect(&self, addr: String) {
+        let this = self.clone();
+        self.spawn(async move { this.dial_until_answered(addr).await });
+    }
+
+    async fn dial_until_answered(&self, addr: String) {
+        let mut wait = Duration::from_millis(500);
+        loop {
+            match self.dial(&addr).await {
+                Ok(peer) => {
+                    self.notice(format!("connected to {addr} ({})", peer.id.short()));
+                    return;
+                }
+                Err(e) => {
+                    tracing::info!(%addr, error = %e, "peer not reachable yet");
+                    self.warn(format!("cannot reach {addr}: {e}; retrying in {wait:?}"));
+                }
+            }
+            tokio::select! {
+                _ = self.inner.cancel.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    async fn dial(&self, addr: &str) -> Result<Peer, SessionError> {
+        let mut last = None;
+        let targets =
+            tokio::net::lookup_host(addr)
+                .await
+                .map_err(|e| TransportError::Unreachable {
+                    addr: addr.into(),
+                    reason: e.to_string(),
+                })?;
+        for target in targets {
+            match self.inner.transport.probe(target).await {
+                Ok(peer) => {
+                    self.inner.node.add_peer(peer.clone())?;
+                    let node = self.inner.node.clone();
+                    let id = peer.id;
+                    self.spawn(async move {
+                        let _ = node.gossip_with(id).await;
+                    });
+                    return Ok(peer);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| TransportError::Unreachable {
+                addr: addr.into(),
+                reason: "no address".into(),
+            })
+            .into())
+    }
+
+    /// The peers panel's rows.
+    pub fn peer_rows(&self) -> Vec<PeerRow> {
+        let links: HashMap<NodeId, crate::transport::PeerLinkStats> = self
+            .inner
+            .transport
+            .peer_stats()
+            .into_iter()
+            .map(|s| (s.peer, s))
+            .collect();
+        let names = self.names();
+        let mut rows: Vec<PeerRow> = self
+            .inner
+            .node
+            .peers()
+            .into_iter()
+            .map(|p| {
+                let link = links.get(&p.id);
+                PeerRow {
+                    id: p.id,
+                    name: names
+                        .get(&p.id)
+                        .cloned()
+                        .or(p.name.clone())
+                        .unwrap_or_else(|| p.id.short()),
+                    addr: p.addr.to_string(),
+                    state: p.state,
+                    last_seen: p.last_contact,
+                    rtt: p.rtt.or(link.and_then(|l| l.last_rtt)),
+                    ok: p.successes,
+                    failed: p.failures,
+                    events_received: p.events_received,
+                    bytes_in: link.map_or(0, |l| l.bytes_in),
+                    bytes_out: link.map_or(0, |l| l.bytes_out),
+                    last_error: p.last_error.clone(),
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        rows
+    }
+
+    /// The status bar's figures.
+    pub async fn status(&self) -> StatusInfo {
+        let stats = self.inner.store.stats().await.unwrap_or_default();
+        let clock = self.inner.node.vector_clock().await.unwrap_or_default();
+        StatusInfo {
+            name: self.inner.opts.name.clone(),
+            node_id: self.node_id(),
+            room: self.inner.opts.room.clone(),
+            listen: self.inner.listen,
+            mdns: self.inner.opts.mdns,
+            events: stats.total_events,
+            nodes: stats.unique_nodes,
+            store_bytes: stats.size_bytes,
+            clock,
+            data_dir: self.inner.store.dir().to_path_buf(),
+        }
+    }
+
+    /// Stops discovery (a goodbye on the LAN), the node and its tasks, and closes the store.
+    pub async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        if let Some(d) = self.inner.discovery.lock().await.take() {
+            d.shutdown().await;
+        }
+        self.inner.node.stop().await;
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.lock_tasks());
+        for t in tasks {
+            t.abort();
+        }
+        if let Err(e) = self.inner.store.close().await
+            && !matches!(e, StoreError::Closed)
+        {
+            tracing::error!(error = %e, "closing the store failed");
+        }
+        tracing::info!("session stopped");
+    }
+
+    fn names(&self) -> HashMap<NodeId, String> {
+        self.inner
+            .names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn lock_tasks(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn spawn(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+        let cancel = self.inner.cancel.clone();
+        let handle = tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = f => {}
+            }
+        });
+        let mut tasks = self.lock_tasks();
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle);
+    }
+
+    fn emit(&self, event: SessionEvent) {
+        // A screen that stopped reading must not stall the node: drop what does not fit.
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.inner.out.try_send(event) {
+            tracing::debug!("screen channel full; an update was dropped");
+        }
+    }
+
+    fn notice(&self, text: String) {
+        self.emit(SessionEvent::Notice(text));
+    }
+
+    fn warn(&self, text: String) {
+        self.emit(SessionEvent::Warning(text));
+    }
+
+    fn report_open(&self) {
+        let r = self.inner.store.open_report();
+        if r.dropped_records > 0 {
+            let text = format!(
+                "the store in {} was damaged: {} record(s), {} bytes dropped; peers will send those events again",
+                r.dir.display(),
+                r.dropped_records,
+                r.dropped_bytes
+            );
+            tracing::warn!("{text}");
+            self.warn(text);
+        }
+    }
+
+    fn start_discovery(&self) -> Result<(), SessionError> {
+        let me = Announcement {
+            node_id: self.node_id(),
+            name: self.inner.opts.name.clone(),
+            room: self.inner.opts.room.clone(),
+            port: self.inner.listen.port(),
+            version: PROTOCOL_VERSION,
+        };
+        let (discovery, rx) = MdnsDiscovery::start(me)?;
+        // The lock is free: nothing else has run yet.
+        if let Ok(mut slot) = self.inner.discovery.try_lock() {
+            *slot = Some(discovery);
+        }
+        let this = self.clone();
+        self.spawn(async move { this.discovery_loop(rx).await });
+        Ok(())
+    }
+
+    async fn discovery_loop(&self, mut rx: mpsc::Receiver<DiscoveryEvent>) {
+        while let Some(event) = rx.recv().await {
+            match event {
+                DiscoveryEvent::Resolved(found) => {
+                    let Some(addr) = found.addrs.first() else {
+                        continue;
+                    };
+                    self.inner
+                        .names
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(found.node_id, found.name.clone());
+                    let before = self.inner.node.peer(found.node_id).map(|p| p.state);
+                    let peer = Peer::new(found.node_id, addr.to_string());
+                    if self.inner.node.add_peer(peer).is_err() {
+                        continue;
+                    }
+                    self.inner.node.set_peer_name(found.node_id, found.name);
+                    // First sight, or back after being lost: talk now rather than at the
+                    // next round, so discovery and catch-up take milliseconds.
+                    if before != Some(PeerState::Alive) {
+                        let node = self.inner.node.clone();
+                        let id = found.node_id;
+                        self.spawn(async move {
+                            let _ = node.gossip_with(id).await;
+                        });
+                    }
+                    self.emit(SessionEvent::Peers(self.peer_rows()));
+                }
+                DiscoveryEvent::Removed(id) => {
+                    // Gone from mDNS after its last contact failed: it is gone.
+                    let state = self.inner.node.peer(id).map(|p| p.state);
+                    if state == Some(PeerState::Suspect) {
+                        self.inner
+                            .node
+                            .mark_peer_offline(id, "stopped answering and left the LAN (mDNS)");
+                        continue;
+                    }
+                    // Gone from mDNS only: it stays if it still answers.
+                    let node = self.inner.node.clone();
+                    self.spawn(async move {
+                        if let Ok(r) = node.gossip_with(id).await
+                            && !r.success
+                        {
+                            node.mark_peer_offline(id, "left the LAN (mDNS) and does not answer");
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    fn spawn_node_forwarders(&self) {
+        let node = &self.inner.node;
+        let mut created = node.on_event_created();
+        let mut received = node.on_event_received();
+        let mut exchanges = node.on_gossip_exchange();
+        let mut added = node.on_peer_added();
+        let mut removed = node.on_peer_removed();
+        let mut states = node.on_peer_state();
+        let this = self.clone();
+        self.spawn(async move {
+            loop {
+                tokio::select! {
+                    r = created.recv() => match r {
+                        Ok(event) => this.emit(SessionEvent::Created(EventRow {
+                            at: SystemTime::now(),
+                            event,
+                            from: None,
+                            age_ms: 0,
+                        })),
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => return,
+                    },
+                    r = received.recv() => match r {
+                        Ok(r) => {
+                            let age_ms = now_ms() as i64 - r.event.created_at_ms as i64;
+                            this.emit(SessionEvent::Received(EventRow {
+                                at: SystemTime::now(),
+                                event: r.event,
+                                from: Some(r.from),
+                                age_ms,
+                            }));
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            this.warn(format!("{n} received events not shown (the screen fell behind)"));
+                        }
+                        Err(_) => return,
+                    },
+                    r = exchanges.recv() => match r {
+                        Ok(result) => this.on_exchange(result).await,
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => return,
+                    },
+                    r = added.recv() => if r.is_ok() { this.emit(SessionEvent::Peers(this.peer_rows())) },
+                    r = removed.recv() => if r.is_ok() { this.emit(SessionEvent::Peers(this.peer_rows())) },
+                    r = states.recv() => if r.is_ok() { this.emit(SessionEvent::Peers(this.peer_rows())) },
+                }
+            }
+        });
+    }
+
+    async fn on_exchange(&self, result: crate::node::ExchangeResult) {
+        if !result.success
+            && result.direction == Direction::Outbound
+            && let Some(d) = self.inner.discovery.lock().await.as_ref()
+        {
+            // Is it still on the LAN? If not, mDNS reports it removed within seconds.
+            d.verify(result.peer);
+        }
+        let peer_name = self
+            .names()
+            .get(&result.peer)
+            .cloned()
+            .unwrap_or_else(|| result.peer.short());
+        self.emit(SessionEvent::Exchange(ExchangeRow {
+            at: SystemTime::now(),
+            peer: result.peer,
+            peer_name,
+            result,
+        }));
+        // Exchanges change RTT, counters and states shown in the peers panel.
+        self.emit(SessionEvent::Peers(self.peer_rows()));
+    }
+}
+
+/// Sends fresh status figures every second.
+async fn status_ticker(session: Session) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let status = session.status().await;
+        session.emit(SessionEvent::Status(status));
+    }
+}

@@ -1,0 +1,153 @@
+//! The behaviour every [`EventStore`] must have, run against each implementation.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use super::file::{FileEventStore, FileStoreOptions, FsyncPolicy};
+use super::{EventStore, MemoryEventStore, SaveOutcome, StoreError};
+use crate::protocol::{Event, NodeId};
+
+fn ev(origin: u128, seq: u64) -> Event {
+    Event {
+        id: Uuid::now_v7(),
+        origin: NodeId::from_u128(origin),
+        seq,
+        lamport: seq * 10,
+        created_at_ms: 1000 + seq,
+        payload: Bytes::from(format!("{origin}/{seq}")),
+    }
+}
+
+async fn contract(s: Arc<dyn EventStore>) {
+    let st = s.stats().await.unwrap();
+    assert_eq!((st.total_events, st.unique_nodes, st.size_bytes), (0, 0, 0));
+    assert_eq!(s.max_lamport().await.unwrap(), 0);
+
+    // Duplicates and conflicts.
+    let e = ev(1, 1);
+    assert_eq!(s.save(e.clone()).await.unwrap(), SaveOutcome::Inserted);
+    assert_eq!(s.save(e.clone()).await.unwrap(), SaveOutcome::Duplicate);
+    let mut forged = e.clone();
+    forged.payload = Bytes::from_static(b"forged");
+    assert_eq!(s.save(forged).await.unwrap(), SaveOutcome::Conflict);
+    let mut same_len = e.clone();
+    same_len.lamport += 1;
+    assert_eq!(s.save(same_len).await.unwrap(), SaveOutcome::Conflict);
+    assert_eq!(s.get(e.origin, 1).await.unwrap(), Some(e.clone()));
+    assert!(s.has(e.origin, 1).await.unwrap());
+    assert!(!s.has(e.origin, 2).await.unwrap());
+    assert_eq!(s.get(e.origin, 2).await.unwrap(), None);
+
+    // Within one batch, the second copy of a key is judged against the first.
+    let twice = ev(3, 1);
+    let mut twice_forged = twice.clone();
+    twice_forged.payload = Bytes::from_static(b"other");
+    let out = s
+        .save_many(vec![twice.clone(), twice.clone(), twice_forged])
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            SaveOutcome::Inserted,
+            SaveOutcome::Duplicate,
+            SaveOutcome::Conflict
+        ]
+    );
+
+    // Clock is contiguous, latest_seq is not.
+    let o = NodeId::from_u128(1);
+    s.save_many(vec![ev(1, 2), ev(1, 4)]).await.unwrap();
+    assert_eq!(s.clock().await.unwrap().get(&o), 2);
+    assert_eq!(s.latest_seq(o).await.unwrap(), 4);
+    assert_eq!(s.latest_seq(NodeId::from_u128(99)).await.unwrap(), 0);
+    s.save(ev(1, 3)).await.unwrap();
+    assert_eq!(s.clock().await.unwrap().get(&o), 4);
+
+    // events_since: after, limit, seq order whatever the arrival order.
+    for seq in (5..=10).rev() {
+        s.save(ev(1, seq)).await.unwrap();
+    }
+    let got = s.events_since(o, 3, 4).await.unwrap();
+    assert_eq!(
+        got.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![4, 5, 6, 7]
+    );
+    assert!(s.events_since(o, 10, 5).await.unwrap().is_empty());
+    assert!(s.events_since(o, 0, 0).await.unwrap().is_empty());
+    assert!(
+        s.events_since(NodeId::from_u128(42), 0, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // all_events: per origin (sorted by id), in seq order.
+    s.save(ev(2, 1)).await.unwrap();
+    let all = s.all_events().await.unwrap();
+    let keys: Vec<(u128, u64)> = all.iter().map(|e| (e.origin.0.as_u128(), e.seq)).collect();
+    let mut want: Vec<(u128, u64)> = (1..=10).map(|q| (1, q)).collect();
+    want.push((2, 1));
+    want.push((3, 1));
+    assert_eq!(keys, want);
+
+    // Counts and stats.
+    assert_eq!(s.count().await.unwrap(), 12);
+    let per = s.count_per_node().await.unwrap();
+    assert_eq!(per[&o], 10);
+    assert_eq!(per[&NodeId::from_u128(2)], 1);
+    let st = s.stats().await.unwrap();
+    assert_eq!(st.total_events, 12);
+    assert_eq!(st.unique_nodes, 3);
+    assert!(st.size_bytes > 0);
+    assert_eq!(st.oldest_ms, Some(1001));
+    assert_eq!(st.newest_ms, Some(1010));
+    assert_eq!(s.max_lamport().await.unwrap(), 100);
+
+    // Concurrent saves of one event: exactly one insert.
+    let e = ev(4, 1);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            let e = e.clone();
+            tokio::spawn(async move { s.save(e).await.unwrap() })
+        })
+        .collect();
+    let mut inserted = 0;
+    for t in tasks {
+        if t.await.unwrap() == SaveOutcome::Inserted {
+            inserted += 1;
+        }
+    }
+    assert_eq!(inserted, 1);
+
+    // Closed means closed.
+    s.close().await.unwrap();
+    assert!(matches!(s.count().await, Err(StoreError::Closed)));
+    assert!(matches!(s.save(ev(9, 1)).await, Err(StoreError::Closed)));
+    assert!(matches!(s.close().await, Err(StoreError::Closed)));
+}
+
+#[tokio::test]
+async fn memory_store_meets_the_contract() {
+    contract(Arc::new(MemoryEventStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_store_meets_the_contract_under_every_policy() {
+    for policy in [
+        FsyncPolicy::Always,
+        FsyncPolicy::Interval(std::time::Duration::from_millis(5)),
+        FsyncPolicy::Never,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = FileStoreOptions {
+            fsync: policy,
+            ..Default::default()
+        };
+        let s = FileEventStore::open(dir.path(), opts).unwrap();
+        contract(Arc::new(s)).await;
+    }
+}

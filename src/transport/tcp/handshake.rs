@@ -1,0 +1,253 @@
+//! The `Hello` exchange that opens every connection, and the rules it enforces.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+use super::io::{FrameReader, FrameWriter, ReadError};
+use crate::protocol::NodeId;
+use crate::transport::TransportError;
+use crate::transport::codec::{Frame, HANDSHAKE_FRAME_MAX, Hello};
+
+/// Who we are, as our `Hello` says.
+#[derive(Debug, Clone)]
+pub(super) struct Identity {
+    pub(super) node_id: NodeId,
+    pub(super) room: String,
+    pub(super) name: String,
+    pub(super) listen_port: u16,
+    pub(super) protocol_version: u32,
+}
+
+impl Identity {
+    pub(super) fn hello(&self) -> Hello {
+        Hello {
+            protocol_version: self.protocol_version,
+            node_id: self.node_id,
+            room: self.room.clone(),
+            listen_port: self.listen_port,
+            name: self.name.clone(),
+        }
+    }
+
+    /// Whether we talk to the sender of `theirs`; `expected` is the id we dialed, if known.
+    pub(super) fn check(
+        &self,
+        theirs: &Hello,
+        expected: Option<NodeId>,
+    ) -> Result<(), TransportError> {
+        let refuse = |why: String| Err(TransportError::Handshake(why));
+        if theirs.protocol_version != self.protocol_version {
+            return refuse(format!(
+                "protocol version {} is not ours ({})",
+                theirs.protocol_version, self.protocol_version
+            ));
+        }
+        if theirs.room != self.room {
+            return refuse(format!(
+                "room {:?} is not ours ({:?})",
+                theirs.room, self.room
+            ));
+        }
+        if theirs.node_id == self.node_id {
+            return refuse("the peer claims our own node id".into());
+        }
+        if theirs.node_id.is_nil() {
+            return refuse("the peer claims the nil node id".into());
+        }
+        if theirs.listen_port == 0 {
+            return refuse("the peer announces listen port 0".into());
+        }
+        if let Some(id) = expected
+            && id != theirs.node_id
+        {
+            return refuse(format!(
+                "expected node {id} at this address, found {}",
+                theirs.node_id
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A connection past its handshake.
+pub(super) struct Established<R, W> {
+    pub(super) reader: FrameReader<R>,
+    pub(super) writer: FrameWriter<W>,
+    pub(super) hello: Hello,
+    /// Wire bytes of the Hello received and of the one sent.
+    pub(super) bytes: (usize, usize),
+}
+
+/// A refused handshake: why, and who the peer said it was (if it got that far).
+pub(super) type Refusal = (TransportError, Option<NodeId>);
+
+/// Checks an incoming connection's `Hello`, which must come first, within `io_timeout`.
+/// A refused peer is told why with a `Bye` (best effort). On success our own `Hello` is
+/// still to be sent.
+pub(super) async fn accept<R, W>(
+    mut reader: FrameReader<R>,
+    mut writer: FrameWriter<W>,
+    ours: &Identity,
+    io_timeout: Duration,
+) -> Result<Established<R, W>, Refusal>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let deadline = Instant::now() + io_timeout;
+    let (frame, n_in) = reader
+        .next(deadline, io_timeout)
+        .await
+        .map_err(|e| (handshake_read_error(e, io_timeout), None))?;
+    let hello = match frame {
+        Frame::Hello(h) => h,
+        Frame::Bye { reason } => {
+            return Err((
+                TransportError::Closed(format!("peer said bye before hello: {reason}")),
+                None,
+            ));
+        }
+        other => {
+            let e = TransportError::Protocol(format!("expected Hello, got {}", other.kind()));
+            bye(&mut writer, &e, io_timeout).await;
+            return Err((e, None));
+        }
+    };
+    if let Err(e) = ours.check(&hello, None) {
+        bye(&mut writer, &e, io_timeout).await;
+        return Err((e, Some(hello.node_id)));
+    }
+    // Our Hello is not sent here: the caller queues it as the connection's first frame
+    // after registering the connection, so that once the dialer has our Hello, the
+    // connection is known here (and its loss is judged against every other link).
+    Ok(Established {
+        reader,
+        writer,
+        hello,
+        bytes: (n_in, 0),
+    })
+}
+
+/// Opens a connection we dialed: our `Hello` first, then theirs within `io_timeout`.
+pub(super) async fn dial<R, W>(
+    mut reader: FrameReader<R>,
+    mut writer: FrameWriter<W>,
+    ours: &Identity,
+    expected: Option<NodeId>,
+    io_timeout: Duration,
+) -> Result<Established<R, W>, TransportError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let n_out = writer
+        .send(&Frame::Hello(ours.hello()), HANDSHAKE_FRAME_MAX, io_timeout)
+        .await?;
+    let deadline = Instant::now() + io_timeout;
+    let (frame, n_in) = reader
+        .next(deadline, io_timeout)
+        .await
+        .map_err(|e| handshake_read_error(e, io_timeout))?;
+    let hello = match frame {
+        Frame::Hello(h) => h,
+        Frame::Bye { reason } => {
+            return Err(TransportError::Handshake(format!(
+                "the peer refused us: {reason}"
+            )));
+        }
+        other => {
+            let e = TransportError::Protocol(format!("expected Hello, got {}", other.kind()));
+            bye(&mut writer, &e, io_timeout).await;
+            return Err(e);
+        }
+    };
+    if let Err(e) = ours.check(&hello, expected) {
+        bye(&mut writer, &e, io_timeout).await;
+        return Err(e);
+    }
+    Ok(Established {
+        reader,
+        writer,
+        hello,
+        bytes: (n_in, n_out),
+    })
+}
+
+/// A failed read of the first frame: silence until the deadline is a timeout (not idleness),
+/// and a peer that hangs up says so.
+fn handshake_read_error(e: ReadError, io_timeout: Duration) -> TransportError {
+    match e {
+        ReadError::Idle => TransportError::Timeout(io_timeout),
+        ReadError::Eof => {
+            TransportError::Closed("the peer closed the connection before its Hello".into())
+        }
+        other => other.into_transport(),
+    }
+}
+
+/// Tells the peer why we close, without waiting long for a peer that does not read.
+pub(super) async fn bye<W: AsyncWrite + Unpin>(
+    writer: &mut FrameWriter<W>,
+    why: &TransportError,
+    io_timeout: Duration,
+) {
+    let frame = Frame::Bye {
+        reason: why.to_string(),
+    };
+    let wait = io_timeout.min(Duration::from_secs(1));
+    let _ = writer.send(&frame, HANDSHAKE_FRAME_MAX, wait).await;
+    writer.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me() -> Identity {
+        Identity {
+            node_id: NodeId::from_u128(1),
+            room: "lobby".into(),
+            name: "me".into(),
+            listen_port: 4000,
+            protocol_version: 1,
+        }
+    }
+
+    fn them() -> Hello {
+        Hello {
+            protocol_version: 1,
+            node_id: NodeId::from_u128(2),
+            room: "lobby".into(),
+            listen_port: 4001,
+            name: "them".into(),
+        }
+    }
+
+    #[test]
+    fn check_refuses_each_broken_rule_with_its_reason() {
+        assert!(me().check(&them(), None).is_ok());
+        assert!(me().check(&them(), Some(NodeId::from_u128(2))).is_ok());
+        let reason = |h: Hello, expected| match me().check(&h, expected) {
+            Err(TransportError::Handshake(r)) => r,
+            other => panic!("{other:?}"),
+        };
+        let mut h = them();
+        h.protocol_version = 2;
+        assert!(reason(h, None).contains("protocol version 2"));
+        let mut h = them();
+        h.room = "other".into();
+        assert!(reason(h, None).contains("room \"other\""));
+        let mut h = them();
+        h.node_id = NodeId::from_u128(1);
+        assert!(reason(h, None).contains("our own node id"));
+        let mut h = them();
+        h.node_id = NodeId::NIL;
+        assert!(reason(h, None).contains("nil"));
+        let mut h = them();
+        h.listen_port = 0;
+        assert!(reason(h, None).contains("port 0"));
+        assert!(reason(them(), Some(NodeId::from_u128(3))).contains("expected node"));
+    }
+}

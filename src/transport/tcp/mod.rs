@@ -1,0 +1,686 @@
+//! The TCP transport: framed, versioned, bounded, and safe against hostile peers.
+//!
+//! - One connection per peer, kept open and reused across rounds; requests and responses
+//!   on it are matched by exchange id, so exchanges run concurrently in both directions.
+//!   When both sides dial at once, both connections live (one per direction, never more:
+//!   a newer one in the same direction replaces the older).
+//! - Every connection starts with a `Hello` each way; a wrong protocol version, another
+//!   room, or our own node id closes it with a `Bye` naming the reason, which is logged and
+//!   reported to the node as [`Inbound::Rejected`].
+//! - Every read and write has a deadline (`io_timeout`); a connection idle both ways for
+//!   `idle_timeout` is closed; at most `max_inbound_connections` incoming connections live
+//!   at once (the next is closed at once); frames are capped at the message size (and at
+//!   [`HANDSHAKE_FRAME_MAX`] before the handshake).
+//! - A dial that fails makes the next attempts to that address wait an exponential backoff
+//!   with jitter; requests inside the window fail at once with `Unreachable`.
+//! - A connection to a known peer that breaks is reported once as
+//!   [`Inbound::Disconnected`], so the node marks the peer offline at once.
+//!
+//! The wire format is in `docs/PROTOCOL.md`.
+
+mod backoff;
+mod connection;
+mod handshake;
+mod io;
+mod stats;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::time::{Instant, timeout_at};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use self::backoff::Backoff;
+use self::connection::{Close, Conn, ConnLimits, run_reader, run_writer};
+use self::handshake::{Established, Identity};
+use self::io::{FrameReader, FrameWriter};
+use self::stats::LinkCounters;
+pub use self::stats::PeerLinkStats;
+use super::codec::{Frame, HANDSHAKE_FRAME_MAX, PROTOCOL_VERSION, bye_means_gone, encode_frame};
+use super::{Inbound, Peer, PeerAddr, Transport, TransportError};
+use crate::protocol::codec::DECODE_HARD_LIMIT;
+use crate::protocol::{Message, NodeId};
+
+/// How a [`TcpTransport`] behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// Our node id, sent in `Hello`.
+    pub node_id: NodeId,
+    /// Our room: peers of another room are refused.
+    pub room: String,
+    /// Our display name, sent in `Hello`.
+    pub name: String,
+    /// Where to listen; port 0 picks any free port (see [`TcpTransport::local_addr`]).
+    pub listen: SocketAddr,
+    /// The largest frame body sent or accepted: the node's `max_message_size_bytes`.
+    pub max_message_size_bytes: usize,
+    /// Deadline of every read of a started frame, every write, every dial and handshake
+    /// (the node's `gossip_timeout`).
+    pub io_timeout: Duration,
+    /// A connection with no frame either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Incoming connections alive at once (handshaking ones included); more are closed
+    /// as soon as they are accepted.
+    pub max_inbound_connections: usize,
+    /// The protocol version we speak; peers must send the same.
+    pub protocol_version: u32,
+    /// Wait after the first failed dial to an address; doubles per failure.
+    pub backoff_base: Duration,
+    /// The longest wait between dials to an address.
+    pub backoff_max: Duration,
+}
+
+impl TcpConfig {
+    /// The defaults for `node_id` in `room`, listening on `listen`: 1 MiB frames, 10 s I/O
+    /// timeout, 5 min idle timeout, 64 inbound connections, backoff 250 ms doubling to 30 s.
+    pub fn new(node_id: NodeId, room: impl Into<String>, listen: SocketAddr) -> Self {
+        TcpConfig {
+            node_id,
+            room: room.into(),
+            name: String::new(),
+            listen,
+            max_message_size_bytes: 1024 * 1024,
+            io_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            max_inbound_connections: 64,
+            protocol_version: PROTOCOL_VERSION,
+            backoff_base: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+
+    fn validate(&self) -> Result<(), TransportError> {
+        let bad = |why: &str| {
+            Err(TransportError::Protocol(format!(
+                "invalid TCP config: {why}"
+            )))
+        };
+        if self.node_id.is_nil() {
+            return bad("nil node id");
+        }
+        if !(HANDSHAKE_FRAME_MAX..=DECODE_HARD_LIMIT).contains(&self.max_message_size_bytes) {
+            return bad("max_message_size_bytes outside 4 KiB ..= 64 MiB");
+        }
+        if self.io_timeout.is_zero() || self.idle_timeout.is_zero() {
+            return bad("zero timeout");
+        }
+        if self.max_inbound_connections == 0 {
+            return bad("max_inbound_connections is 0");
+        }
+        Ok(())
+    }
+}
+
+/// What a started transport runs under.
+#[derive(Clone)]
+struct Run {
+    cancel: CancellationToken,
+    inbound: mpsc::Sender<Inbound>,
+    tracker: TaskTracker,
+}
+
+struct Shared {
+    config: TcpConfig,
+    identity: Identity,
+    local_addr: SocketAddr,
+    limits: ConnLimits,
+    /// Bound by `bind`, taken by `start` (and bound again by a restart).
+    listener: Mutex<Option<TcpListener>>,
+    run: Mutex<Option<Run>>,
+    conns: Mutex<HashMap<NodeId, Vec<Arc<Conn>>>>,
+    dial_locks: Mutex<HashMap<PeerAddr, Arc<tokio::sync::Mutex<()>>>>,
+    backoff: Mutex<HashMap<PeerAddr, Backoff>>,
+    links: Mutex<HashMap<NodeId, Arc<LinkCounters>>>,
+    inbound_slots: Arc<Semaphore>,
+    serial: AtomicU64,
+}
+
+/// A [`Transport`] over TCP. See the module docs.
+pub struct TcpTransport {
+    shared: Arc<Shared>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here is a single map update: poison leaves it consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // A restarted node takes its port back while old connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+impl TcpTransport {
+    /// Validates `config` and binds the listening socket (accepting starts with
+    /// [`Transport::start`]).
+    pub async fn bind(config: TcpConfig) -> Result<TcpTransport, TransportError> {
+        config.validate()?;
+        let listener = listen(config.listen)
+            .map_err(|e| TransportError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
+        let local_addr = listener.local_addr()?;
+        let identity = Identity {
+            node_id: config.node_id,
+            room: config.room.clone(),
+            name: config.name.clone(),
+            listen_port: local_addr.port(),
+            protocol_version: config.protocol_version,
+        };
+        let limits = ConnLimits {
+            max_body: config.max_message_size_bytes,
+            io_timeout: config.io_timeout,
+            idle_timeout: config.idle_timeout,
+        };
+        let slots = Arc::new(Semaphore::new(config.max_inbound_connections));
+        Ok(TcpTransport {
+            shared: Arc::new(Shared {
+                config,
+                identity,
+                local_addr,
+                limits,
+                listener: Mutex::new(Some(listener)),
+                run: Mutex::new(None),
+                conns: Mutex::new(HashMap::new()),
+                dial_locks: Mutex::new(HashMap::new()),
+                backoff: Mutex::new(HashMap::new()),
+                links: Mutex::new(HashMap::new()),
+                inbound_slots: slots,
+                serial: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    /// The address actually bound (the real port when the config asked for port 0).
+    pub fn socket_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &TcpConfig {
+        &self.shared.config
+    }
+
+    /// Connects to `addr` whose node id is not known yet (a `--peer host:port`), completes
+    /// the handshake and returns the peer as it identified itself. The connection stays
+    /// open for later requests.
+    pub async fn probe(&self, addr: SocketAddr) -> Result<Peer, TransportError> {
+        let paddr = PeerAddr(addr.to_string());
+        let deadline = Instant::now() + self.shared.config.io_timeout;
+        let conn = self.shared.connection(&paddr, None, deadline).await?;
+        Ok(conn.peer.clone())
+    }
+
+    /// Link counters per peer ever connected.
+    pub fn peer_stats(&self) -> Vec<PeerLinkStats> {
+        let mut out: Vec<PeerLinkStats> = lock(&self.shared.links)
+            .values()
+            .map(|l| l.snapshot())
+            .collect();
+        out.sort_by_key(|s| s.peer);
+        out
+    }
+
+    /// Connections open now (both directions, handshaking ones excluded).
+    pub fn connection_count(&self) -> usize {
+        lock(&self.shared.conns).values().map(Vec::len).sum()
+    }
+}
+
+impl Shared {
+    fn running(&self) -> Result<Run, TransportError> {
+        lock(&self.run).clone().ok_or(TransportError::NotStarted)
+    }
+
+    fn link(&self, id: NodeId, addr: &PeerAddr) -> Arc<LinkCounters> {
+        lock(&self.links)
+            .entry(id)
+            .or_insert_with(|| Arc::new(LinkCounters::new(id, addr.clone())))
+            .clone()
+    }
+
+    /// An open connection to `id`. When both sides dialed at once, both prefer the one
+    /// dialed by the lower node id, so the other falls idle and is closed by the idle timer.
+    fn find(&self, id: NodeId) -> Option<Arc<Conn>> {
+        let we_dial = self.config.node_id < id;
+        let conns = lock(&self.conns);
+        let list = conns.get(&id)?;
+        list.iter()
+            .filter(|c| c.is_open())
+            .max_by_key(|c| c.outbound == we_dial)
+            .cloned()
+    }
+
+    fn find_by_addr(&self, addr: &PeerAddr) -> Option<Arc<Conn>> {
+        lock(&self.conns)
+            .values()
+            .flatten()
+            .find(|c| c.is_open() && c.outbound && &c.peer.addr == addr)
+            .cloned()
+    }
+
+    fn register(&self, conn: &Arc<Conn>) {
+        let replaced: Vec<Arc<Conn>> = {
+            let mut conns = lock(&self.conns);
+            let list = conns.entry(conn.peer.id).or_default();
+            let (old, keep): (Vec<_>, Vec<_>) =
+                list.drain(..).partition(|c| c.outbound == conn.outbound);
+            *list = keep;
+            list.push(conn.clone());
+            old
+        };
+        for old in replaced {
+            old.close(Close::Replaced);
+        }
+    }
+
+    /// Forgets `conn`; true if it was the last connection with its peer.
+    fn unregister(&self, conn: &Conn) -> bool {
+        let mut conns = lock(&self.conns);
+        let Some(list) = conns.get_mut(&conn.peer.id) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|c| c.serial != conn.serial);
+        if list.len() == before {
+            return false;
+        }
+        if list.is_empty() {
+            conns.remove(&conn.peer.id);
+            return true;
+        }
+        false
+    }
+
+    /// Turns a handshaken stream into a registered connection with its writer running;
+    /// the caller runs the reader.
+    fn establish<R, W>(
+        &self,
+        est: Established<R, W>,
+        peer_addr: PeerAddr,
+        remote: SocketAddr,
+        outbound: bool,
+        run: &Run,
+    ) -> (Arc<Conn>, FrameReader<R>)
+    where
+        R: tokio::io::AsyncRead + Unpin,
+        W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Established {
+            mut reader,
+            mut writer,
+            hello,
+            bytes: (n_in, n_out),
+        } = est;
+        reader.set_limit(self.limits.max_body);
+        writer.set_limit(self.limits.max_body);
+        let link = self.link(hello.node_id, &peer_addr);
+        link.received(n_in);
+        link.sent(n_out);
+        link.opened(peer_addr.clone());
+        let serial = self.serial.fetch_add(1, Ordering::Relaxed);
+        let (conn, rx) = Conn::new(
+            serial,
+            Peer::new(hello.node_id, peer_addr),
+            remote,
+            outbound,
+            link,
+            run.cancel.child_token(),
+            self.limits,
+        );
+        if !outbound {
+            // The acceptor's Hello: first in the fresh queue, so first on the wire, and
+            // queued before the connection is registered (see `handshake::accept`).
+            let hello = Frame::Hello(self.identity.hello());
+            match encode_frame(&hello, HANDSHAKE_FRAME_MAX) {
+                Ok(body) => conn.queue_first(body),
+                Err(e) => conn.close(Close::Violation(TransportError::Codec(e.to_string()))),
+            }
+        }
+        self.register(&conn);
+        tracing::debug!(
+            peer = %conn.peer.id, addr = %conn.peer.addr, %remote, outbound,
+            name = %hello.name, "connection established"
+        );
+        run.tracker.spawn(run_writer(conn.clone(), writer, rx));
+        (conn, reader)
+    }
+
+    /// Runs a connection's reader, then reports how it ended.
+    async fn drive<R: tokio::io::AsyncRead + Unpin>(
+        self: Arc<Self>,
+        conn: Arc<Conn>,
+        reader: FrameReader<R>,
+        run: Run,
+        _slot: Option<OwnedSemaphorePermit>,
+    ) {
+        let close = run_reader(conn.clone(), reader, run.inbound.clone()).await;
+        let last = self.unregister(&conn);
+        conn.link.closed();
+        let peer = conn.peer.id;
+        let why = close.describe();
+        let report = match close {
+            Close::PeerBye(ref reason) if !bye_means_gone(reason) => {
+                tracing::debug!(%peer, reason = %why, "connection closed by the peer");
+                None
+            }
+            Close::Lost(_) | Close::PeerBye(_) => {
+                conn.link.error(why.clone());
+                tracing::info!(%peer, addr = %conn.peer.addr, reason = %why, "connection closed");
+                last.then_some(Inbound::Disconnected { peer, reason: why })
+            }
+            Close::Violation(error) => {
+                conn.link.error(why.clone());
+                tracing::warn!(%peer, remote = %conn.remote, %error, "peer broke the protocol; connection closed");
+                Some(Inbound::Rejected {
+                    addr: PeerAddr(conn.remote.to_string()),
+                    peer: Some(peer),
+                    error,
+                })
+            }
+            Close::Stopping | Close::Idle | Close::Replaced => {
+                tracing::debug!(%peer, reason = %why, "connection closed");
+                None
+            }
+        };
+        if let Some(item) = report {
+            let _ = tokio::time::timeout(self.limits.io_timeout, run.inbound.send(item)).await;
+        }
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener, run: Run) {
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                _ = run.cancel.cancelled() => break,
+                a = listener.accept() => a,
+            };
+            let (stream, remote) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, most likely: let connections close first.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::select! {
+                        _ = run.cancel.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                    }
+                }
+            };
+            match self.inbound_slots.clone().try_acquire_owned() {
+                Ok(slot) => {
+                    let this = self.clone();
+                    let r = run.clone();
+                    run.tracker
+                        .spawn(async move { this.incoming(stream, remote, r, slot).await });
+                }
+                Err(_) => {
+                    drop(stream);
+                    let error = TransportError::Protocol(format!(
+                        "over the limit of {} inbound connections",
+                        self.config.max_inbound_connections
+                    ));
+                    tracing::warn!(%remote, %error, "connection refused");
+                    // Never wait here: a flood must not stall accepting.
+                    let _ = run.inbound.try_send(Inbound::Rejected {
+                        addr: PeerAddr(remote.to_string()),
+                        peer: None,
+                        error,
+                    });
+                }
+            }
+        }
+    }
+
+    async fn incoming(
+        self: Arc<Self>,
+        stream: TcpStream,
+        remote: SocketAddr,
+        run: Run,
+        slot: OwnedSemaphorePermit,
+    ) {
+        let _ = stream.set_nodelay(true);
+        let (r, w) = stream.into_split();
+        let reader = FrameReader::new(r, HANDSHAKE_FRAME_MAX);
+        let writer = FrameWriter::new(w, HANDSHAKE_FRAME_MAX);
+        let io_timeout = self.limits.io_timeout;
+        let result = tokio::select! {
+            _ = run.cancel.cancelled() => return,
+            r = handshake::accept(reader, writer, &self.identity, io_timeout) => r,
+        };
+        match result {
+            Ok(est) => {
+                let addr =
+                    PeerAddr(SocketAddr::new(remote.ip(), est.hello.listen_port).to_string());
+                let (conn, reader) = self.establish(est, addr, remote, false, &run);
+                self.drive(conn, reader, run, Some(slot)).await;
+            }
+            Err((error, peer)) => {
+                tracing::warn!(%remote, ?peer, %error, "inbound connection refused");
+                if let Some(id) = peer {
+                    self.link(id, &PeerAddr(remote.to_string()))
+                        .error(error.to_string());
+                }
+                let item = Inbound::Rejected {
+                    addr: PeerAddr(remote.to_string()),
+                    peer,
+                    error,
+                };
+                let _ = tokio::time::timeout(io_timeout, run.inbound.send(item)).await;
+            }
+        }
+    }
+
+    /// An open connection to `addr` (expected to be node `expected`, if known): the one we
+    /// hold, or a new one, unless dials to `addr` are backing off.
+    async fn connection(
+        self: &Arc<Self>,
+        addr: &PeerAddr,
+        expected: Option<NodeId>,
+        deadline: Instant,
+    ) -> Result<Arc<Conn>, TransportError> {
+        let existing = || match expected {
+            Some(id) => self.find(id),
+            None => self.find_by_addr(addr),
+        };
+        if let Some(c) = existing() {
+            return Ok(c);
+        }
+        let dial_lock = lock(&self.dial_locks)
+            .entry(addr.clone())
+            .or_default()
+            .clone();
+        let _one_dial = timeout_at(deadline, dial_lock.lock())
+            .await
+            .map_err(|_| TransportError::Timeout(self.limits.io_timeout))?;
+        if let Some(c) = existing() {
+            return Ok(c);
+        }
+        if let Some(b) = lock(&self.backoff).get(addr)
+            && let Some((left, failures, last)) = b.blocks(Instant::now())
+        {
+            return Err(TransportError::Unreachable {
+                addr: addr.clone(),
+                reason: format!(
+                    "{failures} failed attempt(s), next in {} ms; last: {last}",
+                    left.as_millis()
+                ),
+            });
+        }
+        match self.dial(addr, expected, deadline).await {
+            Ok(conn) => {
+                lock(&self.backoff).remove(addr);
+                Ok(conn)
+            }
+            Err(e) => {
+                if matches!(
+                    e,
+                    TransportError::Handshake(_) | TransportError::Protocol(_)
+                ) {
+                    tracing::warn!(%addr, error = %e, "peer refused after dialing it");
+                } else {
+                    tracing::debug!(%addr, error = %e, "dial failed");
+                }
+                let mut backoff = lock(&self.backoff);
+                let next = Backoff::fail(
+                    backoff.get(addr),
+                    Instant::now(),
+                    self.config.backoff_base,
+                    self.config.backoff_max,
+                    e.to_string(),
+                );
+                backoff.insert(addr.clone(), next);
+                drop(backoff);
+                if let Some(id) = expected {
+                    self.link(id, addr).error(e.to_string());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn dial(
+        self: &Arc<Self>,
+        addr: &PeerAddr,
+        expected: Option<NodeId>,
+        deadline: Instant,
+    ) -> Result<Arc<Conn>, TransportError> {
+        let run = self.running()?;
+        let unreachable = |reason: String| TransportError::Unreachable {
+            addr: addr.clone(),
+            reason,
+        };
+        let io_timeout = self.limits.io_timeout;
+        let deadline = deadline.min(Instant::now() + io_timeout);
+        let target = resolve(addr).await.map_err(unreachable)?;
+        let stream = timeout_at(deadline, TcpStream::connect(target))
+            .await
+            .map_err(|_| unreachable(format!("connect timed out after {io_timeout:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        let (r, w) = stream.into_split();
+        let reader = FrameReader::new(r, HANDSHAKE_FRAME_MAX);
+        let writer = FrameWriter::new(w, HANDSHAKE_FRAME_MAX);
+        let est = tokio::select! {
+            _ = run.cancel.cancelled() => return Err(TransportError::NotStarted),
+            r = timeout_at(deadline, handshake::dial(reader, writer, &self.identity, expected, io_timeout)) => {
+                r.map_err(|_| TransportError::Timeout(io_timeout))??
+            }
+        };
+        let (conn, reader) = self.establish(est, addr.clone(), target, true, &run);
+        run.tracker
+            .spawn(self.clone().drive(conn.clone(), reader, run.clone(), None));
+        Ok(conn)
+    }
+}
+
+/// The socket address of `addr` (`ip:port`, or `host:port` resolved by the system).
+async fn resolve(addr: &PeerAddr) -> Result<SocketAddr, String> {
+    if let Ok(a) = addr.0.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    tokio::net::lookup_host(addr.0.as_str())
+        .await
+        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{addr} resolves to no address"))
+}
+
+#[async_trait]
+impl Transport for TcpTransport {
+    async fn start(&self, inbound: mpsc::Sender<Inbound>) -> Result<(), TransportError> {
+        let mut run = lock(&self.shared.run);
+        if run.is_some() {
+            return Ok(());
+        }
+        let listener = match lock(&self.shared.listener).take() {
+            Some(l) => l,
+            None => listen(self.shared.local_addr).map_err(|e| {
+                TransportError::Io(format!("cannot listen on {}: {e}", self.shared.local_addr))
+            })?,
+        };
+        let r = Run {
+            cancel: CancellationToken::new(),
+            inbound,
+            tracker: TaskTracker::new(),
+        };
+        r.tracker
+            .spawn(self.shared.clone().accept_loop(listener, r.clone()));
+        tracing::info!(node = %self.shared.config.node_id, addr = %self.shared.local_addr, "tcp transport listening");
+        *run = Some(r);
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        let Some(run) = lock(&self.shared.run).take() else {
+            return;
+        };
+        let conns: Vec<Arc<Conn>> = lock(&self.shared.conns)
+            .values()
+            .flatten()
+            .cloned()
+            .collect();
+        for c in conns {
+            c.close(Close::Stopping);
+        }
+        run.cancel.cancel();
+        run.tracker.close();
+        // Writers get a bounded moment to say Bye; nothing waits on a peer beyond it.
+        let grace =
+            self.shared.limits.io_timeout.min(Duration::from_secs(2)) + Duration::from_millis(500);
+        if tokio::time::timeout(grace, run.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("tcp transport stopped with tasks still closing");
+        }
+        lock(&self.shared.conns).clear();
+        tracing::info!(node = %self.shared.config.node_id, "tcp transport stopped");
+    }
+
+    async fn request(
+        &self,
+        peer: &Peer,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<(Message, usize), TransportError> {
+        let deadline = Instant::now() + timeout;
+        let conn = self
+            .shared
+            .connection(&peer.addr, Some(peer.id), deadline)
+            .await?;
+        let result = conn.request(message, deadline, timeout).await;
+        if let Err(e) = &result {
+            conn.link.error(e.to_string());
+        }
+        result
+    }
+
+    async fn send(&self, peer: &Peer, message: Message) -> Result<(), TransportError> {
+        let deadline = Instant::now() + self.shared.limits.io_timeout;
+        let conn = self
+            .shared
+            .connection(&peer.addr, Some(peer.id), deadline)
+            .await?;
+        let result = conn.push(message, deadline).await;
+        if let Err(e) = &result {
+            conn.link.error(e.to_string());
+        }
+        result
+    }
+
+    fn local_addr(&self) -> PeerAddr {
+        PeerAddr(self.shared.local_addr.to_string())
+    }
+}
