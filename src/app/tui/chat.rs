@@ -122,20 +122,20 @@ fn empty_text(app: &TuiApp) -> Vec<Line<'static>> {
             lines.push(Line::from("mDNS is off: add a peer with /peer HOST:PORT"));
         }
         lines.push(Line::from(""));
-        lines.push(Line::from("To get company:"));
+        lines.push(Line::from("To get company, start gossip-chat:"));
         lines.push(Line::from(format!(
-            " • start gossip-chat --room {} on another laptop of this network,",
+            " • on another laptop, --room {}",
             s.room
         )));
-        lines.push(Line::from(
-            " • or a second copy here: gossip-chat --profile NAME,",
-        ));
-        lines.push(Line::from(" • or try gossip-chat --demo."));
+        lines.push(Line::from(" • or a second copy here, --profile NAME"));
+        lines.push(Line::from(" • or try gossip-chat --demo"));
         lines.push(Line::from(""));
-        lines.push(Line::from(format!(
-            "Others can reach this laptop with /peer {}",
-            s.listen
-        )));
+        let reach = if s.listen.ip().is_unspecified() {
+            format!("/peer THIS-LAPTOP-IP:{}", s.listen.port())
+        } else {
+            format!("/peer {}", s.listen)
+        };
+        lines.push(Line::from(format!("Others can reach you with {reach}")));
     } else {
         lines.push(Line::from(
             "No messages yet: type one below and press Enter.",

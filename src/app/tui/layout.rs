@@ -9,8 +9,8 @@ use super::{chat, events, exchanges, help, input, list, peers, status, theme};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
-/// Below this width the panels stack: chat on the left, list over peers on the right, and
-/// the log takes the screen while it has focus.
+/// Below this width the panels stack: chat on the left, list over peers on the right, the
+/// input under both, and the log takes the screen while it has focus.
 pub const WIDE_MIN_WIDTH: u16 = 100;
 
 /// The input box's height (one line and its borders).
@@ -65,11 +65,11 @@ pub fn areas(area: Rect, focus: Focus) -> Areas {
                 status,
             };
         }
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(56), Constraint::Percentage(44)])
-                .areas(main);
-        let [chat, input] =
-            Layout::vertical([Constraint::Min(0), Constraint::Length(INPUT_HEIGHT)]).areas(left);
+        // The input spans the width, so long lines and error messages stay readable.
+        let [top, input] =
+            Layout::vertical([Constraint::Min(0), Constraint::Length(INPUT_HEIGHT)]).areas(main);
+        let [chat, right] =
+            Layout::horizontal([Constraint::Percentage(56), Constraint::Percentage(44)]).areas(top);
         let [list, peers] =
             Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(right);
         Areas {

@@ -25,7 +25,7 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
     if len == 0 {
         let p = Paragraph::new(vec![
             Line::styled("The list is empty.", theme::dim()),
-            Line::styled("Tab here and press a, or /add TEXT", theme::dim()),
+            Line::styled("Tab here, a adds; or /add TEXT", theme::dim()),
         ]);
         frame.render_widget(p, inner);
         return;

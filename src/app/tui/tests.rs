@@ -357,6 +357,15 @@ fn empty_room_explains_how_to_get_company() {
         text.contains("mDNS is off: add a peer with /peer HOST:PORT"),
         "{text}"
     );
+    assert!(
+        text.contains("reach you with /peer 10.0.0.1:7777"),
+        "{text}"
+    );
+    // A wildcard listen address is no use to type on another laptop.
+    let mut st = status(false);
+    st.listen = "0.0.0.0:4321".parse().expect("a valid address");
+    let text = screen(&TuiApp::new(st, now()), 160, 48);
+    assert!(text.contains("/peer THIS-LAPTOP-IP:4321"), "{text}");
 }
 
 #[test]
