@@ -76,6 +76,15 @@ pub enum Action {
     Tick(SystemTime),
     /// The terminal has a new size.
     Resize(u16, u16),
+    /// The mouse wheel turned one notch over this cell.
+    Wheel {
+        /// The pointer's column.
+        column: u16,
+        /// The pointer's row.
+        row: u16,
+        /// Whether it turned up (back in time).
+        up: bool,
+    },
 }
 
 /// The action for a terminal event, given what has focus. `None`: nothing to do.
@@ -83,8 +92,11 @@ pub fn map_event(app: &TuiApp, ev: &TermEvent) -> Option<Action> {
     match ev {
         TermEvent::Key(key) => map_key(app, key),
         TermEvent::Mouse(m) => match m.kind {
-            MouseEventKind::ScrollUp => Some(Action::ScrollUp(3)),
-            MouseEventKind::ScrollDown => Some(Action::ScrollDown(3)),
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => Some(Action::Wheel {
+                column: m.column,
+                row: m.row,
+                up: m.kind == MouseEventKind::ScrollUp,
+            }),
             _ => None,
         },
         TermEvent::Resize(w, h) => Some(Action::Resize(*w, *h)),

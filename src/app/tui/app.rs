@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::SystemTime;
 
-use ratatui::layout::Rect;
+use ratatui::layout::{Position, Rect};
 use uuid::Uuid;
 
 use super::action::Action;
@@ -263,6 +263,7 @@ impl TuiApp {
             Action::Session(ev) => self.session(ev),
             Action::Tick(now) => self.now = now,
             Action::Resize(w, h) => self.size = Rect::new(0, 0, w, h),
+            Action::Wheel { column, row, up } => self.wheel(column, row, up),
         }
         Vec::new()
     }
@@ -399,32 +400,57 @@ impl TuiApp {
 
     fn select(&mut self, by: isize) {
         match self.focus {
-            Focus::List => {
-                let len = self.model.list_len();
-                if len == 0 {
-                    return;
-                }
-                let row = self.selected_row().unwrap_or(0);
-                let next = row.saturating_add_signed(by).min(len - 1);
-                self.list_selected = self.model.list().nth(next).map(|i| i.id);
-                self.list_row = next;
-            }
-            Focus::Peers => {
-                let last = self.peers.len().saturating_sub(1);
-                self.peers_row = self.peers_row.saturating_add_signed(by).min(last);
-            }
-            Focus::Log => {
-                let len = match self.log_tab {
-                    LogTab::Exchanges => self.exchanges.len(),
-                    LogTab::Events => self.events.len(),
-                };
-                // Down goes towards newer rows, which are at the top.
-                self.log_scroll = self
-                    .log_scroll
-                    .saturating_add_signed(-by)
-                    .min(len.saturating_sub(1));
-            }
+            Focus::List => self.select_item(by),
+            Focus::Peers => self.select_peer(by),
+            Focus::Log => self.scroll_log(by),
             Focus::Input => {}
+        }
+    }
+
+    fn select_item(&mut self, by: isize) {
+        let len = self.model.list_len();
+        if len == 0 {
+            return;
+        }
+        let row = self.selected_row().unwrap_or(0);
+        let next = row.saturating_add_signed(by).min(len - 1);
+        self.list_selected = self.model.list().nth(next).map(|i| i.id);
+        self.list_row = next;
+    }
+
+    fn select_peer(&mut self, by: isize) {
+        let last = self.peers.len().saturating_sub(1);
+        self.peers_row = self.peers_row.saturating_add_signed(by).min(last);
+    }
+
+    fn scroll_log(&mut self, by: isize) {
+        let len = match self.log_tab {
+            LogTab::Exchanges => self.exchanges.len(),
+            LogTab::Events => self.events.len(),
+        };
+        // Down goes towards older rows; the newest is at the top.
+        self.log_scroll = self
+            .log_scroll
+            .saturating_add_signed(by)
+            .min(len.saturating_sub(1));
+    }
+
+    /// The mouse wheel scrolls the panel under the pointer, whatever has focus.
+    fn wheel(&mut self, column: u16, row: u16, up: bool) {
+        let a = layout::areas(self.size, self.focus);
+        let at = Position::new(column, row);
+        let under = |r: Option<Rect>| r.is_some_and(|r| r.contains(at));
+        let by: isize = if up { -1 } else { 1 };
+        if under(a.list) {
+            self.select_item(by);
+        } else if under(a.peers) {
+            self.select_peer(by);
+        } else if under(a.log) {
+            self.scroll_log(3 * by);
+        } else if up {
+            self.scroll_chat_up(3);
+        } else {
+            self.chat_scroll = self.chat_scroll.saturating_sub(3);
         }
     }
 

@@ -25,14 +25,14 @@ use std::io::{self, Stdout};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream};
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
+use ratatui::backend::{Backend, CrosstermBackend};
 use tokio::sync::mpsc::{Receiver, Sender};
 
 pub use action::{Action, map_event, map_key};
@@ -64,7 +64,8 @@ pub async fn run(
     let prev_hook = install_panic_hook();
     let result = match enter() {
         Ok(mut terminal) => {
-            let r = event_loop(&mut terminal, &mut app, &mut events, &commands).await;
+            let mut input = EventStream::new();
+            let r = event_loop(&mut terminal, &mut input, &mut app, &mut events, &commands).await;
             let restored = restore();
             let _ = terminal.show_cursor();
             r.and(restored)
@@ -113,15 +114,25 @@ fn restore() -> io::Result<()> {
     raw.and(screen)
 }
 
-async fn event_loop(
-    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+fn backend_error(e: impl std::error::Error) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// The loop of [`run`], over any backend and any stream of terminal events, so tests can
+/// drive it with a `TestBackend` and a channel.
+async fn event_loop<B, S>(
+    terminal: &mut Terminal<B>,
+    input: &mut S,
     app: &mut TuiApp,
     events: &mut Receiver<SessionEvent>,
     commands: &Sender<UiCommand>,
-) -> io::Result<()> {
-    let size = terminal.size()?;
+) -> io::Result<()>
+where
+    B: Backend,
+    S: Stream<Item = io::Result<TermEvent>> + Unpin,
+{
+    let size = terminal.size().map_err(backend_error)?;
     app.update(Action::Resize(size.width, size.height));
-    let mut input = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
@@ -130,7 +141,9 @@ async fn event_loop(
         let due = last_draw.map_or(Instant::now(), |t| t + FRAME_GAP);
         if dirty && Instant::now() >= due {
             app.update(Action::Tick(SystemTime::now()));
-            terminal.draw(|frame| render(app, frame))?;
+            terminal
+                .draw(|frame| render(app, frame))
+                .map_err(backend_error)?;
             last_draw = Some(Instant::now());
             dirty = false;
         }

@@ -840,3 +840,167 @@ fn session_notices_and_warnings_show_under_the_input() {
         Some(&Flash::Info("connected to 10.0.0.9".into()))
     );
 }
+
+#[test]
+fn the_wheel_scrolls_the_panel_under_the_pointer() {
+    use crossterm::event::{MouseEvent, MouseEventKind};
+    let wheel = |app: &TuiApp, column, row, kind| {
+        let ev = crossterm::event::Event::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        });
+        map_event(app, &ev)
+    };
+    let mut app = chat_app(200);
+    app.update(Action::Session(SessionEvent::Peers(peers())));
+    // 80x24: chat on the left, list at the top right.
+    let action = wheel(&app, 5, 5, MouseEventKind::ScrollUp).expect("an action");
+    app.update(action);
+    assert_eq!(app.chat_scroll(), 3);
+    let action = wheel(&app, 5, 5, MouseEventKind::ScrollDown).expect("an action");
+    app.update(action);
+    assert_eq!(app.chat_scroll(), 0);
+    // Over the peers panel: its selection moves, the chat stays.
+    let action = wheel(&app, 60, 16, MouseEventKind::ScrollDown).expect("an action");
+    app.update(action);
+    assert_eq!((app.peers_row, app.chat_scroll()), (1, 0));
+    assert_eq!(
+        wheel(&app, 1, 1, MouseEventKind::Moved),
+        None,
+        "only the wheel acts"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The event loop, driven through a channel of terminal events and a TestBackend
+
+type TermTx = futures::channel::mpsc::UnboundedSender<std::io::Result<crossterm::event::Event>>;
+
+fn press(tx: &TermTx, code: KeyCode, mods: KeyModifiers) {
+    let ev = crossterm::event::Event::Key(KeyEvent::new(code, mods));
+    tx.unbounded_send(Ok(ev)).expect("the loop is listening");
+}
+
+async fn next_command(rx: &mut tokio::sync::mpsc::Receiver<UiCommand>) -> Option<UiCommand> {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .ok()
+        .flatten()
+}
+
+#[tokio::test]
+async fn the_loop_draws_session_events_sends_commands_and_quits_on_ctrl_c() {
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("a test terminal");
+    let (term_tx, mut term_rx) = futures::channel::mpsc::unbounded();
+    let (session_tx, mut session_rx) = tokio::sync::mpsc::channel(16);
+    let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel(16);
+    let mut app = TuiApp::new(status(true), now());
+    let looping = tokio::spawn(async move {
+        let r = event_loop(
+            &mut terminal,
+            &mut term_rx,
+            &mut app,
+            &mut session_rx,
+            &cmd_tx,
+        )
+        .await;
+        (r, buffer_text(&terminal))
+    });
+    let op = AppOp::chat("from the session").expect("valid");
+    session_tx
+        .send(SessionEvent::Received(row(
+            event(bob(), 1, 1, &op),
+            Some(bob()),
+            0,
+        )))
+        .await
+        .expect("the loop is listening");
+    for c in "hi".chars() {
+        press(&term_tx, KeyCode::Char(c), KeyModifiers::NONE);
+    }
+    press(&term_tx, KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(
+        next_command(&mut cmd_rx).await,
+        Some(UiCommand::Submit(AppOp::chat("hi").expect("valid")))
+    );
+    // Frames are at most 33 ms apart while something changed; give one time to land.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    press(&term_tx, KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(next_command(&mut cmd_rx).await, Some(UiCommand::Quit));
+    let (result, text) = tokio::time::timeout(Duration::from_secs(5), looping)
+        .await
+        .expect("the loop ends after Ctrl-C")
+        .expect("the loop does not panic");
+    assert!(result.is_ok(), "{result:?}");
+    assert!(text.contains("from the session"), "{text}");
+}
+
+#[tokio::test]
+async fn the_loop_ends_when_the_session_goes_away() {
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("a test terminal");
+    let (_term_tx, mut term_rx) = futures::channel::mpsc::unbounded();
+    let (session_tx, mut session_rx) = tokio::sync::mpsc::channel(16);
+    let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel(16);
+    let mut app = TuiApp::new(status(true), now());
+    drop(session_tx);
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        event_loop(
+            &mut terminal,
+            &mut term_rx,
+            &mut app,
+            &mut session_rx,
+            &cmd_tx,
+        ),
+    )
+    .await
+    .expect("the loop ends");
+    assert!(r.is_ok());
+    drop(cmd_tx);
+    assert_eq!(
+        cmd_rx.recv().await,
+        None,
+        "nothing to ask a session that is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_session_events_is_folded_before_one_frame() {
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("a test terminal");
+    let (term_tx, mut term_rx) = futures::channel::mpsc::unbounded();
+    let (session_tx, mut session_rx) = tokio::sync::mpsc::channel(2048);
+    let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel(16);
+    let mut app = TuiApp::new(status(true), now());
+    for i in 1..=1000 {
+        let op = AppOp::chat(&format!("burst {i}")).expect("valid");
+        session_tx
+            .send(SessionEvent::Received(row(
+                event(bob(), i, i, &op),
+                Some(bob()),
+                0,
+            )))
+            .await
+            .expect("room in the channel");
+    }
+    let looping = tokio::spawn(async move {
+        let r = event_loop(
+            &mut terminal,
+            &mut term_rx,
+            &mut app,
+            &mut session_rx,
+            &cmd_tx,
+        )
+        .await;
+        (r, buffer_text(&terminal), app.model().chat().len())
+    });
+    // The quit key is read after the queued burst: the screen has it all.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    press(&term_tx, KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(next_command(&mut cmd_rx).await, Some(UiCommand::Quit));
+    let (result, text, folded) = looping.await.expect("the loop does not panic");
+    assert!(result.is_ok());
+    assert_eq!(folded, 1000);
+    assert!(text.contains("burst 1000"), "{text}");
+}
