@@ -192,6 +192,16 @@ impl TuiApp {
         self.resolve_selection()
     }
 
+    /// The name to show for a peer: the nickname its events carry (the freshest), else the
+    /// name the session gave (`fallback`: mDNS name or short id).
+    pub(crate) fn peer_name<'a>(
+        &'a self,
+        id: crate::protocol::NodeId,
+        fallback: &'a str,
+    ) -> &'a str {
+        self.model.nick(id).unwrap_or(fallback)
+    }
+
     /// The chat's inner size (without borders) at the current terminal size.
     fn chat_inner(&self) -> (usize, usize) {
         let a = layout::areas(self.size, self.focus).chat;

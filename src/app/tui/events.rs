@@ -10,12 +10,13 @@ use super::{layout, theme};
 use crate::app::AppOp;
 use crate::protocol::NodeId;
 
-/// The name shown for a node: the peers panel's name, else its nickname or short id.
+/// The name shown for a node: its nickname, else the peers panel's name, else its short id.
 fn name_of(app: &TuiApp, id: NodeId) -> String {
-    app.peers.iter().find(|p| p.id == id).map_or_else(
-        || app.model.display_name(id).into_owned(),
-        |p| p.name.clone(),
-    )
+    match (app.model.nick(id), app.peers.iter().find(|p| p.id == id)) {
+        (Some(nick), _) => nick.to_string(),
+        (None, Some(p)) => p.name.clone(),
+        (None, None) => id.short(),
+    }
 }
 
 /// The clock as "ann 17 · bob 4", our own origin first.

@@ -41,10 +41,11 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
                 (None, true) => Cell::from("ok"),
                 (None, false) => Cell::from(Line::styled("failed", theme::error())),
             };
-            Row::new(vec![
+            let idle = r.success && r.events_received == 0 && r.events_sent == 0;
+            let row = Row::new(vec![
                 Cell::from(Line::styled(theme::hhmmss(x.at), theme::dim())),
                 Cell::from(Line::styled(
-                    x.peer_name.clone(),
+                    app.peer_name(x.peer, &x.peer_name).to_string(),
                     theme::author_style(x.peer),
                 )),
                 Cell::from(dir),
@@ -52,7 +53,10 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
                 Cell::from(theme::bytes(r.bytes as u64)),
                 Cell::from(theme::duration(r.duration)),
                 outcome,
-            ])
+            ]);
+            // Exchanges that moved nothing are the steady hum: keep them quiet so the
+            // ones that carried events stand out.
+            if idle { row.style(theme::dim()) } else { row }
         });
     let header =
         Row::new(["time", "peer", "dir", "in/out", "bytes", "took", "result"]).style(theme::dim());

@@ -66,7 +66,10 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
             let name = Line::from(vec![
                 theme::state_dot(p.state),
                 Span::raw(" "),
-                Span::styled(p.name.clone(), theme::author_style(p.id)),
+                Span::styled(
+                    app.peer_name(p.id, &p.name).to_string(),
+                    theme::author_style(p.id),
+                ),
             ]);
             let mut failed = Span::raw(p.failed.to_string());
             if p.failed > 0 {

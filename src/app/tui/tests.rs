@@ -1004,3 +1004,18 @@ async fn a_burst_of_session_events_is_folded_before_one_frame() {
     assert_eq!(folded, 1000);
     assert!(text.contains("burst 1000"), "{text}");
 }
+
+#[test]
+fn peers_are_named_by_their_latest_nickname() {
+    let mut app = busy_app();
+    // The session named the peers before their nicknames arrived.
+    let mut rows = peers();
+    for p in &mut rows {
+        p.name = p.id.short();
+    }
+    app.update(Action::Session(SessionEvent::Peers(rows)));
+    let text = panel(&app, 78, 6, peers::render);
+    assert!(text.contains("● bob "), "{text}");
+    // cy has no nickname event: the session's name stays.
+    assert!(text.contains(&format!("● {} ", cy().short())), "{text}");
+}
