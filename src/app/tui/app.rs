@@ -342,7 +342,14 @@ impl TuiApp {
 
     fn add_item(&mut self, text: &str) -> Result<Vec<UiCommand>, String> {
         match self.model.new_item_op(text, None) {
-            Ok(op) => Ok(vec![UiCommand::Submit(op)]),
+            Ok(op) => {
+                // Select the new item once it is folded: it is what the user looks at next.
+                if let AppOp::ListAdd { item, .. } = &op {
+                    self.list_selected = Some(*item);
+                    self.list_row = self.model.list_len();
+                }
+                Ok(vec![UiCommand::Submit(op)])
+            }
             Err(e) => Err(format!("cannot add the item: {e}")),
         }
     }

@@ -17,10 +17,19 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
         .iter()
         .filter(|p| p.state == PeerState::Alive)
         .count();
-    let block = Block::default()
+    let mut block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme::border(focused))
         .title(format!(" Peers {alive}/{} ", app.peers.len()));
+    // The selected peer's last error, where a failing peer says why.
+    if focused
+        && let Some(err) = app
+            .peers
+            .get(app.peers_row)
+            .and_then(|p| p.last_error.as_ref())
+    {
+        block = block.title_bottom(Line::styled(format!(" {err} "), theme::error()));
+    }
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if app.peers.is_empty() {

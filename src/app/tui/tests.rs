@@ -661,10 +661,16 @@ fn list_keys_toggle_move_edit_add() {
     );
     assert_eq!(app.focus(), Focus::List);
     echo(&mut app, &cmds, &mut seq);
-    // Add: a new item at the bottom.
+    // Add: a new item at the bottom, selected once it arrives.
     key(&mut app, KeyCode::Char('a'));
     let cmds = submit_line(&mut app, "butter");
     echo(&mut app, &cmds, &mut seq);
+    assert_eq!(
+        app.selected_item()
+            .and_then(|id| app.model().item(id))
+            .map(|i| i.text),
+        Some("butter")
+    );
     assert_eq!(
         list_texts(&app),
         [
@@ -1018,4 +1024,18 @@ fn peers_are_named_by_their_latest_nickname() {
     assert!(text.contains("● bob "), "{text}");
     // cy has no nickname event: the session's name stays.
     assert!(text.contains(&format!("● {} ", cy().short())), "{text}");
+}
+
+#[test]
+fn the_selected_peer_shows_its_last_error() {
+    let mut app = busy_app();
+    let mut rows = peers();
+    rows[1].last_error = Some("connection refused".into());
+    app.update(Action::Session(SessionEvent::Peers(rows)));
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    assert!(!panel(&app, 78, 6, peers::render).contains("connection refused"));
+    key(&mut app, KeyCode::Char('j'));
+    let text = panel(&app, 78, 6, peers::render);
+    assert!(text.contains("connection refused"), "{text}");
 }
