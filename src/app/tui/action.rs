@@ -110,7 +110,10 @@ pub fn map_key(app: &TuiApp, key: &KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
     }
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    // Windows reports AltGr as Ctrl+Alt: such keys type characters (`@`, `{` on many
+    // layouts), they are not control keys.
+    let ctrl =
+        key.modifiers.contains(KeyModifiers::CONTROL) && !key.modifiers.contains(KeyModifiers::ALT);
     match key.code {
         KeyCode::Char('c') if ctrl => return Some(Action::Quit),
         KeyCode::Tab => return Some(Action::FocusNext),

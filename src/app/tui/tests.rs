@@ -1039,3 +1039,16 @@ fn the_selected_peer_shows_its_last_error() {
     let text = panel(&app, 78, 6, peers::render);
     assert!(text.contains("connection refused"), "{text}");
 }
+
+#[test]
+fn altgr_characters_are_typed_and_ctrl_keys_are_not() {
+    let mut app = TuiApp::new(status(true), now());
+    key_mod(
+        &mut app,
+        KeyCode::Char('@'),
+        KeyModifiers::CONTROL | KeyModifiers::ALT,
+    );
+    key_mod(&mut app, KeyCode::Char('x'), KeyModifiers::CONTROL);
+    key_mod(&mut app, KeyCode::Char('A'), KeyModifiers::SHIFT);
+    assert_eq!(app.input().text(), "@A");
+}
