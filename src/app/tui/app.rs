@@ -311,6 +311,8 @@ impl TuiApp {
         if line.trim().is_empty() {
             return Vec::new();
         }
+        // A stale message would read as the outcome of this line.
+        self.flash = None;
         let result = match self.mode {
             InputMode::Chat => self.command(&line),
             InputMode::AddItem => self.add_item(&line),
@@ -325,9 +327,6 @@ impl TuiApp {
                 if self.mode != InputMode::Chat {
                     self.mode = InputMode::Chat;
                     self.focus = Focus::List;
-                }
-                if !cmds.is_empty() {
-                    self.flash = None;
                 }
                 self.chat_scroll = 0;
                 if cmds.contains(&UiCommand::Quit) {
@@ -367,7 +366,10 @@ impl TuiApp {
         let arg = arg.trim();
         match cmd {
             "nick" => match AppOp::nick(arg) {
-                Ok(op) => Ok(vec![UiCommand::Submit(op)]),
+                Ok(op) => {
+                    self.flash = Some(Flash::Info(format!("others now see you as {arg}")));
+                    Ok(vec![UiCommand::Submit(op)])
+                }
                 Err(e) => Err(format!("/nick NAME: {e}")),
             },
             "add" => self.add_item(arg),
@@ -376,6 +378,7 @@ impl TuiApp {
                     .rsplit_once(':')
                     .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
                 if valid {
+                    self.flash = Some(Flash::Info(format!("connecting to {arg}…")));
                     Ok(vec![UiCommand::Connect(arg.to_string())])
                 } else {
                     Err("/peer HOST:PORT, e.g. /peer 192.168.1.20:7777".into())

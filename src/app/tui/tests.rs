@@ -512,6 +512,10 @@ fn slash_commands() {
         vec![UiCommand::Connect("10.0.0.7:7777".into())]
     );
     assert_eq!(
+        app.flash(),
+        Some(&Flash::Info("connecting to 10.0.0.7:7777…".into()))
+    );
+    assert_eq!(
         submit_line(&mut app, "//not a command"),
         vec![UiCommand::Submit(AppOp::Chat {
             text: "/not a command".into()
