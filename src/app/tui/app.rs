@@ -297,8 +297,9 @@ impl TuiApp {
         // Count rows only as far as needed, so scrolling stays cheap in a long history.
         let limit = wanted + height;
         let mut total = 0;
+        let today = super::theme::day_of(self.now);
         for line in self.model.chat().rev() {
-            total += chat::message_height(&line, width);
+            total += chat::message_height(&line, width, today);
             if total >= limit {
                 break;
             }
@@ -562,7 +563,14 @@ impl TuiApp {
                     // Keep the rows the user is reading in place while new ones arrive.
                     let width = self.chat_inner().0;
                     let name = self.model.display_name(row.event.origin);
-                    self.chat_scroll += chat::text_height(name.as_ref(), &text, width);
+                    let today = super::theme::day_of(self.now);
+                    self.chat_scroll += chat::text_height(
+                        name.as_ref(),
+                        &text,
+                        row.event.created_at_ms,
+                        width,
+                        today,
+                    );
                 }
                 if self.log_scroll > 0 && self.log_tab == LogTab::Events {
                     self.log_scroll += 1;

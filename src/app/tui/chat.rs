@@ -10,9 +10,6 @@ use super::app::{Focus, TuiApp};
 use super::theme;
 use crate::app::ChatLine;
 
-/// Columns taken by the time in front of each message ("HH:MM ").
-const TIME_WIDTH: usize = 6;
-
 fn char_width(c: char) -> usize {
     let mut buf = [0u8; 4];
     Span::raw(&*c.encode_utf8(&mut buf)).width()
@@ -67,42 +64,44 @@ pub(crate) fn wrap(text: &str, first: usize, rest: usize) -> Vec<&str> {
     rows
 }
 
-fn prefix_width(name: &str) -> usize {
-    TIME_WIDTH + str_width(name) + 2
-}
-
-/// Rows a message by `name` takes at `width` columns.
-pub(crate) fn text_height(name: &str, text: &str, width: usize) -> usize {
-    let first = width.saturating_sub(prefix_width(name));
-    wrap(text, first, width.saturating_sub(TIME_WIDTH)).len()
+/// Rows a message by `name`, written at `created_ms`, takes at `width` columns.
+pub(crate) fn text_height(
+    name: &str,
+    text: &str,
+    created_ms: u64,
+    width: usize,
+    today: u64,
+) -> usize {
+    let indent = theme::chat_time(created_ms, today).len() + 1;
+    let first = width.saturating_sub(indent + str_width(name) + 2);
+    wrap(text, first, width.saturating_sub(indent)).len()
 }
 
 /// Rows `line` takes at `width` columns.
-pub(crate) fn message_height(line: &ChatLine<'_>, width: usize) -> usize {
-    text_height(&line.author, line.text, width)
+pub(crate) fn message_height(line: &ChatLine<'_>, width: usize, today: u64) -> usize {
+    text_height(&line.author, line.text, line.created_at_ms, width, today)
 }
 
 /// The rows of one message: `HH:MM name: text`, continuation rows indented under the text.
-pub(crate) fn message_lines(line: &ChatLine<'_>, width: usize) -> Vec<Line<'static>> {
-    let first = width.saturating_sub(prefix_width(&line.author));
-    let rows = wrap(line.text, first, width.saturating_sub(TIME_WIDTH));
+pub(crate) fn message_lines(line: &ChatLine<'_>, width: usize, today: u64) -> Vec<Line<'static>> {
+    let time = theme::chat_time(line.created_at_ms, today);
+    let indent = time.len() + 1;
+    let first = width.saturating_sub(indent + str_width(&line.author) + 2);
+    let rows = wrap(line.text, first, width.saturating_sub(indent));
     let mut out = Vec::with_capacity(rows.len());
-    for (i, row) in rows.into_iter().enumerate() {
-        if i == 0 {
-            out.push(Line::from(vec![
-                Span::styled(
-                    format!("{} ", theme::hhmm_ms(line.created_at_ms)),
-                    theme::dim(),
-                ),
+    let mut time = Some(time);
+    for row in rows {
+        match time.take() {
+            Some(t) => out.push(Line::from(vec![
+                Span::styled(format!("{t} "), theme::dim()),
                 Span::styled(line.author.to_string(), theme::author_style(line.origin)),
                 Span::raw(": "),
                 Span::raw(row.to_string()),
-            ]));
-        } else {
-            out.push(Line::from(vec![
-                Span::raw(" ".repeat(TIME_WIDTH)),
+            ])),
+            None => out.push(Line::from(vec![
+                Span::raw(" ".repeat(indent)),
                 Span::raw(row.to_string()),
-            ]));
+            ])),
         }
     }
     out
@@ -172,8 +171,9 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
     // Rows from the bottom up, until the ones on screen are covered.
     let need = app.chat_scroll + height;
     let mut rows: Vec<Line<'static>> = Vec::with_capacity(need + 8);
+    let today = theme::day_of(app.now);
     for line in app.model.chat().rev() {
-        let mut lines = message_lines(&line, width);
+        let mut lines = message_lines(&line, width, today);
         while let Some(l) = lines.pop() {
             rows.push(l);
         }

@@ -1056,3 +1056,24 @@ fn altgr_characters_are_typed_and_ctrl_keys_are_not() {
     key_mod(&mut app, KeyCode::Char('A'), KeyModifiers::SHIFT);
     assert_eq!(app.input().text(), "@A");
 }
+
+#[test]
+fn messages_of_other_days_carry_their_date() {
+    let mut app = TuiApp::new(status(true), now());
+    let op = AppOp::chat("from yesterday, long enough to wrap onto a second row").expect("valid");
+    let mut old = event(bob(), 1, 1, &op);
+    old.created_at_ms -= 86_400_000;
+    let today = event(bob(), 2, 2, &AppOp::chat("from today").expect("valid"));
+    app.load(&[row(old, Some(bob()), 0), row(today, Some(bob()), 0)]);
+    let text = panel(&app, 44, 6, chat::render);
+    assert_eq!(
+        text.lines().skip(1).take(4).collect::<Vec<_>>(),
+        [
+            "│11-13 21:14 b0b00000: from yesterday,     │",
+            "│            long enough to wrap onto a    │",
+            "│            second row                    │",
+            "│21:15 b0b00000: from today                │",
+        ],
+        "{text}"
+    );
+}

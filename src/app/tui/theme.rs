@@ -94,6 +94,43 @@ pub(crate) fn hhmm_ms(ms: u64) -> String {
     format!("{h:02}:{m:02}")
 }
 
+/// The UTC day number (days since the Unix epoch) of a time in ms.
+pub(crate) fn day_of_ms(ms: u64) -> u64 {
+    ms / 86_400_000
+}
+
+/// The UTC day number of a wall-clock time.
+pub(crate) fn day_of(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| {
+        day_of_ms(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    })
+}
+
+/// `(month, day)` of a day number, by the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn month_day(days: u64) -> (u64, u64) {
+    let z = days + 719_468;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (m, d)
+}
+
+/// A message's time: `HH:MM` (UTC) on `today`, `MM-DD HH:MM` on other days, so an old
+/// message is not mistaken for one of today.
+pub(crate) fn chat_time(ms: u64, today: u64) -> String {
+    let day = day_of_ms(ms);
+    if day == today {
+        hhmm_ms(ms)
+    } else {
+        let (m, d) = month_day(day);
+        format!("{m:02}-{d:02} {}", hhmm_ms(ms))
+    }
+}
+
 /// `HH:MM:SS` (UTC) of a wall-clock time.
 pub(crate) fn hhmmss(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -174,6 +211,11 @@ mod tests {
         assert_eq!(duration(Duration::from_micros(850)), "850µs");
         assert_eq!(duration(Duration::from_millis(12)), "12ms");
         assert_eq!(age_ms(-1500), "-1.5s");
+        let today = day_of_ms(1_700_000_000_000);
+        assert_eq!(chat_time(1_700_000_000_000, today), "22:13");
+        assert_eq!(chat_time(1_700_000_000_000, today + 1), "11-14 22:13");
+        assert_eq!(chat_time(951_782_400_000, 0), "02-29 00:00");
+        assert_eq!(day_of(UNIX_EPOCH + Duration::from_secs(86_400 * 3 + 5)), 3);
     }
 
     #[test]
