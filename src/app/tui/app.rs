@@ -244,14 +244,8 @@ impl TuiApp {
             Action::Submit => return self.submit(),
             Action::ScrollUp(n) => self.scroll_chat_up(n),
             Action::ScrollDown(n) => self.chat_scroll = self.chat_scroll.saturating_sub(n),
-            Action::PageUp => {
-                let page = self.chat_inner().1.saturating_sub(1).max(1);
-                self.scroll_chat_up(page);
-            }
-            Action::PageDown => {
-                let page = self.chat_inner().1.saturating_sub(1).max(1);
-                self.chat_scroll = self.chat_scroll.saturating_sub(page);
-            }
+            Action::PageUp => self.page(-1),
+            Action::PageDown => self.page(1),
             Action::Select(by) => self.select(by),
             Action::Toggle => return self.toggle(),
             Action::AddItem => {
@@ -417,6 +411,27 @@ impl TuiApp {
     pub(crate) fn selected_row(&self) -> Option<usize> {
         let id = self.resolve_selection()?;
         self.model.list().position(|i| i.id == id)
+    }
+
+    /// Pages the focused list or log, else the chat; `dir` is -1 (up) or 1 (down).
+    fn page(&mut self, dir: isize) {
+        let a = layout::areas(self.size, self.focus);
+        // A page keeps one row of context; borders and the header row are not rows.
+        let rows = |r: Option<Rect>, chrome: u16| {
+            r.map_or(1, |r| r.height.saturating_sub(chrome + 1).max(1)) as isize
+        };
+        match self.focus {
+            Focus::List => self.select_item(dir * rows(a.list, 2)),
+            Focus::Log => self.scroll_log(dir * rows(a.log, 3)),
+            Focus::Input | Focus::Peers => {
+                let page = self.chat_inner().1.saturating_sub(1).max(1);
+                if dir < 0 {
+                    self.scroll_chat_up(page);
+                } else {
+                    self.chat_scroll = self.chat_scroll.saturating_sub(page);
+                }
+            }
+        }
     }
 
     fn select(&mut self, by: isize) {

@@ -16,7 +16,7 @@ pub const KEYS: [&[(&str, &str)]; 2] = [
         ("Tab / Shift-Tab", "next / previous panel"),
         ("Esc", "close, cancel, to input"),
         ("? or F1", "this help"),
-        ("PgUp/PgDn, wheel", "scroll the chat"),
+        ("PgUp/PgDn, wheel", "scroll chat/list/log"),
         ("F2", "exchanges <-> events"),
         ("Ctrl-C", "quit"),
         ("Input", ""),

@@ -1077,3 +1077,25 @@ fn messages_of_other_days_carry_their_date() {
         "{text}"
     );
 }
+
+#[test]
+fn page_keys_page_the_focused_log() {
+    let mut app = resized(TuiApp::new(status(true), now()), 160, 48);
+    for i in 0..100 {
+        app.update(Action::Session(SessionEvent::Exchange(exchange(
+            100 - i,
+            bob(),
+            "bob",
+            true,
+            None,
+        ))));
+    }
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Tab);
+    }
+    key(&mut app, KeyCode::PageDown);
+    // The log is 16 rows high at 160x48: 14 inside its borders, one of them the header.
+    assert_eq!(app.log_scroll, 12);
+    key(&mut app, KeyCode::PageUp);
+    assert_eq!((app.log_scroll, app.chat_scroll()), (0, 0));
+}
