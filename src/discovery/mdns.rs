@@ -78,6 +78,11 @@ impl MdnsDiscovery {
         me: Announcement,
     ) -> Result<(MdnsDiscovery, mpsc::Receiver<DiscoveryEvent>), DiscoveryError> {
         let daemon = ServiceDaemon::new()?;
+        // Check interfaces every second (default 5 s): a laptop whose cable was out, or that
+        // just joined a network, answers again within a second of the link coming back.
+        if let Err(e) = daemon.set_ip_check_interval(1) {
+            tracing::debug!(error = %e, "mDNS interface check interval unchanged");
+        }
         let instance = me.node_id.to_string();
         let host = format!("gossip-{}.local.", me.node_id.short());
         let version = me.version.to_string();
@@ -145,6 +150,7 @@ async fn browse_loop(
     while let Ok(event) = browse.recv_async().await {
         let out = match event {
             ServiceEvent::ServiceResolved(info) => {
+                tracing::debug!(fullname = %info.fullname, addrs = ?info.addresses, port = info.port, "mDNS resolved");
                 let Some(peer) = accept(&me, &info) else {
                     continue;
                 };
