@@ -221,8 +221,39 @@ fn socket_addrs<'a>(ips: impl Iterator<Item = &'a ScopedIp>, port: u16) -> Vec<S
             _ => {}
         }
     }
-    v4.sort();
-    v6.sort();
+    // mdns-sd advertises every interface, loopback included: a peer's 127.0.0.1 is us, not
+    // it, so loopback comes last (it is all there is when every node shares one host's
+    // loopback, as in tests).
+    let rank = |a: &SocketAddr| (a.ip().is_loopback(), *a);
+    v4.sort_by_key(rank);
+    v6.sort_by_key(rank);
     v4.extend(v6);
     v4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn lan_addresses_come_before_loopback_and_ipv4_before_ipv6() {
+        let ips: Vec<ScopedIp> = [
+            IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(192, 168, 1, 9)),
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)),
+        ]
+        .into_iter()
+        .map(ScopedIp::from)
+        .collect();
+        let got: Vec<String> = socket_addrs(ips.iter(), 7)
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(
+            got,
+            ["10.0.0.3:7", "192.168.1.9:7", "127.0.0.1:7", "[fd00::1]:7"]
+        );
+    }
 }
