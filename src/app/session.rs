@@ -133,7 +133,7 @@ impl Session {
                 SocketAddr::new(opts.listen_ip, opts.port),
             )
         };
-        let transport = Arc::new(TcpTransport::bind(tcp).await?);
+        let transport = Arc::new(bind_remembered_port(tcp, &opts).await?);
         let listen = transport.socket_addr();
         let node = GossipNode::new(
             config,
@@ -447,7 +447,9 @@ impl Session {
         while let Some(event) = rx.recv().await {
             match event {
                 DiscoveryEvent::Resolved(found) => {
-                    let Some(addr) = found.addrs.first() else {
+                    // We listen on IPv4, and so do our peers: an IPv6-only resolution (a
+                    // link-local address first, say) is followed by one with IPv4.
+                    let Some(addr) = found.addrs.iter().find(|a| a.is_ipv4()) else {
                         continue;
                     };
                     self.inner
@@ -475,6 +477,7 @@ impl Session {
                 DiscoveryEvent::Removed(id) => {
                     // Gone from mDNS after its last contact failed: it is gone.
                     let state = self.inner.node.peer(id).map(|p| p.state);
+                    tracing::info!(peer = %id, ?state, "peer left mDNS");
                     if state == Some(PeerState::Suspect) {
                         self.inner
                             .node
@@ -551,6 +554,7 @@ impl Session {
             && let Some(d) = self.inner.discovery.lock().await.as_ref()
         {
             // Is it still on the LAN? If not, mDNS reports it removed within seconds.
+            tracing::info!(peer = %result.peer, "exchange failed: asking mDNS to verify the peer");
             d.verify(result.peer);
         }
         let peer_name = self
@@ -567,6 +571,42 @@ impl Session {
         // Exchanges change RTT, counters and states shown in the peers panel.
         self.emit(SessionEvent::Peers(self.peer_rows()));
     }
+}
+
+/// The file in the store directory that remembers the port we listened on.
+pub const PORT_FILE: &str = "port";
+
+/// Binds the transport. With `--port 0`, the port of the last run is tried first: peers
+/// that still hold our old address (a crashed laptop's peers, whose mDNS cache may keep the
+/// stale record) reach us again at once when we come back.
+async fn bind_remembered_port(
+    mut tcp: TcpConfig,
+    opts: &SessionOptions,
+) -> Result<TcpTransport, TransportError> {
+    let file = opts.store_dir().join(PORT_FILE);
+    if opts.port == 0
+        && let Some(port) = tokio::fs::read_to_string(&file)
+            .await
+            .ok()
+            .and_then(|s| s.trim().parse::<u16>().ok())
+            .filter(|p| *p != 0)
+    {
+        let mut again = tcp.clone();
+        again.listen.set_port(port);
+        match TcpTransport::bind(again).await {
+            Ok(t) => return Ok(t),
+            Err(e) => tracing::info!(port, error = %e, "last run's port is taken; picking another"),
+        }
+        tcp.listen.set_port(0);
+    }
+    let transport = TcpTransport::bind(tcp).await?;
+    if opts.port == 0 {
+        let port = transport.socket_addr().port().to_string();
+        if let Err(e) = tokio::fs::write(&file, port).await {
+            tracing::warn!(file = %file.display(), error = %e, "cannot remember the port");
+        }
+    }
+    Ok(transport)
 }
 
 /// Sends fresh status figures every second.

@@ -78,6 +78,11 @@ impl MdnsDiscovery {
         me: Announcement,
     ) -> Result<(MdnsDiscovery, mpsc::Receiver<DiscoveryEvent>), DiscoveryError> {
         let daemon = ServiceDaemon::new()?;
+        // Check interfaces every second (default 5 s): a laptop whose cable was out, or that
+        // just joined a network, answers again within a second of the link coming back.
+        if let Err(e) = daemon.set_ip_check_interval(1) {
+            tracing::debug!(error = %e, "mDNS interface check interval unchanged");
+        }
         let instance = me.node_id.to_string();
         let host = format!("gossip-{}.local.", me.node_id.short());
         let version = me.version.to_string();
@@ -145,6 +150,7 @@ async fn browse_loop(
     while let Ok(event) = browse.recv_async().await {
         let out = match event {
             ServiceEvent::ServiceResolved(info) => {
+                tracing::debug!(fullname = %info.fullname, addrs = ?info.addresses, port = info.port, "mDNS resolved");
                 let Some(peer) = accept(&me, &info) else {
                     continue;
                 };
@@ -215,8 +221,39 @@ fn socket_addrs<'a>(ips: impl Iterator<Item = &'a ScopedIp>, port: u16) -> Vec<S
             _ => {}
         }
     }
-    v4.sort();
-    v6.sort();
+    // mdns-sd advertises every interface, loopback included: a peer's 127.0.0.1 is us, not
+    // it, so loopback comes last (it is all there is when every node shares one host's
+    // loopback, as in tests).
+    let rank = |a: &SocketAddr| (a.ip().is_loopback(), *a);
+    v4.sort_by_key(rank);
+    v6.sort_by_key(rank);
     v4.extend(v6);
     v4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn lan_addresses_come_before_loopback_and_ipv4_before_ipv6() {
+        let ips: Vec<ScopedIp> = [
+            IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(192, 168, 1, 9)),
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)),
+        ]
+        .into_iter()
+        .map(ScopedIp::from)
+        .collect();
+        let got: Vec<String> = socket_addrs(ips.iter(), 7)
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(
+            got,
+            ["10.0.0.3:7", "192.168.1.9:7", "127.0.0.1:7", "[fd00::1]:7"]
+        );
+    }
 }

@@ -119,7 +119,11 @@ struct Inner {
 /// node_a.create_event(&b"hello"[..]).await?;
 /// let result = node_a.gossip_with(b).await?;
 /// assert!(result.success);
-/// assert_eq!(node_b.vector_clock().await?.get(&a), 1);
+/// // The event reaches b by eager push or by the exchange's final push; both are one-way.
+/// let mut received = node_b.on_event_received();
+/// while node_b.vector_clock().await?.get(&a) < 1 {
+///     let _ = tokio::time::timeout(std::time::Duration::from_millis(50), received.recv()).await;
+/// }
 /// node_a.stop().await;
 /// node_b.stop().await;
 /// # Ok::<(), gossip::node::GossipError>(())

@@ -234,13 +234,12 @@ impl PeerTable {
         p.last_error = Some(error.to_string());
         // An offline peer stays offline until it answers: a late failure of an exchange
         // that started before it went away must not make it look half-alive.
-        p.state = if p.state == PeerState::Offline
-            || p.consecutive_failures >= OFFLINE_AFTER_FAILURES
-        {
-            PeerState::Offline
-        } else {
-            PeerState::Suspect
-        };
+        p.state =
+            if p.state == PeerState::Offline || p.consecutive_failures >= OFFLINE_AFTER_FAILURES {
+                PeerState::Offline
+            } else {
+                PeerState::Suspect
+            };
         (from != p.state).then_some(Transition {
             id: *id,
             from,
