@@ -202,9 +202,11 @@ impl TuiApp {
         self.model.nick(id).unwrap_or(fallback)
     }
 
-    /// The chat's inner size (without borders) at the current terminal size.
+    /// The chat's inner size (without borders) at the current terminal size, where it shows:
+    /// a narrow screen hides it while the log has focus, and scrolling must not be reckoned
+    /// in a zero-width chat then.
     fn chat_inner(&self) -> (usize, usize) {
-        let a = layout::areas(self.size, self.focus).chat;
+        let a = layout::areas(self.size, Focus::Input).chat;
         (
             usize::from(a.width.saturating_sub(2)),
             usize::from(a.height.saturating_sub(2)),

@@ -1099,3 +1099,15 @@ fn page_keys_page_the_focused_log() {
     key(&mut app, KeyCode::PageUp);
     assert_eq!((app.log_scroll, app.chat_scroll()), (0, 0));
 }
+
+#[test]
+fn a_hidden_chat_keeps_its_scroll_in_its_own_rows() {
+    let mut app = chat_app(200);
+    key(&mut app, KeyCode::PageUp);
+    let scrolled = app.chat_scroll();
+    // At 80 columns the log takes the screen while it has focus, hiding the chat.
+    app.update(Action::FocusPrev);
+    assert_eq!(app.focus(), Focus::Log);
+    receive_chat(&mut app, 1, "one row");
+    assert_eq!(app.chat_scroll(), scrolled + 1);
+}
