@@ -549,7 +549,10 @@ impl Session {
     }
 
     async fn on_exchange(&self, result: crate::node::ExchangeResult) {
+        let offline =
+            self.inner.node.peer(result.peer).map(|p| p.state) == Some(PeerState::Offline);
         if !result.success
+            && !offline
             && result.direction == Direction::Outbound
             && let Some(d) = self.inner.discovery.lock().await.as_ref()
         {

@@ -411,6 +411,9 @@ impl GossipNode {
     }
 }
 
+/// Every this many rounds, a round also tries each offline peer once.
+pub const OFFLINE_RETRY_ROUNDS: u64 = 5;
+
 /// Passes of one exchange at most; the next round goes on from where it stopped.
 pub const MAX_PASSES: usize = 1000;
 
@@ -966,16 +969,30 @@ impl Inner {
     }
 
     async fn round(self: Arc<Self>) -> Vec<ExchangeResult> {
-        add(&self.counters.rounds, 1);
+        let n = self
+            .counters
+            .rounds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let targets: Vec<Peer> = {
             let mut st = self.state();
             let busy: Vec<NodeId> = st.in_flight.iter().copied().collect();
             let candidates = st.peers.candidates();
             let picked = st.selector.select(&candidates, self.config.fanout, &busy);
-            picked
+            let mut targets: Vec<Peer> = picked
                 .iter()
                 .filter_map(|id| st.peers.get(id).map(PeerInfo::peer))
-                .collect()
+                .collect();
+            // Offline peers are tried again now and then: one that comes back at its old
+            // address is found even when discovery does not report it.
+            if n % OFFLINE_RETRY_ROUNDS == OFFLINE_RETRY_ROUNDS - 1 {
+                targets.extend(
+                    st.peers
+                        .all()
+                        .filter(|p| p.state == PeerState::Offline && !busy.contains(&p.id))
+                        .map(PeerInfo::peer),
+                );
+            }
+            targets
         };
         self.exchange_all(targets).await
     }

@@ -286,6 +286,11 @@ def main():
         results["restart_catch_up_s"] = time.monotonic() - t_restart
         print(f"restarted laptop 4 kept its id and caught up {results['restart_catch_up_s']:.2f} s "
               "after its restart")
+        for j in (1, 2, 3):
+            laptops[4].wait_for(peer_state_pred(ids[j], ("alive",)), 15, f"laptop {j} alive again")
+        results["restart_all_peers_s"] = time.monotonic() - t_restart
+        print(f"restarted laptop 4 sees the 3 others alive {results['restart_all_peers_s']:.2f} s "
+              "after its restart")
         mark4 = laptops[4].mark()
         laptops[4].type("back again")
         _, o = laptops[4].wait_for(lambda o: o.get("type") == "event" and o.get("dir") == "created",
