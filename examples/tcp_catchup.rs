@@ -70,6 +70,7 @@ async fn main() {
                 lamport: seq,
                 created_at_ms: now + seq / 1000,
                 payload: Bytes::from(vec![(seq % 251) as u8; PAYLOAD]),
+                sig: bytes::Bytes::new(),
             })
             .collect();
         src_store.save_many(events).await.expect("prefill");

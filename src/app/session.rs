@@ -127,6 +127,7 @@ impl Session {
             io_timeout: config.gossip_timeout,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(5),
+            identity: Some(store.identity().clone()),
             ..TcpConfig::new(
                 id,
                 opts.room.clone(),
@@ -135,10 +136,11 @@ impl Session {
         };
         let transport = Arc::new(bind_remembered_port(tcp, &opts).await?);
         let listen = transport.socket_addr();
-        let node = GossipNode::new(
+        let node = GossipNode::with_identity(
             config,
             store.clone() as Arc<dyn EventStore>,
             transport.clone() as Arc<dyn Transport>,
+            store.identity().clone(),
         )?;
         let (out, rx) = mpsc::channel(EVENTS_CAPACITY);
         let session = Session {
