@@ -91,6 +91,12 @@ pub struct RunArgs {
     /// Do not use mDNS (no announcing, no browsing): only --peer and peers that dial you.
     #[arg(long)]
     pub no_mdns: bool,
+    /// Make the room private: a file holding the room secret (its first line). Only peers
+    /// with the same secret can connect; mDNS shows a room id instead of the name. The
+    /// environment variable GOSSIP_CHAT_SECRET works too (a secret is never a plain flag,
+    /// which other users could read in the process list).
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
     /// When stored events are forced to disk.
     #[arg(long, value_enum, default_value_t = Fsync::Interval)]
     pub fsync: Fsync,
@@ -261,7 +267,29 @@ fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
             Fsync::Interval => FsyncPolicy::default(),
             Fsync::Never => FsyncPolicy::Never,
         },
+        room_key: room_key(args)?,
     })
+}
+
+/// The environment variable that may hold the room secret.
+pub const SECRET_ENV: &str = "GOSSIP_CHAT_SECRET";
+
+/// The room key from `--secret-file` or `GOSSIP_CHAT_SECRET` (the file wins), if either.
+fn room_key(args: &RunArgs) -> Result<Option<crate::auth::RoomKey>, String> {
+    let secret = match (&args.secret_file, std::env::var_os(SECRET_ENV)) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--secret-file {}: {e}", path.display()))?;
+            text.lines().next().unwrap_or("").trim_end().to_string()
+        }
+        (None, Some(v)) => v
+            .into_string()
+            .map_err(|_| format!("{SECRET_ENV} is not valid UTF-8"))?,
+        (None, None) => return Ok(None),
+    };
+    crate::auth::RoomKey::derive(&args.store.room, secret.as_bytes())
+        .map(Some)
+        .map_err(|e| format!("room secret: {e}"))
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
