@@ -14,7 +14,8 @@ use crate::protocol::exchange::TRANSPORT_RESERVE;
 use crate::protocol::{Message, NodeId};
 
 /// The wire protocol version sent in [`Hello`]. Peers with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2: Noise under the frames, `Hello::auth`, event signatures.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Bytes of the length prefix before every frame.
 pub const LENGTH_PREFIX: usize = 4;
@@ -204,7 +205,7 @@ mod tests {
 
     fn example_hello() -> Frame {
         Frame::Hello(Hello {
-            protocol_version: 1,
+            protocol_version: 2,
             node_id: NodeId(Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff)),
             room: "lobby".into(),
             listen_port: 4000,
@@ -243,7 +244,7 @@ mod tests {
     }
 
     const HELLO_HEX: &str = "\
-00 00 00 21 00 01 10 00 11 22 33 44 55 66 77 88
+00 00 00 21 00 02 10 00 11 22 33 44 55 66 77 88
 99 aa bb cc dd ee ff 05 6c 6f 62 62 79 fb a0 0f
 03 61 6e 6e 00";
 
