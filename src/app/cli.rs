@@ -320,3 +320,36 @@ async fn run(args: RunArgs) -> Result<(), String> {
     }
     result.map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod secret_tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn options(args: &[&str]) -> Result<SessionOptions, String> {
+        let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        session_options(&cli.run)
+    }
+
+    #[test]
+    fn a_secret_file_makes_the_room_private_under_its_room_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "correct horse\nignored second line\n").unwrap();
+        let path = secret.to_str().unwrap();
+        let base = ["gossip-chat", "--room", "kitchen", "--data-dir", "/tmp/x"];
+        let private = options(&[&base[..], &["--secret-file", path]].concat()).unwrap();
+        let key = private.room_key.clone().expect("a room key");
+        assert_eq!(
+            key,
+            crate::auth::RoomKey::derive("kitchen", b"correct horse").unwrap()
+        );
+        assert_eq!(private.public_room(), key.room_id("kitchen"));
+        assert!(!private.store_dir().to_string_lossy().contains("kitchen"));
+        let missing = options(&[&base[..], &["--secret-file", "/nonexistent/secret"]].concat());
+        assert!(missing.unwrap_err().contains("--secret-file"));
+        // The secret itself is never a flag.
+        assert!(options(&[&base[..], &["--secret", "x"]].concat()).is_err());
+    }
+}

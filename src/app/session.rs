@@ -351,6 +351,13 @@ impl Session {
         rows
     }
 
+    /// Whether the room has a secret (connections use its key; mDNS shows its id), for a
+    /// screen's lock icon. A method rather than a `StatusInfo` field, so screens that build
+    /// `StatusInfo` themselves need no change.
+    pub fn room_is_private(&self) -> bool {
+        self.inner.opts.room_key.is_some()
+    }
+
     /// The status bar's figures.
     pub async fn status(&self) -> StatusInfo {
         let stats = self.inner.store.stats().await.unwrap_or_default();
