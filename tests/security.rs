@@ -324,3 +324,60 @@ fn a_store_whose_identity_key_others_can_read_is_refused() {
     assert_eq!(again.node_id(), id);
     rt.block_on(again.close()).unwrap();
 }
+
+/// A large batch is verified off the runtime, on several threads; one bad event in its
+/// middle is refused alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_forgery_inside_a_large_batch_is_refused_alone() {
+    use gossip::node::GossipConfig;
+    use gossip::transport::MemoryNetwork;
+    let net = MemoryNetwork::new(7);
+    let signed = |identity: NodeIdentity| {
+        let id = identity.node_id();
+        GossipNode::with_identity(
+            GossipConfig::new(id),
+            Arc::new(MemoryEventStore::new()),
+            Arc::new(net.transport(id, id.to_string())),
+            identity,
+        )
+        .unwrap()
+    };
+    let alice = signed(NodeIdentity::generate());
+    let bob = signed(NodeIdentity::generate());
+    let m_id = NodeId::random();
+    let mallory = GossipNode::new(
+        GossipConfig::new(m_id),
+        Arc::new(MemoryEventStore::new()),
+        Arc::new(net.transport(m_id, "m")),
+    )
+    .unwrap();
+    for n in [&alice, &bob, &mallory] {
+        n.start().await.unwrap();
+    }
+    for i in 0..299 {
+        alice.create_event(format!("event {i}")).await.unwrap();
+    }
+    let mut events = alice
+        .store()
+        .events_since(alice.id(), 0, 1000)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 300);
+    events[150].payload = Bytes::from_static(b"tampered");
+    let bob_peer = Peer::new(bob.id(), bob.id().to_string());
+    mallory
+        .transport()
+        .send(&bob_peer, Message::Push { from: m_id, events })
+        .await
+        .unwrap();
+    eventually(PATIENCE, "bob decides the batch", || async {
+        bob.stats().rejected_events + bob.stats().events_received >= 300
+    })
+    .await;
+    assert_eq!(bob.stats().rejected_events, 1);
+    assert_eq!(bob.stats().events_received, 299);
+    assert_eq!(bob.vector_clock().await.unwrap().get(&alice.id()), 150);
+    for n in [&alice, &bob, &mallory] {
+        n.stop().await;
+    }
+}

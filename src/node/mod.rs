@@ -41,6 +41,9 @@ pub const INBOUND_CONCURRENCY: usize = 64;
 /// Received batches with more events than this are verified on a blocking thread: an
 /// ed25519 check costs tens of microseconds, and a catch-up batch holds hundreds.
 pub const VERIFY_INLINE_MAX: usize = 16;
+/// A verifying thread gets at least this many events: below it, starting a thread costs
+/// more than it saves.
+const VERIFY_PER_THREAD_MIN: usize = 64;
 
 /// Signing and verification state of a node built with an identity.
 struct Auth {
@@ -846,20 +849,50 @@ impl Inner {
         }
         let inline = events.len() <= VERIFY_INLINE_MAX;
         let check = move || {
+            // Identity events first, in order: they bring the keys the rest is checked with.
+            let mut verdicts: Vec<Option<Result<(), AuthError>>> = events
+                .iter()
+                .map(|e| {
+                    (e.seq == 1).then(|| {
+                        auth::verify_identity_event(e).map(|k| {
+                            keys.insert(e.origin, k);
+                        })
+                    })
+                })
+                .collect();
+            let verify = |e: &Event| match keys.get(&e.origin) {
+                Some(k) => auth::verify_event(e, k),
+                None => Err(AuthError::UnknownKey),
+            };
+            let threads = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(events.len() / VERIFY_PER_THREAD_MIN)
+                .max(1);
+            let chunk = events.len().div_ceil(threads).max(1);
+            if threads == 1 {
+                for (e, v) in events.iter().zip(&mut verdicts) {
+                    if v.is_none() {
+                        *v = Some(verify(e));
+                    }
+                }
+            } else {
+                std::thread::scope(|scope| {
+                    for (evs, out) in events.chunks(chunk).zip(verdicts.chunks_mut(chunk)) {
+                        let verify = &verify;
+                        scope.spawn(move || {
+                            for (e, v) in evs.iter().zip(out) {
+                                if v.is_none() {
+                                    *v = Some(verify(e));
+                                }
+                            }
+                        });
+                    }
+                });
+            }
             let mut ok = Vec::with_capacity(events.len());
             let mut bad = Vec::new();
-            for e in events {
-                let verdict = if e.seq == 1 {
-                    auth::verify_identity_event(&e).map(|k| {
-                        keys.insert(e.origin, k);
-                    })
-                } else {
-                    match keys.get(&e.origin) {
-                        Some(k) => auth::verify_event(&e, k),
-                        None => Err(AuthError::UnknownKey),
-                    }
-                };
-                match verdict {
+            for (e, verdict) in events.into_iter().zip(verdicts) {
+                match verdict.unwrap_or(Err(AuthError::UnknownKey)) {
                     Ok(()) => ok.push(e),
                     Err(why) => bad.push((e.origin, e.seq, why)),
                 }
