@@ -59,6 +59,12 @@ pub struct StoreArgs {
     /// machine, e.g. --profile second.
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
+    /// Make the room private: a file holding the room secret (its first line). Only peers
+    /// with the same secret can connect; export and state need it to find the store; mDNS shows a room id instead of the name. The
+    /// environment variable GOSSIP_CHAT_SECRET works too (a secret is never a plain flag,
+    /// which other users could read in the process list).
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
 }
 
 /// Durability of the store.
@@ -91,12 +97,6 @@ pub struct RunArgs {
     /// Do not use mDNS (no announcing, no browsing): only --peer and peers that dial you.
     #[arg(long)]
     pub no_mdns: bool,
-    /// Make the room private: a file holding the room secret (its first line). Only peers
-    /// with the same secret can connect; mDNS shows a room id instead of the name. The
-    /// environment variable GOSSIP_CHAT_SECRET works too (a secret is never a plain flag,
-    /// which other users could read in the process list).
-    #[arg(long, value_name = "PATH")]
-    pub secret_file: Option<PathBuf>,
     /// When stored events are forced to disk.
     #[arg(long, value_enum, default_value_t = Fsync::Interval)]
     pub fsync: Fsync,
@@ -195,7 +195,11 @@ fn explain_store_error(e: StoreError) -> String {
 }
 
 async fn open_store(args: &StoreArgs) -> Result<FileEventStore, String> {
-    let dir = room_dir(&args.resolve_data_dir()?, &args.room);
+    let public = match room_key(args)? {
+        Some(key) => key.room_id(&args.room),
+        None => args.room.clone(),
+    };
+    let dir = room_dir(&args.resolve_data_dir()?, &public);
     if !dir.join(crate::store::file::LOG_FILE).exists() {
         return Err(format!(
             "no store for room `{}` in {}",
@@ -267,7 +271,7 @@ fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
             Fsync::Interval => FsyncPolicy::default(),
             Fsync::Never => FsyncPolicy::Never,
         },
-        room_key: room_key(args)?,
+        room_key: room_key(&args.store)?,
     })
 }
 
@@ -275,7 +279,7 @@ fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
 pub const SECRET_ENV: &str = "GOSSIP_CHAT_SECRET";
 
 /// The room key from `--secret-file` or `GOSSIP_CHAT_SECRET` (the file wins), if either.
-fn room_key(args: &RunArgs) -> Result<Option<crate::auth::RoomKey>, String> {
+fn room_key(args: &StoreArgs) -> Result<Option<crate::auth::RoomKey>, String> {
     let secret = match (&args.secret_file, std::env::var_os(SECRET_ENV)) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path)
@@ -287,7 +291,7 @@ fn room_key(args: &RunArgs) -> Result<Option<crate::auth::RoomKey>, String> {
             .map_err(|_| format!("{SECRET_ENV} is not valid UTF-8"))?,
         (None, None) => return Ok(None),
     };
-    crate::auth::RoomKey::derive(&args.store.room, secret.as_bytes())
+    crate::auth::RoomKey::derive(&args.room, secret.as_bytes())
         .map(Some)
         .map_err(|e| format!("room secret: {e}"))
 }
