@@ -85,7 +85,7 @@ fn sign_verify() {
         me.sign_event(e);
     }
     let sign = t.elapsed();
-    let key = auth::verify_identity_event(&me.identity_event(1, now)).expect("identity");
+    let key = auth::verify_identity_event(&me.identity_event()).expect("identity");
     let t = Instant::now();
     for e in &events {
         auth::verify_event(e, &key).expect("verify");
@@ -123,7 +123,7 @@ async fn catchup(total: u64, encryption: Encryption, signed: bool) -> Duration {
                     return event(src_id, seq, now);
                 }
                 if seq == 1 {
-                    return src_identity.identity_event(1, now);
+                    return src_identity.identity_event();
                 }
                 let mut e = event(src_id, seq, now);
                 src_identity.sign_event(&mut e);

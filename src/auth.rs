@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::protocol::{Event, NodeId};
 
@@ -291,14 +290,20 @@ impl NodeIdentity {
         event.sig = Bytes::copy_from_slice(&sig.to_bytes());
     }
 
-    /// This node's identity event (seq 1), signed.
-    pub fn identity_event(&self, lamport: u64, created_at_ms: u64) -> Event {
+    /// This node's identity event (seq 1), signed. It is the same event every time
+    /// (id from the key, Lamport time 1, creation time 0; ed25519 signing is
+    /// deterministic), so a node that lost its events but kept its key recreates exactly
+    /// the event its peers hold, not a conflicting one.
+    pub fn identity_event(&self) -> Event {
+        let digest = Sha256::digest([b"gossip-identity-event/1".as_slice(), &self.public].concat());
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
         let mut e = Event {
-            id: Uuid::now_v7(),
+            id: uuid::Builder::from_custom_bytes(id).into_uuid(),
             origin: self.node_id,
             seq: 1,
-            lamport,
-            created_at_ms,
+            lamport: 1,
+            created_at_ms: 0,
             payload: identity_payload(&self.public),
             sig: Bytes::new(),
         };
@@ -413,7 +418,7 @@ mod tests {
 
     fn event(id: &NodeIdentity, seq: u64, text: &str) -> Event {
         let mut e = Event {
-            id: Uuid::now_v7(),
+            id: uuid::Uuid::now_v7(),
             origin: id.node_id(),
             seq,
             lamport: seq,
@@ -428,7 +433,7 @@ mod tests {
     #[test]
     fn signed_events_verify_and_any_change_breaks_them() {
         let me = NodeIdentity::generate();
-        let first = me.identity_event(1, 5);
+        let first = me.identity_event();
         let key = verify_identity_event(&first).unwrap();
         let e = event(&me, 2, "hello");
         verify_event(&e, &key).unwrap();
@@ -444,10 +449,20 @@ mod tests {
     }
 
     #[test]
+    fn the_identity_event_is_the_same_every_time() {
+        let me = NodeIdentity::generate();
+        assert_eq!(me.identity_event(), me.identity_event());
+        assert_ne!(
+            me.identity_event(),
+            NodeIdentity::generate().identity_event()
+        );
+    }
+
+    #[test]
     fn an_identity_event_for_someone_elses_id_is_refused() {
         let me = NodeIdentity::generate();
         let other = NodeIdentity::generate();
-        let mut e = me.identity_event(1, 5);
+        let mut e = me.identity_event();
         e.origin = other.node_id();
         me.sign_event(&mut e);
         assert!(matches!(

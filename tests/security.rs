@@ -381,3 +381,46 @@ async fn one_forgery_inside_a_large_batch_is_refused_alone() {
         n.stop().await;
     }
 }
+
+/// A node that lost its events but kept its key recreates the very identity event its
+/// peers hold (no conflict), and gets its old events back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_lost_its_events_but_kept_its_key_rejoins_without_conflict() {
+    use gossip::node::GossipConfig;
+    use gossip::transport::MemoryNetwork;
+    let net = MemoryNetwork::new(11);
+    let node = |identity: &NodeIdentity| {
+        let id = identity.node_id();
+        GossipNode::with_identity(
+            GossipConfig::new(id),
+            Arc::new(MemoryEventStore::new()),
+            Arc::new(net.transport(id, id.to_string())),
+            identity.clone(),
+        )
+        .unwrap()
+    };
+    let (a_key, b_key) = (NodeIdentity::generate(), NodeIdentity::generate());
+    let a = node(&a_key);
+    let b = node(&b_key);
+    a.start().await.unwrap();
+    b.start().await.unwrap();
+    a.add_peer(Peer::new(b.id(), b.id().to_string())).unwrap();
+    a.create_event(&b"before the crash"[..]).await.unwrap();
+    assert!(a.gossip_with(b.id()).await.unwrap().success);
+    // The push of phase 3 is one-way: b stores it a moment later.
+    eventually(PATIENCE, "b holds a's events", || async {
+        b.vector_clock().await.unwrap().get(&a.id()) == 2
+    })
+    .await;
+    a.stop().await;
+    let a2 = node(&a_key);
+    a2.start().await.unwrap();
+    a2.add_peer(Peer::new(b.id(), b.id().to_string())).unwrap();
+    assert!(a2.gossip_with(b.id()).await.unwrap().success);
+    assert_eq!(a2.vector_clock().await.unwrap().get(&a.id()), 2);
+    assert_eq!(b.stats().conflicts, 0);
+    assert_eq!(a2.stats().conflicts, 0);
+    assert_eq!(a2.next_seq(), 3);
+    a2.stop().await;
+    b.stop().await;
+}

@@ -284,14 +284,11 @@ impl GossipNode {
             return Ok(());
         };
         let _one_at_a_time = inner.create_lock.lock().await;
-        let (seq, lamport) = {
-            let st = inner.state();
-            (st.next_seq, st.lamport + 1)
-        };
-        if seq != 1 {
+        if inner.state().next_seq != 1 {
             return Ok(());
         }
-        let event = auth.identity.identity_event(lamport, now_ms());
+        let event = auth.identity.identity_event();
+        let lamport = event.lamport;
         if inner.store.save(event.clone()).await? != SaveOutcome::Inserted {
             return Err(GossipError::Protocol(
                 "own identity event already held; the store and the node disagree".into(),
