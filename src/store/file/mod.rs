@@ -2,11 +2,13 @@
 //!
 //! # Layout
 //! A store directory (by default `<data dir>/<room>/`, see [`default_data_dir`] and
-//! [`room_dir`]) holds `node-id` (this node's identity), `events.log` (the events) and `lock`
+//! [`room_dir`]) holds `identity.key` (this node's ed25519 key, mode 0600), `node-id` (the
+//! id derived from it, see [`load_or_create_identity`]), `events.log` (the events) and `lock`
 //! (an OS lock plus the holder's pid, so a second open is refused at once).
 //!
 //! # The log
-//! Records are appended, never rewritten: `magic | len | crc32 | bincode(Event)` (see
+//! Records are appended, never rewritten: `magic | len | crc32 | bincode(Event)`, the
+//! event's signature included (see
 //! [`RECORD_HEADER_LEN`], [`MAGIC`]). Opening scans the whole log, checks every CRC and
 //! rebuilds an index of record offsets (never payloads: 16 bytes per event). A torn tail is
 //! cut off; a damaged record elsewhere is skipped by searching for the next offset where an

@@ -101,10 +101,13 @@ pub(super) async fn secure(
     } else {
         NOISE_XX
     };
-    let params = pattern.parse().map_err(noise_err("pattern"))?;
-    let builder = snow::Builder::new(params);
-    let keys = builder.generate_keypair().map_err(noise_err("key"))?;
-    let mut builder = snow::Builder::new(pattern.parse().map_err(noise_err("pattern"))?)
+    let params: snow::params::NoiseParams = pattern.parse().map_err(noise_err("pattern"))?;
+    // A fresh static key per connection: the node's identity is proved by the signed Hello,
+    // not by the Noise static key.
+    let keys = snow::Builder::new(params.clone())
+        .generate_keypair()
+        .map_err(noise_err("key"))?;
+    let mut builder = snow::Builder::new(params)
         .local_private_key(&keys.private)
         .map_err(noise_err("key"))?;
     if let Some(psk) = psk {
