@@ -39,6 +39,7 @@ impl Gen {
             lamport: self.lamport,
             created_at_ms: 1_700_000_000_000 + self.lamport,
             payload: Bytes::from(payload),
+            sig: bytes::Bytes::new(),
         };
         self.events.push(e.clone());
         e

@@ -254,6 +254,7 @@ impl Sim {
             lamport: seq,
             created_at_ms: 1_700_000_000_000 + self.now / MS,
             payload: Bytes::from(vec![b'm'; 100]),
+            sig: bytes::Bytes::new(),
         };
         self.table.entry(origin).or_default().push(e.clone());
         self.tracked.insert((origin, seq), (0, self.now));
@@ -532,6 +533,7 @@ fn cold_join(sim: &mut Sim) -> usize {
                 seq,
                 lamport: seq,
                 created_at_ms: 1_700_000_000_000 + seq,
+                sig: bytes::Bytes::new(),
                 payload: Bytes::from(vec![b'h'; 100]),
             })
             .collect();

@@ -30,6 +30,7 @@ fn event(i: u64, payload: &Bytes) -> Event {
         lamport: i + 1,
         created_at_ms: 1_700_000_000_000 + i,
         payload: payload.clone(),
+        sig: bytes::Bytes::new(),
     }
 }
 

@@ -34,6 +34,7 @@ fn row(origin: NodeId, seq: u64, lamport: u64, op: &AppOp) -> EventRow {
             lamport,
             created_at_ms: 1_700_000_000_000 + lamport * 1000,
             payload: Bytes::from(payload),
+            sig: Bytes::new(),
         },
         from: None,
         age_ms: 0,

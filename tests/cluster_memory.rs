@@ -185,6 +185,7 @@ async fn a_duplicate_storm_emits_each_event_once() {
             lamport: seq,
             created_at_ms: 0,
             payload: bytes::Bytes::from(format!("storm {seq}")),
+            sig: bytes::Bytes::new(),
         })
         .collect();
     let senders: Vec<_> = (0..10u128)

@@ -24,6 +24,7 @@ fn ev(origin: u128, seq: u64, payload_len: usize) -> Event {
         lamport: seq * 3 + origin as u64,
         created_at_ms: 1_700_000_000_000 + seq * 7 + origin as u64,
         payload: Bytes::from(vec![(seq % 251) as u8; payload_len]),
+        sig: bytes::Bytes::new(),
     }
 }
 
@@ -367,6 +368,7 @@ mod model {
             seq,
             lamport: seq * 2 + variant as u64,
             created_at_ms: 1000 + seq,
+            sig: bytes::Bytes::new(),
             payload: Bytes::from(vec![variant; 3 + variant as usize]),
         }
     }

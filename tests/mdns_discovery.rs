@@ -32,6 +32,7 @@ fn announce(id: NodeId, name: &str, room: &str) -> Announcement {
         room: room.into(),
         port: 4000 + (id.0.as_u128() % 1000) as u16,
         version: 1,
+        psk: false,
     }
 }
 

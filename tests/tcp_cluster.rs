@@ -67,6 +67,7 @@ fn bulk_event(origin: NodeId, seq: u64) -> Event {
         lamport: seq,
         created_at_ms: 1_700_000_000_000 + seq,
         payload: Bytes::from(vec![(seq % 251) as u8; 100]),
+        sig: bytes::Bytes::new(),
     }
 }
 

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use common::{TcpNode, eventually, start_node};
 use gossip::store::EventStore;
 use gossip::transport::codec::{Frame, Hello, PROTOCOL_VERSION, encode_frame};
+use gossip::transport::tcp::Encryption;
 use gossip::{Event, Message, NodeId, VectorClock};
 use rand::{RngCore, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,8 +49,15 @@ struct Scene {
 /// A victim and a well-behaved peer that know each other and hold the same 6 events.
 async fn scene() -> Scene {
     count_panics();
-    let victim = start_node(|_, t| t.io_timeout = IO_TIMEOUT).await;
-    let good = start_node(|_, _| {}).await;
+    // These attacks target the frame layer, so the nodes run it in the clear; the Noise
+    // layer in front of it (which refuses all of this before a frame is read) is attacked
+    // in tests/security.rs.
+    let victim = start_node(|_, t| {
+        t.io_timeout = IO_TIMEOUT;
+        t.encryption = Encryption::Plaintext;
+    })
+    .await;
+    let good = start_node(|_, t| t.encryption = Encryption::Plaintext).await;
     victim.node.add_peer(good.peer()).unwrap();
     good.node.add_peer(victim.peer()).unwrap();
     for i in 0..3 {
@@ -124,6 +132,7 @@ fn hello(id: NodeId, room: &str, version: u32) -> Frame {
         room: room.into(),
         listen_port: 9,
         name: "mallory".into(),
+        auth: None,
     })
 }
 
@@ -178,6 +187,7 @@ async fn handshaken(scene: &Scene, id: NodeId) -> TcpStream {
 fn forged(e: &Event) -> Event {
     Event {
         payload: Bytes::from_static(b"forged"),
+        sig: bytes::Bytes::new(),
         ..e.clone()
     }
 }

@@ -59,6 +59,12 @@ pub struct StoreArgs {
     /// machine, e.g. --profile second.
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
+    /// Make the room private: a file holding the room secret (its first line). Only peers
+    /// with the same secret can connect; export and state need it to find the store; mDNS shows a room id instead of the name. The
+    /// environment variable GOSSIP_CHAT_SECRET works too (a secret is never a plain flag,
+    /// which other users could read in the process list).
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
 }
 
 /// Durability of the store.
@@ -189,7 +195,11 @@ fn explain_store_error(e: StoreError) -> String {
 }
 
 async fn open_store(args: &StoreArgs) -> Result<FileEventStore, String> {
-    let dir = room_dir(&args.resolve_data_dir()?, &args.room);
+    let public = match room_key(args)? {
+        Some(key) => key.room_id(&args.room),
+        None => args.room.clone(),
+    };
+    let dir = room_dir(&args.resolve_data_dir()?, &public);
     if !dir.join(crate::store::file::LOG_FILE).exists() {
         return Err(format!(
             "no store for room `{}` in {}",
@@ -261,7 +271,29 @@ fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
             Fsync::Interval => FsyncPolicy::default(),
             Fsync::Never => FsyncPolicy::Never,
         },
+        room_key: room_key(&args.store)?,
     })
+}
+
+/// The environment variable that may hold the room secret.
+pub const SECRET_ENV: &str = "GOSSIP_CHAT_SECRET";
+
+/// The room key from `--secret-file` or `GOSSIP_CHAT_SECRET` (the file wins), if either.
+fn room_key(args: &StoreArgs) -> Result<Option<crate::auth::RoomKey>, String> {
+    let secret = match (&args.secret_file, std::env::var_os(SECRET_ENV)) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--secret-file {}: {e}", path.display()))?;
+            text.lines().next().unwrap_or("").trim_end().to_string()
+        }
+        (None, Some(v)) => v
+            .into_string()
+            .map_err(|_| format!("{SECRET_ENV} is not valid UTF-8"))?,
+        (None, None) => return Ok(None),
+    };
+    crate::auth::RoomKey::derive(&args.room, secret.as_bytes())
+        .map(Some)
+        .map_err(|e| format!("room secret: {e}"))
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
@@ -291,4 +323,37 @@ async fn run(args: RunArgs) -> Result<(), String> {
         d.stop().await;
     }
     result.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn options(args: &[&str]) -> Result<SessionOptions, String> {
+        let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        session_options(&cli.run)
+    }
+
+    #[test]
+    fn a_secret_file_makes_the_room_private_under_its_room_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "correct horse\nignored second line\n").unwrap();
+        let path = secret.to_str().unwrap();
+        let base = ["gossip-chat", "--room", "kitchen", "--data-dir", "/tmp/x"];
+        let private = options(&[&base[..], &["--secret-file", path]].concat()).unwrap();
+        let key = private.room_key.clone().expect("a room key");
+        assert_eq!(
+            key,
+            crate::auth::RoomKey::derive("kitchen", b"correct horse").unwrap()
+        );
+        assert_eq!(private.public_room(), key.room_id("kitchen"));
+        assert!(!private.store_dir().to_string_lossy().contains("kitchen"));
+        let missing = options(&[&base[..], &["--secret-file", "/nonexistent/secret"]].concat());
+        assert!(missing.unwrap_err().contains("--secret-file"));
+        // The secret itself is never a flag.
+        assert!(options(&[&base[..], &["--secret", "x"]].concat()).is_err());
+    }
 }

@@ -66,6 +66,7 @@ impl Demo {
                 peers: vec![target.clone()],
                 mdns: false,
                 fsync: FsyncPolicy::Never,
+                room_key: main.options().room_key.clone(),
             };
             let (bot, events) = match Session::start(opts).await {
                 Ok(s) => s,

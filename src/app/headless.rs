@@ -313,6 +313,7 @@ mod tests {
             lamport: 1,
             created_at_ms: 0,
             payload: op.encode().unwrap().into(),
+            sig: bytes::Bytes::new(),
         };
         m.apply(&e);
         (m, item)

@@ -27,6 +27,9 @@ pub struct Counts {
     pub skipped_unknown_version: u64,
     /// Payloads that are not ops at all.
     pub undecodable: u64,
+    /// Library identity events (an origin's seq 1, carrying its public key): not app ops,
+    /// skipped on purpose.
+    pub identity: u64,
 }
 
 /// What [`Model::apply`] did with one event.
@@ -45,6 +48,8 @@ pub enum Applied {
     UnknownVersion(u16),
     /// The payload is not an op.
     Undecodable(DecodeOpError),
+    /// A library identity event (see [`crate::auth`]), which the model ignores.
+    Identity,
 }
 
 impl std::fmt::Display for Applied {
@@ -56,6 +61,7 @@ impl std::fmt::Display for Applied {
             Applied::Invalid(e) => write!(f, "ignored: {e}"),
             Applied::UnknownVersion(v) => write!(f, "skipped: unknown op format version {v}"),
             Applied::Undecodable(e) => write!(f, "undecodable: {e}"),
+            Applied::Identity => f.write_str("identity"),
         }
     }
 }
@@ -96,6 +102,12 @@ impl Model {
             return Applied::Duplicate;
         }
         self.counts.events += 1;
+        // The library's identity events share the event set but are not app ops; they are
+        // recognised by their tag, so the fold stays a function of the set.
+        if crate::auth::is_identity_payload(&event.payload) {
+            self.counts.identity += 1;
+            return Applied::Identity;
+        }
         let op = match AppOp::decode(&event.payload) {
             Ok(op) => op,
             Err(DecodeOpError::UnknownVersion(v)) => {

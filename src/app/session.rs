@@ -24,6 +24,7 @@ use crate::protocol::{Event, NodeId, now_ms};
 use crate::store::file::{FileStoreOptions, FsyncPolicy, room_dir};
 use crate::store::{EventStore, FileEventStore, StoreError};
 use crate::transport::codec::PROTOCOL_VERSION;
+use crate::transport::tcp::Encryption;
 use crate::transport::{Peer, TcpConfig, TcpTransport, Transport, TransportError};
 
 /// Capacity of the session -> screen channel.
@@ -48,12 +49,23 @@ pub struct SessionOptions {
     pub mdns: bool,
     /// The store's durability policy.
     pub fsync: FsyncPolicy,
+    /// The room key, when the room has a secret (`--secret-file`, `GOSSIP_CHAT_SECRET`).
+    pub room_key: Option<crate::auth::RoomKey>,
 }
 
 impl SessionOptions {
-    /// The store directory.
+    /// The store directory. A room with a secret has its own (named by its room id), so
+    /// two private rooms of the same name never share events.
     pub fn store_dir(&self) -> PathBuf {
-        room_dir(&self.data_dir, &self.room)
+        room_dir(&self.data_dir, &self.public_room())
+    }
+
+    /// The room as peers and the LAN see it: its name, or its id when it has a secret.
+    pub fn public_room(&self) -> String {
+        match &self.room_key {
+            Some(key) => key.room_id(&self.room),
+            None => self.room.clone(),
+        }
     }
 }
 
@@ -127,18 +139,23 @@ impl Session {
             io_timeout: config.gossip_timeout,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(5),
+            identity: Some(store.identity().clone()),
+            encryption: Encryption::Noise {
+                psk: opts.room_key.as_ref().map(|k| k.bytes()),
+            },
             ..TcpConfig::new(
                 id,
-                opts.room.clone(),
+                opts.public_room(),
                 SocketAddr::new(opts.listen_ip, opts.port),
             )
         };
         let transport = Arc::new(bind_remembered_port(tcp, &opts).await?);
         let listen = transport.socket_addr();
-        let node = GossipNode::new(
+        let node = GossipNode::with_identity(
             config,
             store.clone() as Arc<dyn EventStore>,
             transport.clone() as Arc<dyn Transport>,
+            store.identity().clone(),
         )?;
         let (out, rx) = mpsc::channel(EVENTS_CAPACITY);
         let session = Session {
@@ -334,6 +351,13 @@ impl Session {
         rows
     }
 
+    /// Whether the room has a secret (connections use its key; mDNS shows its id), for a
+    /// screen's lock icon. A method rather than a `StatusInfo` field, so screens that build
+    /// `StatusInfo` themselves need no change.
+    pub fn room_is_private(&self) -> bool {
+        self.inner.opts.room_key.is_some()
+    }
+
     /// The status bar's figures.
     pub async fn status(&self) -> StatusInfo {
         let stats = self.inner.store.stats().await.unwrap_or_default();
@@ -429,9 +453,10 @@ impl Session {
         let me = Announcement {
             node_id: self.node_id(),
             name: self.inner.opts.name.clone(),
-            room: self.inner.opts.room.clone(),
+            room: self.inner.opts.public_room(),
             port: self.inner.listen.port(),
             version: PROTOCOL_VERSION,
+            psk: self.inner.opts.room_key.is_some(),
         };
         let (discovery, rx) = MdnsDiscovery::start(me)?;
         // The lock is free: nothing else has run yet.
@@ -549,7 +574,10 @@ impl Session {
     }
 
     async fn on_exchange(&self, result: crate::node::ExchangeResult) {
+        let offline =
+            self.inner.node.peer(result.peer).map(|p| p.state) == Some(PeerState::Offline);
         if !result.success
+            && !offline
             && result.direction == Direction::Outbound
             && let Some(d) = self.inner.discovery.lock().await.as_ref()
         {

@@ -28,6 +28,7 @@ fn raw_event(origin: NodeId, seq: u64, lamport: u64, payload: Vec<u8>) -> Event 
         lamport,
         created_at_ms: 1_700_000_000_000 + lamport,
         payload: Bytes::from(payload),
+        sig: bytes::Bytes::new(),
     }
 }
 

@@ -1,7 +1,9 @@
 //! LAN discovery with multicast DNS (`mdns-sd`).
 //!
 //! Each node registers `_gossip-chat._tcp.local.` with its node id as the instance name and
-//! TXT `id`, `name`, `room`, `v`, and browses the same type. Resolutions are upserts: one
+//! TXT `id`, `name`, `room`, `v`, `auth`, and browses the same type. In a room with a secret,
+//! `room` is the room id (a hash of room and key), `auth` is `psk` and `name` is left empty,
+//! so strangers see that a node exists, not what room it is in or who uses it. Resolutions are upserts: one
 //! peer resolves several times (IPv4 first, then IPv4 + IPv6). We ignore ourselves by the
 //! TXT id (every node also discovers itself), other rooms, and other protocol versions.
 
@@ -34,6 +36,10 @@ pub struct Announcement {
     pub port: u16,
     /// Our protocol version: peers of another version are ignored.
     pub version: u32,
+    /// Whether the room has a secret: then `room` is the room *id* (see
+    /// [`crate::auth::RoomKey::room_id`]), TXT `auth=psk` is announced, and only peers that
+    /// announce the same are reported.
+    pub psk: bool,
 }
 
 /// A peer found on the LAN.
@@ -88,9 +94,10 @@ impl MdnsDiscovery {
         let version = me.version.to_string();
         let props = [
             ("id", instance.as_str()),
-            ("name", me.name.as_str()),
+            ("name", if me.psk { "" } else { me.name.as_str() }),
             ("room", me.room.as_str()),
             ("v", version.as_str()),
+            ("auth", if me.psk { "psk" } else { "none" }),
         ];
         let info = ServiceInfo::new(SERVICE_TYPE, &instance, &host, "", me.port, &props[..])?
             .enable_addr_auto();
@@ -180,6 +187,11 @@ fn accept(me: &Announcement, info: &mdns_sd::ResolvedService) -> Option<Discover
         return None;
     }
     if info.get_property_val_str("room") != Some(me.room.as_str()) {
+        return None;
+    }
+    // A peer from before room secrets announces no `auth`: it is an open room's.
+    let psk = info.get_property_val_str("auth") == Some("psk");
+    if psk != me.psk {
         return None;
     }
     let version = me.version.to_string();

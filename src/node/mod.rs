@@ -10,7 +10,7 @@ pub mod error;
 pub mod peer;
 pub mod stats;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ pub use error::{ConfigError, GossipError};
 pub use peer::{PeerInfo, PeerState, PeerTable, Transition};
 pub use stats::{Direction, ExchangeResult, GossipStats};
 
+use crate::auth::{self, AuthError, NodeIdentity};
 use crate::protocol::exchange::{self, Batch, Want};
 use crate::protocol::{Event, Message, NodeId, Selector, VectorClock, now_ms};
 use crate::store::{EventStore, SaveOutcome};
@@ -37,6 +38,19 @@ pub const STREAM_CAPACITY: usize = 4096;
 pub const INBOUND_CAPACITY: usize = 1024;
 /// Inbound messages handled at once.
 pub const INBOUND_CONCURRENCY: usize = 64;
+/// Received batches with more events than this are verified on a blocking thread: an
+/// ed25519 check costs tens of microseconds, and a catch-up batch holds hundreds.
+pub const VERIFY_INLINE_MAX: usize = 16;
+/// A verifying thread gets at least this many events: below it, starting a thread costs
+/// more than it saves.
+const VERIFY_PER_THREAD_MIN: usize = 64;
+
+/// Signing and verification state of a node built with an identity.
+struct Auth {
+    identity: NodeIdentity,
+    /// Verified public keys of origins, learnt from their identity events.
+    keys: Mutex<HashMap<NodeId, ed25519_dalek::VerifyingKey>>,
+}
 
 /// An event received from a peer, with the peer that delivered it.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +108,7 @@ struct Inner {
     counters: Counters,
     streams: Streams,
     epoch: Instant,
+    auth: Option<Auth>,
 }
 
 /// A gossip node. Cheap to clone: clones share one node.
@@ -144,6 +159,42 @@ impl GossipNode {
         store: Arc<dyn EventStore>,
         transport: Arc<dyn Transport>,
     ) -> Result<Self, GossipError> {
+        Self::build(config, store, transport, None)
+    }
+
+    /// A stopped node that signs what it creates and verifies what it receives.
+    ///
+    /// On start, if the store holds none of this node's events, the node creates its
+    /// identity event (seq 1, carrying its public key), so its own events start at seq 2.
+    /// Received events must be signed by their origin's key, known from the origin's seq 1;
+    /// others are refused (see [`GossipStats::rejected_events`]). Fails if the config's
+    /// node id is not `identity`'s.
+    pub fn with_identity(
+        config: GossipConfig,
+        store: Arc<dyn EventStore>,
+        transport: Arc<dyn Transport>,
+        identity: NodeIdentity,
+    ) -> Result<Self, GossipError> {
+        if config.node_id != identity.node_id() {
+            return Err(GossipError::Protocol(format!(
+                "node id {} is not the identity's ({})",
+                config.node_id,
+                identity.node_id()
+            )));
+        }
+        let auth = Auth {
+            identity,
+            keys: Mutex::new(HashMap::new()),
+        };
+        Self::build(config, store, transport, Some(auth))
+    }
+
+    fn build(
+        config: GossipConfig,
+        store: Arc<dyn EventStore>,
+        transport: Arc<dyn Transport>,
+        auth: Option<Auth>,
+    ) -> Result<Self, GossipError> {
         config.validate()?;
         let seed = config.node_id.0.as_u64_pair().0;
         let state = State {
@@ -166,6 +217,7 @@ impl GossipNode {
                 counters: Counters::default(),
                 streams: Streams::new(),
                 epoch: Instant::now(),
+                auth,
             }),
         })
     }
@@ -213,6 +265,11 @@ impl GossipNode {
             st.lamport = st.lamport.max(lamport);
             st.started = true;
         }
+        if let Err(e) = self.create_identity_event().await {
+            self.inner.state().started = false;
+            self.inner.transport.stop().await;
+            return Err(e);
+        }
         let cancel = CancellationToken::new();
         let tasks = vec![
             tokio::spawn(Inner::inbound_loop(self.inner.clone(), rx, cancel.clone())),
@@ -221,6 +278,33 @@ impl GossipNode {
         ];
         *run = Some(Running { cancel, tasks });
         tracing::info!(node = %me, next_seq, "node started");
+        Ok(())
+    }
+
+    /// Creates this node's identity event (seq 1) if the node signs and has none yet.
+    async fn create_identity_event(&self) -> Result<(), GossipError> {
+        let inner = &self.inner;
+        let Some(auth) = &inner.auth else {
+            return Ok(());
+        };
+        let _one_at_a_time = inner.create_lock.lock().await;
+        if inner.state().next_seq != 1 {
+            return Ok(());
+        }
+        let event = auth.identity.identity_event();
+        let lamport = event.lamport;
+        if inner.store.save(event.clone()).await? != SaveOutcome::Inserted {
+            return Err(GossipError::Protocol(
+                "own identity event already held; the store and the node disagree".into(),
+            ));
+        }
+        {
+            let mut st = inner.state();
+            st.next_seq = st.next_seq.max(2);
+            st.lamport = st.lamport.max(lamport);
+        }
+        add(&inner.counters.events_created, 1);
+        let _ = inner.streams.created.send(event);
         Ok(())
     }
 
@@ -256,14 +340,18 @@ impl GossipNode {
             }
             (st.next_seq, st.lamport + 1)
         };
-        let event = Event {
+        let mut event = Event {
             id: Uuid::now_v7(),
             origin: self.id(),
             seq,
             lamport,
             created_at_ms: now_ms(),
             payload,
+            sig: Bytes::new(),
         };
+        if let Some(auth) = &inner.auth {
+            auth.identity.sign_event(&mut event);
+        }
         let size = event.encoded_len();
         let limit = inner.config.limits().max_event_bytes();
         if size > limit {
@@ -410,6 +498,9 @@ impl GossipNode {
         self.inner.streams.exchange.subscribe()
     }
 }
+
+/// Every this many rounds, a round also tries each offline peer once.
+pub const OFFLINE_RETRY_ROUNDS: u64 = 5;
 
 /// Passes of one exchange at most; the next round goes on from where it stopped.
 pub const MAX_PASSES: usize = 1000;
@@ -664,6 +755,9 @@ impl Inner {
             valid.retain(|e| e.seq > clock.get(&e.origin));
             add(&self.counters.duplicates, (before - valid.len()) as u64);
         }
+        if self.auth.is_some() && !valid.is_empty() {
+            valid = self.verify(valid, from).await;
+        }
         if valid.is_empty() {
             return 0;
         }
@@ -727,6 +821,124 @@ impl Inner {
             self.push_to_fanout(fresh, &exclude);
         }
         n
+    }
+
+    /// Keeps the events whose signature verifies under their origin's key; the others are
+    /// counted, logged and reported once per batch on the exchange stream.
+    async fn verify(&self, events: Vec<Event>, from: NodeId) -> Vec<Event> {
+        let Some(auth) = &self.auth else {
+            return events;
+        };
+        let lock = |m: &Mutex<HashMap<NodeId, ed25519_dalek::VerifyingKey>>| {
+            // Each critical section is one map read or insert; poison leaves it consistent.
+            m.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        };
+        let mut keys = lock(&auth.keys);
+        let mut lookup: Vec<NodeId> = events
+            .iter()
+            .filter(|e| e.seq > 1 && !keys.contains_key(&e.origin))
+            .map(|e| e.origin)
+            .collect();
+        lookup.sort();
+        lookup.dedup();
+        for origin in lookup {
+            // Held events were verified on receipt, so the held seq 1 gives the key.
+            if let Ok(first) = self.store.events_since(origin, 0, 1).await
+                && let Some(first) = first.first()
+                && first.seq == 1
+                && let Ok(key) = auth::verify_identity_event(first)
+            {
+                keys.insert(origin, key);
+            }
+        }
+        let inline = events.len() <= VERIFY_INLINE_MAX;
+        let check = move || {
+            // Identity events first, in order: they bring the keys the rest is checked with.
+            let mut verdicts: Vec<Option<Result<(), AuthError>>> = events
+                .iter()
+                .map(|e| {
+                    (e.seq == 1).then(|| {
+                        auth::verify_identity_event(e).map(|k| {
+                            keys.insert(e.origin, k);
+                        })
+                    })
+                })
+                .collect();
+            let verify = |e: &Event| match keys.get(&e.origin) {
+                Some(k) => auth::verify_event(e, k),
+                None => Err(AuthError::UnknownKey),
+            };
+            let threads = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(events.len() / VERIFY_PER_THREAD_MIN)
+                .max(1);
+            let chunk = events.len().div_ceil(threads).max(1);
+            if threads == 1 {
+                for (e, v) in events.iter().zip(&mut verdicts) {
+                    if v.is_none() {
+                        *v = Some(verify(e));
+                    }
+                }
+            } else {
+                std::thread::scope(|scope| {
+                    for (evs, out) in events.chunks(chunk).zip(verdicts.chunks_mut(chunk)) {
+                        let verify = &verify;
+                        scope.spawn(move || {
+                            for (e, v) in evs.iter().zip(out) {
+                                if v.is_none() {
+                                    *v = Some(verify(e));
+                                }
+                            }
+                        });
+                    }
+                });
+            }
+            let mut ok = Vec::with_capacity(events.len());
+            let mut bad = Vec::new();
+            for (e, verdict) in events.into_iter().zip(verdicts) {
+                match verdict.unwrap_or(Err(AuthError::UnknownKey)) {
+                    Ok(()) => ok.push(e),
+                    Err(why) => bad.push((e.origin, e.seq, why)),
+                }
+            }
+            (ok, bad, keys)
+        };
+        let (ok, bad, keys) = if inline {
+            check()
+        } else {
+            match tokio::task::spawn_blocking(check).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "event verification failed to run");
+                    return Vec::new();
+                }
+            }
+        };
+        auth.keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(keys);
+        if let Some((origin, seq, why)) = bad.first() {
+            add(&self.counters.rejected_events, bad.len() as u64);
+            tracing::warn!(
+                peer = %from, %origin, seq, error = %why, count = bad.len(),
+                "events refused: signature check failed"
+            );
+            self.emit_exchange(ExchangeResult {
+                peer: from,
+                direction: Direction::Inbound,
+                success: false,
+                events_sent: 0,
+                events_received: 0,
+                bytes: 0,
+                duration: Duration::ZERO,
+                error: Some(format!(
+                    "{} event(s) rejected, first {origin}/{seq}: {why}",
+                    bad.len()
+                )),
+            });
+        }
+        ok
     }
 
     /// Eager push: sends `events` to `fanout` reachable peers not in `exclude`, in messages
@@ -966,16 +1178,30 @@ impl Inner {
     }
 
     async fn round(self: Arc<Self>) -> Vec<ExchangeResult> {
-        add(&self.counters.rounds, 1);
+        let n = self
+            .counters
+            .rounds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let targets: Vec<Peer> = {
             let mut st = self.state();
             let busy: Vec<NodeId> = st.in_flight.iter().copied().collect();
             let candidates = st.peers.candidates();
             let picked = st.selector.select(&candidates, self.config.fanout, &busy);
-            picked
+            let mut targets: Vec<Peer> = picked
                 .iter()
                 .filter_map(|id| st.peers.get(id).map(PeerInfo::peer))
-                .collect()
+                .collect();
+            // Offline peers are tried again now and then: one that comes back at its old
+            // address is found even when discovery does not report it.
+            if n % OFFLINE_RETRY_ROUNDS == OFFLINE_RETRY_ROUNDS - 1 {
+                targets.extend(
+                    st.peers
+                        .all()
+                        .filter(|p| p.state == PeerState::Offline && !busy.contains(&p.id))
+                        .map(PeerInfo::peer),
+                );
+            }
+            targets
         };
         self.exchange_all(targets).await
     }

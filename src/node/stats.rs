@@ -48,6 +48,9 @@ pub struct GossipStats {
     pub conflicts: u64,
     /// Received events that were malformed (seq 0, too large, ...).
     pub invalid_events: u64,
+    /// Received events refused by signature checks (bad or missing signature, a key that
+    /// is not the origin's, or an origin whose key is not held yet); never stored or relayed.
+    pub rejected_events: u64,
     /// Exchanges that completed.
     pub exchanges_ok: u64,
     /// Exchanges that failed.
@@ -86,6 +89,7 @@ counters!(
     duplicates,
     conflicts,
     invalid_events,
+    rejected_events,
     exchanges_ok,
     exchanges_failed,
     pushes_sent,

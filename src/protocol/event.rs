@@ -77,6 +77,9 @@ pub struct Event {
     pub created_at_ms: u64,
     /// The application's bytes, opaque to the library.
     pub payload: Bytes,
+    /// The origin's ed25519 signature over every other field (see [`crate::auth`]), or
+    /// empty for an unsigned event (a node without an identity).
+    pub sig: Bytes,
 }
 
 impl Event {
@@ -104,6 +107,13 @@ impl Event {
             + varint_len(self.created_at_ms)
             + varint_len(self.payload.len() as u64)
             + self.payload.len()
+            + varint_len(self.sig.len() as u64)
+            + self.sig.len()
+    }
+
+    /// Whether the event carries a signature.
+    pub fn is_signed(&self) -> bool {
+        !self.sig.is_empty()
     }
 }
 
@@ -118,6 +128,7 @@ impl fmt::Debug for Event {
             .field("lamport", &self.lamport)
             .field("created_at_ms", &self.created_at_ms)
             .field("payload_len", &self.payload.len())
+            .field("signed", &self.is_signed())
             .finish()
     }
 }
@@ -142,6 +153,7 @@ mod tests {
             lamport: 9,
             created_at_ms: 1_700_000_000_000,
             payload: Bytes::from_static(b"hello"),
+            sig: bytes::Bytes::new(),
         }
     }
 
@@ -165,6 +177,7 @@ mod tests {
             e.lamport = lamport;
             e.created_at_ms = created;
             e.payload = Bytes::from(vec![7u8; len]);
+            e.sig = Bytes::from(vec![9u8; len % 65]);
             assert_eq!(
                 e.encoded_len(),
                 crate::protocol::codec::encode(&e).unwrap().len()

@@ -233,6 +233,7 @@ mod tests {
             lamport: seq,
             created_at_ms: 0,
             payload: Bytes::from(vec![b'x'; len]),
+            sig: bytes::Bytes::new(),
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Events travel per origin in seq order, so a list is stored as runs `{ origin, first_seq,
 //! events }` whose events omit `origin` and `seq`. That saves ~20 bytes per event (a
-//! 100-byte chat message costs ~132 bytes on the wire instead of ~155), and decoding
+//! 100-byte chat message costs ~132 bytes on the wire instead of ~155, plus 65 for a
+//! signature), and decoding
 //! cannot produce two events with one `(origin, seq)` inside a run.
 
 use bytes::Bytes;
@@ -34,11 +35,12 @@ struct BodyRef<'a>(&'a Event);
 impl Serialize for BodyRef<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let e = self.0;
-        let mut st = s.serialize_struct("Body", 4)?;
+        let mut st = s.serialize_struct("Body", 5)?;
         st.serialize_field("id", &e.id)?;
         st.serialize_field("lamport", &e.lamport)?;
         st.serialize_field("created_at_ms", &e.created_at_ms)?;
         st.serialize_field("payload", &e.payload)?;
+        st.serialize_field("sig", &e.sig)?;
         st.end()
     }
 }
@@ -72,6 +74,7 @@ struct Body {
     lamport: u64,
     created_at_ms: u64,
     payload: Bytes,
+    sig: Bytes,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +118,7 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Event>, D::Err
                 lamport: body.lamport,
                 created_at_ms: body.created_at_ms,
                 payload: body.payload,
+                sig: body.sig,
             });
         }
     }
@@ -137,6 +141,7 @@ mod tests {
             lamport: seq + origin as u64,
             created_at_ms: 1_700_000_000_000 + seq,
             payload: Bytes::from(vec![b'p'; len]),
+            sig: Bytes::from(vec![b's'; (len % 3) * 32]),
         }
     }
 
@@ -153,14 +158,21 @@ mod tests {
     }
 
     #[test]
-    fn runs_make_100_byte_events_cost_under_135_bytes() {
-        let events: Vec<Event> = (1..=1000).map(|s| ev(1, s, 100)).collect();
-        let msg = Message::Push {
-            from: NodeId::from_u128(9),
-            events,
-        };
-        let per_event = msg.encoded_len() as f64 / 1000.0;
-        assert!(per_event < 135.0, "{per_event}");
+    fn runs_make_100_byte_events_cost_under_135_bytes_plus_the_signature() {
+        for (sig, budget) in [(0usize, 135.0), (64, 200.0)] {
+            let events: Vec<Event> = (1..=1000)
+                .map(|s| Event {
+                    sig: Bytes::from(vec![1u8; sig]),
+                    ..ev(1, s, 100)
+                })
+                .collect();
+            let msg = Message::Push {
+                from: NodeId::from_u128(9),
+                events,
+            };
+            let per_event = msg.encoded_len() as f64 / 1000.0;
+            assert!(per_event < budget, "{sig}: {per_event}");
+        }
     }
 
     #[test]
@@ -172,6 +184,7 @@ mod tests {
             lamport: u64,
             created_at_ms: u64,
             payload: Bytes,
+            sig: Bytes,
         }
         #[derive(serde::Serialize)]
         struct Run {
@@ -191,6 +204,7 @@ mod tests {
             lamport: 1,
             created_at_ms: 1,
             payload: Bytes::from_static(b"x"),
+            sig: Bytes::new(),
         };
         let run = |first_seq, n| Run {
             origin: NodeId::from_u128(1),

@@ -17,6 +17,7 @@ fn ev(origin: u128, seq: u64) -> Event {
         lamport: seq * 10,
         created_at_ms: 1000 + seq,
         payload: Bytes::from(format!("{origin}/{seq}")),
+        sig: bytes::Bytes::new(),
     }
 }
 

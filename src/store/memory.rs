@@ -197,6 +197,7 @@ mod tests {
             lamport: seq * 10,
             created_at_ms: 1000 + seq,
             payload: Bytes::from(format!("{origin}/{seq}")),
+            sig: bytes::Bytes::new(),
         }
     }
 

@@ -76,6 +76,10 @@ pub enum StoreError {
     /// Stored data could not be understood.
     #[error("corrupt store data: {0}")]
     Corrupt(String),
+    /// The store's identity key cannot be used (too open, malformed, not matching the
+    /// store's node id, or a store from before signed events).
+    #[error("{0}")]
+    Identity(String),
     /// The store was closed.
     #[error("the store is closed")]
     Closed,

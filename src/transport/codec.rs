@@ -14,7 +14,8 @@ use crate::protocol::exchange::TRANSPORT_RESERVE;
 use crate::protocol::{Message, NodeId};
 
 /// The wire protocol version sent in [`Hello`]. Peers with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2: Noise under the frames, `Hello::auth`, event signatures.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Bytes of the length prefix before every frame.
 pub const LENGTH_PREFIX: usize = 4;
@@ -60,6 +61,20 @@ pub struct Hello {
     pub listen_port: u16,
     /// The sender's display name (may be empty).
     pub name: String,
+    /// Proof that the sender owns `node_id`, on an encrypted connection whose sender has an
+    /// identity key; `None` otherwise.
+    pub auth: Option<HelloAuth>,
+}
+
+/// The binding of a Noise session to a node identity: the sender's ed25519 public key (whose
+/// hash is its node id) and its signature over the Noise handshake hash, which is unique to
+/// this connection, so the proof cannot be replayed on another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloAuth {
+    /// The sender's public key (32 bytes).
+    pub public_key: Bytes,
+    /// Its signature over the handshake hash (64 bytes).
+    pub signature: Bytes,
 }
 
 /// One frame. The variant order is the wire tag (0, 1, 2, ...): never reorder, only append.
@@ -190,11 +205,12 @@ mod tests {
 
     fn example_hello() -> Frame {
         Frame::Hello(Hello {
-            protocol_version: 1,
+            protocol_version: 2,
             node_id: NodeId(Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff)),
             room: "lobby".into(),
             listen_port: 4000,
             name: "ann".into(),
+            auth: None,
         })
     }
 
@@ -217,6 +233,7 @@ mod tests {
             lamport: seq + 1,
             created_at_ms: 1_700_000_000_000,
             payload: Bytes::from_static(payload),
+            sig: bytes::Bytes::new(),
         };
         Frame::Push {
             message: Message::Push {
@@ -227,9 +244,9 @@ mod tests {
     }
 
     const HELLO_HEX: &str = "\
-00 00 00 20 00 01 10 00 11 22 33 44 55 66 77 88
+00 00 00 21 00 02 10 00 11 22 33 44 55 66 77 88
 99 aa bb cc dd ee ff 05 6c 6f 62 62 79 fb a0 0f
-03 61 6e 6e";
+03 61 6e 6e 00";
 
     const DIGEST_HEX: &str = "\
 00 00 00 3b 01 07 00 10 00 11 22 33 44 55 66 77
@@ -238,13 +255,13 @@ mod tests {
 bb aa 99 88 77 66 55 44 33 22 11 00 fb 2c 01";
 
     const PUSH_HEX: &str = "\
-00 00 00 63 03 02 10 00 11 22 33 44 55 66 77 88
+00 00 00 65 03 02 10 00 11 22 33 44 55 66 77 88
 99 aa bb cc dd ee ff 01 10 00 11 22 33 44 55 66
 77 88 99 aa bb cc dd ee ff 04 02 10 01 90 00 00
 00 00 70 00 80 00 00 00 00 00 00 04 05 fd 00 68
-e5 cf 8b 01 00 00 02 68 69 10 01 90 00 00 00 00
-70 00 80 00 00 00 00 00 00 05 06 fd 00 68 e5 cf
-8b 01 00 00 02 79 6f";
+e5 cf 8b 01 00 00 02 68 69 00 10 01 90 00 00 00
+00 70 00 80 00 00 00 00 00 00 05 06 fd 00 68 e5
+cf 8b 01 00 00 02 79 6f 00";
 
     #[test]
     fn worked_examples_match_the_encoder_and_the_protocol_doc() {

@@ -12,7 +12,10 @@ Steps (timings printed for each):
      up and keeps its node id and seq;
   3. cut one laptop off the bridge: the others mark it offline; type on both sides; heal:
      every `state` output is identical;
-  4. a fifth laptop joins late and receives the whole history.
+  4. a fifth laptop joins late and receives the whole history;
+  5. two more laptops in a private room of the same name, with different secrets, one
+     dialing the other by address: their handshakes fail, and no event crosses between
+     them or from the open room.
 
 Usage: tests/lan/lan_test.py [--bin target/debug/gossip-chat]
 Namespaces are removed on exit, failure included.
@@ -98,7 +101,8 @@ def check(cond, what):
 class Laptop:
     """One headless gossip-chat in namespace `i`; its JSON lines are timestamped on arrival."""
 
-    def __init__(self, i, binary, data_root):
+    def __init__(self, i, binary, data_root, extra=()):
+        self.extra = list(extra)
         self.i = i
         self.binary = binary
         self.data_dir = os.path.join(data_root, f"laptop-{i}")
@@ -114,7 +118,7 @@ class Laptop:
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", ns_name(self.i), self.binary, "--headless",
              "--name", self.name, "--room", ROOM, "--data-dir", self.data_dir,
-             "--fsync", "interval"],
+             "--fsync", "interval", *self.extra],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, bufsize=1, env=env)
         threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True).start()
@@ -218,7 +222,7 @@ def main():
     lan_down()
     try:
         lan_up()
-        for i in range(1, 6):
+        for i in range(1, 8):
             add_laptop(i)
 
         step("1. four laptops find each other by mDNS")
@@ -286,6 +290,11 @@ def main():
         results["restart_catch_up_s"] = time.monotonic() - t_restart
         print(f"restarted laptop 4 kept its id and caught up {results['restart_catch_up_s']:.2f} s "
               "after its restart")
+        for j in (1, 2, 3):
+            laptops[4].wait_for(peer_state_pred(ids[j], ("alive",)), 15, f"laptop {j} alive again")
+        results["restart_all_peers_s"] = time.monotonic() - t_restart
+        print(f"restarted laptop 4 sees the 3 others alive {results['restart_all_peers_s']:.2f} s "
+              "after its restart")
         mark4 = laptops[4].mark()
         laptops[4].type("back again")
         _, o = laptops[4].wait_for(lambda o: o.get("type") == "event" and o.get("dir") == "created",
@@ -332,11 +341,41 @@ def main():
         print(f"late joiner: first peer {min(seen) * 1000:.0f} ms, all peers {max(seen):.2f} s, "
               f"whole history {results['late_joiner_history_s']:.2f} s after its start")
 
+        step("5. a private room of the same name, two different secrets")
+        secrets = {}
+        for i, secret in ((6, "first secret"), (7, "another secret")):
+            secrets[i] = os.path.join(data_root, f"secret-{i}")
+            with open(secrets[i], "w") as f:
+                f.write(secret + "\n")
+        laptops[6] = Laptop(6, binary, data_root, ["--secret-file", secrets[6]])
+        laptops[6].start()
+        port6 = laptops[6].ready["port"]
+        laptops[7] = Laptop(7, binary, data_root,
+                            ["--secret-file", secrets[7], "--peer", f"{SUBNET}.16:{port6}"])
+        laptops[7].start()
+        laptops[6].type("private words of laptop 6")
+        laptops[7].type("private words of laptop 7")
+        t, o = laptops[7].wait_for(
+            lambda o: o.get("type") == "warning" and "handshake" in o.get("message", ""),
+            15, "a failed handshake reported")
+        print(f"laptop 7 reports: {o['message'][:110]}")
+        time.sleep(3)
+        for i in (6, 7):
+            got = [o for _, o in laptops[i].lines
+                   if o.get("type") == "event" and o.get("dir") == "received"]
+            check(not got, f"laptop {i} received {len(got)} events across the secret boundary")
+        for i in (1, 2, 3, 4, 5):
+            leaked = [o for _, o in laptops[i].lines if o.get("type") == "event"
+                      and "private words" in json.dumps(o.get("op"))]
+            check(not leaked, f"laptop {i} received a private room's message")
+        print("no event crossed between the two secrets or into the open room")
+
         step("state of every laptop after a clean stop")
         time.sleep(2)
         for i in laptops:
             laptops[i].stop()
-        states = {i: laptops[i].state() for i in laptops}
+        # The private room's laptops hold other rooms' stores; the open room's five compare.
+        states = {i: laptops[i].state() for i in laptops if i <= 5}
         first = states[1]
         doc = json.loads(first)
         for i, s in states.items():

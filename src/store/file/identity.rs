@@ -4,6 +4,7 @@ use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
 use std::path::Path;
 
+use crate::auth::{IDENTITY_KEY_FILE, NodeIdentity};
 use crate::protocol::NodeId;
 use crate::store::StoreError;
 
@@ -20,6 +21,11 @@ pub const NODE_ID_FILE: &str = "node-id";
 /// written. Call this with the directory locked (as [`super::FileEventStore::open`] does)
 /// so two processes cannot mint two ids.
 pub fn load_or_create_node_id(dir: &Path) -> Result<NodeId, StoreError> {
+    load_or_create_with(dir, NodeId::random())
+}
+
+/// Reads `<dir>/node-id`, or writes `fresh` there if it is missing.
+fn load_or_create_with(dir: &Path, fresh: NodeId) -> Result<NodeId, StoreError> {
     let path = dir.join(NODE_ID_FILE);
     match fs::read_to_string(&path) {
         Ok(text) => {
@@ -35,7 +41,7 @@ pub fn load_or_create_node_id(dir: &Path) -> Result<NodeId, StoreError> {
             Ok(id)
         }
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            let id = NodeId::random();
+            let id = fresh;
             let tmp = dir.join(format!("{NODE_ID_FILE}.tmp"));
             let write = || -> std::io::Result<()> {
                 let mut f = File::create(&tmp)?;
@@ -51,6 +57,42 @@ pub fn load_or_create_node_id(dir: &Path) -> Result<NodeId, StoreError> {
     }
 }
 
+/// Loads the store's signing identity (`<dir>/identity.key`), or creates it with `node-id`
+/// for a new store.
+///
+/// The node id is the key's ([`crate::auth::node_id_of`]). Migration: a store that has a
+/// `node-id` but no key predates signed events; its events are unsigned, so peers that verify
+/// would refuse them, and its id cannot be proved. Such a store is refused with a message
+/// asking for a new data directory or profile, rather than silently minting an identity
+/// whose id differs from the events already written. A `node-id` that disagrees with the key
+/// is refused too.
+pub fn load_or_create_identity(dir: &Path) -> Result<NodeIdentity, StoreError> {
+    let key_path = dir.join(IDENTITY_KEY_FILE);
+    let id_path = dir.join(NODE_ID_FILE);
+    let exists = |p: &Path| {
+        p.try_exists()
+            .map_err(io_err(format!("checking {}", p.display())))
+    };
+    if !exists(&key_path)? && exists(&id_path)? {
+        return Err(StoreError::Identity(format!(
+            "{} was created before signed events (it has {NODE_ID_FILE} but no {IDENTITY_KEY_FILE}); \
+             its events are unsigned and would be refused by peers: use a new data directory or profile",
+            dir.display()
+        )));
+    }
+    let identity =
+        NodeIdentity::load_or_create(dir).map_err(|e| StoreError::Identity(e.to_string()))?;
+    let id = load_or_create_with(dir, identity.node_id())?;
+    if id != identity.node_id() {
+        return Err(StoreError::Identity(format!(
+            "{}: node id {id} is not the one of {IDENTITY_KEY_FILE} ({})",
+            id_path.display(),
+            identity.node_id()
+        )));
+    }
+    Ok(identity)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +105,39 @@ mod tests {
         assert_eq!(a, b);
         assert!(!a.is_nil());
         assert_eq!(a.0.get_version_num(), 4);
+    }
+
+    #[test]
+    fn a_new_store_gets_a_key_and_the_node_id_derived_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = load_or_create_identity(dir.path()).unwrap();
+        let b = load_or_create_identity(dir.path()).unwrap();
+        assert_eq!(a.node_id(), b.node_id());
+        assert_eq!(load_or_create_node_id(dir.path()).unwrap(), a.node_id());
+    }
+
+    #[test]
+    fn a_store_from_before_signed_events_is_refused_with_advice() {
+        let dir = tempfile::tempdir().unwrap();
+        load_or_create_node_id(dir.path()).unwrap();
+        let err = load_or_create_identity(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Identity(ref m) if m.contains("new data directory")));
+        assert!(!dir.path().join(IDENTITY_KEY_FILE).exists());
+    }
+
+    #[test]
+    fn a_node_id_that_is_not_the_keys_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        load_or_create_identity(dir.path()).unwrap();
+        fs::write(
+            dir.path().join(NODE_ID_FILE),
+            format!("{}\n", NodeId::random()),
+        )
+        .unwrap();
+        assert!(matches!(
+            load_or_create_identity(dir.path()),
+            Err(StoreError::Identity(m)) if m.contains("is not the one")
+        ));
     }
 
     #[test]

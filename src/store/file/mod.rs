@@ -2,11 +2,13 @@
 //!
 //! # Layout
 //! A store directory (by default `<data dir>/<room>/`, see [`default_data_dir`] and
-//! [`room_dir`]) holds `node-id` (this node's identity), `events.log` (the events) and `lock`
+//! [`room_dir`]) holds `identity.key` (this node's ed25519 key, mode 0600), `node-id` (the
+//! id derived from it, see [`load_or_create_identity`]), `events.log` (the events) and `lock`
 //! (an OS lock plus the holder's pid, so a second open is refused at once).
 //!
 //! # The log
-//! Records are appended, never rewritten: `magic | len | crc32 | bincode(Event)` (see
+//! Records are appended, never rewritten: `magic | len | crc32 | bincode(Event)`, the
+//! event's signature included (see
 //! [`RECORD_HEADER_LEN`], [`MAGIC`]). Opening scans the whole log, checks every CRC and
 //! rebuilds an index of record offsets (never payloads: 16 bytes per event). A torn tail is
 //! cut off; a damaged record elsewhere is skipped by searching for the next offset where an
@@ -39,6 +41,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::{Semaphore, oneshot};
 
+use crate::auth::NodeIdentity;
 use crate::protocol::codec;
 use crate::protocol::{Event, NodeId, VectorClock};
 use crate::store::{EventStore, SaveOutcome, StoreError, StoreStats};
@@ -49,7 +52,7 @@ mod lock;
 mod record;
 mod writer;
 
-pub use identity::{NODE_ID_FILE, load_or_create_node_id};
+pub use identity::{NODE_ID_FILE, load_or_create_identity, load_or_create_node_id};
 pub use lock::LOCK_FILE;
 pub use record::{DroppedRegion, MAGIC, MAX_BODY_LEN, RECORD_HEADER_LEN};
 
@@ -289,6 +292,7 @@ pub struct FileEventStore {
     closed: AtomicBool,
     dir: PathBuf,
     node_id: NodeId,
+    identity: NodeIdentity,
     options: FileStoreOptions,
     report: OpenReport,
 }
@@ -317,7 +321,8 @@ impl FileEventStore {
             dir.display()
         )))?;
         let lock = lock::DirLock::acquire(dir)?;
-        let node_id = load_or_create_node_id(dir)?;
+        let identity = load_or_create_identity(dir)?;
+        let node_id = identity.node_id();
         let log_path = dir.join(LOG_FILE);
         let existed = log_path
             .try_exists()
@@ -436,6 +441,7 @@ impl FileEventStore {
             closed: AtomicBool::new(false),
             dir: dir.to_path_buf(),
             node_id,
+            identity,
             options,
             report,
         })
@@ -471,9 +477,14 @@ impl FileEventStore {
             })?
     }
 
-    /// This node's identity, from the directory's `node-id` file.
+    /// This node's id: its identity key's ([`crate::auth::node_id_of`]).
     pub fn node_id(&self) -> NodeId {
         self.node_id
+    }
+
+    /// This node's signing identity, from the directory's `identity.key`.
+    pub fn identity(&self) -> &NodeIdentity {
+        &self.identity
     }
 
     /// The store directory.

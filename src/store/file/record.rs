@@ -1,7 +1,7 @@
 //! The log's record format, and the scan that finds every intact record on open.
 //!
 //! A record is `magic: u32 LE | len: u32 LE | crc32: u32 LE | body`, where `body` is the
-//! bincode encoding of an [`Event`] and the CRC covers the length field and the body, so a
+//! bincode encoding of an [`Event`] (its signature last, empty when unsigned) and the CRC covers the length field and the body, so a
 //! damaged length is caught as surely as a damaged body.
 
 use std::fs::File;
@@ -76,14 +76,17 @@ pub struct EventHead {
     pub created_at_ms: u64,
 }
 
-/// Decodes the head of an event body and checks that the payload length that follows spans
-/// exactly the rest of the body, which is what a full decode would accept.
+/// Decodes the head of an event body and checks that the payload and the signature that
+/// follow span exactly the rest of the body, which is what a full decode would accept.
 pub fn decode_head(body: &[u8]) -> Option<EventHead> {
     let (head, used): (EventHead, usize) = codec::decode_prefix(body).ok()?;
     let rest = body.get(used..)?;
     let (payload_len, len_used): (u64, usize) = codec::decode_prefix(rest).ok()?;
     let payload_len = usize::try_from(payload_len).ok()?;
-    (len_used.checked_add(payload_len)? == rest.len()).then_some(head)
+    let rest = rest.get(len_used.checked_add(payload_len)?..)?;
+    let (sig_len, sig_used): (u64, usize) = codec::decode_prefix(rest).ok()?;
+    let sig_len = usize::try_from(sig_len).ok()?;
+    (sig_used.checked_add(sig_len)? == rest.len()).then_some(head)
 }
 
 /// One intact record found by the scan.
@@ -261,6 +264,7 @@ mod tests {
             lamport: seq + 100,
             created_at_ms: 1_700_000_000_000 + seq,
             payload: Bytes::copy_from_slice(payload),
+            sig: bytes::Bytes::new(),
         }
     }
 
@@ -276,7 +280,8 @@ mod tests {
     fn head_matches_full_decode_for_all_payload_sizes() {
         // The head decoder mirrors Event's field order; this breaks if the two drift apart.
         for n in [0usize, 1, 250, 251, 70_000] {
-            let e = ev(7, &vec![0xAB; n]);
+            let mut e = ev(7, &vec![0xAB; n]);
+            e.sig = Bytes::from(vec![0x5A; n % 65]);
             let body = codec::encode(&e).unwrap();
             let head = decode_head(&body).unwrap();
             assert_eq!(

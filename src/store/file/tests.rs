@@ -13,6 +13,7 @@ fn ev(origin: u128, seq: u64, payload: &[u8]) -> Event {
         lamport: seq,
         created_at_ms: 5000 + seq,
         payload: Bytes::copy_from_slice(payload),
+        sig: bytes::Bytes::new(),
     }
 }
 

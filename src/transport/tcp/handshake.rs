@@ -6,9 +6,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::io::{FrameReader, FrameWriter, ReadError};
+use bytes::Bytes;
+
+use crate::auth::{self, NodeIdentity, PUBLIC_KEY_LEN};
 use crate::protocol::NodeId;
 use crate::transport::TransportError;
-use crate::transport::codec::{Frame, HANDSHAKE_FRAME_MAX, Hello};
+use crate::transport::codec::{Frame, HANDSHAKE_FRAME_MAX, Hello, HelloAuth};
 
 /// Who we are, as our `Hello` says.
 #[derive(Debug, Clone)]
@@ -18,26 +21,57 @@ pub(super) struct Identity {
     pub(super) name: String,
     pub(super) listen_port: u16,
     pub(super) protocol_version: u32,
+    /// Our signing key: with it, on an encrypted connection, our Hello proves our node id
+    /// and we demand the same proof from the peer.
+    pub(super) signer: Option<NodeIdentity>,
 }
 
 impl Identity {
-    pub(super) fn hello(&self) -> Hello {
+    /// Our Hello on a connection whose Noise handshake hash is `hash` (if encrypted).
+    pub(super) fn hello(&self, hash: Option<&[u8]>) -> Hello {
+        let auth = match (&self.signer, hash) {
+            (Some(signer), Some(hash)) => Some(HelloAuth {
+                public_key: Bytes::copy_from_slice(&signer.public_key()),
+                signature: Bytes::copy_from_slice(&signer.sign_binding(hash)),
+            }),
+            _ => None,
+        };
         Hello {
             protocol_version: self.protocol_version,
             node_id: self.node_id,
             room: self.room.clone(),
             listen_port: self.listen_port,
             name: self.name.clone(),
+            auth,
         }
     }
 
-    /// Whether we talk to the sender of `theirs`; `expected` is the id we dialed, if known.
+    /// Whether we talk to the sender of `theirs`; `expected` is the id we dialed, if known;
+    /// `hash` is the connection's Noise handshake hash, if encrypted.
     pub(super) fn check(
         &self,
         theirs: &Hello,
         expected: Option<NodeId>,
+        hash: Option<&[u8]>,
     ) -> Result<(), TransportError> {
         let refuse = |why: String| Err(TransportError::Handshake(why));
+        match (&theirs.auth, hash) {
+            (Some(a), Some(hash)) => {
+                let key: [u8; PUBLIC_KEY_LEN] = a.public_key[..]
+                    .try_into()
+                    .map_err(|_| TransportError::Handshake("malformed public key".into()))?;
+                if let Err(e) = auth::verify_binding(theirs.node_id, &key, hash, &a.signature) {
+                    return refuse(format!("the peer's proof of node id failed: {e}"));
+                }
+            }
+            (None, Some(_)) if self.signer.is_some() => {
+                return refuse(format!(
+                    "node {} did not prove its node id (no identity key)",
+                    theirs.node_id
+                ));
+            }
+            _ => {}
+        }
         if theirs.protocol_version != self.protocol_version {
             return refuse(format!(
                 "protocol version {} is not ours ({})",
@@ -78,6 +112,8 @@ pub(super) struct Established<R, W> {
     pub(super) hello: Hello,
     /// Wire bytes of the Hello received and of the one sent.
     pub(super) bytes: (usize, usize),
+    /// The Noise handshake hash, if the connection is encrypted.
+    pub(super) hash: Option<Vec<u8>>,
 }
 
 /// A refused handshake: why, and who the peer said it was (if it got that far).
@@ -90,6 +126,7 @@ pub(super) async fn accept<R, W>(
     mut reader: FrameReader<R>,
     mut writer: FrameWriter<W>,
     ours: &Identity,
+    hash: Option<Vec<u8>>,
     io_timeout: Duration,
 ) -> Result<Established<R, W>, Refusal>
 where
@@ -115,7 +152,7 @@ where
             return Err((e, None));
         }
     };
-    if let Err(e) = ours.check(&hello, None) {
+    if let Err(e) = ours.check(&hello, None, hash.as_deref()) {
         bye(&mut writer, &e, io_timeout).await;
         return Err((e, Some(hello.node_id)));
     }
@@ -127,6 +164,7 @@ where
         writer,
         hello,
         bytes: (n_in, 0),
+        hash,
     })
 }
 
@@ -136,6 +174,7 @@ pub(super) async fn dial<R, W>(
     mut writer: FrameWriter<W>,
     ours: &Identity,
     expected: Option<NodeId>,
+    hash: Option<Vec<u8>>,
     io_timeout: Duration,
 ) -> Result<Established<R, W>, TransportError>
 where
@@ -143,7 +182,11 @@ where
     W: AsyncWrite + Unpin,
 {
     let n_out = writer
-        .send(&Frame::Hello(ours.hello()), HANDSHAKE_FRAME_MAX, io_timeout)
+        .send(
+            &Frame::Hello(ours.hello(hash.as_deref())),
+            HANDSHAKE_FRAME_MAX,
+            io_timeout,
+        )
         .await?;
     let deadline = Instant::now() + io_timeout;
     let (frame, n_in) = reader
@@ -163,7 +206,7 @@ where
             return Err(e);
         }
     };
-    if let Err(e) = ours.check(&hello, expected) {
+    if let Err(e) = ours.check(&hello, expected, hash.as_deref()) {
         bye(&mut writer, &e, io_timeout).await;
         return Err(e);
     }
@@ -172,6 +215,7 @@ where
         writer,
         hello,
         bytes: (n_in, n_out),
+        hash,
     })
 }
 
@@ -212,6 +256,7 @@ mod tests {
             name: "me".into(),
             listen_port: 4000,
             protocol_version: 1,
+            signer: None,
         }
     }
 
@@ -222,14 +267,49 @@ mod tests {
             room: "lobby".into(),
             listen_port: 4001,
             name: "them".into(),
+            auth: None,
+        }
+    }
+
+    impl Identity {
+        fn check_plain(&self, h: &Hello, expected: Option<NodeId>) -> Result<(), TransportError> {
+            self.check(h, expected, None)
         }
     }
 
     #[test]
+    fn a_signed_hello_proves_the_node_id_for_this_handshake_only() {
+        let key = NodeIdentity::generate();
+        let signer = Identity {
+            node_id: key.node_id(),
+            signer: Some(key.clone()),
+            ..me()
+        };
+        let verifier = Identity {
+            signer: Some(NodeIdentity::generate()),
+            ..me()
+        };
+        let hello = signer.hello(Some(b"hash-1"));
+        assert!(verifier.check(&hello, None, Some(b"hash-1")).is_ok());
+        // Replayed on another connection, the proof fails.
+        assert!(verifier.check(&hello, None, Some(b"hash-2")).is_err());
+        // Claiming another node's id with one's own key fails.
+        let mut stolen = hello.clone();
+        stolen.node_id = NodeId::from_u128(5);
+        assert!(verifier.check(&stolen, None, Some(b"hash-1")).is_err());
+        // A peer without a proof is refused by a node that has an identity.
+        let bare = me().hello(Some(b"hash-1"));
+        assert!(verifier.check(&bare, None, Some(b"hash-1")).is_err());
+    }
+
+    #[test]
     fn check_refuses_each_broken_rule_with_its_reason() {
-        assert!(me().check(&them(), None).is_ok());
-        assert!(me().check(&them(), Some(NodeId::from_u128(2))).is_ok());
-        let reason = |h: Hello, expected| match me().check(&h, expected) {
+        assert!(me().check_plain(&them(), None).is_ok());
+        assert!(
+            me().check_plain(&them(), Some(NodeId::from_u128(2)))
+                .is_ok()
+        );
+        let reason = |h: Hello, expected| match me().check_plain(&h, expected) {
             Err(TransportError::Handshake(r)) => r,
             other => panic!("{other:?}"),
         };

@@ -22,7 +22,10 @@ mod backoff;
 mod connection;
 mod handshake;
 mod io;
+mod noise;
 mod stats;
+
+pub use self::noise::{CHUNK_MAX, Encryption, NOISE_XX, NOISE_XX_PSK3};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -45,6 +48,7 @@ use self::stats::LinkCounters;
 pub use self::stats::PeerLinkStats;
 use super::codec::{Frame, HANDSHAKE_FRAME_MAX, PROTOCOL_VERSION, bye_means_gone, encode_frame};
 use super::{Inbound, Peer, PeerAddr, Transport, TransportError};
+use crate::auth::NodeIdentity;
 use crate::protocol::codec::DECODE_HARD_LIMIT;
 use crate::protocol::{Message, NodeId};
 
@@ -75,6 +79,11 @@ pub struct TcpConfig {
     pub backoff_base: Duration,
     /// The longest wait between dials to an address.
     pub backoff_max: Duration,
+    /// Whether connections are encrypted (Noise, the default) and with which room key.
+    pub encryption: Encryption,
+    /// Our identity key: with it (and encryption), each side's `Hello` proves its node id by
+    /// signing the Noise handshake hash, and peers that cannot are refused.
+    pub identity: Option<NodeIdentity>,
 }
 
 impl TcpConfig {
@@ -93,6 +102,8 @@ impl TcpConfig {
             protocol_version: PROTOCOL_VERSION,
             backoff_base: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
+            encryption: Encryption::Noise { psk: None },
+            identity: None,
         }
     }
 
@@ -113,6 +124,11 @@ impl TcpConfig {
         }
         if self.max_inbound_connections == 0 {
             return bad("max_inbound_connections is 0");
+        }
+        if let Some(id) = &self.identity
+            && id.node_id() != self.node_id
+        {
+            return bad("node id is not the identity key's");
         }
         Ok(())
     }
@@ -178,6 +194,7 @@ impl TcpTransport {
             name: config.name.clone(),
             listen_port: local_addr.port(),
             protocol_version: config.protocol_version,
+            signer: config.identity.clone(),
         };
         let limits = ConnLimits {
             max_body: config.max_message_size_bytes,
@@ -323,6 +340,7 @@ impl Shared {
             mut writer,
             hello,
             bytes: (n_in, n_out),
+            hash,
         } = est;
         reader.set_limit(self.limits.max_body);
         writer.set_limit(self.limits.max_body);
@@ -343,7 +361,7 @@ impl Shared {
         if !outbound {
             // The acceptor's Hello: first in the fresh queue, so first on the wire, and
             // queued before the connection is registered (see `handshake::accept`).
-            let hello = Frame::Hello(self.identity.hello());
+            let hello = Frame::Hello(self.identity.hello(hash.as_deref()));
             match encode_frame(&hello, HANDSHAKE_FRAME_MAX) {
                 Ok(body) => conn.queue_first(body),
                 Err(e) => conn.close(Close::Violation(TransportError::Codec(e.to_string()))),
@@ -443,6 +461,21 @@ impl Shared {
         }
     }
 
+    /// The socket's frame stream: through a Noise session, unless the config says plaintext.
+    async fn secure(
+        &self,
+        stream: TcpStream,
+        initiator: bool,
+        deadline: Instant,
+    ) -> Result<noise::Secured, TransportError> {
+        match &self.config.encryption {
+            Encryption::Plaintext => Ok(noise::plaintext(stream)),
+            Encryption::Noise { psk } => {
+                noise::secure(stream, initiator, psk.as_ref(), deadline).await
+            }
+        }
+    }
+
     async fn incoming(
         self: Arc<Self>,
         stream: TcpStream,
@@ -451,13 +484,21 @@ impl Shared {
         slot: OwnedSemaphorePermit,
     ) {
         let _ = stream.set_nodelay(true);
-        let (r, w) = stream.into_split();
-        let reader = FrameReader::new(r, HANDSHAKE_FRAME_MAX);
-        let writer = FrameWriter::new(w, HANDSHAKE_FRAME_MAX);
         let io_timeout = self.limits.io_timeout;
-        let result = tokio::select! {
+        let secured = tokio::select! {
             _ = run.cancel.cancelled() => return,
-            r = handshake::accept(reader, writer, &self.identity, io_timeout) => r,
+            r = self.secure(stream, false, Instant::now() + io_timeout) => r,
+        };
+        let result = match secured {
+            Ok(sec) => {
+                let reader = FrameReader::new(sec.read, HANDSHAKE_FRAME_MAX);
+                let writer = FrameWriter::new(sec.write, HANDSHAKE_FRAME_MAX);
+                tokio::select! {
+                    _ = run.cancel.cancelled() => return,
+                    r = handshake::accept(reader, writer, &self.identity, sec.handshake_hash, io_timeout) => r,
+                }
+            }
+            Err(e) => Err((e, None)),
         };
         match result {
             Ok(est) => {
@@ -569,13 +610,25 @@ impl Shared {
             .map_err(|_| unreachable(format!("connect timed out after {io_timeout:?}")))?
             .map_err(|e| unreachable(e.to_string()))?;
         let _ = stream.set_nodelay(true);
-        let (r, w) = stream.into_split();
-        let reader = FrameReader::new(r, HANDSHAKE_FRAME_MAX);
-        let writer = FrameWriter::new(w, HANDSHAKE_FRAME_MAX);
+        let sec = tokio::select! {
+            _ = run.cancel.cancelled() => return Err(TransportError::NotStarted),
+            r = self.secure(stream, true, deadline) => r?,
+        };
+        let reader = FrameReader::new(sec.read, HANDSHAKE_FRAME_MAX);
+        let writer = FrameWriter::new(sec.write, HANDSHAKE_FRAME_MAX);
         let est = tokio::select! {
             _ = run.cancel.cancelled() => return Err(TransportError::NotStarted),
-            r = timeout_at(deadline, handshake::dial(reader, writer, &self.identity, expected, io_timeout)) => {
-                r.map_err(|_| TransportError::Timeout(io_timeout))??
+            r = timeout_at(deadline, handshake::dial(reader, writer, &self.identity, expected, sec.handshake_hash, io_timeout)) => {
+                r.map_err(|_| TransportError::Timeout(io_timeout))?.map_err(|e| match (e, &self.config.encryption) {
+                    // Under XXpsk3 only the acceptor can tell a wrong room key (our last
+                    // handshake message fails to decrypt there); we just see it hang up.
+                    (TransportError::Closed(why), Encryption::Noise { psk: Some(_) }) => {
+                        TransportError::Handshake(format!(
+                            "{why}: the peer probably has a different room secret"
+                        ))
+                    }
+                    (e, _) => e,
+                })?
             }
         };
         let (conn, reader) = self.establish(est, addr.clone(), target, true, &run);

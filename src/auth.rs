@@ -1,0 +1,554 @@
+//! Node identities and event signatures (ed25519).
+//!
+//! A node's id is derived from its public key ([`node_id_of`]), so nobody can claim an id
+//! without the key. An origin's public key travels in its event `seq = 1`, the *identity
+//! event* ([`identity_payload`]); every later event of that origin is signed over its fields
+//! ([`signed_bytes`]). Since a node holds each origin's events contiguously from seq 1,
+//! whoever holds event N of an origin already holds the key that signed it.
+//!
+//! The library works without any of this: an event with an empty [`Event::sig`] is an
+//! unsigned event, and a node built without an identity neither signs nor verifies.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::protocol::{Event, NodeId};
+
+/// The key file's name inside a store directory.
+pub const IDENTITY_KEY_FILE: &str = "identity.key";
+
+/// The length of an event signature.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// The length of a public key.
+pub const PUBLIC_KEY_LEN: usize = 32;
+
+/// What an identity event's payload starts with. Apps check for it before decoding their
+/// own payloads (gossip-chat's ops start with a small version number, never this tag).
+pub const IDENTITY_PAYLOAD_TAG: &[u8] = b"\0gossip-identity/1\0";
+
+/// Domain separation: an event signature can never be replayed as a handshake signature.
+const EVENT_DOMAIN: &[u8] = b"gossip-event/1";
+const HANDSHAKE_DOMAIN: &[u8] = b"gossip-noise-binding/1";
+
+/// The node id of the holder of `public`: a UUID (version 8) from the first 16 bytes of the
+/// key's SHA-256.
+pub fn node_id_of(public: &[u8; PUBLIC_KEY_LEN]) -> NodeId {
+    let digest = Sha256::digest(public);
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    NodeId(uuid::Builder::from_custom_bytes(b).into_uuid())
+}
+
+/// The payload of an identity event carrying `public`.
+pub fn identity_payload(public: &[u8; PUBLIC_KEY_LEN]) -> Bytes {
+    let mut p = Vec::with_capacity(IDENTITY_PAYLOAD_TAG.len() + PUBLIC_KEY_LEN);
+    p.extend_from_slice(IDENTITY_PAYLOAD_TAG);
+    p.extend_from_slice(public);
+    Bytes::from(p)
+}
+
+/// Whether `payload` is a library identity event's payload (apps skip these).
+pub fn is_identity_payload(payload: &[u8]) -> bool {
+    payload.starts_with(IDENTITY_PAYLOAD_TAG)
+}
+
+/// The public key an identity payload carries, if it is a well-formed one.
+pub fn identity_key_of(payload: &[u8]) -> Option<[u8; PUBLIC_KEY_LEN]> {
+    let key = payload.strip_prefix(IDENTITY_PAYLOAD_TAG)?;
+    key.try_into().ok()
+}
+
+/// The bytes an event signature covers: every field but the signature, fixed-width, so two
+/// different events never sign the same bytes.
+pub fn signed_bytes(e: &Event) -> Vec<u8> {
+    let mut m = Vec::with_capacity(EVENT_DOMAIN.len() + 64 + e.payload.len());
+    m.extend_from_slice(EVENT_DOMAIN);
+    m.extend_from_slice(e.id.as_bytes());
+    m.extend_from_slice(e.origin.0.as_bytes());
+    m.extend_from_slice(&e.seq.to_le_bytes());
+    m.extend_from_slice(&e.lamport.to_le_bytes());
+    m.extend_from_slice(&e.created_at_ms.to_le_bytes());
+    m.extend_from_slice(&(e.payload.len() as u64).to_le_bytes());
+    m.extend_from_slice(&e.payload);
+    m
+}
+
+/// Why an event or a handshake binding failed verification.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// The event carries no signature.
+    #[error("unsigned event")]
+    Unsigned,
+    /// The signature does not verify under the origin's key.
+    #[error("bad signature")]
+    BadSignature,
+    /// A seq 1 event that is not a well-formed identity event.
+    #[error("seq 1 is not an identity event")]
+    NotIdentity,
+    /// The key does not hash to the claimed node id.
+    #[error("the key is not the origin's (node {claimed} != key's {derived})")]
+    WrongKey {
+        /// The id claimed.
+        claimed: NodeId,
+        /// The id the key gives.
+        derived: NodeId,
+    },
+    /// A later event whose origin's identity event is not held yet.
+    #[error("the origin's key is unknown (its seq 1 is not held yet)")]
+    UnknownKey,
+    /// The key bytes are not a valid ed25519 point.
+    #[error("malformed public key")]
+    MalformedKey,
+}
+
+/// Checks `sig` by the holder of `public` over `msg`.
+fn verify_raw(public: &VerifyingKey, msg: &[u8], sig: &[u8]) -> Result<(), AuthError> {
+    if sig.is_empty() {
+        return Err(AuthError::Unsigned);
+    }
+    let sig = Signature::from_slice(sig).map_err(|_| AuthError::BadSignature)?;
+    public
+        .verify_strict(msg, &sig)
+        .map_err(|_| AuthError::BadSignature)
+}
+
+/// Parses a public key and checks that it is `claimed`'s.
+pub fn key_for(claimed: NodeId, public: &[u8; PUBLIC_KEY_LEN]) -> Result<VerifyingKey, AuthError> {
+    let derived = node_id_of(public);
+    if derived != claimed {
+        return Err(AuthError::WrongKey { claimed, derived });
+    }
+    VerifyingKey::from_bytes(public).map_err(|_| AuthError::MalformedKey)
+}
+
+/// Verifies an identity event (seq 1): its payload's key must be the origin's and must have
+/// signed it. Returns the key for the origin's later events.
+pub fn verify_identity_event(e: &Event) -> Result<VerifyingKey, AuthError> {
+    let public = identity_key_of(&e.payload).ok_or(AuthError::NotIdentity)?;
+    let key = key_for(e.origin, &public)?;
+    verify_raw(&key, &signed_bytes(e), &e.sig)?;
+    Ok(key)
+}
+
+/// Verifies a later event of the origin whose key is `key`.
+pub fn verify_event(e: &Event, key: &VerifyingKey) -> Result<(), AuthError> {
+    verify_raw(key, &signed_bytes(e), &e.sig)
+}
+
+/// Verifies that the holder of `public` (claiming `claimed`) signed `handshake_hash`.
+pub fn verify_binding(
+    claimed: NodeId,
+    public: &[u8; PUBLIC_KEY_LEN],
+    handshake_hash: &[u8],
+    sig: &[u8],
+) -> Result<(), AuthError> {
+    let key = key_for(claimed, public)?;
+    verify_raw(&key, &binding_bytes(handshake_hash), sig)
+}
+
+fn binding_bytes(handshake_hash: &[u8]) -> Vec<u8> {
+    [HANDSHAKE_DOMAIN, handshake_hash].concat()
+}
+
+/// A room's shared key, derived from its secret: the Noise PSK of its connections.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RoomKey([u8; 32]);
+
+impl std::fmt::Debug for RoomKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RoomKey(..)")
+    }
+}
+
+impl RoomKey {
+    /// Derives the key of `room` from `secret` with Argon2id (19 MiB, 2 passes), salted by
+    /// the room name, so one secret gives unrelated keys in two rooms and guessing a
+    /// secret from a captured handshake costs an Argon2 run per guess.
+    pub fn derive(room: &str, secret: &[u8]) -> Result<RoomKey, String> {
+        if secret.is_empty() {
+            return Err("the room secret is empty".into());
+        }
+        // The salt must be at least 8 bytes; the prefix guarantees it for any room name.
+        let salt = [b"gossip-room/1:".as_slice(), room.as_bytes()].concat();
+        let mut key = [0u8; 32];
+        argon2::Argon2::default()
+            .hash_password_into(secret, &salt, &mut key)
+            .map_err(|e| format!("deriving the room key: {e}"))?;
+        Ok(RoomKey(key))
+    }
+
+    /// The key bytes (the Noise PSK).
+    pub fn bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
+    /// What a private room is called in public (mDNS, Hello): 32 hex digits of a hash of
+    /// the room name and the key, so strangers learn neither, and rooms with the same name
+    /// but different secrets differ.
+    pub fn room_id(&self, room: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(b"gossip-room-id/1");
+        h.update((room.len() as u64).to_le_bytes());
+        h.update(room.as_bytes());
+        h.update(self.0);
+        h.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// Why an identity key file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Reading or writing the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The key file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file does not hold a key.
+    #[error("{0}: not an identity key (expected 64 hex digits)")]
+    Malformed(PathBuf),
+    /// Group or others may read the secret key.
+    #[error(
+        "{path} is readable by group or others (mode {mode:o}); the identity key must be private: run `chmod 600 {path}`"
+    )]
+    TooOpen {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+/// A node's signing identity: an ed25519 key pair and the node id derived from it.
+#[derive(Clone)]
+pub struct NodeIdentity {
+    signing: SigningKey,
+    public: [u8; PUBLIC_KEY_LEN],
+    node_id: NodeId,
+}
+
+impl PartialEq for NodeIdentity {
+    fn eq(&self, other: &Self) -> bool {
+        // The public key determines the secret's owner; comparing it avoids touching secrets.
+        self.public == other.public
+    }
+}
+
+impl Eq for NodeIdentity {}
+
+impl std::fmt::Debug for NodeIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        f.debug_struct("NodeIdentity")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeIdentity {
+    /// A fresh random identity.
+    pub fn generate() -> Self {
+        Self::from_secret(rand::random())
+    }
+
+    /// The identity of a 32-byte ed25519 secret key.
+    pub fn from_secret(secret: [u8; 32]) -> Self {
+        let signing = SigningKey::from_bytes(&secret);
+        let public = signing.verifying_key().to_bytes();
+        NodeIdentity {
+            signing,
+            public,
+            node_id: node_id_of(&public),
+        }
+    }
+
+    /// The node id this key owns.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
+        self.public
+    }
+
+    /// Fills in `event.sig`. The event's origin must be this identity's node id.
+    pub fn sign_event(&self, event: &mut Event) {
+        let sig = self.signing.sign(&signed_bytes(event));
+        event.sig = Bytes::copy_from_slice(&sig.to_bytes());
+    }
+
+    /// This node's identity event (seq 1), signed. It is the same event every time
+    /// (id from the key, Lamport time 1, creation time 0; ed25519 signing is
+    /// deterministic), so a node that lost its events but kept its key recreates exactly
+    /// the event its peers hold, not a conflicting one.
+    pub fn identity_event(&self) -> Event {
+        let digest = Sha256::digest([b"gossip-identity-event/1".as_slice(), &self.public].concat());
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        let mut e = Event {
+            id: uuid::Builder::from_custom_bytes(id).into_uuid(),
+            origin: self.node_id,
+            seq: 1,
+            lamport: 1,
+            created_at_ms: 0,
+            payload: identity_payload(&self.public),
+            sig: Bytes::new(),
+        };
+        self.sign_event(&mut e);
+        e
+    }
+
+    /// Signs a Noise handshake hash, binding that session to this identity.
+    pub fn sign_binding(&self, handshake_hash: &[u8]) -> [u8; SIGNATURE_LEN] {
+        self.signing.sign(&binding_bytes(handshake_hash)).to_bytes()
+    }
+
+    /// Reads `<dir>/identity.key`, or creates it (mode 0600) if it is missing.
+    ///
+    /// On unix a key file that group or others may read is refused rather than used: the
+    /// key is the node's authorship, and a readable key is a forgeable one.
+    pub fn load_or_create(dir: &Path) -> Result<Self, IdentityError> {
+        let path = dir.join(IDENTITY_KEY_FILE);
+        let io = |source| IdentityError::Io {
+            path: path.clone(),
+            source,
+        };
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                check_private(&path)?;
+                let secret = parse_hex32(text.trim())
+                    .ok_or_else(|| IdentityError::Malformed(path.clone()))?;
+                Ok(Self::from_secret(secret))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let id = Self::generate();
+                let tmp = dir.join(format!("{IDENTITY_KEY_FILE}.tmp"));
+                let hex: String = id
+                    .signing
+                    .to_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let write = || -> std::io::Result<()> {
+                    let mut f = private_file(&tmp)?;
+                    f.write_all(format!("{hex}\n").as_bytes())?;
+                    f.sync_all()?;
+                    fs::rename(&tmp, &path)
+                };
+                write().map_err(io)?;
+                Ok(id)
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+}
+
+fn parse_hex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(unix)]
+fn private_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn private_file(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+}
+
+#[cfg(unix)]
+fn check_private(path: &Path) -> Result<(), IdentityError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)
+        .map_err(|source| IdentityError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(IdentityError::TooOpen {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_: &Path) -> Result<(), IdentityError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &NodeIdentity, seq: u64, text: &str) -> Event {
+        let mut e = Event {
+            id: uuid::Uuid::now_v7(),
+            origin: id.node_id(),
+            seq,
+            lamport: seq,
+            created_at_ms: 1_700_000_000_000,
+            payload: Bytes::copy_from_slice(text.as_bytes()),
+            sig: Bytes::new(),
+        };
+        id.sign_event(&mut e);
+        e
+    }
+
+    #[test]
+    fn signed_events_verify_and_any_change_breaks_them() {
+        let me = NodeIdentity::generate();
+        let first = me.identity_event();
+        let key = verify_identity_event(&first).unwrap();
+        let e = event(&me, 2, "hello");
+        verify_event(&e, &key).unwrap();
+        let mut forged = e.clone();
+        forged.payload = Bytes::from_static(b"hellO");
+        assert_eq!(verify_event(&forged, &key), Err(AuthError::BadSignature));
+        let mut forged = e.clone();
+        forged.lamport += 1;
+        assert_eq!(verify_event(&forged, &key), Err(AuthError::BadSignature));
+        let mut unsigned = e;
+        unsigned.sig = Bytes::new();
+        assert_eq!(verify_event(&unsigned, &key), Err(AuthError::Unsigned));
+    }
+
+    #[test]
+    fn the_identity_event_is_the_same_every_time() {
+        let me = NodeIdentity::generate();
+        assert_eq!(me.identity_event(), me.identity_event());
+        assert_ne!(
+            me.identity_event(),
+            NodeIdentity::generate().identity_event()
+        );
+    }
+
+    #[test]
+    fn an_identity_event_for_someone_elses_id_is_refused() {
+        let me = NodeIdentity::generate();
+        let other = NodeIdentity::generate();
+        let mut e = me.identity_event();
+        e.origin = other.node_id();
+        me.sign_event(&mut e);
+        assert!(matches!(
+            verify_identity_event(&e),
+            Err(AuthError::WrongKey { .. })
+        ));
+        let not_identity = event(&me, 1, "hi");
+        assert_eq!(
+            verify_identity_event(&not_identity),
+            Err(AuthError::NotIdentity)
+        );
+    }
+
+    #[test]
+    fn key_file_is_created_once_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = NodeIdentity::load_or_create(dir.path()).unwrap();
+        let b = NodeIdentity::load_or_create(dir.path()).unwrap();
+        assert_eq!(a.node_id(), b.node_id());
+        assert_eq!(a.node_id(), node_id_of(&a.public_key()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(IDENTITY_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_readable_by_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        NodeIdentity::load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(IDENTITY_KEY_FILE);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = NodeIdentity::load_or_create(dir.path()).unwrap_err();
+        assert!(matches!(err, IdentityError::TooOpen { mode: 0o644, .. }));
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn garbage_key_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(IDENTITY_KEY_FILE), "zz").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(
+                dir.path().join(IDENTITY_KEY_FILE),
+                fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+        }
+        assert!(matches!(
+            NodeIdentity::load_or_create(dir.path()),
+            Err(IdentityError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn room_keys_depend_on_secret_and_room_and_hide_both_in_the_room_id() {
+        let a = RoomKey::derive("lobby", b"s3cret").unwrap();
+        assert_eq!(a, RoomKey::derive("lobby", b"s3cret").unwrap());
+        assert_ne!(a, RoomKey::derive("lobby", b"other").unwrap());
+        assert_ne!(a, RoomKey::derive("kitchen", b"s3cret").unwrap());
+        let id = a.room_id("lobby");
+        assert_eq!(id.len(), 32);
+        assert!(!id.contains("lobby"));
+        assert_ne!(
+            id,
+            RoomKey::derive("lobby", b"other").unwrap().room_id("lobby")
+        );
+        assert!(RoomKey::derive("lobby", b"").is_err());
+    }
+
+    #[test]
+    fn handshake_binding_verifies_only_for_its_hash_and_key() {
+        let me = NodeIdentity::generate();
+        let sig = me.sign_binding(b"hash-1");
+        verify_binding(me.node_id(), &me.public_key(), b"hash-1", &sig).unwrap();
+        assert!(verify_binding(me.node_id(), &me.public_key(), b"hash-2", &sig).is_err());
+        let other = NodeIdentity::generate();
+        assert!(verify_binding(other.node_id(), &me.public_key(), b"hash-1", &sig).is_err());
+    }
+}
