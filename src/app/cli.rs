@@ -316,8 +316,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let result = if args.headless {
         super::headless::run(session, events).await
     } else {
-        // The terminal UI lands with its own change; until then the plain mode is headless.
-        super::headless::run(session, events).await
+        super::interactive::run(session, events).await
     };
     if let Some(d) = demo {
         d.stop().await;

@@ -152,7 +152,7 @@ pub async fn run(
             "events": model.counts().events,
         }))
         .await;
-    session.ensure_nick(&model).await;
+    session.ensure_nick(model.nick(session.node_id())).await;
     let (lines_tx, mut lines) = mpsc::channel::<String>(64);
     tokio::spawn(read_lines(lines_tx));
     let mut stdin_open = true;

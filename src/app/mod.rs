@@ -12,6 +12,7 @@ pub mod cli;
 pub mod demo;
 pub mod fractional;
 pub mod headless;
+pub mod interactive;
 pub mod list;
 pub mod logging;
 pub mod model;

@@ -231,9 +231,9 @@ impl Session {
 
     /// Publishes our `--name` as our nick if the events held say otherwise (first run, or
     /// the name changed), so peers show it beside our messages.
-    pub async fn ensure_nick(&self, model: &super::Model) {
+    pub async fn ensure_nick(&self, current: Option<&str>) {
         let name = self.inner.opts.name.trim();
-        if model.nick(self.node_id()) == Some(name) {
+        if current == Some(name) {
             return;
         }
         match AppOp::nick(name) {
@@ -431,7 +431,8 @@ impl Session {
         self.emit(SessionEvent::Notice(text));
     }
 
-    fn warn(&self, text: String) {
+    /// Tells the screen that something went wrong without stopping the session.
+    pub fn warn(&self, text: String) {
         self.emit(SessionEvent::Warning(text));
     }
 
