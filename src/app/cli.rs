@@ -49,7 +49,7 @@ pub enum Command {
 /// Where the store is.
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// Data directory [default: the platform's data dir, e.g. ~/.local/share/gossip-chat].
+    /// Data directory (default: the platform's data dir, e.g. ~/.local/share/gossip-chat).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Room: only peers in the same room sync with you, e.g. --room kitchen.
@@ -81,7 +81,7 @@ pub enum Fsync {
 /// How to run the node.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Your name as others see it [default: user@host], e.g. --name ana.
+    /// Your name as others see it (default: user@host), e.g. --name ana.
     #[arg(long)]
     pub name: Option<String>,
     /// The store.
