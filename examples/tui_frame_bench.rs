@@ -120,6 +120,7 @@ fn main() {
         room: "bench".into(),
         listen: "127.0.0.1:7777".parse().unwrap_or_else(|e| panic!("{e}")),
         mdns: true,
+        private: false,
         events: rows.len() as u64,
         nodes: AUTHORS,
         store_bytes: 20 << 20,

@@ -368,6 +368,7 @@ impl Session {
             room: self.inner.opts.room.clone(),
             listen: self.inner.listen,
             mdns: self.inner.opts.mdns,
+            private: self.room_is_private(),
             events: stats.total_events,
             nodes: stats.unique_nodes,
             store_bytes: stats.size_bytes,

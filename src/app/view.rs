@@ -83,6 +83,8 @@ pub struct StatusInfo {
     pub listen: SocketAddr,
     /// Whether mDNS discovery runs.
     pub mdns: bool,
+    /// Whether the room has a secret (encrypted with a pre-shared key, hidden on mDNS).
+    pub private: bool,
     /// Events stored.
     pub events: u64,
     /// Origins known (nodes that created events).

@@ -21,7 +21,15 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
             vec![Span::styled(s.name.clone(), theme::author_style(s.node_id))],
         ),
         (2, vec![Span::styled(s.node_id.short(), theme::dim())]),
-        (8, vec![Span::raw(format!("room {}", s.room))]),
+        (
+            8,
+            vec![Span::raw(if s.private {
+                // A padlock: only members with the room secret connect.
+                format!("\u{1F512} room {}", s.room)
+            } else {
+                format!("room {}", s.room)
+            })],
+        ),
         (6, vec![Span::raw(s.listen.to_string())]),
         (5, vec![Span::raw(format!("{} events", s.events))]),
         (4, vec![Span::raw(format!("{} nodes", s.nodes))]),

@@ -68,6 +68,7 @@ fn status(mdns: bool) -> StatusInfo {
         room: "kitchen".into(),
         listen: "10.0.0.1:7777".parse().expect("a valid address"),
         mdns,
+        private: false,
         events: 8,
         nodes: 2,
         store_bytes: 12_345,
@@ -432,6 +433,21 @@ fn panel_events() {
 #[test]
 fn panel_status() {
     snapshot("panel_status", &panel(&busy_app(), 120, 1, status::render));
+}
+
+#[test]
+fn a_private_room_shows_a_lock_and_an_open_one_does_not() {
+    let mut private = status(true);
+    private.private = true;
+    let mut app = busy_app();
+    assert!(!panel(&app, 120, 1, status::render).contains('\u{1F512}'));
+    app.update(Action::Session(SessionEvent::Status(private)));
+    let bar = panel(&app, 120, 1, status::render);
+    // The padlock is two cells wide: the test buffer shows a filler after it.
+    assert!(
+        bar.contains('\u{1F512}') && bar.contains("room kitchen"),
+        "{bar}"
+    );
 }
 
 #[test]
