@@ -60,9 +60,10 @@ pub struct StoreArgs {
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
     /// Make the room private: a file holding the room secret (its first line). Only peers
-    /// with the same secret can connect; export and state need it to find the store; mDNS shows a room id instead of the name. The
-    /// environment variable GOSSIP_CHAT_SECRET works too (a secret is never a plain flag,
-    /// which other users could read in the process list).
+    /// with the same secret can connect; export and state need it to find the store; mDNS
+    /// shows a room id instead of the name. The environment variable GOSSIP_CHAT_SECRET
+    /// works too (a secret is never a plain flag, which other users could read in the
+    /// process list), e.g. --secret-file ~/.config/gossip-chat/kitchen.secret.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
 }
@@ -94,17 +95,19 @@ pub struct RunArgs {
     /// e.g. --peer 10.0.0.5:7000 --peer laptop.local:7000.
     #[arg(long = "peer", value_name = "HOST:PORT")]
     pub peers: Vec<String>,
-    /// Do not use mDNS (no announcing, no browsing): only --peer and peers that dial you.
+    /// Do not use mDNS (no announcing, no browsing): only --peer and peers that dial you,
+    /// e.g. --no-mdns --peer 10.0.0.5:7000.
     #[arg(long)]
     pub no_mdns: bool,
-    /// When stored events are forced to disk.
+    /// When stored events are forced to disk, e.g. --fsync always.
     #[arg(long, value_enum, default_value_t = Fsync::Interval)]
     pub fsync: Fsync,
-    /// No terminal UI: stdin lines are chat messages or /commands, stdout gets JSON lines.
+    /// No terminal UI: stdin lines are chat messages or /commands, stdout gets JSON lines,
+    /// e.g. echo hello | gossip-chat --headless.
     #[arg(long)]
     pub headless: bool,
     /// Start N local bot nodes (default 2) over TCP on 127.0.0.1 that chat and edit the list,
-    /// to see every panel alive; their stores live in a temporary dir.
+    /// to see every panel alive; their stores live in a temporary dir, e.g. --demo 3.
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "2")]
     pub demo: Option<usize>,
 }
