@@ -613,16 +613,12 @@ impl Inner {
                     let t = self.state().peers.record_failure(&id, &error.to_string());
                     self.announce(t);
                 }
-                self.emit_exchange(ExchangeResult {
-                    peer: peer.unwrap_or(NodeId::NIL),
-                    direction: Direction::Inbound,
-                    success: false,
-                    events_sent: 0,
-                    events_received: 0,
-                    bytes: 0,
-                    duration: Duration::ZERO,
-                    error: Some(format!("{addr}: {error}")),
-                });
+                self.emit_exchange(ExchangeResult::failed(
+                    peer.unwrap_or(NodeId::NIL),
+                    Direction::Inbound,
+                    Duration::ZERO,
+                    format!("{addr}: {error}"),
+                ));
             }
         }
     }
@@ -645,16 +641,12 @@ impl Inner {
             (other, _) => {
                 add(&self.counters.rejected_inbound, 1);
                 tracing::warn!(peer = %from.id, kind = other.kind(), "unexpected message");
-                self.emit_exchange(ExchangeResult {
-                    peer: from.id,
-                    direction: Direction::Inbound,
-                    success: false,
-                    events_sent: 0,
-                    events_received: 0,
-                    bytes: 0,
-                    duration: Duration::ZERO,
-                    error: Some(format!("unexpected {} message", other.kind())),
-                });
+                self.emit_exchange(ExchangeResult::failed(
+                    from.id,
+                    Direction::Inbound,
+                    Duration::ZERO,
+                    format!("unexpected {} message", other.kind()),
+                ));
             }
         }
     }
@@ -924,19 +916,15 @@ impl Inner {
                 peer = %from, %origin, seq, error = %why, count = bad.len(),
                 "events refused: signature check failed"
             );
-            self.emit_exchange(ExchangeResult {
-                peer: from,
-                direction: Direction::Inbound,
-                success: false,
-                events_sent: 0,
-                events_received: 0,
-                bytes: 0,
-                duration: Duration::ZERO,
-                error: Some(format!(
+            self.emit_exchange(ExchangeResult::failed(
+                from,
+                Direction::Inbound,
+                Duration::ZERO,
+                format!(
                     "{} event(s) rejected, first {origin}/{seq}: {why}",
                     bad.len()
-                )),
-            });
+                ),
+            ));
         }
         ok
     }
@@ -1030,16 +1018,7 @@ impl Inner {
                 tracing::debug!(peer = %peer.id, error = %msg, "exchange failed");
                 let t = self.state().peers.record_failure(&peer.id, &msg);
                 self.announce(t);
-                ExchangeResult {
-                    peer: peer.id,
-                    direction: Direction::Outbound,
-                    success: false,
-                    events_sent: 0,
-                    events_received: 0,
-                    bytes: 0,
-                    duration: started.elapsed(),
-                    error: Some(msg),
-                }
+                ExchangeResult::failed(peer.id, Direction::Outbound, started.elapsed(), msg)
             }
         };
         self.emit_exchange(result.clone());

@@ -35,6 +35,27 @@ pub struct ExchangeResult {
     pub error: Option<String>,
 }
 
+impl ExchangeResult {
+    /// An exchange (or inbound input) that failed with `error` and moved nothing.
+    pub fn failed(
+        peer: NodeId,
+        direction: Direction,
+        duration: Duration,
+        error: impl Into<String>,
+    ) -> Self {
+        ExchangeResult {
+            peer,
+            direction,
+            success: false,
+            events_sent: 0,
+            events_received: 0,
+            bytes: 0,
+            duration,
+            error: Some(error.into()),
+        }
+    }
+}
+
 /// A snapshot of a node's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GossipStats {
