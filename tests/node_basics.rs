@@ -266,3 +266,26 @@ async fn a_conflicting_event_is_refused_counted_and_never_replaces_the_held_one(
     assert_eq!(held, real);
     stop_all(&nodes).await;
 }
+
+#[tokio::test]
+async fn creation_steps_past_an_own_seq_the_store_already_holds() {
+    let net = MemoryNetwork::new(7);
+    let (node, store) = solo(&net, fast_config(NodeId::random()));
+    node.start().await.unwrap();
+    // Our own seq 1 lands in the store behind the node's back (as when it comes back from
+    // a peer and its receipt has not reached the node's state yet).
+    let stray = gossip::Event {
+        id: uuid::Uuid::now_v7(),
+        origin: node.id(),
+        seq: 1,
+        lamport: 1,
+        created_at_ms: 0,
+        payload: Bytes::from_static(b"from an earlier life"),
+        sig: Bytes::new(),
+    };
+    store.save(stray).await.unwrap();
+    let e = node.create_event(&b"now"[..]).await.unwrap();
+    assert_eq!(e.seq, 2);
+    assert_eq!(node.next_seq(), 3);
+    node.stop().await;
+}

@@ -333,43 +333,55 @@ impl GossipNode {
         }
         let inner = &self.inner;
         let _one_at_a_time = inner.create_lock.lock().await;
-        let (seq, lamport) = {
-            let st = inner.state();
-            if !st.started {
-                return Err(GossipError::NotStarted);
+        let mut attempts = 0;
+        let event = loop {
+            let (seq, lamport) = {
+                let st = inner.state();
+                if !st.started {
+                    return Err(GossipError::NotStarted);
+                }
+                (st.next_seq, st.lamport + 1)
+            };
+            let mut event = Event {
+                id: Uuid::now_v7(),
+                origin: self.id(),
+                seq,
+                lamport,
+                created_at_ms: now_ms(),
+                payload: payload.clone(),
+                sig: Bytes::new(),
+            };
+            if let Some(auth) = &inner.auth {
+                auth.identity.sign_event(&mut event);
             }
-            (st.next_seq, st.lamport + 1)
-        };
-        let mut event = Event {
-            id: Uuid::now_v7(),
-            origin: self.id(),
-            seq,
-            lamport,
-            created_at_ms: now_ms(),
-            payload,
-            sig: Bytes::new(),
-        };
-        if let Some(auth) = &inner.auth {
-            auth.identity.sign_event(&mut event);
-        }
-        let size = event.encoded_len();
-        let limit = inner.config.limits().max_event_bytes();
-        if size > limit {
-            return Err(GossipError::EventTooLarge { size, limit });
-        }
-        match inner.store.save(event.clone()).await? {
-            SaveOutcome::Inserted => {}
-            other => {
+            let size = event.encoded_len();
+            let limit = inner.config.limits().max_event_bytes();
+            if size > limit {
+                return Err(GossipError::EventTooLarge { size, limit });
+            }
+            let outcome = inner.store.save(event.clone()).await?;
+            let held = if outcome == SaveOutcome::Inserted {
+                0
+            } else {
+                inner.store.latest_seq(self.id()).await?
+            };
+            {
+                let mut st = inner.state();
+                // A held seq means our own event came back from a peer (a wiped store) while
+                // its receipt was still on its way to the state: step past it.
+                st.next_seq = st.next_seq.max(seq + 1).max(held + 1);
+                st.lamport = st.lamport.max(lamport);
+            }
+            if outcome == SaveOutcome::Inserted {
+                break event;
+            }
+            attempts += 1;
+            if attempts == 3 {
                 return Err(GossipError::Protocol(format!(
-                    "own seq {seq} already held ({other:?}); the store and the node disagree"
+                    "own seq {seq} already held ({outcome:?}); the store and the node disagree"
                 )));
             }
-        }
-        {
-            let mut st = inner.state();
-            st.next_seq = st.next_seq.max(seq + 1);
-            st.lamport = st.lamport.max(lamport);
-        }
+        };
         add(&inner.counters.events_created, 1);
         let _ = inner.streams.created.send(event.clone());
         if inner.config.eager_push {
