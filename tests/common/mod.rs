@@ -64,6 +64,17 @@ pub async fn cluster(
     out
 }
 
+/// Waits until every node ran the round its ticker fires at start, so tests that count
+/// exchanges see only their own.
+pub async fn settle(nodes: &[TestNode]) {
+    for n in nodes {
+        eventually(Duration::from_secs(5), "first round", || async {
+            n.node.stats().rounds >= 1
+        })
+        .await;
+    }
+}
+
 /// Connects `a` and `b` both ways.
 pub fn link(nodes: &[TestNode], a: usize, b: usize) {
     nodes[a].node.add_peer(nodes[b].peer()).expect("add peer");
