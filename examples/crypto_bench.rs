@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gossip::auth::{self, NodeIdentity};
-use gossip::node::{GossipConfig, GossipNode};
+use gossip::node::GossipNode;
 use gossip::store::{EventStore, MemoryEventStore};
 use gossip::transport::tcp::Encryption;
 use gossip::transport::{Peer, TcpConfig, TcpTransport, Transport};
@@ -26,17 +26,9 @@ use uuid::Uuid;
 
 const PAYLOAD: usize = 100;
 
-fn bulk_config(id: NodeId) -> GossipConfig {
-    GossipConfig {
-        max_events_per_message: 10_000,
-        max_message_size_bytes: 4 * 1024 * 1024,
-        gossip_interval: Duration::from_secs(3600),
-        gossip_timeout: Duration::from_secs(3601),
-        enable_anti_entropy: false,
-        eager_push: false,
-        ..GossipConfig::new(id)
-    }
-}
+#[path = "common/bulk.rs"]
+mod bulk;
+use bulk::bulk_config;
 
 async fn node(
     id: NodeId,
