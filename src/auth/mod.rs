@@ -9,6 +9,8 @@
 //! The library works without any of this: an event with an empty [`Event::sig`] is an
 //! unsigned event, and a node built without an identity neither signs nor verifies.
 
+pub mod verify;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -550,5 +552,15 @@ mod tests {
         assert!(verify_binding(me.node_id(), &me.public_key(), b"hash-2", &sig).is_err());
         let other = NodeIdentity::generate();
         assert!(verify_binding(other.node_id(), &me.public_key(), b"hash-1", &sig).is_err());
+    }
+}
+
+impl crate::protocol::engine::Signer for NodeIdentity {
+    fn sign(&self, event: &mut Event) {
+        self.sign_event(event);
+    }
+
+    fn identity_event(&self) -> Event {
+        NodeIdentity::identity_event(self)
     }
 }

@@ -1,0 +1,1 @@
+//! Engine unit tests: no sockets, no sleeps; time is an input.
