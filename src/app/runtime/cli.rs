@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use super::session::{Session, SessionError, SessionOptions};
-use super::{Model, payload_json};
+use crate::app::{Model, payload_json};
 use crate::store::file::{FileStoreOptions, FsyncPolicy, default_data_dir, room_dir};
 use crate::store::{EventStore, FileEventStore, StoreError};
 
