@@ -414,6 +414,16 @@ fn check_private(_: &Path) -> Result<(), IdentityError> {
     Ok(())
 }
 
+impl crate::protocol::engine::Signer for NodeIdentity {
+    fn sign(&self, event: &mut Event) {
+        self.sign_event(event);
+    }
+
+    fn identity_event(&self) -> Event {
+        NodeIdentity::identity_event(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,15 +562,5 @@ mod tests {
         assert!(verify_binding(me.node_id(), &me.public_key(), b"hash-2", &sig).is_err());
         let other = NodeIdentity::generate();
         assert!(verify_binding(other.node_id(), &me.public_key(), b"hash-1", &sig).is_err());
-    }
-}
-
-impl crate::protocol::engine::Signer for NodeIdentity {
-    fn sign(&self, event: &mut Event) {
-        self.sign_event(event);
-    }
-
-    fn identity_event(&self) -> Event {
-        NodeIdentity::identity_event(self)
     }
 }

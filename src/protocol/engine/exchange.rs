@@ -62,6 +62,17 @@ pub enum FetchFor {
     Clock(ExchangeId),
     /// Phase 3 of an exchange.
     Push(ExchangeId),
+    /// The clock before answering a peer's digest.
+    AnswerClock {
+        /// The request to answer.
+        request: RequestId,
+        /// The peer.
+        peer: NodeId,
+        /// When its digest came.
+        started: u64,
+        /// Its clock.
+        theirs: VectorClock,
+    },
     /// Phase 2 for a peer's digest.
     Answer {
         /// The request to answer.
@@ -137,6 +148,12 @@ impl Engine {
             None => {}
             Some(FetchFor::Clock(id)) => self.send_digest(id),
             Some(FetchFor::Push(id)) => self.push_phase(id, events),
+            Some(FetchFor::AnswerClock {
+                request,
+                peer,
+                started,
+                theirs,
+            }) => self.fetch_answer(request, peer, started, theirs),
             Some(FetchFor::Answer {
                 request,
                 peer,
@@ -151,11 +168,19 @@ impl Engine {
             Some(FetchFor::Clock(id) | FetchFor::Push(id)) => {
                 self.fail_exchange(id, format!("store: {error}"))
             }
-            Some(FetchFor::Answer {
-                request,
-                peer,
-                started,
-            }) => self.respond(request, peer, started, Vec::new(), Some(error)),
+            Some(
+                FetchFor::Answer {
+                    request,
+                    peer,
+                    started,
+                }
+                | FetchFor::AnswerClock {
+                    request,
+                    peer,
+                    started,
+                    ..
+                },
+            ) => self.respond(request, peer, started, Vec::new(), Some(error)),
         }
     }
 
@@ -399,28 +424,52 @@ impl Engine {
         }
     }
 
-    /// Phase 2 for a peer: fetch what it lacks.
+    /// Phase 2 for a peer: the store's clock first (it may hold events written beside
+    /// the engine), then what the peer lacks.
     fn answer_digest(&mut self, request: RequestId, peer: NodeId, theirs: VectorClock) {
+        let fetch = FetchId(self.next_id());
+        self.fetches.insert(
+            fetch,
+            FetchFor::AnswerClock {
+                request,
+                peer,
+                started: self.now,
+                theirs,
+            },
+        );
+        self.out.push(Output::Fetch {
+            fetch,
+            wants: Vec::new(),
+            limit: 0,
+        });
+    }
+
+    fn fetch_answer(
+        &mut self,
+        request: RequestId,
+        peer: NodeId,
+        started: u64,
+        theirs: VectorClock,
+    ) {
         let rotation = self.next_rotation();
         let wants = exchange::wants(self.held.clock(), &theirs, rotation);
-        let limit = if wants.is_empty() {
-            0
-        } else {
-            self.config.limits.max_events
-        };
+        if wants.is_empty() {
+            self.respond(request, peer, started, Vec::new(), None);
+            return;
+        }
         let fetch = FetchId(self.next_id());
         self.fetches.insert(
             fetch,
             FetchFor::Answer {
                 request,
                 peer,
-                started: self.now,
+                started,
             },
         );
         self.out.push(Output::Fetch {
             fetch,
             wants,
-            limit,
+            limit: self.config.limits.max_events,
         });
     }
 

@@ -118,7 +118,7 @@ impl Engine {
     pub fn new(config: EngineConfig, seed: u64, signer: Option<Box<dyn Signer>>) -> Self {
         Engine {
             selector: Selector::new(config.strategy, seed),
-            rng: SmallRng::seed_from_u64(seed ^ 0x5EED_0F_E4E4),
+            rng: SmallRng::seed_from_u64(seed ^ 0x5EED_0FE4_E4E4),
             config,
             signer,
             now: 0,
