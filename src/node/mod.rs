@@ -27,7 +27,7 @@ pub use stats::{Direction, ExchangeResult, GossipStats};
 
 use crate::auth::{self, AuthError, NodeIdentity};
 use crate::protocol::exchange::{self, Batch, Want};
-use crate::protocol::{Event, Message, NodeId, Selector, VectorClock, now_ms};
+use crate::protocol::{Event, Hlc, Message, NodeId, Selector, VectorClock, now_ms};
 use crate::store::{EventStore, SaveOutcome};
 use crate::transport::{Inbound, Peer, Reply, Transport};
 use stats::{Counters, add};
@@ -86,7 +86,8 @@ impl Streams {
 struct State {
     started: bool,
     next_seq: u64,
-    lamport: u64,
+    /// The highest HLC seen (own or received): the next own event is stamped past it.
+    hlc: u64,
     peers: PeerTable,
     selector: Selector,
     rotation: usize,
@@ -200,7 +201,7 @@ impl GossipNode {
         let state = State {
             started: false,
             next_seq: 1,
-            lamport: 0,
+            hlc: 0,
             peers: PeerTable::default(),
             selector: Selector::new(config.peer_selection_strategy, seed),
             rotation: 0,
@@ -256,13 +257,13 @@ impl GossipNode {
         }
         let me = self.id();
         let next_seq = self.inner.store.latest_seq(me).await? + 1;
-        let lamport = self.inner.store.max_lamport().await?;
+        let hlc = self.inner.store.max_hlc().await?;
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         self.inner.transport.start(tx).await?;
         {
             let mut st = self.inner.state();
             st.next_seq = st.next_seq.max(next_seq);
-            st.lamport = st.lamport.max(lamport);
+            st.hlc = st.hlc.max(hlc);
             st.started = true;
         }
         if let Err(e) = self.create_identity_event().await {
@@ -292,7 +293,7 @@ impl GossipNode {
             return Ok(());
         }
         let event = auth.identity.identity_event();
-        let lamport = event.lamport;
+        let hlc = event.hlc;
         if inner.store.save(event.clone()).await? != SaveOutcome::Inserted {
             return Err(GossipError::Protocol(
                 "own identity event already held; the store and the node disagree".into(),
@@ -301,7 +302,7 @@ impl GossipNode {
         {
             let mut st = inner.state();
             st.next_seq = st.next_seq.max(2);
-            st.lamport = st.lamport.max(lamport);
+            st.hlc = st.hlc.max(hlc);
         }
         add(&inner.counters.events_created, 1);
         let _ = inner.streams.created.send(event);
@@ -335,19 +336,20 @@ impl GossipNode {
         let _one_at_a_time = inner.create_lock.lock().await;
         let mut attempts = 0;
         let event = loop {
-            let (seq, lamport) = {
+            let now = now_ms();
+            let (seq, hlc) = {
                 let st = inner.state();
                 if !st.started {
                     return Err(GossipError::NotStarted);
                 }
-                (st.next_seq, st.lamport + 1)
+                (st.next_seq, Hlc::tick(now, st.hlc))
             };
             let mut event = Event {
                 id: Uuid::now_v7(),
                 origin: self.id(),
                 seq,
-                lamport,
-                created_at_ms: now_ms(),
+                hlc,
+                created_at_ms: now,
                 payload: payload.clone(),
                 sig: Bytes::new(),
             };
@@ -370,7 +372,7 @@ impl GossipNode {
                 // A held seq means our own event came back from a peer (a wiped store) while
                 // its receipt was still on its way to the state: step past it.
                 st.next_seq = st.next_seq.max(seq + 1).max(held + 1);
-                st.lamport = st.lamport.max(lamport);
+                st.hlc = st.hlc.max(hlc);
             }
             if outcome == SaveOutcome::Inserted {
                 break event;
@@ -800,7 +802,7 @@ impl Inner {
             let mut st = self.state();
             let me = self.config.node_id;
             for e in &fresh {
-                st.lamport = st.lamport.max(e.lamport);
+                st.hlc = st.hlc.max(e.hlc);
                 // Our own events coming back (a wiped store): never reuse their seqs.
                 if e.origin == me {
                     st.next_seq = st.next_seq.max(e.seq + 1);
