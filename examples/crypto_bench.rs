@@ -60,7 +60,7 @@ fn event(origin: NodeId, seq: u64, now: u64) -> Event {
         id: Uuid::now_v7(),
         origin,
         seq,
-        lamport: seq,
+        hlc: seq,
         created_at_ms: now + seq / 1000,
         payload: Bytes::from(vec![(seq % 251) as u8; PAYLOAD]),
         sig: Bytes::new(),

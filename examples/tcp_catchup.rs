@@ -60,7 +60,7 @@ async fn main() {
                 id: Uuid::now_v7(),
                 origin: src_id,
                 seq,
-                lamport: seq,
+                hlc: seq,
                 created_at_ms: now + seq / 1000,
                 payload: Bytes::from(vec![(seq % 251) as u8; PAYLOAD]),
                 sig: bytes::Bytes::new(),

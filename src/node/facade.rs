@@ -187,7 +187,7 @@ impl GossipNode {
         let store = StoreState {
             clock: inner.store.clock().await?,
             own_latest_seq: inner.store.latest_seq(me).await?,
-            max_lamport: inner.store.max_lamport().await?,
+            max_hlc: inner.store.max_hlc().await?,
         };
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         inner.transport.start(tx).await?;

@@ -176,7 +176,7 @@ fn cold_join(sim: &mut Sim) -> usize {
                 id: uuid::Uuid::from_u128(((o as u128) << 64) | seq as u128),
                 origin,
                 seq,
-                lamport: seq,
+                hlc: seq,
                 created_at_ms: EPOCH_MS + seq,
                 payload: bytes::Bytes::from(vec![b'h'; 100]),
                 sig: bytes::Bytes::new(),

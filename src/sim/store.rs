@@ -23,7 +23,7 @@ impl SimStore {
                 .range((me, 0)..=(me, u64::MAX))
                 .next_back()
                 .map_or(0, |(k, _)| k.1),
-            max_lamport: self.events.values().map(|e| e.lamport).max().unwrap_or(0),
+            max_hlc: self.events.values().map(|e| e.hlc).max().unwrap_or(0),
         }
     }
 

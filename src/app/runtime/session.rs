@@ -214,7 +214,7 @@ impl Session {
     }
 
     /// Every stored event, as rows (for a screen's initial fold), oldest first by
-    /// `(lamport, origin, seq)`.
+    /// `(hlc, origin, seq)`.
     pub async fn history(&self) -> Result<Vec<EventRow>, SessionError> {
         let mut events = self.inner.store.all_events().await?;
         events.sort_by_key(Event::order_key);

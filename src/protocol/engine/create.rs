@@ -1,5 +1,5 @@
-//! Own events: issued one at a time, in the order asked. Each gets the next seq and a
-//! Lamport time past every one seen, is signed, saved durably, and only then reported and
+//! Own events: issued one at a time, in the order asked. Each gets the next seq and an
+//! HLC past every one seen, is signed, saved durably, and only then reported and
 //! pushed. A seq the store turns out to hold already (our own events came back from a
 //! peer after a wiped store) is stepped past.
 //!
@@ -146,7 +146,7 @@ impl Engine {
         }
     }
 
-    /// A new own event: the next seq, a Lamport time past all seen, an id and time from
+    /// A new own event: the next seq, an HLC past all seen (and not before now), an id and time from
     /// the engine's clock and generator, signed.
     fn issue(&mut self, payload: Bytes) -> Event {
         let mut random = [0u8; 10];
@@ -156,7 +156,7 @@ impl Engine {
             id,
             origin: self.id(),
             seq: self.next_seq,
-            lamport: self.lamport.saturating_add(1),
+            hlc: crate::protocol::hlc::Hlc::tick(self.now, self.hlc),
             created_at_ms: self.now,
             payload,
             sig: Bytes::new(),
@@ -175,7 +175,7 @@ impl Engine {
         match verdict {
             Some(Verdict::Inserted) => {
                 self.held.hold(event.origin, seq);
-                self.lamport = self.lamport.max(event.lamport);
+                self.hlc = self.hlc.max(event.hlc);
                 self.stats.events_created += 1;
                 self.emit(Emit::Created(event.clone()));
                 match job.what {

@@ -184,7 +184,7 @@ impl Engine {
         }
         let me = self.id();
         for e in &fresh {
-            self.lamport = self.lamport.max(e.lamport);
+            self.hlc = self.hlc.max(e.hlc);
             // Our own events coming back (a wiped store): never reuse their seqs.
             if e.origin == me {
                 self.next_seq = self.next_seq.max(e.seq.saturating_add(1));

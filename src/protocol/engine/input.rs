@@ -36,8 +36,8 @@ pub struct StoreState {
     pub clock: VectorClock,
     /// The highest own seq held, gaps or not.
     pub own_latest_seq: u64,
-    /// The highest Lamport time held.
-    pub max_lamport: u64,
+    /// The highest HLC held.
+    pub max_hlc: u64,
 }
 
 /// What happened to one event of a [`super::Output::Save`].

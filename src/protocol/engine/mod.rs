@@ -15,7 +15,7 @@
 //! - [`schedule`]: rounds, anti-entropy and the offline retry, as timers;
 //! - [`liveness`]: the peer table, discovered -> alive -> suspect -> offline;
 //! - [`ingest`]: which received events are valid and what to do with new ones;
-//! - [`create`]: issuing own events (seq, Lamport time, signature) one at a time.
+//! - [`create`]: issuing own events (seq, HLC, signature) one at a time.
 
 pub mod create;
 pub mod exchange;
@@ -99,7 +99,8 @@ pub struct Engine {
     next_id: u64,
     held: held::Held,
     next_seq: u64,
-    lamport: u64,
+    /// The highest HLC seen (own or received): the next own event is stamped past it.
+    hlc: u64,
     peers: PeerTable,
     selector: Selector,
     rotation: usize,
@@ -127,7 +128,7 @@ impl Engine {
             next_id: 0,
             held: held::Held::default(),
             next_seq: 1,
-            lamport: 0,
+            hlc: 0,
             peers: PeerTable::default(),
             rotation: 0,
             in_flight: BTreeSet::new(),
@@ -213,9 +214,9 @@ impl Engine {
         self.next_seq
     }
 
-    /// The highest Lamport time seen.
-    pub fn lamport(&self) -> u64 {
-        self.lamport
+    /// The highest HLC seen.
+    pub fn hlc(&self) -> u64 {
+        self.hlc
     }
 
     /// What the engine knows the store holds (contiguously per origin).
@@ -260,7 +261,7 @@ impl Engine {
         self.run += 1;
         self.held = held::Held::new(store.clock);
         self.next_seq = self.next_seq.max(store.own_latest_seq + 1);
-        self.lamport = self.lamport.max(store.max_lamport);
+        self.hlc = self.hlc.max(store.max_hlc);
         self.schedule_start();
         self.create_identity(ticket);
     }

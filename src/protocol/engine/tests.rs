@@ -37,7 +37,7 @@ fn ev(origin: u128, seq: u64) -> Event {
         id: uuid::Uuid::from_u128((origin << 64) | seq as u128),
         origin: NodeId::from_u128(origin),
         seq,
-        lamport: seq,
+        hlc: seq,
         created_at_ms: T0,
         payload: Bytes::from_static(b"x"),
         sig: Bytes::new(),
@@ -78,7 +78,7 @@ impl Node {
         let store = StoreState {
             clock: self.clock(),
             own_latest_seq: self.store.keys().filter(|k| k.0 == self.id()).count() as u64,
-            max_lamport: self.store.values().map(|e| e.lamport).max().unwrap_or(0),
+            max_hlc: self.store.values().map(|e| e.hlc).max().unwrap_or(0),
         };
         self.run(Input::Start { ticket: 0, store })
     }
