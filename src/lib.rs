@@ -9,6 +9,7 @@
 //! - [`store`]: the [`store::EventStore`] trait and its implementations;
 //! - [`transport`]: the [`transport::Transport`] trait and its implementations;
 //! - [`node`]: [`node::GossipNode`], the async shell that runs it all;
+//! - [`metrics`]: Prometheus metrics of a running node, read through its public API;
 //! - [`app`]: the app model of gossip-chat (chat and a shared list as a CRDT), pure code on
 //!   top of [`protocol::Event`].
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@ pub mod protocol;
 
 pub use protocol::{ClockOrdering, Event, Message, NodeId, PeerSelectionStrategy, VectorClock};
 pub mod discovery;
+pub mod metrics;
 pub mod node;
 pub mod store;
 pub mod transport;

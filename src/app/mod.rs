@@ -21,6 +21,7 @@ pub mod op;
 mod seen;
 pub mod session;
 pub mod stamp;
+pub mod store_kind;
 pub mod tui;
 pub mod view;
 
