@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use gossip::app::runtime::view::{EventRow, SessionEvent, StatusInfo};
 use gossip::app::tui::{Action, TuiApp, render};
-use gossip::app::view::{EventRow, SessionEvent, StatusInfo};
 use gossip::app::{AppOp, Model};
 use gossip::protocol::{Event, NodeId, VectorClock};
 use ratatui::Terminal;

@@ -13,6 +13,9 @@
 //! - [`app`]: the app model of gossip-chat (chat and a shared list as a CRDT), pure code on
 //!   top of [`protocol::Event`].
 #![forbid(unsafe_code)]
+// Input from the network, the disk or the user never panics the node: no unwrap/expect
+// outside tests (tests may, and say what they expected).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
 pub mod app;

@@ -9,7 +9,7 @@ use crossterm::event::{
 
 use super::app::{Focus, TuiApp};
 use crate::app::MoveTo;
-use crate::app::view::SessionEvent;
+use crate::app::runtime::view::SessionEvent;
 
 /// One thing to do to the [`TuiApp`].
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,9 @@ use super::action::Action;
 use super::chat;
 use super::input::LineEditor;
 use super::layout;
-use crate::app::view::{EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo, UiCommand};
+use crate::app::runtime::view::{
+    EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo, UiCommand,
+};
 use crate::app::{AppOp, Applied, Model, MoveTo};
 
 /// How many exchange rows and event rows the logs keep.

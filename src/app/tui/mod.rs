@@ -40,7 +40,7 @@ pub use app::{Flash, Focus, InputMode, LOG_LEN, LogTab, Popup, TuiApp};
 pub use input::LineEditor;
 pub use layout::{Areas, WIDE_MIN_WIDTH, areas, render};
 
-use crate::app::view::{EventRow, SessionEvent, StatusInfo, UiCommand};
+use crate::app::runtime::view::{EventRow, SessionEvent, StatusInfo, UiCommand};
 
 /// The shortest time between two frames (30 per second at most).
 const FRAME_GAP: Duration = Duration::from_millis(33);

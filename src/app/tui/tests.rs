@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::app::AppOp;
-use crate::app::view::{ExchangeRow, PeerRow};
+use crate::app::runtime::view::{ExchangeRow, PeerRow};
 use crate::node::{Direction, ExchangeResult, PeerState};
 use crate::protocol::{Event, NodeId, VectorClock};
 
@@ -565,7 +565,7 @@ fn bad_input_shows_an_error_and_keeps_the_line() {
             key(&mut app, KeyCode::Backspace);
         }
     }
-    let long = "x".repeat(crate::app::op::MAX_TEXT_BYTES + 1);
+    let long = "x".repeat(crate::app::model::op::MAX_TEXT_BYTES + 1);
     app.update(Action::Session(SessionEvent::Peers(peers())));
     assert!(submit_line(&mut app, &long).is_empty());
     assert!(matches!(app.flash(), Some(Flash::Error(m)) if m.contains("over the limit")));

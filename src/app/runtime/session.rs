@@ -16,9 +16,9 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::AppOp;
 use super::store_kind::StoreKind;
 use super::view::{EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo};
+use crate::app::AppOp;
 use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
 use crate::metrics::{Metrics, SaveLatency, TimedStore, save_latency};
 use crate::node::{Direction, GossipConfig, GossipError, GossipNode, PeerState};

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::session::Session;
 use super::view::{EventRow, SessionEvent, UiCommand};
-use super::{AppOp, tui};
+use crate::app::{AppOp, tui};
 use crate::protocol::NodeId;
 
 /// Capacity of the screen -> session command channel.

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::session::Session;
 use super::view::{EventRow, PeerRow, SessionEvent};
-use super::{AppOp, Model, payload_json};
+use crate::app::{AppOp, Model, payload_json};
 use crate::protocol::NodeId;
 
 /// The commands `--headless` understands, for `/help` and errors.

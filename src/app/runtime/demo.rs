@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::session::{Session, SessionOptions};
 use super::view::SessionEvent;
-use super::{AppOp, Model};
+use crate::app::{AppOp, Model};
 use crate::store::file::FsyncPolicy;
 
 const NAMES: &[&str] = &["ada", "grace", "linus", "barbara", "ken", "radia", "edsger"];

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::session::{Session, SessionError, SessionOptions};
 use super::store_kind::StoreKind;
-use super::{Model, payload_json};
+use crate::app::{Model, payload_json};
 use crate::store::file::{FsyncPolicy, default_data_dir, room_dir};
 use crate::store::{EventStore, StoreError};
 

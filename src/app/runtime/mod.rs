@@ -1,0 +1,11 @@
+//! The running app: the command line, the session that wires store, transport, discovery
+//! and node together, and the two front ends that drive it (`--headless` and the TUI).
+
+pub mod cli;
+pub mod demo;
+pub mod headless;
+pub mod interactive;
+pub mod logging;
+pub mod session;
+pub mod store_kind;
+pub mod view;
