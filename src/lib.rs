@@ -30,3 +30,9 @@ pub mod store;
 pub mod transport;
 
 pub use node::{GossipConfig, GossipError, GossipNode};
+
+/// The README's Rust blocks, the "Use the library" quick start among them, run as doc tests
+/// so the README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
