@@ -72,10 +72,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("{:?}", String::from_utf8_lossy(&e.payload))
         };
         println!(
-            "  event {}:{} lamport {} {payload}",
+            "  event {}:{} hlc {} {payload}",
             &e.origin.to_string()[..8],
             e.seq,
-            e.lamport,
+            e.hlc,
         );
     })?;
     let st = store.stats().await?;

@@ -88,7 +88,7 @@ fn ev(origin: NodeId, seq: u64) -> Event {
         id: uuid::Uuid::now_v7(),
         origin,
         seq,
-        lamport: seq,
+        hlc: seq,
         created_at_ms: 1,
         payload: Bytes::from(vec![seq as u8; 100]),
         sig: Bytes::new(),

@@ -29,8 +29,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::node::now_ms;
 use crate::node::{GossipNode, PeerState};
-use crate::protocol::now_ms;
 use crate::transport::PeerLinkStats;
 
 mod reason;

@@ -103,8 +103,8 @@ impl EventStore for TimedStore {
         self.inner.latest_seq(origin).await
     }
 
-    async fn max_lamport(&self) -> Result<u64, StoreError> {
-        self.inner.max_lamport().await
+    async fn max_hlc(&self) -> Result<u64, StoreError> {
+        self.inner.max_hlc().await
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {

@@ -269,25 +269,23 @@ fn for_each_in(conn: &Connection, mut f: impl FnMut(Event)) -> Result<u64, Store
 fn scan(conn: &Connection) -> Result<State, StoreError> {
     let mut state = State::default();
     let mut st = conn
-        .prepare(
-            "SELECT origin, seq, lamport, created_at_ms, length(payload), length(sig) FROM events",
-        )
+        .prepare("SELECT origin, seq, hlc, created_at_ms, length(payload), length(sig) FROM events")
         .map_err(sql_err("scanning the events"))?;
     let mut rows = st.query([]).map_err(sql_err("scanning the events"))?;
     while let Some(r) = rows.next().map_err(sql_err("scanning the events"))? {
         let held = (|| -> rusqlite::Result<Held> {
             let origin = NodeId(uuid::Uuid::from_bytes(blob_array(r, 0)?));
             let seq = u64::from_be_bytes(blob_array(r, 1)?);
-            let lamport = r.get::<_, i64>(2)? as u64;
+            let hlc = r.get::<_, i64>(2)? as u64;
             let created_at_ms = r.get::<_, i64>(3)? as u64;
             let payload = r.get::<_, i64>(4)? as u64;
             let sig = r.get::<_, i64>(5)? as u64;
             Ok(Held {
                 origin,
                 seq,
-                lamport,
+                hlc,
                 created_at_ms,
-                encoded_len: state::encoded_len(seq, lamport, created_at_ms, payload, sig),
+                encoded_len: state::encoded_len(seq, hlc, created_at_ms, payload, sig),
             })
         })()
         .map_err(sql_err("scanning the events"))?;
@@ -408,8 +406,8 @@ impl EventStore for SqliteEventStore {
         Ok(self.state()?.latest_seq(origin))
     }
 
-    async fn max_lamport(&self) -> Result<u64, StoreError> {
-        Ok(self.state()?.max_lamport())
+    async fn max_hlc(&self) -> Result<u64, StoreError> {
+        Ok(self.state()?.max_hlc())
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {

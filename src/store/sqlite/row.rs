@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::protocol::{Event, NodeId};
 
 /// The columns [`event_of_row`] reads, in its order.
-pub const EVENT_COLUMNS: &str = "origin, seq, id, lamport, created_at_ms, payload, sig";
+pub const EVENT_COLUMNS: &str = "origin, seq, id, hlc, created_at_ms, payload, sig";
 
 /// A seq as stored: big-endian, so blob order is numeric order.
 pub fn seq_key(seq: u64) -> [u8; 8] {
@@ -21,7 +21,7 @@ pub fn event_of_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     let origin = uuid_at(row, 0)?;
     let seq_bytes: [u8; 8] = blob_array(row, 1)?;
     let id = uuid_at(row, 2)?;
-    let lamport: i64 = row.get(3)?;
+    let hlc: i64 = row.get(3)?;
     let created: i64 = row.get(4)?;
     let payload: Vec<u8> = row.get(5)?;
     let sig: Vec<u8> = row.get(6)?;
@@ -30,7 +30,7 @@ pub fn event_of_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         origin: NodeId(origin),
         seq: u64::from_be_bytes(seq_bytes),
         // Stored bit for bit: the casts undo the ones made on insert.
-        lamport: lamport as u64,
+        hlc: hlc as u64,
         created_at_ms: created as u64,
         payload: Bytes::from(payload),
         sig: Bytes::from(sig),

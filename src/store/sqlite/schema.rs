@@ -5,7 +5,7 @@
 //!     origin        BLOB    NOT NULL,  -- 16 bytes, the origin's UUID
 //!     seq           BLOB    NOT NULL,  -- 8 bytes, big-endian u64
 //!     id            BLOB    NOT NULL,  -- 16 bytes, the event's UUID
-//!     lamport       INTEGER NOT NULL,  -- u64 stored bit for bit as i64
+//!     hlc           INTEGER NOT NULL,  -- u64 stored bit for bit as i64
 //!     created_at_ms INTEGER NOT NULL,  -- u64 stored bit for bit as i64
 //!     payload       BLOB    NOT NULL,
 //!     sig           BLOB    NOT NULL,
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS events (
     origin        BLOB    NOT NULL,
     seq           BLOB    NOT NULL,
     id            BLOB    NOT NULL,
-    lamport       INTEGER NOT NULL,
+    hlc           INTEGER NOT NULL,
     created_at_ms INTEGER NOT NULL,
     payload       BLOB    NOT NULL,
     sig           BLOB    NOT NULL,

@@ -17,7 +17,7 @@ use crate::store::StoreStats;
 pub struct Held {
     pub origin: NodeId,
     pub seq: u64,
-    pub lamport: u64,
+    pub hlc: u64,
     pub created_at_ms: u64,
     /// Its encoded size ([`crate::protocol::Event::encoded_len`]).
     pub encoded_len: u64,
@@ -25,11 +25,11 @@ pub struct Held {
 
 /// The size of an event's encoding from its field values and blob lengths, without the
 /// blobs: the formula of [`crate::protocol::Event::encoded_len`].
-pub fn encoded_len(seq: u64, lamport: u64, created_at_ms: u64, payload: u64, sig: u64) -> u64 {
+pub fn encoded_len(seq: u64, hlc: u64, created_at_ms: u64, payload: u64, sig: u64) -> u64 {
     const UUID_LEN: usize = 17;
     (2 * UUID_LEN
         + varint_len(seq)
-        + varint_len(lamport)
+        + varint_len(hlc)
         + varint_len(created_at_ms)
         + varint_len(payload)
         + varint_len(sig)) as u64
@@ -55,7 +55,7 @@ pub struct State {
     size_bytes: u64,
     oldest_ms: Option<u64>,
     newest_ms: Option<u64>,
-    max_lamport: u64,
+    max_hlc: u64,
 }
 
 impl State {
@@ -74,7 +74,7 @@ impl State {
         }
         self.total += 1;
         self.size_bytes += h.encoded_len;
-        self.max_lamport = self.max_lamport.max(h.lamport);
+        self.max_hlc = self.max_hlc.max(h.hlc);
         let t = h.created_at_ms;
         self.oldest_ms = Some(self.oldest_ms.map_or(t, |v| v.min(t)));
         self.newest_ms = Some(self.newest_ms.map_or(t, |v| v.max(t)));
@@ -109,8 +109,8 @@ impl State {
         self.origins.get(&origin).map_or(0, |o| o.latest)
     }
 
-    pub fn max_lamport(&self) -> u64 {
-        self.max_lamport
+    pub fn max_hlc(&self) -> u64 {
+        self.max_hlc
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -135,17 +135,17 @@ mod tests {
 
     proptest! {
         #[test]
-        fn the_size_formula_is_the_events(seq: u64, lamport: u64, created: u64, p in 0usize..70_000, s in 0usize..300) {
+        fn the_size_formula_is_the_events(seq: u64, hlc: u64, created: u64, p in 0usize..70_000, s in 0usize..300) {
             let e = Event {
                 id: uuid::Uuid::now_v7(),
                 origin: NodeId::random(),
                 seq,
-                lamport,
+                hlc,
                 created_at_ms: created,
                 payload: Bytes::from(vec![7u8; p]),
                 sig: Bytes::from(vec![1u8; s]),
             };
-            prop_assert_eq!(encoded_len(seq, lamport, created, p as u64, s as u64), e.encoded_len() as u64);
+            prop_assert_eq!(encoded_len(seq, hlc, created, p as u64, s as u64), e.encoded_len() as u64);
         }
     }
 
@@ -157,7 +157,7 @@ mod tests {
             s.add(Held {
                 origin: o,
                 seq,
-                lamport: seq,
+                hlc: seq,
                 created_at_ms: seq,
                 encoded_len: 1,
             });

@@ -10,7 +10,7 @@ fn ev(origin: u128, seq: u64) -> Event {
         id: Uuid::now_v7(),
         origin: NodeId::from_u128(origin),
         seq,
-        lamport: seq,
+        hlc: seq,
         created_at_ms: seq,
         payload: Bytes::from(vec![b'x'; 40]),
         sig: Bytes::new(),
@@ -69,7 +69,7 @@ async fn the_highest_seqs_sort_above_the_lowest() {
     assert!(s.events_since(o, u64::MAX, 10).await.unwrap().is_empty());
     assert_eq!(s.latest_seq(o).await.unwrap(), u64::MAX);
     let mut big = ev(5, 7);
-    big.lamport = u64::MAX;
+    big.hlc = u64::MAX;
     big.created_at_ms = u64::MAX;
     s.save(big.clone()).await.unwrap();
     assert_eq!(s.get(o, 7).await.unwrap(), Some(big));

@@ -154,7 +154,7 @@ fn insert(tx: &Transaction<'_>, e: &Event) -> Result<SaveOutcome, StoreError> {
     let seq = seq_key(e.seq);
     let changed = tx
         .prepare_cached(
-            "INSERT INTO events (origin, seq, id, lamport, created_at_ms, payload, sig)
+            "INSERT INTO events (origin, seq, id, hlc, created_at_ms, payload, sig)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
         )
         .and_then(|mut st| {
@@ -162,7 +162,7 @@ fn insert(tx: &Transaction<'_>, e: &Event) -> Result<SaveOutcome, StoreError> {
                 origin.as_slice(),
                 seq.as_slice(),
                 e.id.as_bytes().as_slice(),
-                e.lamport as i64,
+                e.hlc as i64,
                 e.created_at_ms as i64,
                 e.payload.as_ref(),
                 e.sig.as_ref(),
@@ -191,7 +191,7 @@ fn held(e: &Event) -> Held {
     Held {
         origin: e.origin,
         seq: e.seq,
-        lamport: e.lamport,
+        hlc: e.hlc,
         created_at_ms: e.created_at_ms,
         encoded_len: e.encoded_len() as u64,
     }
