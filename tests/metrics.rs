@@ -64,6 +64,8 @@ async fn a_scrape_reports_the_nodes_figures() {
     let net = MemoryNetwork::new(1);
     let nodes = cluster(&net, 2, |_| {}).await;
     link(&nodes, 0, 1);
+    // Made before the events, so its stream watcher sees every arrival.
+    let metrics = Metrics::new(nodes[0].node.clone());
     for i in 0..5u8 {
         nodes[1].node.create_event(vec![i]).await.unwrap();
     }
@@ -74,12 +76,9 @@ async fn a_scrape_reports_the_nodes_figures() {
     )
     .await;
 
-    let server = serve(
-        "127.0.0.1:0".parse().unwrap(),
-        Metrics::new(nodes[0].node.clone()),
-    )
-    .await
-    .unwrap();
+    let server = serve("127.0.0.1:0".parse().unwrap(), metrics)
+        .await
+        .unwrap();
     assert!(server.local_addr().ip().is_loopback());
     let (head, body) = scrape(server.local_addr(), "/metrics").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
@@ -104,7 +103,8 @@ async fn a_scrape_reports_the_nodes_figures() {
     );
     assert_eq!(m[&peer], 5.0);
     assert_eq!(m["gossip_store_events_beyond_clock"], 0.0);
-    assert!(m.contains_key("gossip_event_arrival_age_seconds_count"));
+    assert_eq!(m["gossip_event_arrival_age_seconds_count"], 5.0);
+    assert_eq!(m["gossip_metrics_stream_lagged_total"], 0.0);
     assert!(m.contains_key(&format!(r#"gossip_node{{node="{}"}}"#, nodes[0].id)));
 
     let (head, _) = scrape(server.local_addr(), "/other").await;

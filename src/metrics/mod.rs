@@ -27,10 +27,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::node::now_ms;
-use crate::node::{GossipNode, PeerState};
+use crate::node::{ExchangeResult, GossipNode, PeerState, ReceivedEvent};
 use crate::transport::PeerLinkStats;
 
 mod reason;
@@ -83,7 +84,10 @@ impl Metrics {
             last_lag_ms: Arc::new(AtomicU64::new(0)),
             lagged: Counter::default(),
         };
-        tokio::spawn(watch(node.clone(), watched.clone()));
+        // Subscribed here, not in the task, so nothing between now and its first poll is
+        // missed.
+        let streams = (node.on_gossip_exchange(), node.on_event_received());
+        tokio::spawn(watch(streams, watched.clone()));
         Metrics {
             node,
             links: None,
@@ -345,11 +349,14 @@ fn gauge(v: u64) -> Gauge {
 }
 
 /// Follows the node's exchange and received-event streams until the node goes away.
-async fn watch(node: GossipNode, w: Watched) {
-    let mut exchanges = node.on_gossip_exchange();
-    let mut received = node.on_event_received();
-    // Holding the node would keep it alive; the streams end when it is dropped.
-    drop(node);
+async fn watch(
+    (mut exchanges, mut received): (
+        broadcast::Receiver<ExchangeResult>,
+        broadcast::Receiver<ReceivedEvent>,
+    ),
+    w: Watched,
+) {
+    // The task holds no node, so it does not keep one alive: the streams end with it.
     loop {
         tokio::select! {
             r = exchanges.recv() => match r {
