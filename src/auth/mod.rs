@@ -236,6 +236,12 @@ impl NodeIdentity {
         self.node_id
     }
 
+    /// The 32-byte secret key, for a store that keeps the key itself (the SQLite store).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn secret_bytes(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
     /// The public key.
     pub fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
         self.public
