@@ -25,6 +25,7 @@ pub use protocol::{ClockOrdering, Event, Message, NodeId, PeerSelectionStrategy,
 pub mod discovery;
 pub mod node;
 pub mod store;
+pub mod text;
 pub mod transport;
 
 pub use node::{GossipConfig, GossipError, GossipNode};

@@ -84,7 +84,8 @@ pub enum InvalidOp {
         /// Its length in bytes.
         len: usize,
     },
-    /// The text holds a control character other than a newline.
+    /// The text holds a control character other than a newline, or a bidi control (see
+    /// [`crate::text::is_unsafe`]).
     #[error("the text holds the control character U+{0:04X}")]
     ControlChar(u32),
     /// The nickname is empty or only whitespace.
@@ -96,7 +97,7 @@ pub enum InvalidOp {
         /// Its length in characters.
         len: usize,
     },
-    /// The nickname holds a control character (newlines included).
+    /// The nickname holds a control or bidi character (newlines included).
     #[error("the nickname holds the control character U+{0:04X}")]
     NickControlChar(u32),
     /// The position key is not a valid fractional key.
@@ -139,7 +140,8 @@ fn check_text(text: &str) -> Result<(), InvalidOp> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(InvalidOp::TextTooLong { len: text.len() });
     }
-    match text.chars().find(|&c| c.is_control() && c != '\n') {
+    // Bidi controls too: a reversed text must not be shown (see `crate::text`).
+    match text.chars().find(|&c| crate::text::is_unsafe(c) && c != '\n') {
         Some(c) => Err(InvalidOp::ControlChar(u32::from(c))),
         None => Ok(()),
     }
@@ -153,7 +155,7 @@ fn check_nick(name: &str) -> Result<(), InvalidOp> {
     if len > MAX_NICK_CHARS {
         return Err(InvalidOp::NickTooLong { len });
     }
-    match name.chars().find(|c| c.is_control()) {
+    match crate::text::find_unsafe(name) {
         Some(c) => Err(InvalidOp::NickControlChar(u32::from(c))),
         None => Ok(()),
     }

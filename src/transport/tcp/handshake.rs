@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use crate::auth::{self, NodeIdentity, PUBLIC_KEY_LEN};
 use crate::protocol::NodeId;
+use crate::text::escape;
 use crate::transport::TransportError;
 use crate::transport::codec::{Frame, HANDSHAKE_FRAME_MAX, Hello, HelloAuth};
 
@@ -54,6 +55,15 @@ impl Identity {
         expected: Option<NodeId>,
         hash: Option<&[u8]>,
     ) -> Result<(), TransportError> {
+        self.proof(theirs, hash)?;
+        self.rules(theirs, expected)
+    }
+
+    /// Whether `theirs` proves its node id on this connection (true), or carries no proof
+    /// where none is demanded (false). A proof that fails, or a missing one where we
+    /// demand it, is an error. Only a proven id may ever be reported to the node: anyone
+    /// can write another node's id into a `Hello`.
+    pub(super) fn proof(&self, theirs: &Hello, hash: Option<&[u8]>) -> Result<bool, TransportError> {
         let refuse = |why: String| Err(TransportError::Handshake(why));
         match (&theirs.auth, hash) {
             (Some(a), Some(hash)) => {
@@ -63,15 +73,19 @@ impl Identity {
                 if let Err(e) = auth::verify_binding(theirs.node_id, &key, hash, &a.signature) {
                     return refuse(format!("the peer's proof of node id failed: {e}"));
                 }
+                Ok(true)
             }
-            (None, Some(_)) if self.signer.is_some() => {
-                return refuse(format!(
-                    "node {} did not prove its node id (no identity key)",
-                    theirs.node_id
-                ));
-            }
-            _ => {}
+            (None, Some(_)) if self.signer.is_some() => refuse(format!(
+                "node {} did not prove its node id (no identity key)",
+                theirs.node_id
+            )),
+            _ => Ok(false),
         }
+    }
+
+    /// The rules every `Hello` must keep, proof aside.
+    pub(super) fn rules(&self, theirs: &Hello, expected: Option<NodeId>) -> Result<(), TransportError> {
+        let refuse = |why: String| Err(TransportError::Handshake(why));
         if theirs.protocol_version != self.protocol_version {
             return refuse(format!(
                 "protocol version {} is not ours ({})",
@@ -80,8 +94,9 @@ impl Identity {
         }
         if theirs.room != self.room {
             return refuse(format!(
-                "room {:?} is not ours ({:?})",
-                theirs.room, self.room
+                "room \"{}\" is not ours (\"{}\")",
+                escape(&theirs.room),
+                escape(&self.room)
             ));
         }
         if theirs.node_id == self.node_id {
@@ -116,7 +131,8 @@ pub(super) struct Established<R, W> {
     pub(super) hash: Option<Vec<u8>>,
 }
 
-/// A refused handshake: why, and who the peer said it was (if it got that far).
+/// A refused handshake: why, and who the peer is, if it proved its node id before a later
+/// rule refused it.
 pub(super) type Refusal = (TransportError, Option<NodeId>);
 
 /// Checks an incoming connection's `Hello`, which must come first, within `io_timeout`.
@@ -142,7 +158,10 @@ where
         Frame::Hello(h) => h,
         Frame::Bye { reason } => {
             return Err((
-                TransportError::Closed(format!("peer said bye before hello: {reason}")),
+                TransportError::Closed(format!(
+                    "peer said bye before hello: {}",
+                    escape(&reason)
+                )),
                 None,
             ));
         }
@@ -152,9 +171,18 @@ where
             return Err((e, None));
         }
     };
-    if let Err(e) = ours.check(&hello, None, hash.as_deref()) {
+    // The claimed id is reported with a refusal only once proven: a refused Hello in
+    // another node's name must not touch that node's state.
+    let proven = match ours.proof(&hello, hash.as_deref()) {
+        Ok(proven) => proven,
+        Err(e) => {
+            bye(&mut writer, &e, io_timeout).await;
+            return Err((e, None));
+        }
+    };
+    if let Err(e) = ours.rules(&hello, None) {
         bye(&mut writer, &e, io_timeout).await;
-        return Err((e, Some(hello.node_id)));
+        return Err((e, proven.then_some(hello.node_id)));
     }
     // Our Hello is not sent here: the caller queues it as the connection's first frame
     // after registering the connection, so that once the dialer has our Hello, the
@@ -197,7 +225,8 @@ where
         Frame::Hello(h) => h,
         Frame::Bye { reason } => {
             return Err(TransportError::Handshake(format!(
-                "the peer refused us: {reason}"
+                "the peer refused us: {}",
+                escape(&reason)
             )));
         }
         other => {
