@@ -77,8 +77,10 @@ impl Scene {
         TcpStream::connect(self.victim.addr()).await.unwrap()
     }
 
+    /// Refusals counted: by the transport (each one; only the first per address per
+    /// minute reaches the node) and by the node (input it refused itself).
     fn rejected(&self) -> u64 {
-        self.victim.node.stats().rejected_inbound
+        self.victim.node.stats().rejected_inbound + self.victim.transport.refused_inbound()
     }
 
     async fn rejected_above(&self, before: u64) {

@@ -34,10 +34,22 @@ impl TokenBucket {
     }
 
     fn refill(&mut self, now: Instant) {
-        let dt = now.saturating_duration_since(self.at);
-        self.at = now.max(self.at);
-        let add = (dt.as_secs_f64() * self.rate as f64).min(self.burst as f64) as i64;
-        self.tokens = self.tokens.saturating_add(add).min(self.burst);
+        const NS: u128 = 1_000_000_000;
+        let dt = now.saturating_duration_since(self.at).as_nanos();
+        let rate = u128::from(self.rate);
+        let add = dt * rate / NS;
+        if add == 0 {
+            return;
+        }
+        let room = (self.burst - self.tokens).max(0) as u128;
+        if add >= room {
+            self.tokens = self.burst;
+            self.at = now;
+        } else {
+            self.tokens += add as i64;
+            // Only the time those whole bytes took is used up: frequent calls lose nothing.
+            self.at += Duration::from_nanos(((add * NS).div_ceil(rate)) as u64);
+        }
     }
 
     /// Charges `bytes` sent at `now`.
@@ -59,7 +71,8 @@ impl TokenBucket {
         if self.tokens >= 0 {
             return Duration::ZERO;
         }
-        Duration::from_secs_f64(self.tokens.unsigned_abs() as f64 / self.rate as f64)
+        let ns = u128::from(self.tokens.unsigned_abs()) * 1_000_000_000 / u128::from(self.rate);
+        Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
     }
 }
 
@@ -94,6 +107,17 @@ mod tests {
         // A long silence does not bank more than the burst.
         b.charge(1500, t0 + Duration::from_secs(60));
         assert_eq!(b.wait(t0 + Duration::from_secs(60)), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn frequent_calls_refill_as_fast_as_rare_ones() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(1000, 500, t0);
+        b.charge(1500, t0);
+        for us in (0..=1_000_000).step_by(100) {
+            b.wait(t0 + Duration::from_micros(us));
+        }
+        assert_eq!(b.wait(t0 + Duration::from_secs(1)), Duration::ZERO);
     }
 
     #[test]
