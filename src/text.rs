@@ -88,7 +88,10 @@ mod tests {
 
     #[test]
     fn plain_text_is_borrowed_unchanged() {
-        assert!(matches!(escape("héllo, 世界 👋"), Cow::Borrowed("héllo, 世界 👋")));
+        assert!(matches!(
+            escape("héllo, 世界 👋"),
+            Cow::Borrowed("héllo, 世界 👋")
+        ));
         // Right-to-left scripts need no control characters and stay as they are.
         assert_eq!(escape("שלום"), "שלום");
     }

@@ -95,7 +95,10 @@ impl Scene {
         );
         let held = self.alice.store.get(fresh.origin, fresh.seq).await.unwrap();
         assert_eq!(held, Some(fresh));
-        eprintln!("honest exchanges: alice->bob {:?}, bob->alice {:?}", took.0, took.1);
+        eprintln!(
+            "honest exchanges: alice->bob {:?}, bob->alice {:?}",
+            took.0, took.1
+        );
         took
     }
 }
@@ -108,14 +111,22 @@ async fn exchanged(node: &TcpNode, peer: NodeId) -> Duration {
         if node.node.gossip_with(peer).await.is_ok_and(|r| r.success) {
             return t.elapsed();
         }
-        assert!(Instant::now() < deadline, "no exchange with {peer} in {PATIENCE:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no exchange with {peer} in {PATIENCE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 /// A source address on loopback for the `i`th member (127.0.1.0/24 and up).
 fn loopback(i: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8))
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        0,
+        1 + (i / 250) as u8,
+        1 + (i % 250) as u8,
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,24 +246,16 @@ fn events_of(key: &NodeIdentity, payloads: &[Vec<u8>]) -> Vec<Event> {
     out
 }
 
-/// Gives alice a history of `n` events of `size` bytes (from one honest origin).
+/// Gives alice a history of `n` events of `size` bytes, created by bob.
 async fn history(s: &Scene, n: usize, size: usize) {
-    let key = NodeIdentity::generate();
-    let payloads: Vec<Vec<u8>> = (0..n).map(|i| vec![i as u8; size]).collect();
-    let events = events_of(&key, &payloads);
-    let total = events.len();
-    let mut m = Member::join(s.alice.addr(), &Claim::honest(&key, ROOM))
-        .await
-        .unwrap();
-    for chunk in events.chunks(8) {
-        let push = Message::Push {
-            from: key.node_id(),
-            events: chunk.to_vec(),
-        };
-        m.send(&Frame::Push { message: push }).await.unwrap();
+    for i in 0..n {
+        let e = s.bob.node.create_event(vec![i as u8; size]).await.unwrap();
+        assert!(e.seq > 0);
     }
+    let want = s.bob.node.vector_clock().await.unwrap().get(&s.bob.id());
     eventually(PATIENCE, "alice holds the history", || async {
-        s.alice.node.vector_clock().await.unwrap().get(&key.node_id()) >= total as u64
+        let _ = s.alice.node.gossip_with(s.bob.id()).await;
+        s.alice.node.vector_clock().await.unwrap().get(&s.bob.id()) >= want
     })
     .await;
 }
@@ -274,14 +277,20 @@ async fn slow_readers_are_cut_and_memory_returns() {
     history(&s, 24, 120 * 1024).await;
     let baseline_conns = s.alice.transport.connection_count();
     let before = rss_bytes();
-    let mut readers = Vec::new();
+    // All join first (under load, a handshake behind busy members could miss its 2 s).
+    let mut members = Vec::new();
     for i in 0..8 {
         let key = NodeIdentity::generate();
         let stream = dial_from(loopback(100 + i), s.alice.addr()).await.unwrap();
-        let m = Member::join_on(stream, &Claim::honest(&key, ROOM)).await.unwrap();
+        let m = Member::join_on(stream, &Claim::honest(&key, ROOM))
+            .await
+            .unwrap();
+        members.push((key.node_id(), m));
+    }
+    let mut readers = Vec::new();
+    for (from, m) in members {
         // Ask for everything, many times, and never read.
         let (mut tx, rx) = m.split();
-        let from = key.node_id();
         readers.push((
             tokio::spawn(async move {
                 for xid in 1..=64 {
@@ -449,7 +458,13 @@ async fn control_and_bidi_characters_never_reach_the_screen_or_the_log() {
     };
     m.send(&Frame::Push { message: push }).await.unwrap();
     eventually(PATIENCE, "alice holds the member's events", || async {
-        s.alice.node.vector_clock().await.unwrap().get(&key.node_id()) >= events.len() as u64
+        s.alice
+            .node
+            .vector_clock()
+            .await
+            .unwrap()
+            .get(&key.node_id())
+            >= events.len() as u64
     })
     .await;
     // A Bye with escape sequences and a forged log line.
@@ -494,6 +509,9 @@ async fn control_and_bidi_characters_never_reach_the_screen_or_the_log() {
     let text = String::from_utf8_lossy(&log.lock().unwrap()[log_start..]).into_owned();
     assert!(text.contains("bye"), "the Bye was not logged");
     assert_eq!(find_unsafe(&text.replace('\n', " ")), None);
-    assert!(!text.lines().any(|l| l.starts_with("FAKE")), "a forged log line");
+    assert!(
+        !text.lines().any(|l| l.starts_with("FAKE")),
+        "a forged log line"
+    );
     s.still_exchange().await;
 }

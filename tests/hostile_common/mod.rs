@@ -11,7 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use gossip::NodeId;
 use gossip::auth::NodeIdentity;
-use gossip::transport::codec::{Frame, Hello, HelloAuth, PROTOCOL_VERSION, decode_frame, encode_frame};
+use gossip::transport::codec::{
+    Frame, Hello, HelloAuth, PROTOCOL_VERSION, decode_frame, encode_frame,
+};
 use snow::StatelessTransportState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -103,11 +105,15 @@ impl Member {
             .map_err(|e| err(&e))?;
         let mut buf = vec![0u8; 65535];
         let n = hs.write_message(&[], &mut buf).map_err(|e| err(&e))?;
-        write_msg(&mut stream, &buf[..n]).await.map_err(|e| err(&e))?;
+        write_msg(&mut stream, &buf[..n])
+            .await
+            .map_err(|e| err(&e))?;
         let msg = read_msg(&mut stream).await.map_err(|e| err(&e))?;
         hs.read_message(&msg, &mut buf).map_err(|e| err(&e))?;
         let n = hs.write_message(&[], &mut buf).map_err(|e| err(&e))?;
-        write_msg(&mut stream, &buf[..n]).await.map_err(|e| err(&e))?;
+        write_msg(&mut stream, &buf[..n])
+            .await
+            .map_err(|e| err(&e))?;
         let hash = hs.get_handshake_hash().to_vec();
         let noise = hs.into_stateless_transport_mode().map_err(|e| err(&e))?;
         let auth = claim.key.as_ref().map(|k| HelloAuth {

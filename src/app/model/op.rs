@@ -141,7 +141,10 @@ fn check_text(text: &str) -> Result<(), InvalidOp> {
         return Err(InvalidOp::TextTooLong { len: text.len() });
     }
     // Bidi controls too: a reversed text must not be shown (see `crate::text`).
-    match text.chars().find(|&c| crate::text::is_unsafe(c) && c != '\n') {
+    match text
+        .chars()
+        .find(|&c| crate::text::is_unsafe(c) && c != '\n')
+    {
         Some(c) => Err(InvalidOp::ControlChar(u32::from(c))),
         None => Ok(()),
     }

@@ -47,18 +47,26 @@ impl RefusalLog {
                 return None;
             }
             let quiet = w.quiet;
-            *w = Window { since: now, quiet: 0 };
+            *w = Window {
+                since: now,
+                quiet: 0,
+            };
             return Some(quiet);
         }
         if self.by_ip.len() >= REFUSAL_LOG_ADDRESSES {
-            self.by_ip
-                .retain(|_, w| now < w.since + REFUSAL_LOG_WINDOW);
+            self.by_ip.retain(|_, w| now < w.since + REFUSAL_LOG_WINDOW);
             if self.by_ip.len() >= REFUSAL_LOG_ADDRESSES {
                 // A flood from thousands of addresses: start over rather than grow.
                 self.by_ip.clear();
             }
         }
-        self.by_ip.insert(ip, Window { since: now, quiet: 0 });
+        self.by_ip.insert(
+            ip,
+            Window {
+                since: now,
+                quiet: 0,
+            },
+        );
         Some(0)
     }
 }
@@ -184,7 +192,12 @@ mod tests {
             last_in: at(s),
         };
         let newcomer = m(9, false, 100);
-        let others = [m(1, true, 1), m(2, false, 50), m(3, false, 10), m(4, true, 90)];
+        let others = [
+            m(1, true, 1),
+            m(2, false, 50),
+            m(3, false, 10),
+            m(4, true, 90),
+        ];
         assert_eq!(make_room(&newcomer, &others), Some(3));
         // All productive: an unknown newcomer waits its turn; a productive one replaces the
         // longest silent.

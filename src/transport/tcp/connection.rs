@@ -403,7 +403,10 @@ impl Conn {
                 // Room for the largest response, reserved before the node builds it: a peer
                 // that does not read gets no new responses, and memory stays bounded.
                 let deadline = Instant::now() + self.limits.io_timeout;
-                let budget = match self.reserve(self.limits.cost(self.limits.max_body), deadline).await {
+                let budget = match self
+                    .reserve(self.limits.cost(self.limits.max_body), deadline)
+                    .await
+                {
                     Ok(b) => b,
                     Err(TransportError::Closed(why)) => return Err(Close::Lost(why)),
                     Err(e) => return Err(Close::Lost(e.to_string())),

@@ -63,7 +63,11 @@ impl Identity {
     /// where none is demanded (false). A proof that fails, or a missing one where we
     /// demand it, is an error. Only a proven id may ever be reported to the node: anyone
     /// can write another node's id into a `Hello`.
-    pub(super) fn proof(&self, theirs: &Hello, hash: Option<&[u8]>) -> Result<bool, TransportError> {
+    pub(super) fn proof(
+        &self,
+        theirs: &Hello,
+        hash: Option<&[u8]>,
+    ) -> Result<bool, TransportError> {
         let refuse = |why: String| Err(TransportError::Handshake(why));
         match (&theirs.auth, hash) {
             (Some(a), Some(hash)) => {
@@ -84,7 +88,11 @@ impl Identity {
     }
 
     /// The rules every `Hello` must keep, proof aside.
-    pub(super) fn rules(&self, theirs: &Hello, expected: Option<NodeId>) -> Result<(), TransportError> {
+    pub(super) fn rules(
+        &self,
+        theirs: &Hello,
+        expected: Option<NodeId>,
+    ) -> Result<(), TransportError> {
         let refuse = |why: String| Err(TransportError::Handshake(why));
         if theirs.protocol_version != self.protocol_version {
             return refuse(format!(
@@ -158,10 +166,7 @@ where
         Frame::Hello(h) => h,
         Frame::Bye { reason } => {
             return Err((
-                TransportError::Closed(format!(
-                    "peer said bye before hello: {}",
-                    escape(&reason)
-                )),
+                TransportError::Closed(format!("peer said bye before hello: {}", escape(&reason))),
                 None,
             ));
         }
