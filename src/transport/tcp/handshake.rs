@@ -337,6 +337,42 @@ mod tests {
     }
 
     #[test]
+    fn only_a_proven_id_may_be_reported_with_a_refusal() {
+        let key = NodeIdentity::generate();
+        let verifier = Identity {
+            signer: Some(NodeIdentity::generate()),
+            ..me()
+        };
+        // Proven, then refused by a rule: its id is known for sure.
+        let old = Identity {
+            node_id: key.node_id(),
+            signer: Some(key),
+            protocol_version: 9,
+            ..me()
+        };
+        let hello = old.hello(Some(b"h"));
+        assert!(verifier.proof(&hello, Some(b"h")).unwrap());
+        assert!(verifier.rules(&hello, None).is_err());
+        // Someone else's id with our key, or with no proof: refused before any rule.
+        let mut stolen = hello.clone();
+        stolen.node_id = NodeId::from_u128(7);
+        assert!(verifier.proof(&stolen, Some(b"h")).is_err());
+        assert!(verifier.proof(&them(), Some(b"h")).is_err());
+        // Without identities nothing is proven (and nothing demanded).
+        assert!(!me().proof(&them(), Some(b"h")).unwrap());
+        assert!(!me().proof(&them(), None).unwrap());
+    }
+
+    #[test]
+    fn a_refusal_quotes_the_peer_escaped() {
+        let mut h = them();
+        h.room = "x\u{1b}[2J\ny".into();
+        let why = me().check_plain(&h, None).unwrap_err().to_string();
+        assert_eq!(crate::text::find_unsafe(&why), None, "{why}");
+        assert!(why.contains("x\\u{001b}[2J\\u{000a}y"), "{why}");
+    }
+
+    #[test]
     fn check_refuses_each_broken_rule_with_its_reason() {
         assert!(me().check_plain(&them(), None).is_ok());
         assert!(
