@@ -108,7 +108,7 @@ pub struct TcpConfig {
 impl TcpConfig {
     /// The defaults for `node_id` in `room`, listening on `listen`: 1 MiB frames, 10 s I/O
     /// timeout, 5 min idle timeout, 64 inbound connections (16 per address), 2 MiB queued
-    /// per connection, 32 MiB/s of responses per peer, backoff 250 ms doubling to 30 s.
+    /// per connection, 64 MiB/s of responses per peer, backoff 250 ms doubling to 30 s.
     pub fn new(node_id: NodeId, room: impl Into<String>, listen: SocketAddr) -> Self {
         TcpConfig {
             node_id,
@@ -121,7 +121,7 @@ impl TcpConfig {
             max_inbound_connections: 64,
             max_inbound_per_ip: 16,
             max_outbound_queue_bytes: 2 * 1024 * 1024,
-            response_bytes_per_sec: 32 * 1024 * 1024,
+            response_bytes_per_sec: 64 * 1024 * 1024,
             protocol_version: PROTOCOL_VERSION,
             backoff_base: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
