@@ -310,6 +310,13 @@ pub fn payload_json(payload: &[u8]) -> Value {
         Ok(op) => {
             let mut v = op.to_json();
             if let (Err(e), Some(obj)) = (op.validate(), v.as_object_mut()) {
+                // An invalid op's text may hold what must never reach a terminal (a bidi
+                // override survives JSON): shown escaped (see `crate::text`).
+                for field in obj.values_mut() {
+                    if let Value::String(text) = field {
+                        *text = crate::text::escape(text).into_owned();
+                    }
+                }
                 obj.insert("invalid".into(), Value::String(e.to_string()));
             }
             v
@@ -324,6 +331,19 @@ pub fn payload_json(payload: &[u8]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bidi_and_control_characters_make_an_op_invalid_and_are_exported_escaped() {
+        assert!(AppOp::chat("evil\u{202e}txt").is_err());
+        assert!(AppOp::chat("two\nlines").is_ok());
+        assert!(AppOp::nick("\u{2066}bob").is_err());
+        let op = AppOp::Nick {
+            name: "\u{202e}bob".into(),
+        };
+        let json = payload_json(&op.encode_unchecked().unwrap());
+        assert_eq!(json["name"], "\\u{202e}bob");
+        assert!(json["invalid"].is_string());
+    }
 
     fn all_ops() -> Vec<AppOp> {
         let item = Uuid::from_u128(42);
