@@ -22,7 +22,7 @@ struct Inner {
     size_bytes: u64,
     oldest_ms: Option<u64>,
     newest_ms: Option<u64>,
-    max_lamport: u64,
+    max_hlc: u64,
     closed: bool,
 }
 
@@ -61,7 +61,7 @@ impl Inner {
         }
         self.total += 1;
         self.size_bytes += event.encoded_len() as u64;
-        self.max_lamport = self.max_lamport.max(event.lamport);
+        self.max_hlc = self.max_hlc.max(event.hlc);
         let t = event.created_at_ms;
         self.oldest_ms = Some(self.oldest_ms.map_or(t, |o| o.min(t)));
         self.newest_ms = Some(self.newest_ms.map_or(t, |n| n.max(t)));
@@ -160,8 +160,8 @@ impl EventStore for MemoryEventStore {
             .unwrap_or(0))
     }
 
-    async fn max_lamport(&self) -> Result<u64, StoreError> {
-        Ok(self.lock()?.max_lamport)
+    async fn max_hlc(&self) -> Result<u64, StoreError> {
+        Ok(self.lock()?.max_hlc)
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
@@ -194,7 +194,7 @@ mod tests {
             id: Uuid::now_v7(),
             origin: NodeId::from_u128(origin),
             seq,
-            lamport: seq * 10,
+            hlc: seq * 10,
             created_at_ms: 1000 + seq,
             payload: Bytes::from(format!("{origin}/{seq}")),
             sig: bytes::Bytes::new(),
@@ -267,7 +267,7 @@ mod tests {
         assert_eq!(st.newest_ms, Some(1002));
         let per = s.count_per_node().await.unwrap();
         assert_eq!(per[&NodeId::from_u128(1)], 2);
-        assert_eq!(s.max_lamport().await.unwrap(), 20);
+        assert_eq!(s.max_hlc().await.unwrap(), 20);
     }
 
     #[tokio::test]

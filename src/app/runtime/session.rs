@@ -19,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 use super::view::{EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo};
 use crate::app::AppOp;
 use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
+use crate::node::now_ms;
 use crate::node::{Direction, GossipConfig, GossipError, GossipNode, PeerState};
-use crate::protocol::{Event, NodeId, now_ms};
+use crate::protocol::{Event, NodeId};
 use crate::store::file::{FileStoreOptions, FsyncPolicy, room_dir};
 use crate::store::{EventStore, FileEventStore, StoreError};
 use crate::transport::codec::PROTOCOL_VERSION;
@@ -213,7 +214,7 @@ impl Session {
     }
 
     /// Every stored event, as rows (for a screen's initial fold), oldest first by
-    /// `(lamport, origin, seq)`.
+    /// `(hlc, origin, seq)`.
     pub async fn history(&self) -> Result<Vec<EventRow>, SessionError> {
         let mut events = self.inner.store.all_events().await?;
         events.sort_by_key(Event::order_key);

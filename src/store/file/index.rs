@@ -141,8 +141,8 @@ pub struct Entry {
     pub origin: NodeId,
     /// The event's seq.
     pub seq: u64,
-    /// The event's Lamport time.
-    pub lamport: u64,
+    /// The event's hybrid logical clock ([`crate::protocol::hlc`]).
+    pub hlc: u64,
     /// The event's creation time.
     pub created_at_ms: u64,
     /// Where its record is.
@@ -162,8 +162,8 @@ pub struct Index {
     pub oldest_ms: Option<u64>,
     /// Latest `created_at_ms` held.
     pub newest_ms: Option<u64>,
-    /// Highest Lamport time held.
-    pub max_lamport: u64,
+    /// Highest HLC held.
+    pub max_hlc: u64,
     /// Written but not yet durable: invisible to readers, but known to the writer so a
     /// second copy of an event in flight is still a duplicate.
     pending: HashMap<(NodeId, u64), Loc>,
@@ -204,7 +204,7 @@ impl Index {
         }
         self.total += 1;
         self.record_bytes += e.loc.record_len();
-        self.max_lamport = self.max_lamport.max(e.lamport);
+        self.max_hlc = self.max_hlc.max(e.hlc);
         let t = e.created_at_ms;
         self.oldest_ms = Some(self.oldest_ms.map_or(t, |o| o.min(t)));
         self.newest_ms = Some(self.newest_ms.map_or(t, |n| n.max(t)));
