@@ -235,7 +235,7 @@ fn events_of(key: &NodeIdentity, payloads: &[Vec<u8>]) -> Vec<Event> {
             id: uuid::Uuid::new_v4(),
             origin: key.node_id(),
             seq,
-            lamport: seq,
+            hlc: seq,
             created_at_ms: 1,
             payload: Bytes::from(payload.clone()),
             sig: Bytes::new(),
