@@ -275,7 +275,6 @@ async fn slow_readers_are_cut_and_memory_returns() {
     let _one = SERIAL.lock().await;
     let s = scene(|_| {}).await;
     history(&s, 24, 120 * 1024).await;
-    let baseline_conns = s.alice.transport.connection_count();
     let before = rss_bytes();
     // All join first (under load, a handshake behind busy members could miss its 2 s).
     let mut members = Vec::new();
@@ -292,6 +291,7 @@ async fn slow_readers_are_cut_and_memory_returns() {
         // Ask for everything, many times, and never read.
         let (mut tx, rx) = m.split();
         readers.push((
+            from,
             tokio::spawn(async move {
                 for xid in 1..=64 {
                     if tx.send(&empty_digest(from, xid)).await.is_err() {
@@ -310,8 +310,19 @@ async fn slow_readers_are_cut_and_memory_returns() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     s.still_exchange().await;
+    // Cut: no member has a connection left (honest links may come and go meanwhile).
+    let ids: Vec<NodeId> = readers.iter().map(|(id, _, _)| *id).collect();
+    let members_connected = || {
+        s.alice
+            .transport
+            .peer_stats()
+            .iter()
+            .filter(|l| ids.contains(&l.peer))
+            .map(|l| l.connections)
+            .sum::<usize>()
+    };
     let cut_by = Instant::now() + PATIENCE;
-    while s.alice.transport.connection_count() > baseline_conns {
+    while members_connected() > 0 {
         peak = peak.max(rss_bytes());
         assert!(Instant::now() < cut_by, "slow readers still connected");
         tokio::time::sleep(Duration::from_millis(50)).await;
