@@ -7,4 +7,5 @@ pub mod headless;
 pub mod interactive;
 pub mod logging;
 pub mod session;
+pub mod store_kind;
 pub mod view;
