@@ -4,12 +4,15 @@
 
 pub mod clock;
 pub mod codec;
+pub mod equivocation;
 pub mod event;
 pub mod exchange;
 pub mod hlc;
 pub mod message;
+pub mod own_seq;
 pub mod runs;
 pub mod selection;
+pub mod validity;
 
 pub use clock::{ClockOrdering, VectorClock};
 pub use event::{Event, NodeId, now_ms};
