@@ -786,6 +786,16 @@ impl Inner {
             match outcome {
                 SaveOutcome::Inserted => fresh.push(event),
                 SaveOutcome::Duplicate => add(&self.counters.duplicates, 1),
+                SaveOutcome::Equivocation { replaced, .. } => {
+                    add(&self.counters.conflicts, 1);
+                    tracing::warn!(
+                        peer = %from, origin = %event.origin, seq = event.seq, replaced,
+                        "equivocation: a different event is held under this (origin, seq)"
+                    );
+                    if replaced {
+                        fresh.push(event);
+                    }
+                }
                 SaveOutcome::Conflict => {
                     add(&self.counters.conflicts, 1);
                     tracing::warn!(
