@@ -240,7 +240,7 @@ async fn a_node_with_a_wiped_store_gets_its_events_back_and_never_reuses_a_seq()
 }
 
 #[tokio::test]
-async fn a_conflicting_event_is_refused_counted_and_never_replaces_the_held_one() {
+async fn an_equivocating_event_is_counted_and_resolved_the_same_everywhere() {
     let net = MemoryNetwork::new(6);
     let nodes = cluster(&net, 2, |c| c.eager_push = true).await;
     link(&nodes, 0, 1);
@@ -258,17 +258,21 @@ async fn a_conflicting_event_is_refused_counted_and_never_replaces_the_held_one(
             &nodes[1].peer(),
             gossip::Message::Push {
                 from: forger_id,
-                events: vec![forged],
+                events: vec![forged.clone()],
             },
         )
         .await
         .unwrap();
-    eventually(Duration::from_secs(5), "conflict counted", || async {
+    eventually(Duration::from_secs(5), "equivocation counted", || async {
         nodes[1].node.stats().conflicts == 1
     })
     .await;
+    // Both ends keep the rule's winner (an unsigned room: anyone may author anything).
+    let winner = gossip::protocol::equivocation::Equivocation::detect(&real, &forged)
+        .unwrap()
+        .winner;
     let held = nodes[1].store.get(real.origin, 1).await.unwrap().unwrap();
-    assert_eq!(held, real);
+    assert_eq!(held, winner);
     stop_all(&nodes).await;
 }
 
