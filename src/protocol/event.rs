@@ -134,14 +134,6 @@ impl fmt::Debug for Event {
     }
 }
 
-/// Milliseconds since the Unix epoch, 0 if the system clock is before it.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,8 @@
 //! The library works without any of this: an event with an empty [`Event::sig`] is an
 //! unsigned event, and a node built without an identity neither signs nor verifies.
 
+pub mod verify;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -410,6 +412,16 @@ fn check_private(path: &Path) -> Result<(), IdentityError> {
 #[cfg(not(unix))]
 fn check_private(_: &Path) -> Result<(), IdentityError> {
     Ok(())
+}
+
+impl crate::protocol::engine::Signer for NodeIdentity {
+    fn sign(&self, event: &mut Event) {
+        self.sign_event(event);
+    }
+
+    fn identity_event(&self) -> Event {
+        NodeIdentity::identity_event(self)
+    }
 }
 
 #[cfg(test)]

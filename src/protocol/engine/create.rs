@@ -1,0 +1,330 @@
+//! Own events: issued one at a time, in the order asked. Each gets the next seq and an
+//! HLC past every one seen, is signed, saved durably, and only then reported and
+//! pushed. A seq the store turns out to hold already (our own events came back from a
+//! peer after a wiped store) is stepped past.
+//!
+//! Every issue passes the own-seq rule ([`crate::protocol::own_seq`]): the reservation is
+//! made durable first ([`Output::Reserve`]), and after a lost tail requests wait in order
+//! until a peer has reported this node's high-water mark ([`Engine::pending_own`] counts
+//! them, for a "sending…" display). The identity event (seq 1) is the same bytes every
+//! time it is made, so it never waits.
+//!
+//! An own event that lost an equivocation has its payload issued again under a fresh seq
+//! ([`Engine::reissue`]), so nothing typed is lost.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use rand::RngCore;
+
+use crate::protocol::equivocation::{Equivocation, digest};
+use crate::protocol::event::Event;
+use crate::protocol::hlc::Hlc;
+use crate::protocol::own_seq::Decision;
+
+use super::Engine;
+use super::ingest::SaveFor;
+use super::input::{SaveId, Ticket, Verdict};
+use super::output::{CreateError, Done, Emit, Output};
+
+/// Attempts to find a free own seq before giving up.
+pub const CREATE_ATTEMPTS: u32 = 3;
+
+#[derive(Debug)]
+enum What {
+    Payload(Bytes),
+    /// The identity event (seq 1), answering a start.
+    Identity,
+    /// The payload of an own event that lost an equivocation: no one waits for it.
+    Reissue(Bytes),
+}
+
+/// One own event asked for.
+#[derive(Debug)]
+pub struct Job {
+    ticket: Option<Ticket>,
+    what: What,
+    attempts: u32,
+}
+
+/// An own event being saved.
+#[derive(Debug)]
+pub struct OwnSave {
+    job: Job,
+    event: Event,
+}
+
+/// The queue of own events.
+#[derive(Debug, Default)]
+pub struct Creator {
+    queue: VecDeque<Job>,
+    /// An own event is being saved, or a reservation written.
+    busy: bool,
+}
+
+impl Creator {
+    /// Answers every waiting request: the engine stopped. Re-issues, which no one waits
+    /// for, stay queued for the next start.
+    pub(super) fn abort(&mut self, out: &mut Vec<Output>) {
+        self.busy = false;
+        let mut kept = VecDeque::new();
+        for job in self.queue.drain(..) {
+            let done = match job.what {
+                What::Identity => Done::Started(Err(CreateError::NotStarted)),
+                What::Payload(_) => Done::Created(Err(CreateError::NotStarted)),
+                What::Reissue(_) => {
+                    kept.push_back(job);
+                    continue;
+                }
+            };
+            if let Some(ticket) = job.ticket {
+                out.push(Output::Done { ticket, done });
+            }
+        }
+        self.queue = kept;
+    }
+
+    /// Own events asked for and not yet stored.
+    pub(super) fn pending(&self) -> usize {
+        self.queue.len() + usize::from(self.busy)
+    }
+}
+
+impl Engine {
+    /// Whether a new own seq may be issued now: no while this node's high-water mark must
+    /// first be learned from a peer (see [`crate::protocol::own_seq`]).
+    pub fn may_issue_seq(&self) -> bool {
+        self.own_seq.decide() != Decision::Wait
+    }
+
+    pub(super) fn create(&mut self, ticket: Ticket, payload: Bytes) {
+        let refused = if !self.started {
+            Some(CreateError::NotStarted)
+        } else if payload.is_empty() {
+            Some(CreateError::EmptyPayload)
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            self.done(ticket, Done::Created(Err(why)));
+            return;
+        }
+        self.creator.queue.push_back(Job {
+            ticket: Some(ticket),
+            what: What::Payload(payload),
+            attempts: 0,
+        });
+        self.pump();
+    }
+
+    /// Issues the payload of an own event that lost `eq` again under a fresh seq, once per
+    /// losing event.
+    pub(super) fn reissue(&mut self, eq: &Equivocation) {
+        let Some(payload) = eq.reissue_for(self.id()) else {
+            return;
+        };
+        if !self.reissued.insert(digest(&eq.loser)) {
+            return;
+        }
+        self.stats.reissued += 1;
+        tracing::warn!(
+            seq = eq.seq(),
+            "an own event lost an equivocation; its payload is issued again under a fresh seq"
+        );
+        self.creator.queue.push_back(Job {
+            ticket: None,
+            what: What::Reissue(payload),
+            attempts: 0,
+        });
+        self.pump();
+    }
+
+    /// On start: the identity event first if this node signs and has no events yet;
+    /// `ticket` is answered once it is saved.
+    pub(super) fn create_identity(&mut self, ticket: Ticket) {
+        if self.signer.is_none() || self.own_seq.next_seq() != 1 {
+            self.done(ticket, Done::Started(Ok(())));
+            self.pump();
+            return;
+        }
+        self.creator.queue.push_front(Job {
+            ticket: Some(ticket),
+            what: What::Identity,
+            attempts: 0,
+        });
+        self.pump();
+    }
+
+    /// Issues the next waiting event, if none is being saved and the own-seq rule allows.
+    pub(super) fn pump(&mut self) {
+        while self.started && !self.creator.busy {
+            let Some(front) = self.creator.queue.front() else {
+                return;
+            };
+            let identity = matches!(front.what, What::Identity);
+            let seq = if identity {
+                1
+            } else {
+                match self.own_seq.decide() {
+                    Decision::Wait => return,
+                    Decision::Reserve { up_to } => {
+                        self.creator.busy = true;
+                        self.out.push(Output::Reserve { up_to });
+                        return;
+                    }
+                    Decision::Issue(seq) => seq,
+                }
+            };
+            let Some(job) = self.creator.queue.pop_front() else {
+                return;
+            };
+            let event = match &job.what {
+                What::Identity => match &self.signer {
+                    Some(s) => s.identity_event(),
+                    None => continue,
+                },
+                What::Payload(p) | What::Reissue(p) => {
+                    let event = self.issue(p.clone(), seq);
+                    let (size, limit) = (event.encoded_len(), self.config.limits.max_event_bytes());
+                    if size > limit {
+                        self.answer(&job, Err(CreateError::TooLarge { size, limit }));
+                        continue;
+                    }
+                    event
+                }
+            };
+            let save = SaveId(self.next_id());
+            self.creator.busy = true;
+            self.out.push(Output::Save {
+                save,
+                events: vec![event.clone()],
+                own: true,
+                from: crate::protocol::event::NodeId::NIL,
+            });
+            self.saves
+                .insert(save, SaveFor::Own(OwnSave { job, event }));
+        }
+    }
+
+    /// A peer's clock (in its digest or response) holds this node's events up to
+    /// `own_entry`: never issue at or below it; a node learning its high-water mark after a
+    /// lost tail may issue again.
+    pub(super) fn peer_reported(&mut self, peer: crate::protocol::event::NodeId, own_entry: u64) {
+        let was_learning = self.own_seq.is_learning();
+        self.own_seq.on_peer_report(own_entry);
+        if was_learning {
+            tracing::info!(
+                %peer, own_entry, next_seq = self.own_seq.next_seq(),
+                "own high-water mark learned from a peer; waiting own events go out"
+            );
+        }
+        self.pump();
+    }
+
+    /// The reservation asked for is durable.
+    pub(super) fn reserved(&mut self, up_to: u64) {
+        self.own_seq.on_reserved(up_to);
+        self.creator.busy = false;
+        self.pump();
+    }
+
+    /// The reservation could not be written: the waiting event fails (it is not signed).
+    pub(super) fn reserve_failed(&mut self, error: String) {
+        self.creator.busy = false;
+        tracing::error!(%error, "the own-seq reservation could not be written");
+        if let Some(job) = self.creator.queue.pop_front() {
+            self.answer(&job, Err(CreateError::Store(error)));
+        }
+        self.pump();
+    }
+
+    /// A new own event under `seq`: an HLC past all seen, an id and time from the engine's
+    /// clock and generator, signed.
+    fn issue(&mut self, payload: Bytes, seq: u64) -> Event {
+        let mut random = [0u8; 10];
+        self.rng.fill_bytes(&mut random);
+        let id = uuid::Builder::from_unix_timestamp_millis(self.now, &random).into_uuid();
+        let mut event = Event {
+            id,
+            origin: self.id(),
+            seq,
+            hlc: Hlc::tick(self.now, self.hlc),
+            created_at_ms: self.now,
+            payload,
+            sig: Bytes::new(),
+        };
+        if let Some(s) = &self.signer {
+            s.sign(&mut event);
+        }
+        event
+    }
+
+    /// Answers the job's ticket, if it has one.
+    fn answer(&mut self, job: &Job, result: Result<Event, CreateError>) {
+        let Some(ticket) = job.ticket else {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "an own payload could not be issued again");
+            }
+            return;
+        };
+        let done = match (&job.what, result) {
+            (What::Identity, r) => Done::Started(r.map(|_| ())),
+            (_, r) => Done::Created(r),
+        };
+        self.done(ticket, done);
+    }
+
+    pub(super) fn own_saved(&mut self, own: OwnSave, verdict: Option<Verdict>) {
+        self.creator.busy = false;
+        let OwnSave { mut job, event } = own;
+        let seq = event.seq;
+        self.own_seq.on_issued(seq);
+        let won = match verdict {
+            Some(Verdict::Inserted) => true,
+            Some(Verdict::Equivocation { ref held, replaced }) => {
+                // Our own earlier event under this seq came back from a peer while this one
+                // was being made: the rule keeps one, and the other's payload is issued again.
+                if let Some(eq) = Equivocation::detect(held, &event) {
+                    self.on_equivocation(self.id(), eq, replaced);
+                }
+                replaced
+            }
+            _ => false,
+        };
+        if won {
+            self.held.hold(event.origin, seq);
+            self.hlc = self.hlc.max(event.hlc);
+            self.stats.events_created += 1;
+            self.emit(Emit::Created(event.clone()));
+            let identity = matches!(job.what, What::Identity);
+            self.answer(&job, Ok(event.clone()));
+            if !identity && self.config.eager_push {
+                self.relay(vec![event], &[]);
+            }
+        } else if matches!(job.what, What::Identity) {
+            self.answer(
+                &job,
+                Err(CreateError::Store(
+                    "own identity event already held; the store and the node disagree".into(),
+                )),
+            );
+        } else {
+            job.attempts += 1;
+            if job.attempts >= CREATE_ATTEMPTS {
+                let why = format!(
+                    "own seq {seq} already held ({verdict:?}); the store and the node disagree"
+                );
+                self.answer(&job, Err(CreateError::Store(why)));
+            } else {
+                self.creator.queue.push_front(job);
+            }
+        }
+        self.pump();
+    }
+
+    pub(super) fn own_save_failed(&mut self, own: OwnSave, error: String) {
+        self.creator.busy = false;
+        self.answer(&own.job, Err(CreateError::Store(error)));
+        self.pump();
+    }
+}
