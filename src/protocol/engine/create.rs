@@ -54,6 +54,52 @@ pub struct OwnSave {
     event: Event,
 }
 
+/// Own events issued in a run that started unsure of its high-water mark (the store's
+/// reservation did not match its own seqs: a store from before reservations, a restored
+/// backup, a fresh store). A peer reporting that it holds one of their seqs may hold a
+/// different event there; since equal clocks never carry events, this node shows it its
+/// own, once, so an equivocation is found and resolved. Bounded.
+#[derive(Debug, Default)]
+pub struct Unsure {
+    on: bool,
+    issued: VecDeque<Event>,
+    shown: std::collections::HashMap<crate::protocol::event::NodeId, u64>,
+}
+
+impl Unsure {
+    /// Own events remembered at most.
+    pub const MAX: usize = 256;
+
+    pub(super) fn new(on: bool) -> Self {
+        Unsure {
+            on,
+            ..Unsure::default()
+        }
+    }
+
+    fn issued(&mut self, e: &Event) {
+        if self.on && self.issued.len() < Self::MAX {
+            self.issued.push_back(e.clone());
+        }
+    }
+
+    /// Own events `peer` holds seqs of (up to `own_entry`) and was not shown yet.
+    fn take_unshown(&mut self, peer: crate::protocol::event::NodeId, own_entry: u64) -> Vec<Event> {
+        if self.issued.is_empty() {
+            return Vec::new();
+        }
+        let shown = self.shown.entry(peer).or_insert(0);
+        let out: Vec<Event> = self
+            .issued
+            .iter()
+            .filter(|e| e.seq > *shown && e.seq <= own_entry)
+            .cloned()
+            .collect();
+        *shown = (*shown).max(own_entry);
+        out
+    }
+}
+
 /// The queue of own events.
 #[derive(Debug, Default)]
 pub struct Creator {
@@ -212,6 +258,10 @@ impl Engine {
     pub(super) fn peer_reported(&mut self, peer: crate::protocol::event::NodeId, own_entry: u64) {
         let was_learning = self.own_seq.is_learning();
         self.own_seq.on_peer_report(own_entry);
+        let show = self.unsure.take_unshown(peer, own_entry);
+        if !show.is_empty() {
+            self.push_to(peer, show);
+        }
         if was_learning {
             tracing::info!(
                 %peer, own_entry, next_seq = self.own_seq.next_seq(),
@@ -292,6 +342,9 @@ impl Engine {
             _ => false,
         };
         if won {
+            if !matches!(job.what, What::Identity) {
+                self.unsure.issued(&event);
+            }
             self.held.hold(event.origin, seq);
             self.hlc = self.hlc.max(event.hlc);
             self.stats.events_created += 1;

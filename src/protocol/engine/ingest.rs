@@ -231,8 +231,8 @@ impl Engine {
 
     /// Two different events under one `(origin, seq)`: counted and emitted; the winner
     /// goes to every peer that may hold the loser (the sender when the held event won, every
-    /// peer when the new one replaced a loser held here); the origin issues a losing
-    /// payload of its own again.
+    /// peer when the new one replaced a loser held here), the loser to its origin (if it is
+    /// a peer), and the origin issues a losing payload of its own again.
     pub fn on_equivocation(&mut self, from: NodeId, eq: Equivocation, replaced: bool) {
         self.stats.conflicts += 1;
         self.stats.equivocations += 1;
@@ -244,6 +244,10 @@ impl Engine {
             self.flood(vec![eq.winner.clone()], &[from]);
         } else if from != self.id() {
             self.push_to(from, vec![eq.winner.clone()]);
+        }
+        // The origin re-issues a losing payload, so it must see the loser too.
+        if eq.origin() != self.id() && eq.origin() != from {
+            self.push_to(eq.origin(), vec![eq.loser.clone()]);
         }
         self.reissue(&eq);
         self.emit(Emit::Equivocation(eq));

@@ -111,6 +111,10 @@ pub struct Engine {
     /// Digests of own events that lost an equivocation and whose payload was issued again
     /// (so a loser seen twice is issued again once).
     reissued: BTreeSet<[u8; 32]>,
+    /// Own events issued in this run while the store may have been behind what peers hold
+    /// (see [`create::Unsure`]); shown to a peer that reports holding their seqs, so a
+    /// divergence is found even though equal clocks never carry events.
+    unsure: create::Unsure,
     peers: PeerTable,
     selector: Selector,
     rotation: usize,
@@ -141,6 +145,7 @@ impl Engine {
             hlc: 0,
             bounds: Bounds::default(),
             reissued: BTreeSet::new(),
+            unsure: create::Unsure::default(),
             peers: PeerTable::default(),
             rotation: 0,
             in_flight: BTreeSet::new(),
@@ -303,6 +308,7 @@ impl Engine {
             high_water,
             store.seq_reservation.max(self.own_seq.reserved()),
         );
+        self.unsure = create::Unsure::new(store.seq_reservation != high_water || high_water == 0);
         if self.own_seq.is_learning() {
             tracing::warn!(
                 held = store.own_latest_seq,
