@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::view::{EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo};
+use super::view::{EquivocationRow, EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo};
 use crate::app::AppOp;
 use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
 use crate::node::now_ms;
@@ -375,6 +375,7 @@ impl Session {
             store_bytes: stats.size_bytes,
             clock,
             data_dir: self.inner.store.dir().to_path_buf(),
+            sending: self.inner.node.pending_own(),
         }
     }
 
@@ -534,6 +535,7 @@ impl Session {
         let mut added = node.on_peer_added();
         let mut removed = node.on_peer_removed();
         let mut states = node.on_peer_state();
+        let mut equivocations = node.on_equivocation();
         let this = self.clone();
         self.spawn(async move {
             loop {
@@ -566,6 +568,16 @@ impl Session {
                     r = exchanges.recv() => match r {
                         Ok(result) => this.on_exchange(result).await,
                         Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => return,
+                    },
+                    r = equivocations.recv() => match r {
+                        Ok(equivocation) => this.emit(SessionEvent::Equivocation(EquivocationRow {
+                            at: SystemTime::now(),
+                            equivocation,
+                        })),
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            this.warn(format!("{n} equivocations not shown (the screen fell behind)"));
+                        }
                         Err(_) => return,
                     },
                     r = added.recv() => if r.is_ok() { this.emit(SessionEvent::Peers(this.peer_rows())) },
