@@ -571,10 +571,10 @@ impl Session {
                         Err(_) => return,
                     },
                     r = equivocations.recv() => match r {
-                        Ok(equivocation) => this.emit(SessionEvent::Equivocation(EquivocationRow {
+                        Ok(equivocation) => this.emit(SessionEvent::Equivocation(Box::new(EquivocationRow {
                             at: SystemTime::now(),
                             equivocation,
-                        })),
+                        }))),
                         Err(broadcast::error::RecvError::Lagged(n)) => {
                             this.warn(format!("{n} equivocations not shown (the screen fell behind)"));
                         }

@@ -127,7 +127,7 @@ pub enum SessionEvent {
     Warning(String),
     /// An origin signed two different events under one seq (shown as a warning and an
     /// events-panel row).
-    Equivocation(EquivocationRow),
+    Equivocation(Box<EquivocationRow>),
     /// Fresh status-bar figures (sent after changes, at most a few times a second).
     Status(StatusInfo),
 }

@@ -12,7 +12,7 @@ use super::chat;
 use super::input::LineEditor;
 use super::layout;
 use crate::app::runtime::view::{
-    EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo, UiCommand,
+    EquivocationRow, EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo, UiCommand,
 };
 use crate::app::{AppOp, Applied, Model, MoveTo};
 
@@ -612,7 +612,10 @@ impl TuiApp {
             SessionEvent::Notice(msg) => self.flash = Some(Flash::Info(msg)),
             SessionEvent::Warning(msg) => self.flash = Some(Flash::Warning(msg)),
             SessionEvent::Equivocation(row) => {
-                let eq = row.equivocation;
+                let EquivocationRow {
+                    at,
+                    equivocation: eq,
+                } = *row;
                 self.flash = Some(Flash::Warning(format!(
                     "{} signed two different events as seq {}; the room keeps one",
                     self.model.display_name(eq.origin()),
@@ -625,7 +628,7 @@ impl TuiApp {
                 push_bounded(
                     &mut self.events,
                     EventRow {
-                        at: row.at,
+                        at,
                         event: eq.loser,
                         from: None,
                         age_ms: 0,

@@ -1142,12 +1142,12 @@ fn an_equivocation_shows_as_a_warning_and_an_events_row() {
     let mut b = a.clone();
     b.payload = Bytes::from(AppOp::chat("two").expect("valid").encode().expect("valid"));
     let equivocation = Equivocation::detect(&a, &b).expect("an equivocation");
-    app.update(Action::Session(SessionEvent::Equivocation(
+    app.update(Action::Session(SessionEvent::Equivocation(Box::new(
         EquivocationRow {
             at: UNIX_EPOCH + Duration::from_secs(NOW_SECS),
             equivocation,
         },
-    )));
+    ))));
     assert!(matches!(app.flash(), Some(Flash::Warning(m)) if m.contains("seq 9")));
     let panel = panel(&app, 100, 9, events::render);
     assert!(panel.contains("EQUIVOCATED"), "{panel}");
