@@ -184,9 +184,13 @@ pub async fn run(
     let mut stdin_open = true;
     let mut peers: HashMap<NodeId, PeerRow> = HashMap::new();
     let mut stop = std::pin::pin!(shutdown_signal());
+    let mut signalled = false;
     loop {
         tokio::select! {
-            _ = &mut stop => break,
+            _ = &mut stop => {
+                signalled = true;
+                break;
+            }
             line = lines.recv(), if stdin_open => match line {
                 Some(line) => {
                     if !handle_line(&line, &session, &model, &out, &ops_tx).await {
@@ -204,9 +208,13 @@ pub async fn run(
     }
     // What was typed before a /quit goes out first (a signal does not wait for it).
     drop(ops_tx);
-    tokio::select! {
-        _ = &mut sender => {}
-        _ = &mut stop => sender.abort(),
+    if signalled {
+        sender.abort();
+    } else {
+        tokio::select! {
+            _ = &mut sender => {}
+            _ = &mut stop => sender.abort(),
+        }
     }
     session.shutdown().await;
     drop(out);
