@@ -634,6 +634,8 @@ fn an_own_event_saved_across_a_stop_is_still_answered() {
         },
         T0,
     );
+    assert_eq!(outs, vec![Output::Reserve { up_to: 1 }]);
+    let outs = e.handle(Input::Reserved { up_to: 1 }, T0);
     let Some(Output::Save { save, .. }) = outs.first() else {
         panic!("{outs:?}")
     };
