@@ -334,6 +334,10 @@ impl Engine {
             Some(Verdict::Equivocation { ref held, replaced }) => {
                 // Our own earlier event under this seq came back from a peer while this one
                 // was being made: the rule keeps one, and the other's payload is issued again.
+                if !replaced {
+                    // The new event lost: its job is retried below, so it is not re-issued.
+                    self.reissued.insert(digest(&event));
+                }
                 if let Some(eq) = Equivocation::detect(held, &event) {
                     self.on_equivocation(self.id(), eq, replaced);
                 }

@@ -342,3 +342,25 @@ fn an_own_losing_payload_is_issued_again_under_a_fresh_seq() {
     let payloads: Vec<&[u8]> = n.store.events().map(|e| &e.payload[..]).collect();
     assert!(payloads.contains(&&b"before"[..]) && payloads.contains(&&b"after"[..]));
 }
+
+#[test]
+fn an_own_event_meeting_a_held_own_event_keeps_both_payloads_once() {
+    // Whichever of the two wins, each payload ends up held exactly once.
+    let mut new_won = [false, false];
+    for stray_payload in [&b"earlier life"[..], b"another life", b"x", b"yy", b"zzz"] {
+        let mut n = Node::started(1, SimStore::default(), &[]);
+        // Seq 1 lands in the store behind the engine's back.
+        let mut stray = ev(1, 1, 1, b"");
+        stray.payload = Bytes::copy_from_slice(stray_payload);
+        n.store.save(stray);
+        n.create(b"now");
+        let mut payloads: Vec<Vec<u8>> = n.store.events().map(|e| e.payload.to_vec()).collect();
+        payloads.sort();
+        let mut want = vec![stray_payload.to_vec(), b"now".to_vec()];
+        want.sort();
+        assert_eq!(payloads, want, "{:?}", n.e.stats());
+        assert_eq!(n.e.next_seq(), 3);
+        new_won[usize::from(n.created()[0].seq == 1)] = true;
+    }
+    assert_eq!(new_won, [true, true], "both outcomes are covered");
+}
