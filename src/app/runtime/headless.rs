@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::session::Session;
-use super::view::{EventRow, PeerRow, SessionEvent};
+use super::view::{EquivocationRow, EventRow, PeerRow, SessionEvent};
 use crate::app::{AppOp, Model, payload_json};
 use crate::protocol::NodeId;
 
@@ -112,6 +112,27 @@ pub fn event_json(row: &EventRow, model: &Model) -> Value {
     })
 }
 
+/// The `warning` line for an equivocation: which origin signed two events under one seq,
+/// and which one every node keeps.
+pub fn equivocation_json(row: &EquivocationRow, model: &Model) -> Value {
+    let eq = &row.equivocation;
+    let name = model.display_name(eq.origin());
+    json!({
+        "type": "warning",
+        "kind": "equivocation",
+        "origin": eq.origin().to_string(),
+        "origin_name": name,
+        "seq": eq.seq(),
+        "kept": eq.winner.id.to_string(),
+        "dropped": eq.loser.id.to_string(),
+        "message": format!(
+            "{name} signed two different events as seq {}; every node keeps {}",
+            eq.seq(),
+            eq.winner.id
+        ),
+    })
+}
+
 /// The JSON line of a peer.
 pub fn peer_json(row: &PeerRow) -> Value {
     json!({
@@ -155,15 +176,24 @@ pub async fn run(
     session.ensure_nick(model.nick(session.node_id())).await;
     let (lines_tx, mut lines) = mpsc::channel::<String>(64);
     tokio::spawn(read_lines(lines_tx));
+    // Typed ops are created one after the other, in order, beside the loop: while the node
+    // waits to learn its own seq (after a lost tail) they are "sending…", and stdin, the
+    // screen and signals stay live.
+    let (ops_tx, ops_rx) = mpsc::channel::<AppOp>(1024);
+    let mut sender = tokio::spawn(send_ops(session.clone(), ops_rx, out.clone()));
     let mut stdin_open = true;
     let mut peers: HashMap<NodeId, PeerRow> = HashMap::new();
     let mut stop = std::pin::pin!(shutdown_signal());
+    let mut signalled = false;
     loop {
         tokio::select! {
-            _ = &mut stop => break,
+            _ = &mut stop => {
+                signalled = true;
+                break;
+            }
             line = lines.recv(), if stdin_open => match line {
                 Some(line) => {
-                    if !handle_line(&line, &session, &model, &out).await {
+                    if !handle_line(&line, &session, &model, &out, &ops_tx).await {
                         break;
                     }
                 }
@@ -176,10 +206,40 @@ pub async fn run(
             },
         }
     }
+    // What was typed before a /quit goes out first (a signal does not wait for it).
+    drop(ops_tx);
+    if signalled {
+        sender.abort();
+    } else {
+        tokio::select! {
+            _ = &mut sender => {}
+            _ = &mut stop => sender.abort(),
+        }
+    }
     session.shutdown().await;
     drop(out);
     let _ = writer.await;
     Ok(())
+}
+
+/// Creates typed ops in order; says "sending…" while own events wait for a peer.
+async fn send_ops(session: Session, mut ops: mpsc::Receiver<AppOp>, out: mpsc::Sender<Value>) {
+    while let Some(op) = ops.recv().await {
+        if session.node().is_learning_seq() {
+            let _ = out
+                .send(json!({
+                    "type": "notice",
+                    "message": "sending…: waiting for a peer to confirm this node's last message number (the store lost its tail)",
+                    "pending": session.node().pending_own() + 1 + ops.len(),
+                }))
+                .await;
+        }
+        if let Err(e) = session.submit(&op).await {
+            let _ = out
+                .send(json!({"type": "error", "message": e.to_string()}))
+                .await;
+        }
+    }
 }
 
 /// Handles one stdin line; false means quit.
@@ -188,12 +248,13 @@ async fn handle_line(
     session: &Session,
     model: &Model,
     out: &mpsc::Sender<Value>,
+    ops: &mpsc::Sender<AppOp>,
 ) -> bool {
     let reply = match parse_line(line, model) {
         Ok(Line::Nothing) => None,
-        Ok(Line::Op(op)) => match session.submit(&op).await {
-            Ok(_) => None,
-            Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
+        Ok(Line::Op(op)) => match ops.send(op).await {
+            Ok(()) => None,
+            Err(_) => Some(json!({"type": "error", "message": "the sender has stopped"})),
         },
         Ok(Line::Peer(addr)) => {
             session.connect(addr.clone());
@@ -246,6 +307,7 @@ async fn on_session_event(
         }
         SessionEvent::Notice(m) => Some(json!({"type": "notice", "message": m})),
         SessionEvent::Warning(m) => Some(json!({"type": "warning", "message": m})),
+        SessionEvent::Equivocation(row) => Some(equivocation_json(&row, model)),
         SessionEvent::Exchange(_) | SessionEvent::Status(_) => None,
     };
     if let Some(v) = line {

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::store_kind::StoreKind;
-use super::view::{EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo};
+use super::view::{EquivocationRow, EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo};
 use crate::app::AppOp;
 use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
 use crate::metrics::{Metrics, SaveLatency, TimedStore, save_latency};
@@ -395,6 +395,7 @@ impl Session {
             store_bytes: stats.size_bytes,
             clock,
             data_dir: self.inner.store_dir.clone(),
+            sending: self.inner.node.pending_own(),
         }
     }
 
@@ -556,6 +557,7 @@ impl Session {
         let mut added = node.on_peer_added();
         let mut removed = node.on_peer_removed();
         let mut states = node.on_peer_state();
+        let mut equivocations = node.on_equivocation();
         let this = self.clone();
         self.spawn(async move {
             loop {
@@ -588,6 +590,16 @@ impl Session {
                     r = exchanges.recv() => match r {
                         Ok(result) => this.on_exchange(result).await,
                         Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => return,
+                    },
+                    r = equivocations.recv() => match r {
+                        Ok(equivocation) => this.emit(SessionEvent::Equivocation(Box::new(EquivocationRow {
+                            at: SystemTime::now(),
+                            equivocation,
+                        }))),
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            this.warn(format!("{n} equivocations not shown (the screen fell behind)"));
+                        }
                         Err(_) => return,
                     },
                     r = added.recv() => if r.is_ok() { this.emit(SessionEvent::Peers(this.peer_rows())) },

@@ -12,7 +12,7 @@ use super::chat;
 use super::input::LineEditor;
 use super::layout;
 use crate::app::runtime::view::{
-    EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo, UiCommand,
+    EquivocationRow, EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo, UiCommand,
 };
 use crate::app::{AppOp, Applied, Model, MoveTo};
 
@@ -98,6 +98,8 @@ pub struct TuiApp {
     pub(crate) peers: Vec<PeerRow>,
     pub(crate) exchanges: VecDeque<ExchangeRow>,
     pub(crate) events: VecDeque<EventRow>,
+    /// Ids of events-log rows that are the dropped side of an equivocation.
+    pub(crate) equivocated: VecDeque<Uuid>,
     pub(crate) status: StatusInfo,
     pub(crate) focus: Focus,
     pub(crate) log_tab: LogTab,
@@ -127,6 +129,7 @@ impl TuiApp {
             peers: Vec::new(),
             exchanges: VecDeque::new(),
             events: VecDeque::new(),
+            equivocated: VecDeque::new(),
             status,
             focus: Focus::Input,
             log_tab: LogTab::Exchanges,
@@ -608,6 +611,30 @@ impl TuiApp {
             }
             SessionEvent::Notice(msg) => self.flash = Some(Flash::Info(msg)),
             SessionEvent::Warning(msg) => self.flash = Some(Flash::Warning(msg)),
+            SessionEvent::Equivocation(row) => {
+                let EquivocationRow {
+                    at,
+                    equivocation: eq,
+                } = *row;
+                self.flash = Some(Flash::Warning(format!(
+                    "{} signed two different events as seq {}; the room keeps one",
+                    self.model.display_name(eq.origin()),
+                    eq.seq()
+                )));
+                if self.log_scroll > 0 && self.log_tab == LogTab::Events {
+                    self.log_scroll += 1;
+                }
+                push_bounded(&mut self.equivocated, eq.loser.id);
+                push_bounded(
+                    &mut self.events,
+                    EventRow {
+                        at,
+                        event: eq.loser,
+                        from: None,
+                        age_ms: 0,
+                    },
+                );
+            }
             SessionEvent::Status(status) => self.status = status,
         }
     }
