@@ -207,3 +207,21 @@ async fn file_store_meets_the_contract_under_every_policy() {
         contract(Arc::new(s)).await;
     }
 }
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_meets_the_contract_under_every_sync_level() {
+    use super::sqlite::{SqliteEventStore, SqliteStoreOptions, SqliteSync};
+    for synchronous in [SqliteSync::Full, SqliteSync::Normal, SqliteSync::Off] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SqliteStoreOptions {
+            synchronous,
+            ..Default::default()
+        };
+        let s = SqliteEventStore::open(dir.path(), opts.clone()).unwrap();
+        contract(Arc::new(s)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteEventStore::open(dir.path(), opts).unwrap();
+        commit_sequence(Arc::new(s)).await;
+    }
+}

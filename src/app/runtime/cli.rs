@@ -3,14 +3,16 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use super::session::{Session, SessionError, SessionOptions};
+use super::store_kind::StoreKind;
 use crate::app::{Model, payload_json};
-use crate::store::file::{FileStoreOptions, FsyncPolicy, default_data_dir, room_dir};
-use crate::store::{EventStore, FileEventStore, StoreError};
+use crate::store::file::{FsyncPolicy, default_data_dir, room_dir};
+use crate::store::{EventStore, StoreError};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -21,7 +23,9 @@ Examples:
   gossip-chat --no-mdns --peer 10.0.0.5:7000   no multicast: dial a peer by address
   gossip-chat --headless < script.txt      scripting: stdin lines in, JSON lines out
   gossip-chat state --room kitchen         the folded chat and list as one JSON document
-  gossip-chat export                       every stored event as JSON lines";
+  gossip-chat export                       every stored event as JSON lines
+  gossip-chat --store sqlite               keep events in SQLite (a --features sqlite build)
+  gossip-chat --metrics                    Prometheus metrics at http://127.0.0.1:9095/metrics";
 
 /// LAN chat and a shared list, synced by gossip. No server, no account, no setup.
 #[derive(Debug, Parser)]
@@ -66,6 +70,10 @@ pub struct StoreArgs {
     /// process list), e.g. --secret-file ~/.config/gossip-chat/kitchen.secret.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
+    /// Where events are kept: `file` (default) or `sqlite` (a build with
+    /// `--features sqlite`), e.g. --store sqlite.
+    #[arg(long = "store", value_enum, default_value_t = StoreKind::File)]
+    pub kind: StoreKind,
 }
 
 /// Durability of the store.
@@ -110,6 +118,11 @@ pub struct RunArgs {
     /// to see every panel alive; their stores live in a temporary dir, e.g. --demo 3.
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "2")]
     pub demo: Option<usize>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (default 127.0.0.1:9095 when the
+    /// flag has no value; keep it on loopback unless the network may read them),
+    /// e.g. --metrics 127.0.0.1:9095.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9095")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl StoreArgs {
@@ -197,26 +210,26 @@ fn explain_store_error(e: StoreError) -> String {
     }
 }
 
-async fn open_store(args: &StoreArgs) -> Result<FileEventStore, String> {
+async fn open_store(args: &StoreArgs) -> Result<Arc<dyn EventStore>, String> {
+    args.kind.check_available()?;
     let public = match room_key(args)? {
         Some(key) => key.room_id(&args.room),
         None => args.room.clone(),
     };
     let dir = room_dir(&args.resolve_data_dir()?, &public);
-    if !dir.join(crate::store::file::LOG_FILE).exists() {
+    if !args.kind.exists_in(&dir) {
         return Err(format!(
             "no store for room `{}` in {}",
             args.room,
             dir.display()
         ));
     }
-    let options = FileStoreOptions {
-        fsync: FsyncPolicy::Never,
-        ..FileStoreOptions::default()
-    };
-    FileEventStore::open_async(dir, options)
+    let opened = args
+        .kind
+        .open(dir, FsyncPolicy::Never)
         .await
-        .map_err(explain_store_error)
+        .map_err(explain_store_error)?;
+    Ok(opened.store)
 }
 
 async fn export(args: &StoreArgs) -> Result<(), String> {
@@ -261,6 +274,7 @@ async fn print_all(text: String) -> Result<(), String> {
 }
 
 fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
+    args.store.kind.check_available()?;
     Ok(SessionOptions {
         name: args.name.clone().unwrap_or_else(default_name),
         room: args.store.room.clone(),
@@ -275,6 +289,7 @@ fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
             Fsync::Never => FsyncPolicy::Never,
         },
         room_key: room_key(&args.store)?,
+        store: args.store.kind,
     })
 }
 
@@ -312,6 +327,17 @@ async fn run(args: RunArgs) -> Result<(), String> {
         other => other.to_string(),
     })?;
     tracing::info!(log = %log_path.display(), "logging here");
+    // Held for the whole session: dropping it stops the endpoint.
+    let _metrics = match args.metrics {
+        Some(addr) => match crate::metrics::serve(addr, session.metrics()).await {
+            Ok(server) => Some(server),
+            Err(e) => {
+                session.shutdown().await;
+                return Err(format!("--metrics {addr}: {e}"));
+            }
+        },
+        None => None,
+    };
     let demo = match args.demo {
         Some(n) if n > 0 => Some(super::demo::Demo::start(n, &session).await?),
         _ => None,
@@ -357,5 +383,34 @@ mod secret_tests {
         assert!(missing.unwrap_err().contains("--secret-file"));
         // The secret itself is never a flag.
         assert!(options(&[&base[..], &["--secret", "x"]].concat()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod store_flag_tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn options(args: &[&str]) -> Result<SessionOptions, String> {
+        let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        session_options(&cli.run)
+    }
+
+    #[test]
+    fn the_file_store_is_the_default() {
+        let o = options(&["gossip-chat", "--data-dir", "/tmp/x"]).unwrap();
+        assert_eq!(o.store, StoreKind::File);
+    }
+
+    #[test]
+    fn sqlite_is_chosen_by_flag_or_refused_with_the_build_to_use() {
+        let o = options(&["gossip-chat", "--data-dir", "/tmp/x", "--store", "sqlite"]);
+        if cfg!(feature = "sqlite") {
+            assert_eq!(o.unwrap().store, StoreKind::Sqlite);
+        } else {
+            let e = o.unwrap_err();
+            assert!(e.contains("--features sqlite"), "{e}");
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! A running gossip-chat node: the file store, the TCP transport, mDNS discovery and the
+//! A running gossip-chat node: the event store, the TCP transport, mDNS discovery and the
 //! gossip node wired together, with one stream of [`SessionEvent`]s for a screen.
 //!
 //! The session owns the policy that ties discovery to liveness: a peer resolved by mDNS is
@@ -17,15 +17,18 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::store_kind::StoreKind;
+
 use super::feed::{Deliveries, Feed};
 use super::view::{EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo};
 use crate::app::AppOp;
 use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
+use crate::metrics::{Metrics, SaveLatency, TimedStore, save_latency};
 use crate::node::now_ms;
 use crate::node::{Direction, GossipConfig, GossipError, GossipNode, PeerState};
 use crate::protocol::{Event, NodeId};
-use crate::store::file::{FileStoreOptions, FsyncPolicy, room_dir};
-use crate::store::{EventStore, FileEventStore, StoreError};
+use crate::store::file::{FsyncPolicy, OpenReport, room_dir};
+use crate::store::{EventStore, StoreError};
 use crate::transport::codec::PROTOCOL_VERSION;
 use crate::transport::tcp::Encryption;
 use crate::transport::{Peer, TcpConfig, TcpTransport, Transport, TransportError};
@@ -54,6 +57,8 @@ pub struct SessionOptions {
     pub fsync: FsyncPolicy,
     /// The room key, when the room has a secret (`--secret-file`, `GOSSIP_CHAT_SECRET`).
     pub room_key: Option<crate::auth::RoomKey>,
+    /// Which store keeps the events (`--store`).
+    pub store: StoreKind,
 }
 
 impl SessionOptions {
@@ -106,7 +111,10 @@ pub fn app_gossip_config(id: NodeId) -> GossipConfig {
 struct Inner {
     opts: SessionOptions,
     node: GossipNode,
-    store: Arc<FileEventStore>,
+    store: Arc<dyn EventStore>,
+    store_dir: PathBuf,
+    store_report: Option<OpenReport>,
+    save_latency: SaveLatency,
     transport: Arc<TcpTransport>,
     listen: SocketAddr,
     discovery: tokio::sync::Mutex<Option<MdnsDiscovery>>,
@@ -135,12 +143,13 @@ impl Session {
     pub async fn start(
         opts: SessionOptions,
     ) -> Result<(Session, mpsc::Receiver<SessionEvent>), SessionError> {
-        let store_options = FileStoreOptions {
-            fsync: opts.fsync,
-            ..FileStoreOptions::default()
-        };
-        let store = Arc::new(FileEventStore::open_async(opts.store_dir(), store_options).await?);
-        let id = store.node_id();
+        let opened = opts.store.open(opts.store_dir(), opts.fsync).await?;
+        let identity = opened.identity;
+        // Timing the saves costs two clock reads each; it gives --metrics its latency.
+        let save_latency = save_latency();
+        let store: Arc<dyn EventStore> =
+            Arc::new(TimedStore::new(opened.store, save_latency.clone()));
+        let id = identity.node_id();
         let config = app_gossip_config(id);
         let tcp = TcpConfig {
             name: opts.name.clone(),
@@ -148,7 +157,7 @@ impl Session {
             io_timeout: config.gossip_timeout,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(5),
-            identity: Some(store.identity().clone()),
+            identity: Some(identity.clone()),
             encryption: Encryption::Noise {
                 psk: opts.room_key.as_ref().map(|k| k.bytes()),
             },
@@ -162,9 +171,9 @@ impl Session {
         let listen = transport.socket_addr();
         let node = GossipNode::with_identity(
             config,
-            store.clone() as Arc<dyn EventStore>,
+            store.clone(),
             transport.clone() as Arc<dyn Transport>,
-            store.identity().clone(),
+            identity,
         )?;
         let (out, rx) = mpsc::channel(EVENTS_CAPACITY);
         let session = Session {
@@ -172,6 +181,9 @@ impl Session {
                 opts,
                 node,
                 store,
+                store_dir: opened.dir,
+                store_report: opened.report,
+                save_latency,
                 transport,
                 listen,
                 discovery: tokio::sync::Mutex::new(None),
@@ -214,6 +226,15 @@ impl Session {
         self.inner.listen
     }
 
+    /// Metrics of this session's node, with per-peer link bytes and save latencies, for
+    /// [`crate::metrics::serve`] (`--metrics`).
+    pub fn metrics(&self) -> Metrics {
+        let tcp = self.inner.transport.clone();
+        Metrics::new(self.inner.node.clone())
+            .with_links(Arc::new(move || tcp.peer_stats()))
+            .with_save_latency(self.inner.save_latency.clone())
+    }
+
     /// The options the session runs with.
     pub fn options(&self) -> &SessionOptions {
         &self.inner.opts
@@ -221,7 +242,7 @@ impl Session {
 
     /// The store directory.
     pub fn store_dir(&self) -> &Path {
-        self.inner.store.dir()
+        &self.inner.store_dir
     }
 
     /// Opens the live view: every stored event as rows, oldest first by
@@ -236,7 +257,7 @@ impl Session {
             return Err(SessionError::Op("the live view is open already".into()));
         }
         let mut feed = Feed::new(
-            self.inner.store.clone() as Arc<dyn EventStore>,
+            self.inner.store.clone(),
             self.node_id(),
             self.inner.out.clone(),
             self.inner.deliveries.clone(),
@@ -397,7 +418,7 @@ impl Session {
             nodes: stats.unique_nodes,
             store_bytes: stats.size_bytes,
             clock,
-            data_dir: self.inner.store.dir().to_path_buf(),
+            data_dir: self.inner.store_dir.clone(),
         }
     }
 
@@ -477,7 +498,9 @@ impl Session {
     }
 
     fn report_open(&self) {
-        let r = self.inner.store.open_report();
+        let Some(r) = &self.inner.store_report else {
+            return;
+        };
         if r.dropped_records > 0 {
             let text = format!(
                 "the store in {} was damaged: {} record(s), {} bytes dropped; peers will send those events again",

@@ -49,7 +49,7 @@ use crate::store::{EventStore, SaveOutcome, StoreError, StoreStats};
 
 mod identity;
 mod index;
-mod lock;
+pub(crate) mod lock;
 mod record;
 mod writer;
 
