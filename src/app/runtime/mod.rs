@@ -8,4 +8,5 @@ pub mod headless;
 pub mod interactive;
 pub mod logging;
 pub mod session;
+pub mod stdin;
 pub mod view;

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -112,6 +113,17 @@ struct Inner {
     out: mpsc::Sender<SessionEvent>,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Dials (`--peer`, `/peer`) still under way: a stop waits for them, briefly.
+    dialing: AtomicUsize,
+}
+
+/// What [`Session::offer_to_peers`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offered {
+    /// Peers that confirmed they hold every event we hold.
+    pub confirmed: usize,
+    /// Peers (or dials still under way) that did not, in time.
+    pub missed: usize,
 }
 
 /// A running node with its store, transport and discovery. Cheap to clone.
@@ -170,6 +182,7 @@ impl Session {
                 out,
                 cancel: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
+                dialing: AtomicUsize::new(0),
             }),
         };
         session.report_open();
@@ -255,7 +268,66 @@ impl Session {
     /// Dials `addr` (`host:port`) in the background until it answers, then gossips with it.
     pub fn connect(&self, addr: String) {
         let this = self.clone();
-        self.spawn(async move { this.dial_until_answered(addr).await });
+        self.inner.dialing.fetch_add(1, Ordering::SeqCst);
+        self.spawn(async move {
+            this.dial_until_answered(addr).await;
+            this.inner.dialing.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+
+    /// Before a stop: waits (until `within` has passed) for the dials under way, then has an
+    /// exchange with every reachable peer until one sends nothing, which proves the peer
+    /// holds every event we hold (an exchange is cut by count, so one may not be enough).
+    pub async fn offer_to_peers(&self, within: Duration) -> Offered {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.inner.dialing.load(Ordering::SeqCst) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let unanswered = self.inner.dialing.load(Ordering::SeqCst);
+        let peers: Vec<NodeId> = self
+            .inner
+            .node
+            .peers()
+            .into_iter()
+            .filter(|p| p.is_reachable())
+            .map(|p| p.id)
+            .collect();
+        let tried = peers.len();
+        let confirmations = peers
+            .into_iter()
+            .map(|id| self.confirm_holds_all(id, deadline));
+        let confirmed = futures::future::join_all(confirmations)
+            .await
+            .into_iter()
+            .filter(|ok| *ok)
+            .count();
+        Offered {
+            confirmed,
+            missed: tried.saturating_sub(confirmed) + unanswered,
+        }
+    }
+
+    async fn confirm_holds_all(&self, peer: NodeId, deadline: tokio::time::Instant) -> bool {
+        loop {
+            match tokio::time::timeout_at(deadline, self.inner.node.gossip_with(peer)).await {
+                Err(_) => return false,
+                Ok(Ok(r)) if r.success && r.events_sent == 0 => return true,
+                Ok(Ok(r)) if r.success => continue,
+                Ok(Ok(r)) => {
+                    tracing::info!(%peer, error = ?r.error, "stop: exchange failed; retrying");
+                }
+                Ok(Err(e)) => {
+                    tracing::info!(%peer, error = %e, "stop: no exchange");
+                    return false;
+                }
+            }
+            if tokio::time::Instant::now() + Duration::from_millis(100) >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn dial_until_answered(&self, addr: String) {
