@@ -19,7 +19,7 @@ use super::session::Session;
 use super::stdin::{StdinLine, StdinLines};
 use super::view::{EventRow, PeerRow, SessionEvent};
 use crate::app::{Applied, Model, payload_json};
-use crate::protocol::NodeId;
+use crate::protocol::{Event, NodeId};
 
 /// The JSON line of an event created here or received.
 pub fn event_json(row: &EventRow, model: &Model) -> Value {
@@ -108,9 +108,12 @@ pub async fn run(
         "events": model.counts().events,
     }))
     .await;
-    session.ensure_nick(model.nick(session.node_id())).await;
-    let mut stdin = StdinLines::spawn()?;
+    // Our nick event, if the name changed, comes before the first line's outcome.
+    if let Some(event) = session.ensure_nick(model.nick(session.node_id())).await {
+        out.line(created_json(event, &mut model)).await;
+    }
     let mut peers: HashMap<NodeId, PeerRow> = HashMap::new();
+    let mut stdin = StdinLines::spawn()?;
     let mut stop = std::pin::pin!(shutdown_signal());
     let reason = loop {
         tokio::select! {
@@ -179,18 +182,7 @@ async fn handle_line(line: &str, session: &Session, model: &mut Model, out: &mut
     let reply = match command::interpret(line, Front::Headless, model) {
         Ok(Request::Nothing) => None,
         Ok(Request::Op(op)) => match session.submit(&op).await {
-            Ok(event) => {
-                // Folded now, so a `/state` on the next line sees it; the session's copy of
-                // it is then a duplicate and not printed twice.
-                model.apply(&event);
-                let row = EventRow {
-                    at: std::time::SystemTime::now(),
-                    event,
-                    from: None,
-                    age_ms: 0,
-                };
-                Some(event_json(&row, model))
-            }
+            Ok(event) => Some(created_json(event, model)),
             Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
         },
         Ok(Request::Connect(addr)) => {
@@ -211,6 +203,19 @@ async fn handle_line(line: &str, session: &Session, model: &mut Model, out: &mut
         out.line(v).await;
     }
     true
+}
+
+/// The line of an event this node just created, folded first: a `/state` on the next line
+/// sees it, and the session's copy of it is then a duplicate, not printed twice.
+fn created_json(event: Event, model: &mut Model) -> Value {
+    model.apply(&event);
+    let row = EventRow {
+        at: std::time::SystemTime::now(),
+        event,
+        from: None,
+        age_ms: 0,
+    };
+    event_json(&row, model)
 }
 
 /// The `help` line: every headless command's usage, from the shared table.

@@ -117,6 +117,17 @@ struct Inner {
     dialing: AtomicUsize,
 }
 
+/// How offering our events to one peer at a stop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PeerOffer {
+    /// It holds every event we hold.
+    Confirmed,
+    /// It left (unreachable, no connection open).
+    Gone,
+    /// It is there but did not confirm in time.
+    Missed,
+}
+
 /// What [`Session::offer_to_peers`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Offered {
@@ -243,20 +254,20 @@ impl Session {
     }
 
     /// Publishes our `--name` as our nick if the events held say otherwise (first run, or
-    /// the name changed), so peers show it beside our messages.
-    pub async fn ensure_nick(&self, current: Option<&str>) {
+    /// the name changed), so peers show it beside our messages. Returns the event created.
+    pub async fn ensure_nick(&self, current: Option<&str>) -> Option<Event> {
         let name = self.inner.opts.name.trim();
         if current == Some(name) {
-            return;
+            return None;
         }
         match AppOp::nick(name) {
-            Ok(op) => {
-                if let Err(e) = self.submit(&op).await {
-                    self.warn(format!("could not publish the name {name:?}: {e}"));
-                }
-            }
+            Ok(op) => match self.submit(&op).await {
+                Ok(event) => return Some(event),
+                Err(e) => self.warn(format!("could not publish the name {name:?}: {e}")),
+            },
             Err(e) => self.warn(format!("the name {name:?} cannot be used as a nick: {e}")),
         }
+        None
     }
 
     /// Creates an event carrying `op`.
@@ -278,6 +289,8 @@ impl Session {
     /// Before a stop: waits (until `within` has passed) for the dials under way, then has an
     /// exchange with every reachable peer until one sends nothing, which proves the peer
     /// holds every event we hold (an exchange is cut by count, so one may not be enough).
+    /// A peer that cannot be reached and has no open connection has left: it is not
+    /// counted; a dial still unanswered is.
     pub async fn offer_to_peers(&self, within: Duration) -> Offered {
         let deadline = tokio::time::Instant::now() + within;
         while self.inner.dialing.load(Ordering::SeqCst) > 0
@@ -294,40 +307,54 @@ impl Session {
             .filter(|p| p.is_reachable())
             .map(|p| p.id)
             .collect();
-        let tried = peers.len();
-        let confirmations = peers
-            .into_iter()
-            .map(|id| self.confirm_holds_all(id, deadline));
-        let confirmed = futures::future::join_all(confirmations)
-            .await
-            .into_iter()
-            .filter(|ok| *ok)
-            .count();
+        let outcomes = futures::future::join_all(
+            peers
+                .into_iter()
+                .map(|id| self.confirm_holds_all(id, deadline)),
+        )
+        .await;
+        let count = |o: PeerOffer| outcomes.iter().filter(|x| **x == o).count();
         Offered {
-            confirmed,
-            missed: tried.saturating_sub(confirmed) + unanswered,
+            confirmed: count(PeerOffer::Confirmed),
+            missed: count(PeerOffer::Missed) + unanswered,
         }
     }
 
-    async fn confirm_holds_all(&self, peer: NodeId, deadline: tokio::time::Instant) -> bool {
+    async fn confirm_holds_all(&self, peer: NodeId, deadline: tokio::time::Instant) -> PeerOffer {
+        let mut unreachable = 0;
         loop {
             match tokio::time::timeout_at(deadline, self.inner.node.gossip_with(peer)).await {
-                Err(_) => return false,
-                Ok(Ok(r)) if r.success && r.events_sent == 0 => return true,
+                Err(_) => return PeerOffer::Missed,
+                Ok(Ok(r)) if r.success && r.events_sent == 0 => return PeerOffer::Confirmed,
                 Ok(Ok(r)) if r.success => continue,
                 Ok(Ok(r)) => {
-                    tracing::info!(%peer, error = ?r.error, "stop: exchange failed; retrying");
+                    tracing::info!(%peer, error = ?r.error, "stop: exchange failed");
                 }
                 Ok(Err(e)) => {
                     tracing::info!(%peer, error = %e, "stop: no exchange");
-                    return false;
+                    return PeerOffer::Gone;
+                }
+            }
+            if !self.link_open(peer) {
+                unreachable += 1;
+                // Refused again and again with no connection open: it left before us.
+                if unreachable == 3 {
+                    return PeerOffer::Gone;
                 }
             }
             if tokio::time::Instant::now() + Duration::from_millis(100) >= deadline {
-                return false;
+                return PeerOffer::Missed;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    fn link_open(&self, peer: NodeId) -> bool {
+        self.inner
+            .transport
+            .peer_stats()
+            .iter()
+            .any(|s| s.peer == peer && s.connections > 0)
     }
 
     async fn dial_until_answered(&self, addr: String) {
