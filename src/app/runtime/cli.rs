@@ -5,12 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde_json::json;
 
 use super::session::{Session, SessionError, SessionOptions};
-use crate::app::{Model, payload_json};
-use crate::store::file::{FileStoreOptions, FsyncPolicy, default_data_dir, room_dir};
-use crate::store::{EventStore, FileEventStore, StoreError};
+use crate::store::StoreError;
+use crate::store::file::{FsyncPolicy, default_data_dir, room_dir};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -21,7 +19,9 @@ Examples:
   gossip-chat --no-mdns --peer 10.0.0.5:7000   no multicast: dial a peer by address
   gossip-chat --headless < script.txt      scripting: stdin lines in, JSON lines out
   gossip-chat state --room kitchen         the folded chat and list as one JSON document
-  gossip-chat export                       every stored event as JSON lines";
+  gossip-chat export                       every stored event as JSON lines (also while it runs)
+  gossip-chat export --since 120           only the events after commit 120
+  gossip-chat tail                         follow new events as JSON lines while the app runs";
 
 /// LAN chat and a shared list, synced by gossip. No server, no account, no setup.
 #[derive(Debug, Parser)]
@@ -35,15 +35,31 @@ pub struct Cli {
     pub run: RunArgs,
 }
 
-/// Subcommands that read a store (stop the running app on that store first).
+/// Subcommands that read a store; they work while the app runs on it.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print every stored event as one JSON object a line, in the order
-    /// (lamport, origin, seq), with decoded app payloads.
-    Export(StoreArgs),
+    /// (lamport, origin, seq), with decoded app payloads and the author's name.
+    Export(ReadArgs),
     /// Print the folded app state (chat in order, list items, nicks) as one JSON document;
     /// replicas holding the same events print byte-identical output.
     State(StoreArgs),
+    /// Follow the store: print each new event as a JSON line (the export shape) as the
+    /// running node stores it, until Ctrl-C.
+    Tail(ReadArgs),
+}
+
+/// A store and where to start reading it.
+#[derive(Debug, Clone, Args)]
+pub struct ReadArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only events after this commit number (the `commit` field of a line), or created at
+    /// or after this time (ms since the epoch with an `ms` suffix, or a UTC time),
+    /// e.g. --since 120, --since 1796150000000ms, --since 2026-12-01T20:00:00Z.
+    #[arg(long, value_name = "SEQ|TIME", value_parser = super::export::Since::parse)]
+    pub since: Option<super::export::Since>,
 }
 
 /// Where the store is.
@@ -174,8 +190,20 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Some(Command::Export(args)) => export(&args).await.map(|()| ExitCode::SUCCESS),
-            Some(Command::State(args)) => state(&args).await.map(|()| ExitCode::SUCCESS),
+            Some(Command::Export(args)) => {
+                let dir = store_dir(&args.store)?;
+                super::export::export(dir, &args.store.room, args.since).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Command::State(args)) => {
+                super::export::state(store_dir(&args)?, &args.room).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Command::Tail(args)) => {
+                let dir = store_dir(&args.store)?;
+                super::export::tail(dir, &args.store.room, args.since).await?;
+                Ok(ExitCode::SUCCESS)
+            }
             None => run(cli.run).await,
         }
     });
@@ -202,67 +230,13 @@ fn explain_store_error(e: StoreError) -> String {
     }
 }
 
-async fn open_store(args: &StoreArgs) -> Result<FileEventStore, String> {
+/// The store directory of a room (a private room's is named by its id).
+fn store_dir(args: &StoreArgs) -> Result<PathBuf, String> {
     let public = match room_key(args)? {
         Some(key) => key.room_id(&args.room),
         None => args.room.clone(),
     };
-    let dir = room_dir(&args.resolve_data_dir()?, &public);
-    if !dir.join(crate::store::file::LOG_FILE).exists() {
-        return Err(format!(
-            "no store for room `{}` in {}",
-            args.room,
-            dir.display()
-        ));
-    }
-    let options = FileStoreOptions {
-        fsync: FsyncPolicy::Never,
-        ..FileStoreOptions::default()
-    };
-    FileEventStore::open_async(dir, options)
-        .await
-        .map_err(explain_store_error)
-}
-
-async fn export(args: &StoreArgs) -> Result<(), String> {
-    let store = open_store(args).await?;
-    let mut events = store.all_events().await.map_err(|e| e.to_string())?;
-    let _ = store.close().await;
-    events.sort_by_key(crate::protocol::Event::order_key);
-    let mut out = String::new();
-    for e in &events {
-        let line = json!({
-            "id": e.id,
-            "origin": e.origin.to_string(),
-            "seq": e.seq,
-            "lamport": e.lamport,
-            "created_at_ms": e.created_at_ms,
-            "op": payload_json(&e.payload),
-        });
-        out.push_str(&line.to_string());
-        out.push('\n');
-    }
-    print_all(out).await
-}
-
-async fn state(args: &StoreArgs) -> Result<(), String> {
-    let store = open_store(args).await?;
-    let events = store.all_events().await.map_err(|e| e.to_string())?;
-    let _ = store.close().await;
-    let model = Model::from_events(events.iter());
-    let mut doc = model.state_json().map_err(|e| e.to_string())?;
-    doc.push('\n');
-    print_all(doc).await
-}
-
-async fn print_all(text: String) -> Result<(), String> {
-    use tokio::io::AsyncWriteExt;
-    let mut stdout = tokio::io::stdout();
-    stdout
-        .write_all(text.as_bytes())
-        .await
-        .and(stdout.flush().await)
-        .map_err(|e| format!("cannot write to stdout: {e}"))
+    Ok(room_dir(&args.resolve_data_dir()?, &public))
 }
 
 fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod command;
 pub mod demo;
+pub mod export;
 pub mod feed;
 pub mod headless;
 pub mod interactive;

@@ -32,7 +32,7 @@
 //! confirmed by reading the held record and comparing bytes, so a CRC collision can never
 //! pass a forged event off as a duplicate.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,11 +50,14 @@ use crate::store::{EventStore, SaveOutcome, StoreError, StoreStats};
 mod identity;
 mod index;
 mod lock;
+pub mod modes;
+pub mod reader;
 mod record;
 mod writer;
 
 pub use identity::{NODE_ID_FILE, load_or_create_identity, load_or_create_node_id};
 pub use lock::LOCK_FILE;
+pub use reader::{LogReader, READERS_LOCK_FILE, ReadEvent};
 pub use record::{DroppedRegion, MAGIC, MAX_BODY_LEN, RECORD_HEADER_LEN};
 
 use index::{Entry, Index, Loc};
@@ -130,6 +133,9 @@ pub struct OpenReport {
     pub index_bytes: usize,
     /// Wall time of the whole open (lock, identity, scan, truncation).
     pub duration: Duration,
+    /// Directories and files whose modes were looser than private and were tightened
+    /// (0700 and 0600 on Unix; see [`modes`]).
+    pub tightened: Vec<PathBuf>,
 }
 
 /// The data directory of gossip-chat on this platform, if the platform has one.
@@ -329,18 +335,19 @@ impl FileEventStore {
     /// [`FileEventStore::open_async`].
     pub fn open(dir: &Path, options: FileStoreOptions) -> Result<Self, StoreError> {
         let started = Instant::now();
-        fs::create_dir_all(dir).map_err(io_err(format!(
+        modes::create_private_dir(dir).map_err(io_err(format!(
             "creating store directory {}",
             dir.display()
         )))?;
         let lock = lock::DirLock::acquire(dir)?;
+        let tightened = modes::tighten_store(dir);
         let identity = load_or_create_identity(dir)?;
         let node_id = identity.node_id();
         let log_path = dir.join(LOG_FILE);
         let existed = log_path
             .try_exists()
             .map_err(io_err(format!("checking {}", log_path.display())))?;
-        let mut file = OpenOptions::new()
+        let mut file = modes::private_options()
             .read(true)
             .write(true)
             .create(true)
@@ -408,6 +415,7 @@ impl FileEventStore {
             shadowed_records,
             index_bytes: index.heap_bytes(),
             duration: started.elapsed(),
+            tightened,
         };
         // A few lines tell the story; a disk full of garbage should not flood the log.
         for d in report.dropped.iter().take(10) {

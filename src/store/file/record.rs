@@ -208,6 +208,17 @@ impl Window<'_> {
 pub fn scan(
     file: &mut File,
     file_len: u64,
+    on_record: impl FnMut(ScannedRecord),
+) -> io::Result<ScanOutcome> {
+    scan_from(file, 0, file_len, on_record)
+}
+
+/// [`scan`] from offset `from` (the start of a record) rather than from the start of the
+/// file: a reader following a log another process appends to reads only what is new.
+pub fn scan_from(
+    file: &mut File,
+    from: u64,
+    file_len: u64,
     mut on_record: impl FnMut(ScannedRecord),
 ) -> io::Result<ScanOutcome> {
     let mut w = Window {
@@ -220,7 +231,7 @@ pub fn scan(
         valid_len: file_len,
         dropped: Vec::new(),
     };
-    let mut pos = 0;
+    let mut pos = from;
     while pos < file_len {
         if let Some(rec) = w.record_at(pos)? {
             pos = rec.body_offset + rec.len as u64;
