@@ -36,7 +36,11 @@ fn export_and_state_see_every_acknowledged_event_while_the_node_runs() {
     assert!(chat["commit"].as_u64().is_some());
     // --since a commit: only what came after it.
     let cut = lines[lines.len() - 5]["commit"].as_u64().unwrap();
-    let after = json_lines(&run(dir.path(), &["export", "--since", &cut.to_string()], ""));
+    let after = json_lines(&run(
+        dir.path(),
+        &["export", "--since", &cut.to_string()],
+        "",
+    ));
     assert_eq!(chat_texts(&after), texts[16..].to_vec());
 
     let out = run(dir.path(), &["state"], "");
@@ -78,7 +82,10 @@ fn tail_follows_new_events() {
         node.send("during tail");
         rx.recv_timeout(std::time::Duration::from_millis(300)).ok()
     });
-    assert_eq!(first["op"]["text"], "during tail", "old events are not repeated");
+    assert_eq!(
+        first["op"]["text"], "during tail",
+        "old events are not repeated"
+    );
     node.send("and another");
     let got: Vec<Value> = std::iter::from_fn(|| rx.recv_timeout(proc::WAIT).ok())
         .take_while(|v| v["op"]["text"] != "and another")
@@ -107,8 +114,18 @@ fn store_files_are_private_and_loose_ones_are_tightened() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    for name in ["events.log", "gossip-chat.log", "lock", "identity.key", "node-id", "port"] {
-        assert!(files.iter().any(|f| f.ends_with(name)), "no {name}: {files:?}");
+    for name in [
+        "events.log",
+        "gossip-chat.log",
+        "lock",
+        "identity.key",
+        "node-id",
+        "port",
+    ] {
+        assert!(
+            files.iter().any(|f| f.ends_with(name)),
+            "no {name}: {files:?}"
+        );
     }
     for f in &files {
         assert_eq!(mode(f), 0o600, "{}", f.display());
@@ -125,7 +142,10 @@ fn store_files_are_private_and_loose_ones_are_tightened() {
         .find(|v| v["type"] == "notice" && v["message"].as_str().unwrap().contains("private"))
         .unwrap_or_else(|| panic!("no notice: {lines:#?}"));
     let text = notice["message"].as_str().unwrap();
-    assert!(text.contains("events.log") && text.contains("lock"), "{text}");
+    assert!(
+        text.contains("events.log") && text.contains("lock"),
+        "{text}"
+    );
     for f in &files {
         assert_eq!(mode(f), 0o600, "{}", f.display());
     }

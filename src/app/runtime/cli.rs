@@ -47,6 +47,10 @@ pub enum Command {
     /// Follow the store: print each new event as a JSON line (the export shape) as the
     /// running node stores it, until Ctrl-C.
     Tail(ReadArgs),
+    /// Rewrite the store with the app stopped: keep every intact event, drop damaged
+    /// stretches for good (peers send those events again), reclaim the space; prints what
+    /// it did.
+    Compact(StoreArgs),
 }
 
 /// A store and where to start reading it.
@@ -178,9 +182,27 @@ pub fn default_name() -> String {
     }
 }
 
+/// The `--version` text: what two machines that do not talk compare.
+pub fn version_text() -> String {
+    format!(
+        "{} (commit {}, protocol {}, store format {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("GOSSIP_GIT_COMMIT"),
+        crate::transport::codec::PROTOCOL_VERSION,
+        crate::store::file::STORE_FORMAT_VERSION,
+    )
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    // Leaked once: clap wants a 'static version string, and this one is built at run time.
+    let version: &'static str = Box::leak(version_text().into_boxed_str());
+    let matches = Cli::command().version(version).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -191,17 +213,27 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Some(Command::Export(args)) => {
-                let dir = store_dir(&args.store)?;
-                super::export::export(dir, &args.store.room, args.since).await?;
+                super::export::export(&store_ref(&args.store)?, args.since).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Some(Command::State(args)) => {
-                super::export::state(store_dir(&args)?, &args.room).await?;
+                super::export::state(&store_ref(&args)?).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Some(Command::Tail(args)) => {
-                let dir = store_dir(&args.store)?;
-                super::export::tail(dir, &args.store.room, args.since).await?;
+                super::export::tail(&store_ref(&args.store)?, args.since).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Command::Compact(args)) => {
+                let store = store_ref(&args)?;
+                let dir = store.dir.clone();
+                let report = tokio::task::spawn_blocking(move || {
+                    crate::store::file::compact::compact(&store.dir, store.at_rest.as_ref())
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(explain_store_error)?;
+                println!("compacted {}: {report}", dir.display());
                 Ok(ExitCode::SUCCESS)
             }
             None => run(cli.run).await,
@@ -230,13 +262,19 @@ fn explain_store_error(e: StoreError) -> String {
     }
 }
 
-/// The store directory of a room (a private room's is named by its id).
-fn store_dir(args: &StoreArgs) -> Result<PathBuf, String> {
-    let public = match room_key(args)? {
+/// The store of a room (a private room's directory is named by its id, and its payloads
+/// are sealed with a key derived from the room key).
+fn store_ref(args: &StoreArgs) -> Result<super::export::StoreRef, String> {
+    let key = room_key(args)?;
+    let public = match &key {
         Some(key) => key.room_id(&args.room),
         None => args.room.clone(),
     };
-    Ok(room_dir(&args.resolve_data_dir()?, &public))
+    Ok(super::export::StoreRef {
+        dir: room_dir(&args.resolve_data_dir()?, &public),
+        room: args.room.clone(),
+        at_rest: key.map(|k| crate::store::file::AtRestKey::derive(&k.bytes())),
+    })
 }
 
 fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {

@@ -5,14 +5,14 @@
 //! They see every event the node has written to the log, which includes every event it
 //! has acknowledged.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use crate::app::{Model, payload_json};
-use crate::store::file::{LOG_FILE, LogReader, ReadEvent};
+use crate::store::file::{AtRestKey, LOG_FILE, LogReader, ReadEvent};
 
 /// How often `tail` looks for new records.
 pub const TAIL_POLL: Duration = Duration::from_millis(100);
@@ -105,12 +105,28 @@ pub fn export_json(r: &ReadEvent, model: &Model) -> Value {
     })
 }
 
-/// Opens the store in `dir` read-only, saying so if there is none.
-pub fn open_reader(dir: &Path, room: &str) -> Result<LogReader, String> {
-    if !dir.join(LOG_FILE).exists() {
-        return Err(format!("no store for room `{room}` in {}", dir.display()));
+/// Where a store is and how to read it: its directory, the room's name (for messages) and
+/// a private room's at-rest key.
+#[derive(Debug, Clone)]
+pub struct StoreRef {
+    /// The store directory.
+    pub dir: PathBuf,
+    /// The room's name.
+    pub room: String,
+    /// A private room's at-rest key.
+    pub at_rest: Option<AtRestKey>,
+}
+
+/// Opens the store read-only, saying so if there is none.
+pub fn open_reader(store: &StoreRef) -> Result<LogReader, String> {
+    if !store.dir.join(LOG_FILE).exists() {
+        return Err(format!(
+            "no store for room `{}` in {}",
+            store.room,
+            store.dir.display()
+        ));
     }
-    LogReader::open(dir).map_err(|e| e.to_string())
+    LogReader::open(&store.dir, store.at_rest.clone()).map_err(|e| e.to_string())
 }
 
 /// Everything the log holds now, the model folded from it, and a warning if damage was
@@ -134,8 +150,8 @@ fn warn_damage(reader: &LogReader) {
 
 /// `export`: the events (after `since`) as JSON lines in the total order
 /// `(lamport, origin, seq)`; names come from every event held.
-pub async fn export(dir: PathBuf, room: &str, since: Option<Since>) -> Result<(), String> {
-    let mut reader = open_reader(&dir, room)?;
+pub async fn export(store: &StoreRef, since: Option<Since>) -> Result<(), String> {
+    let mut reader = open_reader(store)?;
     let (mut events, model) = read_all(&mut reader)?;
     drop(reader);
     if let Some(since) = since {
@@ -151,8 +167,8 @@ pub async fn export(dir: PathBuf, room: &str, since: Option<Since>) -> Result<()
 }
 
 /// `state`: the folded app state as one JSON document.
-pub async fn state(dir: PathBuf, room: &str) -> Result<(), String> {
-    let mut reader = open_reader(&dir, room)?;
+pub async fn state(store: &StoreRef) -> Result<(), String> {
+    let mut reader = open_reader(store)?;
     let (_, model) = read_all(&mut reader)?;
     drop(reader);
     let mut doc = model.state_json().map_err(|e| e.to_string())?;
@@ -162,8 +178,8 @@ pub async fn state(dir: PathBuf, room: &str) -> Result<(), String> {
 
 /// `tail`: the events after `since` (none of those held already, by default), then every
 /// new one as the running node writes it, in log order, until a signal or stdout closes.
-pub async fn tail(dir: PathBuf, room: &str, since: Option<Since>) -> Result<(), String> {
-    let mut reader = open_reader(&dir, room)?;
+pub async fn tail(store: &StoreRef, since: Option<Since>) -> Result<(), String> {
+    let mut reader = open_reader(store)?;
     let (held, mut model) = read_all(&mut reader)?;
     let mut stdout = tokio::io::stdout();
     let first: Vec<&ReadEvent> = match since {

@@ -156,6 +156,11 @@ impl Session {
     ) -> Result<(Session, mpsc::Receiver<SessionEvent>), SessionError> {
         let store_options = FileStoreOptions {
             fsync: opts.fsync,
+            // A private room's payloads are sealed on disk, under a key of their own.
+            at_rest: opts
+                .room_key
+                .as_ref()
+                .map(|k| crate::store::file::AtRestKey::derive(&k.bytes())),
             ..FileStoreOptions::default()
         };
         let store = Arc::new(FileEventStore::open_async(opts.store_dir(), store_options).await?);

@@ -16,6 +16,7 @@ use crate::protocol::codec;
 use crate::protocol::{Event, NodeId};
 use crate::store::StoreError;
 
+use super::crypt::AtRestKey;
 use super::record::{self, DroppedRegion, MAX_BODY_LEN, RECORD_HEADER_LEN};
 use super::{LOG_FILE, io_err, read_exact_at};
 
@@ -97,11 +98,14 @@ pub struct LogReader {
     seen: HashSet<(NodeId, u64)>,
     /// Damage skipped so far (torn tails not included: they may be records in progress).
     damaged: Vec<DroppedRegion>,
+    /// A private room's key: payloads are opened, and one that does not open is damage.
+    at_rest: Option<AtRestKey>,
 }
 
 impl LogReader {
-    /// Opens the log in `dir` read-only. Fails if there is no log.
-    pub fn open(dir: &Path) -> Result<LogReader, StoreError> {
+    /// Opens the log in `dir` read-only (with a private room's `at_rest` key, which opens
+    /// its sealed payloads). Fails if there is no log.
+    pub fn open(dir: &Path, at_rest: Option<AtRestKey>) -> Result<LogReader, StoreError> {
         let path = dir.join(LOG_FILE);
         let lock = ReadersLock::shared(dir)?;
         let file = File::open(&path).map_err(io_err(format!("opening {}", path.display())))?;
@@ -113,6 +117,7 @@ impl LogReader {
             commits: 0,
             seen: HashSet::new(),
             damaged: Vec::new(),
+            at_rest,
         })
     }
 
@@ -131,7 +136,9 @@ impl LogReader {
             return Ok(Vec::new());
         }
         let mut found = Vec::new();
-        let scan = record::scan_from(&mut self.file, self.pos, len, |r| found.push(r))
+        let key = self.at_rest.clone();
+        let check = |body: &[u8]| key.as_ref().is_none_or(|k| k.body_opens(body));
+        let scan = record::scan_checked(&mut self.file, self.pos, len, &check, |r| found.push(r))
             .map_err(io_err(format!("reading {}", self.path.display())))?;
         self.damaged
             .extend(scan.dropped.iter().filter(|d| !d.torn_tail).copied());
@@ -155,6 +162,13 @@ impl LogReader {
                     r.body_offset - RECORD_HEADER_LEN
                 ))
             })?;
+            let event = match &self.at_rest {
+                None => event,
+                // The scan's check opened it already; this cannot fail but is not trusted.
+                Some(k) => k
+                    .open(event)
+                    .map_err(|e| StoreError::Corrupt(format!("{}: {e}", self.path.display())))?,
+            };
             self.commits += 1;
             out.push(ReadEvent {
                 commit: self.commits,
@@ -196,7 +210,7 @@ mod tests {
             .unwrap();
         store.save(ev(1, 1)).await.unwrap();
         store.save(ev(1, 2)).await.unwrap();
-        let mut reader = LogReader::open(dir.path()).unwrap();
+        let mut reader = LogReader::open(dir.path(), None).unwrap();
         let first = reader.read_new().unwrap();
         assert_eq!(
             first
@@ -232,7 +246,7 @@ mod tests {
             f.write_all(bytes).unwrap();
         };
         append(&whole[..whole.len() / 2]);
-        let mut reader = LogReader::open(dir.path()).unwrap();
+        let mut reader = LogReader::open(dir.path(), None).unwrap();
         assert_eq!(reader.read_new().unwrap().len(), 1);
         assert!(reader.damaged().is_empty());
         assert!(std::fs::metadata(&log).unwrap().len() > before, "not cut");

@@ -74,7 +74,8 @@ impl Identity {
         }
         if theirs.protocol_version != self.protocol_version {
             return refuse(format!(
-                "protocol version {} is not ours ({})",
+                "protocol version mismatch: the peer speaks version {}, we speak version {} \
+                 (compare `gossip-chat --version` on both machines)",
                 theirs.protocol_version, self.protocol_version
             ));
         }
