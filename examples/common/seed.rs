@@ -25,7 +25,7 @@ pub fn seed_room(data_dir: &Path, room: &str, messages: u64) -> NodeId {
         let store = FileEventStore::open(&room_dir(data_dir, room), options).expect("a store");
         let identity = store.identity().clone();
         let id = identity.node_id();
-        let now = gossip::protocol::now_ms();
+        let now = gossip::node::now_ms();
         let mut batch = vec![identity.identity_event()];
         for seq in 2..=messages + 1 {
             let text = format!("message {} of the history", seq - 1);
@@ -37,7 +37,7 @@ pub fn seed_room(data_dir: &Path, room: &str, messages: u64) -> NodeId {
                 id: Uuid::now_v7(),
                 origin: id,
                 seq,
-                lamport: seq,
+                hlc: seq,
                 created_at_ms: now - (messages + 1 - seq),
                 payload: Bytes::from(payload),
                 sig: Bytes::new(),

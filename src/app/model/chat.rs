@@ -15,7 +15,7 @@ struct Message {
     text: String,
 }
 
-/// Chat messages keyed by `(lamport, origin, seq)`: inserting is O(log n) and the map's
+/// Chat messages keyed by `(hlc, origin, seq)`: inserting is O(log n) and the map's
 /// order is the display order, whatever order the messages arrived in.
 #[derive(Clone, Debug, Default)]
 pub struct ChatLog {
@@ -31,8 +31,8 @@ pub struct ChatLine<'a> {
     pub origin: NodeId,
     /// The event's seq at its origin.
     pub seq: u64,
-    /// The event's Lamport time.
-    pub lamport: u64,
+    /// The event's hybrid logical clock ([`crate::protocol::hlc`]).
+    pub hlc: u64,
     /// When the author wrote it, by the author's clock (ms since the Unix epoch).
     pub created_at_ms: u64,
     /// The message.
@@ -60,7 +60,7 @@ impl ChatLog {
             author: nicks.display(stamp.origin),
             origin: stamp.origin,
             seq: stamp.seq,
-            lamport: stamp.lamport,
+            hlc: stamp.hlc,
             created_at_ms: m.created_at_ms,
             text: &m.text,
         })

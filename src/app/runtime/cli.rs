@@ -39,7 +39,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print every stored event as one JSON object a line, in the order
-    /// (lamport, origin, seq), with decoded app payloads and the author's name.
+    /// (hlc, origin, seq), with decoded app payloads and the author's name.
     Export(ReadArgs),
     /// Print the folded app state (chat in order, list items, nicks) as one JSON document;
     /// replicas holding the same events print byte-identical output.

@@ -415,7 +415,7 @@ mod tests {
             id: uuid::Uuid::now_v7(),
             origin: NodeId::from_u128(1),
             seq: 1,
-            lamport: 1,
+            hlc: 1,
             created_at_ms: 0,
             payload: op.encode().unwrap().into(),
             sig: bytes::Bytes::new(),

@@ -99,7 +99,7 @@ pub fn export_json(r: &ReadEvent, model: &Model) -> Value {
         "origin": e.origin.to_string(),
         "origin_name": model.display_name(e.origin),
         "seq": e.seq,
-        "lamport": e.lamport,
+        "hlc": e.hlc,
         "created_at_ms": e.created_at_ms,
         "op": payload_json(&e.payload),
     })
@@ -149,7 +149,7 @@ fn warn_damage(reader: &LogReader) {
 }
 
 /// `export`: the events (after `since`) as JSON lines in the total order
-/// `(lamport, origin, seq)`; names come from every event held.
+/// `(hlc, origin, seq)`; names come from every event held.
 pub async fn export(store: &StoreRef, since: Option<Since>) -> Result<(), String> {
     let mut reader = open_reader(store)?;
     let (mut events, model) = read_all(&mut reader)?;

@@ -40,7 +40,7 @@ pub async fn run(session: Session, events: mpsc::Receiver<SessionEvent>) -> std:
     result
 }
 
-/// The nick our own events last set (by Lamport order), if any.
+/// The nick our own events last set (by HLC order), if any.
 fn latest_nick(history: &[EventRow], me: NodeId) -> Option<String> {
     history
         .iter()
@@ -102,7 +102,7 @@ mod tests {
                 id: uuid::Uuid::now_v7(),
                 origin: NodeId::from_u128(origin),
                 seq,
-                lamport: seq,
+                hlc: seq,
                 created_at_ms: 0,
                 payload: op.encode().unwrap().into(),
                 sig: Default::default(),

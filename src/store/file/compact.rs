@@ -175,7 +175,7 @@ mod tests {
             id: uuid::Uuid::now_v7(),
             origin: NodeId::from_u128(9),
             seq,
-            lamport: seq,
+            hlc: seq,
             created_at_ms: 1,
             payload: bytes::Bytes::copy_from_slice(text.as_bytes()),
             sig: bytes::Bytes::new(),

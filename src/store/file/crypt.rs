@@ -153,7 +153,7 @@ mod tests {
             id: uuid::Uuid::now_v7(),
             origin: NodeId::from_u128(5),
             seq: 3,
-            lamport: 1,
+            hlc: 1,
             created_at_ms: 2,
             payload: bytes::Bytes::copy_from_slice(payload),
             sig: bytes::Bytes::from_static(b"sig"),

@@ -195,7 +195,7 @@ mod tests {
             id: uuid::Uuid::now_v7(),
             origin: NodeId::from_u128(origin),
             seq,
-            lamport: seq,
+            hlc: seq,
             created_at_ms: 1,
             payload: bytes::Bytes::from(vec![seq as u8; 10]),
             sig: bytes::Bytes::new(),

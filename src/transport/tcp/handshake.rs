@@ -316,7 +316,11 @@ mod tests {
         };
         let mut h = them();
         h.protocol_version = 2;
-        assert!(reason(h, None).contains("protocol version 2"));
+        let why = reason(h, None);
+        assert!(
+            why.contains("the peer speaks version 2, we speak version 3"),
+            "{why}"
+        );
         let mut h = them();
         h.room = "other".into();
         assert!(reason(h, None).contains("room \"other\""));
