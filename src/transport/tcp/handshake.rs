@@ -318,7 +318,7 @@ mod tests {
         h.protocol_version = 2;
         let why = reason(h, None);
         assert!(
-            why.contains("the peer speaks version 2, we speak version 3"),
+            why.contains("the peer speaks version 2, we speak version 1"),
             "{why}"
         );
         let mut h = them();
