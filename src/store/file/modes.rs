@@ -75,7 +75,9 @@ fn tighten(_path: &Path, _mode: u32) -> bool {
 }
 
 /// Tightens a store directory and every file and directory in it (one level of
-/// subdirectories: a store has no deeper ones); returns what changed.
+/// subdirectories: a store has no deeper ones); returns what changed. The identity key is
+/// left alone: one that others could read may have been copied already, so opening the
+/// store refuses it (see [`crate::auth`]) rather than quietly making it private.
 pub fn tighten_store(dir: &Path) -> Vec<PathBuf> {
     let mut changed = Vec::new();
     if tighten_dir(dir) {
@@ -86,6 +88,9 @@ pub fn tighten_store(dir: &Path) -> Vec<PathBuf> {
     };
     for entry in entries.flatten() {
         let path = entry.path();
+        if entry.file_name() == crate::auth::IDENTITY_KEY_FILE {
+            continue;
+        }
         let Ok(kind) = entry.file_type() else {
             continue;
         };
