@@ -37,7 +37,8 @@ pub fn seed_room(data_dir: &Path, room: &str, messages: u64) -> NodeId {
                 id: Uuid::now_v7(),
                 origin: id,
                 seq,
-                hlc: seq,
+                // One message a millisecond, up to now: an honest past.
+                hlc: gossip::protocol::Hlc::pack(now - (messages + 1 - seq), 0).0,
                 created_at_ms: now - (messages + 1 - seq),
                 payload: Bytes::from(payload),
                 sig: Bytes::new(),

@@ -26,7 +26,7 @@ use super::command::{self, Front, Request};
 use super::session::Session;
 use super::stdin::{StdinLine, StdinLines};
 use super::view::{BatchKind, EventBatch, EventRow, PeerRow, Progress, SessionEvent};
-use crate::app::{Model, payload_json};
+use crate::app::{AppOp, Model, payload_json};
 use crate::protocol::{Event, NodeId};
 
 /// Chunks of output queued for stdout; a full queue holds the feed back.
@@ -60,15 +60,59 @@ struct EventLine<'a> {
     age_ms: i64,
     created_at_ms: u64,
     dir: &'static str,
-    from: Option<String>,
+    from: Option<Shown<NodeId>>,
     hlc: u64,
     id: uuid::Uuid,
-    op: Value,
-    origin: String,
+    op: OpJson,
+    origin: Shown<NodeId>,
     origin_name: std::borrow::Cow<'a, str>,
     seq: u64,
     #[serde(rename = "type")]
     kind: &'static str,
+}
+
+/// A value serialised as the string its `Display` gives, written straight into the output.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// An event's `op`: what [`payload_json`] gives, with a chat message (most of any
+/// history) written without building a JSON tree.
+enum OpJson {
+    Chat(String),
+    Other(Value),
+}
+
+impl OpJson {
+    fn of(payload: &[u8]) -> OpJson {
+        match AppOp::decode(payload) {
+            Ok(op @ AppOp::Chat { .. }) if op.validate().is_ok() => match op {
+                AppOp::Chat { text } => OpJson::Chat(text),
+                _ => OpJson::Other(payload_json(payload)),
+            },
+            _ => OpJson::Other(payload_json(payload)),
+        }
+    }
+}
+
+impl Serialize for OpJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            // The keys in the order a `Value` object (sorted) would give them.
+            OpJson::Chat(text) => {
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("op", "chat")?;
+                map.serialize_entry("text", text)?;
+                map.end()
+            }
+            OpJson::Other(v) => v.serialize(s),
+        }
+    }
 }
 
 /// Appends the `event` line of `row` (and a newline) to `out`.
@@ -82,11 +126,11 @@ pub fn write_event_line(row: &EventRow, model: &Model, out: &mut Vec<u8>) {
         } else {
             "created"
         },
-        from: row.from.map(|f| f.to_string()),
-        hlc: e.hlc,
+        from: row.from.map(Shown),
         id: e.id,
-        op: payload_json(&e.payload),
-        origin: e.origin.to_string(),
+        hlc: e.hlc,
+        op: OpJson::of(&e.payload),
+        origin: Shown(e.origin),
         origin_name: model.display_name(e.origin),
         seq: e.seq,
         kind: "event",
@@ -595,10 +639,15 @@ mod tests {
             payload: bytes::Bytes::from_static(b"\xff\x00"),
             ..event.clone()
         };
+        let nick = crate::protocol::Event {
+            payload: AppOp::nick("ann").unwrap().encode().unwrap().into(),
+            ..event.clone()
+        };
         for (event, from) in [
             (event.clone(), None),
             (event, Some(NodeId::from_u128(8))),
             (undecodable, Some(NodeId::from_u128(7))),
+            (nick, None),
         ] {
             let row = EventRow {
                 at: std::time::SystemTime::UNIX_EPOCH,

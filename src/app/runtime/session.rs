@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -117,6 +117,8 @@ struct Inner {
     deliveries: Arc<Deliveries>,
     /// Whether the live view is open (see [`Session::open_view`]).
     viewing: AtomicBool,
+    /// Status updates dropped since the last one the screen took.
+    dropped_updates: AtomicU64,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Dials (`--peer`, `/peer`) still under way: a stop waits for them, briefly.
@@ -204,6 +206,7 @@ impl Session {
                 out,
                 deliveries: Arc::default(),
                 viewing: AtomicBool::new(false),
+                dropped_updates: AtomicU64::new(0),
                 cancel: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
                 dialing: AtomicUsize::new(0),
@@ -545,10 +548,25 @@ impl Session {
         tasks.push(handle);
     }
 
+    /// Sends a status update (peers, exchanges, notices) to the screen. Events never go
+    /// this way: the feed sends them, waiting for the screen ([`Session::open_view`]). A
+    /// screen that stopped reading must not stall the node, so an update that does not fit
+    /// is dropped, counted, and reported by a warning as soon as one fits again.
     fn emit(&self, event: SessionEvent) {
-        // A screen that stopped reading must not stall the node: drop what does not fit.
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.inner.out.try_send(event) {
+        let out = &self.inner.out;
+        if let Err(mpsc::error::TrySendError::Full(_)) = out.try_send(event) {
+            self.inner.dropped_updates.fetch_add(1, Ordering::Relaxed);
             tracing::debug!("screen channel full; an update was dropped");
+            return;
+        }
+        let dropped = self.inner.dropped_updates.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            let text = format!("{dropped} status update(s) not shown (the screen fell behind)");
+            if out.try_send(SessionEvent::Warning(text)).is_err() {
+                self.inner
+                    .dropped_updates
+                    .fetch_add(dropped, Ordering::Relaxed);
+            }
         }
     }
 
