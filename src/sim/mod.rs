@@ -67,8 +67,8 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// Defaults of the benchmarks: fanout 3, random selection, 100 events / 1 MiB per
-    /// message, 1 s rounds, anti-entropy every 30 s, 5 s timeout.
+    /// The library's defaults (`GossipConfig::new`): fanout 3, random selection, 100
+    /// events / 1 MiB per message, 1 s rounds, 10 s timeout, anti-entropy every 5 min.
     pub fn new(nodes: usize, seed: u64) -> Self {
         SimConfig {
             nodes,
@@ -79,8 +79,8 @@ impl SimConfig {
                 max_bytes: 1024 * 1024,
             },
             gossip_interval: Duration::from_secs(1),
-            anti_entropy_interval: Some(Duration::from_secs(30)),
-            gossip_timeout: Duration::from_secs(5),
+            anti_entropy_interval: Some(Duration::from_secs(300)),
+            gossip_timeout: Duration::from_secs(10),
             eager_push: true,
             full_mesh_max: 50,
             view: 20,

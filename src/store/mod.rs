@@ -22,12 +22,16 @@ use crate::protocol::{Event, NodeId, VectorClock};
 
 pub mod file;
 pub mod memory;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 #[cfg(test)]
 mod contract;
 
 pub use file::FileEventStore;
 pub use memory::MemoryEventStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteEventStore, SqliteStoreOptions, SqliteSync};
 
 /// What [`EventStore::save`] did with an event. Deciding this is atomic with the insert, so
 /// two concurrent saves of one event give one `Inserted` and one `Duplicate`.

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::session::{Session, SessionError, SessionOptions};
+use super::store_kind::StoreKind;
 use crate::store::StoreError;
 use crate::store::file::{FsyncPolicy, default_data_dir, room_dir};
 
@@ -21,7 +22,9 @@ Examples:
   gossip-chat state --room kitchen         the folded chat and list as one JSON document
   gossip-chat export                       every stored event as JSON lines (also while it runs)
   gossip-chat export --since 120           only the events after commit 120
-  gossip-chat tail                         follow new events as JSON lines while the app runs";
+  gossip-chat tail                         follow new events as JSON lines while the app runs
+  gossip-chat --store sqlite               keep events in SQLite (a --features sqlite build)
+  gossip-chat --metrics                    Prometheus metrics at http://127.0.0.1:9095/metrics";
 
 /// LAN chat and a shared list, synced by gossip. No server, no account, no setup.
 #[derive(Debug, Parser)]
@@ -86,6 +89,10 @@ pub struct StoreArgs {
     /// process list), e.g. --secret-file ~/.config/gossip-chat/kitchen.secret.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
+    /// Where events are kept: `file` (default) or `sqlite` (a build with
+    /// `--features sqlite`), e.g. --store sqlite.
+    #[arg(long = "store", value_enum, default_value_t = StoreKind::File)]
+    pub kind: StoreKind,
 }
 
 /// Durability of the store.
@@ -135,6 +142,11 @@ pub struct RunArgs {
     /// to see every panel alive; their stores live in a temporary dir, e.g. --demo 3.
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "2")]
     pub demo: Option<usize>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (default 127.0.0.1:9095 when the
+    /// flag has no value; keep it on loopback unless the network may read them),
+    /// e.g. --metrics 127.0.0.1:9095.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9095")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl StoreArgs {
@@ -264,7 +276,18 @@ fn explain_store_error(e: StoreError) -> String {
 
 /// The store of a room (a private room's directory is named by its id, and its payloads
 /// are sealed with a key derived from the room key).
+///
+/// These read the log file directly (`LogReader`), without the store's lock, so they work
+/// while the app runs. A SQLite store is refused with a message: it has no lock-free
+/// reader here, and opening it as a store would take the running app's lock.
 fn store_ref(args: &StoreArgs) -> Result<super::export::StoreRef, String> {
+    if args.kind == StoreKind::Sqlite {
+        return Err(
+            "export, state, tail and compact read a file store only; for a SQLite store \
+             (--store sqlite) read events.sqlite3 in its store directory with sqlite3 -readonly"
+                .into(),
+        );
+    }
     let key = room_key(args)?;
     let public = match &key {
         Some(key) => key.room_id(&args.room),
@@ -278,6 +301,7 @@ fn store_ref(args: &StoreArgs) -> Result<super::export::StoreRef, String> {
 }
 
 fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
+    args.store.kind.check_available()?;
     Ok(SessionOptions {
         name: args.name.clone().unwrap_or_else(default_name),
         room: args.store.room.clone(),
@@ -292,6 +316,7 @@ fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
             Fsync::Never => FsyncPolicy::Never,
         },
         room_key: room_key(&args.store)?,
+        store: args.store.kind,
     })
 }
 
@@ -331,6 +356,17 @@ async fn run(args: RunArgs) -> Result<ExitCode, String> {
         other => other.to_string(),
     })?;
     tracing::info!(log = %log_path.display(), "logging here");
+    // Held for the whole session: dropping it stops the endpoint.
+    let _metrics = match args.metrics {
+        Some(addr) => match crate::metrics::serve(addr, session.metrics()).await {
+            Ok(server) => Some(server),
+            Err(e) => {
+                session.shutdown().await;
+                return Err(format!("--metrics {addr}: {e}"));
+            }
+        },
+        None => None,
+    };
     let demo = match args.demo {
         Some(n) if n > 0 => Some(super::demo::Demo::start(n, &session).await?),
         _ => None,
@@ -386,5 +422,55 @@ mod secret_tests {
         assert!(missing.unwrap_err().contains("--secret-file"));
         // The secret itself is never a flag.
         assert!(options(&[&base[..], &["--secret", "x"]].concat()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod store_flag_tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn options(args: &[&str]) -> Result<SessionOptions, String> {
+        let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        session_options(&cli.run)
+    }
+
+    #[test]
+    fn the_readers_refuse_a_sqlite_store_with_what_to_use() {
+        let cli = Cli::try_parse_from([
+            "gossip-chat",
+            "export",
+            "--data-dir",
+            "/tmp/x",
+            "--store",
+            "sqlite",
+        ])
+        .unwrap();
+        let Some(Command::Export(args)) = cli.command else {
+            panic!("not export");
+        };
+        let e = store_ref(&args.store).unwrap_err();
+        assert!(
+            e.contains("file store only") && e.contains("sqlite3 -readonly"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_file_store_is_the_default() {
+        let o = options(&["gossip-chat", "--data-dir", "/tmp/x"]).unwrap();
+        assert_eq!(o.store, StoreKind::File);
+    }
+
+    #[test]
+    fn sqlite_is_chosen_by_flag_or_refused_with_the_build_to_use() {
+        let o = options(&["gossip-chat", "--data-dir", "/tmp/x", "--store", "sqlite"]);
+        if cfg!(feature = "sqlite") {
+            assert_eq!(o.unwrap().store, StoreKind::Sqlite);
+        } else {
+            let e = o.unwrap_err();
+            assert!(e.contains("--features sqlite"), "{e}");
+        }
     }
 }

@@ -11,4 +11,5 @@ pub mod interactive;
 pub mod logging;
 pub mod session;
 pub mod stdin;
+pub mod store_kind;
 pub mod view;

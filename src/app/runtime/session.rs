@@ -1,4 +1,4 @@
-//! A running gossip-chat node: the file store, the TCP transport, mDNS discovery and the
+//! A running gossip-chat node: the event store, the TCP transport, mDNS discovery and the
 //! gossip node wired together, with one stream of [`SessionEvent`]s for a screen.
 //!
 //! The session owns the policy that ties discovery to liveness: a peer resolved by mDNS is
@@ -18,14 +18,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::feed::{Deliveries, Feed};
+use super::store_kind::StoreKind;
 use super::view::{EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo};
 use crate::app::AppOp;
 use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
+use crate::metrics::{Metrics, SaveLatency, TimedStore, save_latency};
 use crate::node::now_ms;
 use crate::node::{Direction, GossipConfig, GossipError, GossipNode, PeerState};
 use crate::protocol::{Event, NodeId};
-use crate::store::file::{FileStoreOptions, FsyncPolicy, modes, room_dir};
-use crate::store::{EventStore, FileEventStore, StoreError};
+use crate::store::file::{FsyncPolicy, OpenReport, modes, room_dir};
+use crate::store::{EventStore, StoreError};
 use crate::transport::codec::PROTOCOL_VERSION;
 use crate::transport::tcp::Encryption;
 use crate::transport::{Peer, TcpConfig, TcpTransport, Transport, TransportError};
@@ -54,6 +56,8 @@ pub struct SessionOptions {
     pub fsync: FsyncPolicy,
     /// The room key, when the room has a secret (`--secret-file`, `GOSSIP_CHAT_SECRET`).
     pub room_key: Option<crate::auth::RoomKey>,
+    /// Which store keeps the events (`--store`).
+    pub store: StoreKind,
 }
 
 impl SessionOptions {
@@ -106,7 +110,10 @@ pub fn app_gossip_config(id: NodeId) -> GossipConfig {
 struct Inner {
     opts: SessionOptions,
     node: GossipNode,
-    store: Arc<FileEventStore>,
+    store: Arc<dyn EventStore>,
+    store_dir: PathBuf,
+    store_report: Option<OpenReport>,
+    save_latency: SaveLatency,
     transport: Arc<TcpTransport>,
     listen: SocketAddr,
     discovery: tokio::sync::Mutex<Option<MdnsDiscovery>>,
@@ -157,17 +164,21 @@ impl Session {
     pub async fn start(
         opts: SessionOptions,
     ) -> Result<(Session, mpsc::Receiver<SessionEvent>), SessionError> {
-        let store_options = FileStoreOptions {
-            fsync: opts.fsync,
-            // A private room's payloads are sealed on disk, under a key of their own.
-            at_rest: opts
-                .room_key
-                .as_ref()
-                .map(|k| crate::store::file::AtRestKey::derive(&k.bytes())),
-            ..FileStoreOptions::default()
-        };
-        let store = Arc::new(FileEventStore::open_async(opts.store_dir(), store_options).await?);
-        let id = store.node_id();
+        // A private room's payloads are sealed on disk, under a key of their own.
+        let at_rest = opts
+            .room_key
+            .as_ref()
+            .map(|k| crate::store::file::AtRestKey::derive(&k.bytes()));
+        let opened = opts
+            .store
+            .open(opts.store_dir(), opts.fsync, at_rest)
+            .await?;
+        let identity = opened.identity;
+        // Timing the saves costs two clock reads each; it gives --metrics its latency.
+        let save_latency = save_latency();
+        let store: Arc<dyn EventStore> =
+            Arc::new(TimedStore::new(opened.store, save_latency.clone()));
+        let id = identity.node_id();
         let config = app_gossip_config(id);
         let tcp = TcpConfig {
             name: opts.name.clone(),
@@ -175,7 +186,7 @@ impl Session {
             io_timeout: config.gossip_timeout,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(5),
-            identity: Some(store.identity().clone()),
+            identity: Some(identity.clone()),
             encryption: Encryption::Noise {
                 psk: opts.room_key.as_ref().map(|k| k.bytes()),
             },
@@ -189,9 +200,9 @@ impl Session {
         let listen = transport.socket_addr();
         let node = GossipNode::with_identity(
             config,
-            store.clone() as Arc<dyn EventStore>,
+            store.clone(),
             transport.clone() as Arc<dyn Transport>,
-            store.identity().clone(),
+            identity,
         )?;
         let (out, rx) = mpsc::channel(EVENTS_CAPACITY);
         let session = Session {
@@ -199,6 +210,9 @@ impl Session {
                 opts,
                 node,
                 store,
+                store_dir: opened.dir,
+                store_report: opened.report,
+                save_latency,
                 transport,
                 listen,
                 discovery: tokio::sync::Mutex::new(None),
@@ -242,6 +256,15 @@ impl Session {
         self.inner.listen
     }
 
+    /// Metrics of this session's node, with per-peer link bytes and save latencies, for
+    /// [`crate::metrics::serve`] (`--metrics`).
+    pub fn metrics(&self) -> Metrics {
+        let tcp = self.inner.transport.clone();
+        Metrics::new(self.inner.node.clone())
+            .with_links(Arc::new(move || tcp.peer_stats()))
+            .with_save_latency(self.inner.save_latency.clone())
+    }
+
     /// The options the session runs with.
     pub fn options(&self) -> &SessionOptions {
         &self.inner.opts
@@ -249,7 +272,7 @@ impl Session {
 
     /// The store directory.
     pub fn store_dir(&self) -> &Path {
-        self.inner.store.dir()
+        &self.inner.store_dir
     }
 
     /// Opens the live view: every stored event as rows, oldest first by
@@ -264,7 +287,7 @@ impl Session {
             return Err(SessionError::Op("the live view is open already".into()));
         }
         let mut feed = Feed::new(
-            self.inner.store.clone() as Arc<dyn EventStore>,
+            self.inner.store.clone(),
             self.node_id(),
             self.inner.out.clone(),
             self.inner.deliveries.clone(),
@@ -500,7 +523,7 @@ impl Session {
             nodes: stats.unique_nodes,
             store_bytes: stats.size_bytes,
             clock,
-            data_dir: self.inner.store.dir().to_path_buf(),
+            data_dir: self.inner.store_dir.clone(),
         }
     }
 
@@ -580,7 +603,9 @@ impl Session {
     }
 
     fn report_open(&self) {
-        let r = self.inner.store.open_report();
+        let Some(r) = &self.inner.store_report else {
+            return;
+        };
         if r.dropped_records > 0 {
             let text = format!(
                 "the store in {} was damaged: {} record(s), {} bytes dropped; peers will send those events again; \

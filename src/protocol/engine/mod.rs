@@ -270,7 +270,9 @@ impl Engine {
         self.started = false;
         self.exchanges.clear();
         self.fetches.clear();
-        self.saves.clear();
+        // An own event being saved still gets its answer: its creator is waiting for it.
+        self.saves
+            .retain(|_, s| matches!(s, ingest::SaveFor::Own(_)));
         self.in_flight.clear();
         // Commands waiting on exchanges get what finished so far.
         let groups: Vec<schedule::Group> = self.groups.drain().map(|(_, g)| g).collect();

@@ -604,3 +604,43 @@ fn refused_events_are_reported_once_per_batch() {
     assert_eq!(e.stats().rejected_events, 2);
     assert_eq!(e.clock().get(&NodeId::from_u128(9)), 0);
 }
+
+#[test]
+fn an_own_event_saved_across_a_stop_is_still_answered() {
+    let mut e = Engine::new(config(1), 1, None);
+    e.handle(
+        Input::Start {
+            ticket: 0,
+            store: StoreState::default(),
+        },
+        T0,
+    );
+    let outs = e.handle(
+        Input::Create {
+            ticket: 5,
+            payload: Bytes::from_static(b"a"),
+        },
+        T0,
+    );
+    let Some(Output::Save { save, .. }) = outs.first() else {
+        panic!("{outs:?}")
+    };
+    e.handle(Input::Stop, T0);
+    let outs = e.handle(
+        Input::Saved {
+            save: *save,
+            verdicts: vec![Verdict::Inserted],
+        },
+        T0,
+    );
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Done {
+                ticket: 5,
+                done: Done::Created(Ok(_))
+            }
+        )),
+        "{outs:?}"
+    );
+}

@@ -51,7 +51,7 @@ pub mod compact;
 pub mod crypt;
 mod identity;
 mod index;
-mod lock;
+pub(crate) mod lock;
 pub mod modes;
 pub mod reader;
 mod record;
