@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod node;
 pub mod sim;
 pub mod store;
+pub mod text;
 pub mod transport;
 
 pub use node::{GossipConfig, GossipError, GossipNode};

@@ -77,8 +77,19 @@ impl Scene {
         TcpStream::connect(self.victim.addr()).await.unwrap()
     }
 
+    /// An attacker connecting from another loopback address: refusals are reported to
+    /// the node once per address per minute, so a test that follows each report uses one
+    /// address per attempt.
+    async fn attacker_from(&self, ip: [u8; 4]) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind((ip, 0).into()).unwrap();
+        socket.connect(self.victim.addr()).await.unwrap()
+    }
+
+    /// Refusals counted: by the transport (each one; only the first per address per
+    /// minute reaches the node) and by the node (input it refused itself).
     fn rejected(&self) -> u64 {
-        self.victim.node.stats().rejected_inbound
+        self.victim.node.stats().rejected_inbound + self.victim.transport.refused_inbound()
     }
 
     async fn rejected_above(&self, before: u64) {
@@ -309,9 +320,9 @@ async fn hellos_with_a_wrong_room_version_or_our_own_id_are_refused_with_the_rea
             "our own node id",
         ),
     ];
-    for (frame, why) in cases {
+    for (i, (frame, why)) in cases.into_iter().enumerate() {
         let before = scene.rejected();
-        let mut s = scene.attacker().await;
+        let mut s = scene.attacker_from([127, 0, 4, 1 + i as u8]).await;
         send(&mut s, &frame).await;
         let bye = closed(&mut s).await.expect("a Bye with the reason");
         assert!(bye.contains(why), "{bye}");
