@@ -11,6 +11,7 @@ pub mod exchange;
 pub mod hlc;
 pub mod message;
 pub mod peer;
+pub mod reconcile;
 pub mod runs;
 pub mod selection;
 
