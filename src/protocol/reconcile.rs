@@ -221,10 +221,12 @@ fn answer(
     role: Role,
 ) -> (Vec<Range>, Vec<Diff>) {
     let upper = r.upper;
-    let skip = || vec![Range {
-        upper,
-        body: Body::Skip,
-    }];
+    let skip = || {
+        vec![Range {
+            upper,
+            body: Body::Skip,
+        }]
+    };
     match &r.body {
         Body::Skip => (skip(), Vec::new()),
         Body::Fingerprint { .. } => {
@@ -275,10 +277,8 @@ fn compare(
     upper: Option<NodeId>,
     theirs: &[(NodeId, u64)],
 ) -> Vec<Diff> {
-    let mut map: std::collections::BTreeMap<NodeId, (u64, u64)> = ours
-        .range(lower, upper)
-        .map(|(o, s)| (o, (s, 0)))
-        .collect();
+    let mut map: std::collections::BTreeMap<NodeId, (u64, u64)> =
+        ours.range(lower, upper).map(|(o, s)| (o, (s, 0))).collect();
     for &(o, s) in theirs {
         map.entry(o).or_insert((0, 0)).1 = s;
     }
@@ -419,7 +419,9 @@ mod tests {
     }
 
     fn big(k: u128) -> VectorClock {
-        (0..k).map(|i| (n(i * 7919 + 1), 1 + (i as u64 % 5))).collect()
+        (0..k)
+            .map(|i| (n(i * 7919 + 1), 1 + (i as u64 % 5)))
+            .collect()
     }
 
     #[test]
@@ -465,8 +467,8 @@ mod tests {
             msg = next.ranges;
         }
         assert_eq!(diffs.len(), 100_000);
-        // 100k entries of ~20 bytes need at least 31 frames of 64 KiB; a few more for the tree.
-        assert!(rounds < 80, "{rounds} rounds");
+        // 100k entries of ~20 bytes need at least 31 frames of 64 KiB; cut rounds re-send some.
+        assert!(rounds < 200, "{rounds} rounds");
     }
 
     #[test]
