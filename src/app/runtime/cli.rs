@@ -3,16 +3,13 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde_json::json;
 
 use super::session::{Session, SessionError, SessionOptions};
 use super::store_kind::StoreKind;
-use crate::app::{Model, payload_json};
+use crate::store::StoreError;
 use crate::store::file::{FsyncPolicy, default_data_dir, room_dir};
-use crate::store::{EventStore, StoreError};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -23,7 +20,9 @@ Examples:
   gossip-chat --no-mdns --peer 10.0.0.5:7000   no multicast: dial a peer by address
   gossip-chat --headless < script.txt      scripting: stdin lines in, JSON lines out
   gossip-chat state --room kitchen         the folded chat and list as one JSON document
-  gossip-chat export                       every stored event as JSON lines
+  gossip-chat export                       every stored event as JSON lines (also while it runs)
+  gossip-chat export --since 120           only the events after commit 120
+  gossip-chat tail                         follow new events as JSON lines while the app runs
   gossip-chat --store sqlite               keep events in SQLite (a --features sqlite build)
   gossip-chat --metrics                    Prometheus metrics at http://127.0.0.1:9095/metrics";
 
@@ -39,15 +38,35 @@ pub struct Cli {
     pub run: RunArgs,
 }
 
-/// Subcommands that read a store (stop the running app on that store first).
+/// Subcommands that read a store; they work while the app runs on it.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print every stored event as one JSON object a line, in the order
-    /// (hlc, origin, seq), with decoded app payloads.
-    Export(StoreArgs),
+    /// (hlc, origin, seq), with decoded app payloads and the author's name.
+    Export(ReadArgs),
     /// Print the folded app state (chat in order, list items, nicks) as one JSON document;
     /// replicas holding the same events print byte-identical output.
     State(StoreArgs),
+    /// Follow the store: print each new event as a JSON line (the export shape) as the
+    /// running node stores it, until Ctrl-C.
+    Tail(ReadArgs),
+    /// Rewrite the store with the app stopped: keep every intact event, drop damaged
+    /// stretches for good (peers send those events again), reclaim the space; prints what
+    /// it did.
+    Compact(StoreArgs),
+}
+
+/// A store and where to start reading it.
+#[derive(Debug, Clone, Args)]
+pub struct ReadArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only events after this commit number (the `commit` field of a line), or created at
+    /// or after this time (ms since the epoch with an `ms` suffix, or a UTC time),
+    /// e.g. --since 120, --since 1796150000000ms, --since 2026-12-01T20:00:00Z.
+    #[arg(long, value_name = "SEQ|TIME", value_parser = super::export::Since::parse)]
+    pub since: Option<super::export::Since>,
 }
 
 /// Where the store is.
@@ -114,6 +133,11 @@ pub struct RunArgs {
     /// e.g. echo hello | gossip-chat --headless.
     #[arg(long)]
     pub headless: bool,
+    /// With --headless: EOF on stdin stops the node like /quit (after offering every
+    /// created event to the connected peers), e.g. printf 'hi\n' | gossip-chat --headless
+    /// --exit-on-eof.
+    #[arg(long, requires = "headless")]
+    pub exit_on_eof: bool,
     /// Start N local bot nodes (default 2) over TCP on 127.0.0.1 that chat and edit the list,
     /// to see every panel alive; their stores live in a temporary dir, e.g. --demo 3.
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "2")]
@@ -170,9 +194,27 @@ pub fn default_name() -> String {
     }
 }
 
+/// The `--version` text: what two machines that do not talk compare.
+pub fn version_text() -> String {
+    format!(
+        "{} (commit {}, protocol {}, store format {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("GOSSIP_GIT_COMMIT"),
+        crate::transport::codec::PROTOCOL_VERSION,
+        crate::store::file::STORE_FORMAT_VERSION,
+    )
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    // Leaked once: clap wants a 'static version string, and this one is built at run time.
+    let version: &'static str = Box::leak(version_text().into_boxed_str());
+    let matches = Cli::command().version(version).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -182,15 +224,37 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Some(Command::Export(args)) => export(&args).await,
-            Some(Command::State(args)) => state(&args).await,
+            Some(Command::Export(args)) => {
+                super::export::export(&store_ref(&args.store)?, args.since).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Command::State(args)) => {
+                super::export::state(&store_ref(&args)?).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Command::Tail(args)) => {
+                super::export::tail(&store_ref(&args.store)?, args.since).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Command::Compact(args)) => {
+                let store = store_ref(&args)?;
+                let dir = store.dir.clone();
+                let report = tokio::task::spawn_blocking(move || {
+                    crate::store::file::compact::compact(&store.dir, store.at_rest.as_ref())
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(explain_store_error)?;
+                println!("compacted {}: {report}", dir.display());
+                Ok(ExitCode::SUCCESS)
+            }
             None => run(cli.run).await,
         }
     });
     // Bot nodes and stray tasks must not keep the process alive after the session ended.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             eprintln!("gossip-chat: {message}");
             ExitCode::FAILURE
@@ -210,67 +274,30 @@ fn explain_store_error(e: StoreError) -> String {
     }
 }
 
-async fn open_store(args: &StoreArgs) -> Result<Arc<dyn EventStore>, String> {
-    args.kind.check_available()?;
-    let public = match room_key(args)? {
+/// The store of a room (a private room's directory is named by its id, and its payloads
+/// are sealed with a key derived from the room key).
+///
+/// These read the log file directly (`LogReader`), without the store's lock, so they work
+/// while the app runs. A SQLite store is refused with a message: it has no lock-free
+/// reader here, and opening it as a store would take the running app's lock.
+fn store_ref(args: &StoreArgs) -> Result<super::export::StoreRef, String> {
+    if args.kind == StoreKind::Sqlite {
+        return Err(
+            "export, state, tail and compact read a file store only; for a SQLite store \
+             (--store sqlite) read events.sqlite3 in its store directory with sqlite3 -readonly"
+                .into(),
+        );
+    }
+    let key = room_key(args)?;
+    let public = match &key {
         Some(key) => key.room_id(&args.room),
         None => args.room.clone(),
     };
-    let dir = room_dir(&args.resolve_data_dir()?, &public);
-    if !args.kind.exists_in(&dir) {
-        return Err(format!(
-            "no store for room `{}` in {}",
-            args.room,
-            dir.display()
-        ));
-    }
-    let opened = args
-        .kind
-        .open(dir, FsyncPolicy::Never)
-        .await
-        .map_err(explain_store_error)?;
-    Ok(opened.store)
-}
-
-async fn export(args: &StoreArgs) -> Result<(), String> {
-    let store = open_store(args).await?;
-    let mut events = store.all_events().await.map_err(|e| e.to_string())?;
-    let _ = store.close().await;
-    events.sort_by_key(crate::protocol::Event::order_key);
-    let mut out = String::new();
-    for e in &events {
-        let line = json!({
-            "id": e.id,
-            "origin": e.origin.to_string(),
-            "seq": e.seq,
-            "hlc": e.hlc,
-            "created_at_ms": e.created_at_ms,
-            "op": payload_json(&e.payload),
-        });
-        out.push_str(&line.to_string());
-        out.push('\n');
-    }
-    print_all(out).await
-}
-
-async fn state(args: &StoreArgs) -> Result<(), String> {
-    let store = open_store(args).await?;
-    let events = store.all_events().await.map_err(|e| e.to_string())?;
-    let _ = store.close().await;
-    let model = Model::from_events(events.iter());
-    let mut doc = model.state_json().map_err(|e| e.to_string())?;
-    doc.push('\n');
-    print_all(doc).await
-}
-
-async fn print_all(text: String) -> Result<(), String> {
-    use tokio::io::AsyncWriteExt;
-    let mut stdout = tokio::io::stdout();
-    stdout
-        .write_all(text.as_bytes())
-        .await
-        .and(stdout.flush().await)
-        .map_err(|e| format!("cannot write to stdout: {e}"))
+    Ok(super::export::StoreRef {
+        dir: room_dir(&args.resolve_data_dir()?, &public),
+        room: args.room.clone(),
+        at_rest: key.map(|k| crate::store::file::AtRestKey::derive(&k.bytes())),
+    })
 }
 
 fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
@@ -314,7 +341,9 @@ fn room_key(args: &StoreArgs) -> Result<Option<crate::auth::RoomKey>, String> {
         .map_err(|e| format!("room secret: {e}"))
 }
 
-async fn run(args: RunArgs) -> Result<(), String> {
+/// Runs the node; with `--headless`, exits 1 when created events were not shown to reach
+/// every connected peer before the stop.
+async fn run(args: RunArgs) -> Result<ExitCode, String> {
     let opts = session_options(&args)?;
     let (_log_guard, log_path) = super::logging::init(&opts.store_dir()).map_err(|e| {
         format!(
@@ -343,9 +372,19 @@ async fn run(args: RunArgs) -> Result<(), String> {
         _ => None,
     };
     let result = if args.headless {
-        super::headless::run(session, events).await
+        let options = super::headless::HeadlessOptions {
+            exit_on_eof: args.exit_on_eof,
+        };
+        super::headless::run(session, events, options)
+            .await
+            .map(|s| match s.unsent {
+                0 => ExitCode::SUCCESS,
+                _ => ExitCode::FAILURE,
+            })
     } else {
-        super::interactive::run(session, events).await
+        super::interactive::run(session, events)
+            .await
+            .map(|()| ExitCode::SUCCESS)
     };
     if let Some(d) = demo {
         d.stop().await;
@@ -395,6 +434,27 @@ mod store_flag_tests {
     fn options(args: &[&str]) -> Result<SessionOptions, String> {
         let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
         session_options(&cli.run)
+    }
+
+    #[test]
+    fn the_readers_refuse_a_sqlite_store_with_what_to_use() {
+        let cli = Cli::try_parse_from([
+            "gossip-chat",
+            "export",
+            "--data-dir",
+            "/tmp/x",
+            "--store",
+            "sqlite",
+        ])
+        .unwrap();
+        let Some(Command::Export(args)) = cli.command else {
+            panic!("not export");
+        };
+        let e = store_ref(&args.store).unwrap_err();
+        assert!(
+            e.contains("file store only") && e.contains("sqlite3 -readonly"),
+            "{e}"
+        );
     }
 
     #[test]

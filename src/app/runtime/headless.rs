@@ -3,9 +3,11 @@
 //! Each stdin line is a chat message; lines starting with `/` are commands. stdout gets one
 //! JSON object per line: `ready` once, then an `event` per event created or received, a
 //! `peer` per peer change, `notice` / `warning` / `error` lines, `progress` lines while a
-//! large history streams in, and `state` on request. EOF on stdin keeps the node running
-//! until SIGINT/SIGTERM (or `/quit`), which shut it down cleanly. The shapes are documented
-//! in the README and kept stable.
+//! large history streams in, and `state` on request; `stopped` last. Stdin is read one line
+//! at a time: each line's outcome is on stdout before the next line is read. `/quit`, EOF
+//! with `--exit-on-eof` and SIGINT/SIGTERM stop the node after offering every event to the
+//! connected peers; without `--exit-on-eof` EOF keeps it running. The shapes are
+//! documented in the README and kept stable.
 //!
 //! The `event` lines are the live view of the store (see [`super::feed`]): every event the
 //! store commits after `ready`, once, in commit order, none skipped; a slow reader of
@@ -17,98 +19,23 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot};
 
+use super::command::{self, Front, Request};
 use super::session::Session;
+use super::stdin::{StdinLine, StdinLines};
 use super::view::{
     BatchKind, EquivocationRow, EventBatch, EventRow, PeerRow, Progress, SessionEvent,
 };
 use crate::app::{AppOp, Model, payload_json};
-use crate::protocol::NodeId;
+use crate::protocol::{Event, NodeId};
 
 /// Chunks of output queued for stdout; a full queue holds the feed back.
 const OUT_CAPACITY: usize = 8;
 
 /// Shortest time between two `progress` lines of one catch-up.
 const PROGRESS_GAP: Duration = Duration::from_millis(100);
-
-/// The commands `--headless` understands, for `/help` and errors.
-pub const COMMANDS: &[&str] = &[
-    "/nick NAME",
-    "/add TEXT",
-    "/done ID-PREFIX",
-    "/undone ID-PREFIX",
-    "/edit ID-PREFIX TEXT",
-    "/rm ID-PREFIX",
-    "/peer HOST:PORT",
-    "/state",
-    "/help",
-    "/quit",
-];
-
-/// What one input line asks for.
-#[derive(Debug, PartialEq)]
-pub enum Line {
-    /// Nothing (a blank line).
-    Nothing,
-    /// Create an event with this op.
-    Op(AppOp),
-    /// Connect to a peer.
-    Peer(String),
-    /// Print the folded state.
-    State,
-    /// Print the commands.
-    Help,
-    /// Shut down.
-    Quit,
-}
-
-/// Turns one input line into what it asks for, or a message saying what is wrong.
-pub fn parse_line(line: &str, model: &Model) -> Result<Line, String> {
-    let line = line.trim_end_matches(['\r', '\n']);
-    if line.trim().is_empty() {
-        return Ok(Line::Nothing);
-    }
-    let Some(command) = line.strip_prefix('/') else {
-        return AppOp::chat(line).map(Line::Op).map_err(|e| e.to_string());
-    };
-    let (verb, rest) = command
-        .split_once(char::is_whitespace)
-        .map_or((command, ""), |(v, r)| (v, r.trim()));
-    let item = |prefix: &str| {
-        if prefix.is_empty() {
-            return Err(format!("/{verb} needs an item id prefix"));
-        }
-        model
-            .find_item_by_prefix(prefix)
-            .map_err(|e| format!("/{verb} {prefix}: {e}"))
-    };
-    let op = match verb {
-        "nick" => AppOp::nick(rest).map_err(|e| e.to_string())?,
-        "add" => model
-            .new_item_op(rest, None)
-            .map_err(|e| format!("/add: {e}"))?,
-        "done" | "undone" => AppOp::list_check(item(rest)?, verb == "done"),
-        "edit" => {
-            let (prefix, text) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-            AppOp::list_edit(item(prefix)?, text.trim()).map_err(|e| format!("/edit: {e}"))?
-        }
-        "rm" => AppOp::list_remove(item(rest)?),
-        "peer" if rest.is_empty() => return Err("/peer needs HOST:PORT".into()),
-        "peer" => return Ok(Line::Peer(rest.to_string())),
-        "state" => return Ok(Line::State),
-        "help" => return Ok(Line::Help),
-        "quit" => return Ok(Line::Quit),
-        _ => {
-            return Err(format!(
-                "unknown command /{verb}; commands: {}",
-                COMMANDS.join(", ")
-            ));
-        }
-    };
-    Ok(Line::Op(op))
-}
 
 /// The JSON line of an event created here or received.
 pub fn event_json(row: &EventRow, model: &Model) -> Value {
@@ -284,144 +211,302 @@ pub fn peer_json(row: &PeerRow) -> Value {
     })
 }
 
-/// Runs the headless loop until `/quit` or a signal; returns once the session is down.
+/// How long a stop waits for created events to reach the connected peers.
+pub const STOP_DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a line waits for the live view to show the event it created before printing
+/// it itself (the feed delivers every commit; this only bounds a stalled one).
+const OWN_EVENT_WAIT: Duration = Duration::from_secs(5);
+
+/// How `--headless` runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeadlessOptions {
+    /// EOF on stdin stops the node like `/quit` (else it keeps running until a signal).
+    pub exit_on_eof: bool,
+}
+
+/// How a headless run ended: the `stopped` line's figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// Events this run created.
+    pub created: u64,
+    /// Of those, how many some connected peer was not shown to hold before the stop.
+    pub unsent: u64,
+}
+
+/// Why the loop ended, for the log.
+#[derive(Debug, Clone, Copy)]
+enum StopReason {
+    Quit,
+    Eof,
+    Signal,
+    SessionGone,
+}
+
+/// The loop's state: the session, its events, the folded model and what was printed.
+struct Headless {
+    session: Session,
+    events: mpsc::Receiver<SessionEvent>,
+    model: Model,
+    peers: HashMap<NodeId, PeerRow>,
+    last_progress: Option<Instant>,
+    out: Out,
+}
+
+/// Runs the headless loop until `/quit`, EOF (with `exit_on_eof`) or a signal, then the
+/// stop sequence: offer every event to the connected peers (bounded by
+/// [`STOP_DELIVERY_TIMEOUT`]), shut the session down, print the `stopped` line.
 pub async fn run(
     session: Session,
-    mut events: mpsc::Receiver<SessionEvent>,
-) -> std::io::Result<()> {
-    let (out, out_rx) = mpsc::channel::<Vec<u8>>(OUT_CAPACITY);
-    let out = Out(out);
+    events: mpsc::Receiver<SessionEvent>,
+    options: HeadlessOptions,
+) -> std::io::Result<Stopped> {
+    let (out, out_rx) = mpsc::channel::<Chunk>(OUT_CAPACITY);
     let writer = tokio::spawn(write_lines(out_rx));
-    let mut model = Model::new();
-    match session.open_view().await {
+    let mut h = Headless {
+        session,
+        events,
+        model: Model::new(),
+        peers: HashMap::new(),
+        last_progress: None,
+        out: Out(out),
+    };
+    match h.session.open_view().await {
         Ok(rows) => rows.iter().for_each(|row| {
-            model.apply(&row.event);
+            h.model.apply(&row.event);
         }),
         Err(e) => {
-            out.json(json!({"type": "error", "message": format!("cannot read the store: {e}; its events follow as they are read")}))
+            h.out.json(json!({"type": "error", "message": format!("cannot read the store: {e}; its events follow as they are read")}))
                 .await;
         }
     }
-    out.json(json!({
-        "type": "ready",
-        "node_id": session.node_id().to_string(),
-        "name": session.options().name,
-        "room": session.options().room,
-        "listen": session.listen_addr().to_string(),
-        "port": session.listen_addr().port(),
-        "data_dir": session.store_dir().display().to_string(),
-        "mdns": session.options().mdns,
-        "next_seq": session.node().next_seq(),
-        "events": model.counts().events,
-    }))
-    .await;
-    session.ensure_nick(model.nick(session.node_id())).await;
-    let (lines_tx, mut lines) = mpsc::channel::<String>(64);
-    tokio::spawn(read_lines(lines_tx));
-    // Typed ops are created one after the other, in order, beside the loop: while the node
-    // waits to learn its own seq (after a lost tail) they are "sending…", and stdin, the
-    // screen and signals stay live.
-    let (ops_tx, ops_rx) = mpsc::channel::<AppOp>(1024);
-    let mut sender = tokio::spawn(send_ops(session.clone(), ops_rx, out.clone()));
-    let mut stdin_open = true;
-    let mut peers: HashMap<NodeId, PeerRow> = HashMap::new();
-    let mut last_progress: Option<Instant> = None;
-    let mut stop = std::pin::pin!(shutdown_signal());
-    let mut signalled = false;
-    loop {
-        tokio::select! {
-            _ = &mut stop => {
-                signalled = true;
-                break;
-            }
-            line = lines.recv(), if stdin_open => match line {
-                Some(line) => {
-                    if !handle_line(&line, &session, &model, &out, &ops_tx).await {
-                        break;
+    h.out.json(h.ready_json()).await;
+    // Our nick event, if the name changed, comes before the first line's outcome.
+    if let Some(event) = h
+        .session
+        .ensure_nick(h.model.nick(h.session.node_id()))
+        .await
+    {
+        h.wait_printed(&event).await;
+    }
+    let reason = h.serve(options).await?;
+    // What the session said before the end (a notice at start-up, say) is not lost.
+    while let Ok(event) = h.events.try_recv() {
+        h.on_event(event).await;
+    }
+    let stopped = stop_sequence(&h.session, reason).await;
+    h.out
+        .json(json!({
+            "type": "stopped",
+            "created": stopped.created,
+            "unsent": stopped.unsent,
+        }))
+        .await;
+    drop(h);
+    let _ = writer.await;
+    Ok(stopped)
+}
+
+impl Headless {
+    fn ready_json(&self) -> Value {
+        let s = &self.session;
+        json!({
+            "type": "ready",
+            "node_id": s.node_id().to_string(),
+            "name": s.options().name,
+            "room": s.options().room,
+            "listen": s.listen_addr().to_string(),
+            "port": s.listen_addr().port(),
+            "data_dir": s.store_dir().display().to_string(),
+            "mdns": s.options().mdns,
+            "next_seq": s.node().next_seq(),
+            "events": self.model.counts().events,
+        })
+    }
+
+    /// Stdin lines, one at a time and each outcome written out before the next is read,
+    /// with the session's events in between, until something ends the run.
+    async fn serve(&mut self, options: HeadlessOptions) -> std::io::Result<StopReason> {
+        let mut stdin = StdinLines::spawn()?;
+        let mut stop = std::pin::pin!(shutdown_signal());
+        Ok(loop {
+            tokio::select! {
+                _ = &mut stop => break StopReason::Signal,
+                line = stdin.next() => {
+                    let go_on = match line {
+                        StdinLine::Line(text) => self.handle_line(&text).await,
+                        StdinLine::NotUtf8(n) => {
+                            let message = format!("line {n} is not UTF-8");
+                            self.out.json(json!({"type": "error", "message": message})).await;
+                            true
+                        }
+                        // EOF: keep running until a signal, as a daemon would, unless asked not to.
+                        StdinLine::Eof if options.exit_on_eof => break StopReason::Eof,
+                        StdinLine::Eof => continue,
+                    };
+                    self.out.sync().await;
+                    stdin.done();
+                    if !go_on {
+                        break StopReason::Quit;
                     }
                 }
-                // EOF: keep running until a signal, as a daemon would.
-                None => stdin_open = false,
-            },
-            event = events.recv() => match event {
-                Some(event) => {
-                    on_session_event(event, &mut model, &mut peers, &mut last_progress, &out).await
+                event = self.events.recv() => match event {
+                    Some(event) => self.on_event(event).await,
+                    None => break StopReason::SessionGone,
+                },
+            }
+        })
+    }
+
+    async fn on_event(&mut self, event: SessionEvent) {
+        on_session_event(
+            event,
+            &mut self.model,
+            &mut self.peers,
+            &mut self.last_progress,
+            &self.out,
+        )
+        .await;
+    }
+
+    /// Handles one stdin line, printing its outcome (the created event, an error, the
+    /// state); false means quit.
+    async fn handle_line(&mut self, line: &str) -> bool {
+        let reply = match command::interpret(line, Front::Headless, &self.model) {
+            Ok(Request::Nothing) => None,
+            Ok(Request::Op(op)) => {
+                if self.session.node().is_learning_seq() {
+                    let waiting = json!({
+                        "type": "notice",
+                        "message": "sending…: waiting for a peer to confirm this node's last message number (the store lost its tail)",
+                        "pending": self.session.node().pending_own() + 1,
+                    });
+                    self.out.json(waiting).await;
+                    self.out.sync().await;
                 }
-                None => break,
+                // An own event may wait for a peer (seq recovery): a signal still ends the run.
+                let submitted = tokio::select! {
+                    r = self.session.submit(&op) => r,
+                    _ = shutdown_signal() => return false,
+                };
+                match submitted {
+                    Ok(event) => {
+                        self.wait_printed(&event).await;
+                        None
+                    }
+                    Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
+                }
+            }
+            Ok(Request::Connect(addr)) => {
+                self.session.connect(addr.clone());
+                Some(json!({"type": "notice", "message": format!("connecting to {addr}")}))
+            }
+            Ok(Request::State) => match self.model.state_json() {
+                Ok(s) => Some(
+                    json!({"type": "state", "state": serde_json::from_str::<Value>(&s).unwrap_or(Value::Null)}),
+                ),
+                Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
             },
-        }
-    }
-    // What was typed before a /quit goes out first (a signal does not wait for it).
-    drop(ops_tx);
-    if signalled {
-        sender.abort();
-    } else {
-        tokio::select! {
-            _ = &mut sender => {}
-            _ = &mut stop => sender.abort(),
-        }
-    }
-    session.shutdown().await;
-    drop(out);
-    let _ = writer.await;
-    Ok(())
-}
-
-/// Creates typed ops in order; says "sending…" while own events wait for a peer.
-async fn send_ops(session: Session, mut ops: mpsc::Receiver<AppOp>, out: Out) {
-    while let Some(op) = ops.recv().await {
-        if session.node().is_learning_seq() {
-            out.json(json!({
-                "type": "notice",
-                "message": "sending…: waiting for a peer to confirm this node's last message number (the store lost its tail)",
-                "pending": session.node().pending_own() + 1 + ops.len(),
-            }))
-            .await;
-        }
-        if let Err(e) = session.submit(&op).await {
-            out.json(json!({"type": "error", "message": e.to_string()}))
-                .await;
-        }
-    }
-}
-
-/// Handles one stdin line; false means quit.
-async fn handle_line(
-    line: &str,
-    session: &Session,
-    model: &Model,
-    out: &Out,
-    ops: &mpsc::Sender<AppOp>,
-) -> bool {
-    let reply = match parse_line(line, model) {
-        Ok(Line::Nothing) => None,
-        Ok(Line::Op(op)) => match ops.send(op).await {
-            Ok(()) => None,
-            Err(_) => Some(json!({"type": "error", "message": "the sender has stopped"})),
-        },
-        Ok(Line::Peer(addr)) => {
-            session.connect(addr.clone());
-            Some(json!({"type": "notice", "message": format!("connecting to {addr}")}))
-        }
-        Ok(Line::State) => match model.state_json() {
-            Ok(s) => Some(
-                json!({"type": "state", "state": serde_json::from_str::<Value>(&s).unwrap_or(Value::Null)}),
-            ),
+            Ok(Request::Help) => Some(help_json()),
+            Ok(Request::Quit) => return false,
             Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
-        },
-        Ok(Line::Help) => Some(json!({"type": "help", "commands": COMMANDS})),
-        Ok(Line::Quit) => return false,
-        Err(message) => Some(json!({"type": "error", "message": message})),
-    };
-    if let Some(v) = reply {
-        out.json(v).await;
+        };
+        if let Some(v) = reply {
+            self.out.json(v).await;
+        }
+        true
     }
-    true
+
+    /// Handles the session's events until the live view has shown `event` (created by
+    /// this node just now), so its line is printed, and folded for a `/state` on the next
+    /// line, before the next line is read, and still in commit order.
+    async fn wait_printed(&mut self, event: &Event) {
+        let deadline = tokio::time::Instant::now() + OWN_EVENT_WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(next)) => {
+                    let hit = match &next {
+                        SessionEvent::Events(b) => b
+                            .rows
+                            .iter()
+                            .find(|r| r.event.origin == event.origin && r.event.seq == event.seq)
+                            .map(|r| (r.clone(), b.kind != BatchKind::Live)),
+                        _ => None,
+                    };
+                    self.on_event(next).await;
+                    match hit {
+                        None => continue,
+                        // A reload folds without printing: the line still owes its outcome.
+                        Some((row, true)) => self.print_row(&row).await,
+                        Some((_, false)) => {}
+                    }
+                    return;
+                }
+                Ok(None) => return,
+                Err(_) => {
+                    tracing::warn!(
+                        seq = event.seq,
+                        "the live view did not show our event in time; printing it"
+                    );
+                    let row = EventRow {
+                        at: std::time::SystemTime::now(),
+                        event: event.clone(),
+                        from: None,
+                        age_ms: 0,
+                    };
+                    self.model.apply(&row.event);
+                    self.print_row(&row).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn print_row(&mut self, row: &EventRow) {
+        let mut line = Vec::new();
+        write_event_line(row, &self.model, &mut line);
+        self.out.bytes(line).await;
+    }
+}
+
+/// Offers what we hold to every connected peer (a second signal cuts the wait short), then
+/// shuts the session down, which closes the store.
+async fn stop_sequence(session: &Session, reason: StopReason) -> Stopped {
+    tracing::info!(?reason, "headless: stopping");
+    let offered = tokio::select! {
+        o = session.offer_to_peers(STOP_DELIVERY_TIMEOUT) => Some(o),
+        _ = shutdown_signal() => None,
+    };
+    let created = session.node().stats().events_created;
+    session.shutdown().await;
+    let unsent = match offered {
+        Some(o) if o.missed == 0 => 0,
+        // Every exchange carries every event the peer lacks, so a peer that did not
+        // confirm may lack any of them.
+        _ => created,
+    };
+    tracing::info!(created, unsent, ?offered, "headless: stopped");
+    Stopped { created, unsent }
+}
+
+/// The `help` line: every headless command's usage, from the shared table.
+fn help_json() -> Value {
+    let commands: Vec<String> = command::commands_for(Front::Headless)
+        .map(|c| c.usage_line())
+        .collect();
+    json!({"type": "help", "commands": commands})
+}
+
+/// What goes to the stdout writer.
+enum Chunk {
+    /// Lines to write.
+    Bytes(Vec<u8>),
+    /// Flush everything queued before, then answer.
+    Sync(oneshot::Sender<()>),
 }
 
 /// The queue to the stdout writer.
-#[derive(Clone)]
-struct Out(mpsc::Sender<Vec<u8>>);
+struct Out(mpsc::Sender<Chunk>);
 
 impl Out {
     /// Queues one JSON line. If stdout is gone there is nobody to tell.
@@ -434,7 +519,15 @@ impl Out {
     /// Queues a chunk of lines, waiting while the queue is full.
     async fn bytes(&self, chunk: Vec<u8>) {
         if !chunk.is_empty() {
-            let _ = self.0.send(chunk).await;
+            let _ = self.0.send(Chunk::Bytes(chunk)).await;
+        }
+    }
+
+    /// Returns once everything queued so far is written and flushed (or stdout is gone).
+    async fn sync(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.0.send(Chunk::Sync(tx)).await.is_ok() {
+            let _ = rx.await;
         }
     }
 }
@@ -497,26 +590,26 @@ async fn on_session_event(
     }
 }
 
-async fn read_lines(tx: mpsc::Sender<String>) {
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if tx.send(line).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Writes queued chunks to stdout through one buffer, flushing whenever the queue is empty:
-/// a burst costs a few large writes, a single line is out at once.
-async fn write_lines(mut rx: mpsc::Receiver<Vec<u8>>) {
+/// Writes queued chunks to stdout through one buffer, flushing whenever the queue is empty
+/// or a sync asks: a burst costs a few large writes, a single line is out at once.
+async fn write_lines(mut rx: mpsc::Receiver<Chunk>) {
     let mut stdout = tokio::io::BufWriter::with_capacity(256 * 1024, tokio::io::stdout());
     while let Some(chunk) = rx.recv().await {
-        if stdout.write_all(&chunk).await.is_err() {
-            return;
-        }
-        let more = !rx.is_empty();
-        if !more && stdout.flush().await.is_err() {
-            return;
+        match chunk {
+            Chunk::Bytes(bytes) => {
+                if stdout.write_all(&bytes).await.is_err() {
+                    return;
+                }
+                if rx.is_empty() && stdout.flush().await.is_err() {
+                    return;
+                }
+            }
+            Chunk::Sync(done) => {
+                if stdout.flush().await.is_err() {
+                    return;
+                }
+                let _ = done.send(());
+            }
         }
     }
     let _ = stdout.flush().await;
@@ -548,6 +641,7 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::AppOp;
 
     fn model_with_item() -> (Model, uuid::Uuid) {
         let mut m = Model::new();
@@ -566,47 +660,6 @@ mod tests {
         };
         m.apply(&e);
         (m, item)
-    }
-
-    #[test]
-    fn plain_lines_are_chat_and_commands_parse() {
-        let (m, item) = model_with_item();
-        let prefix = &item.simple().to_string()[..6];
-        assert_eq!(parse_line("", &m), Ok(Line::Nothing));
-        assert!(matches!(
-            parse_line("hi there", &m),
-            Ok(Line::Op(AppOp::Chat { .. }))
-        ));
-        assert!(matches!(
-            parse_line("/nick bob", &m),
-            Ok(Line::Op(AppOp::Nick { .. }))
-        ));
-        assert!(matches!(
-            parse_line("/add eggs", &m),
-            Ok(Line::Op(AppOp::ListAdd { .. }))
-        ));
-        assert_eq!(
-            parse_line(&format!("/done {prefix}"), &m),
-            Ok(Line::Op(AppOp::list_check(item, true)))
-        );
-        assert_eq!(
-            parse_line(&format!("/undone {prefix}"), &m),
-            Ok(Line::Op(AppOp::list_check(item, false)))
-        );
-        assert!(matches!(
-            parse_line(&format!("/edit {prefix} oat milk"), &m),
-            Ok(Line::Op(AppOp::ListEdit { .. }))
-        ));
-        assert_eq!(
-            parse_line(&format!("/rm {prefix}"), &m),
-            Ok(Line::Op(AppOp::list_remove(item)))
-        );
-        assert_eq!(
-            parse_line("/peer 10.0.0.2:4000", &m),
-            Ok(Line::Peer("10.0.0.2:4000".into()))
-        );
-        assert_eq!(parse_line("/quit", &m), Ok(Line::Quit));
-        assert_eq!(parse_line("/state", &m), Ok(Line::State));
     }
 
     #[test]
@@ -681,25 +734,5 @@ mod tests {
             1,
             "the model was rebuilt from the reload"
         );
-    }
-
-    #[test]
-    fn bad_commands_say_what_is_wrong() {
-        let (m, _) = model_with_item();
-        assert!(
-            parse_line("/frobnicate", &m)
-                .unwrap_err()
-                .contains("unknown command")
-        );
-        assert!(parse_line("/done zzzz", &m).is_err());
-        assert!(
-            parse_line("/done", &m)
-                .unwrap_err()
-                .contains("needs an item")
-        );
-        assert!(parse_line("/peer", &m).unwrap_err().contains("HOST:PORT"));
-        assert!(parse_line("/nick", &m).is_err());
-        assert!(parse_line(&"x".repeat(5000), &m).is_err());
-        assert!(parse_line("/add ", &m).is_err());
     }
 }

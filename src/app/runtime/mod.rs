@@ -2,11 +2,14 @@
 //! and node together, and the two front ends that drive it (`--headless` and the TUI).
 
 pub mod cli;
+pub mod command;
 pub mod demo;
+pub mod export;
 pub mod feed;
 pub mod headless;
 pub mod interactive;
 pub mod logging;
 pub mod session;
+pub mod stdin;
 pub mod store_kind;
 pub mod view;

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -26,7 +26,7 @@ use crate::metrics::{Metrics, SaveLatency, TimedStore, save_latency};
 use crate::node::now_ms;
 use crate::node::{Direction, GossipConfig, GossipError, GossipNode, PeerState};
 use crate::protocol::{Event, NodeId};
-use crate::store::file::{FsyncPolicy, OpenReport, room_dir};
+use crate::store::file::{FsyncPolicy, OpenReport, modes, room_dir};
 use crate::store::{EventStore, StoreError};
 use crate::transport::codec::PROTOCOL_VERSION;
 use crate::transport::tcp::Encryption;
@@ -128,6 +128,28 @@ struct Inner {
     dropped_updates: AtomicU64,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Dials (`--peer`, `/peer`) still under way: a stop waits for them, briefly.
+    dialing: AtomicUsize,
+}
+
+/// How offering our events to one peer at a stop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PeerOffer {
+    /// It holds every event we hold.
+    Confirmed,
+    /// It left (unreachable, no connection open).
+    Gone,
+    /// It is there but did not confirm in time.
+    Missed,
+}
+
+/// What [`Session::offer_to_peers`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offered {
+    /// Peers that confirmed they hold every event we hold.
+    pub confirmed: usize,
+    /// Peers (or dials still under way) that did not, in time.
+    pub missed: usize,
 }
 
 /// A running node with its store, transport and discovery. Cheap to clone.
@@ -142,7 +164,15 @@ impl Session {
     pub async fn start(
         opts: SessionOptions,
     ) -> Result<(Session, mpsc::Receiver<SessionEvent>), SessionError> {
-        let opened = opts.store.open(opts.store_dir(), opts.fsync).await?;
+        // A private room's payloads are sealed on disk, under a key of their own.
+        let at_rest = opts
+            .room_key
+            .as_ref()
+            .map(|k| crate::store::file::AtRestKey::derive(&k.bytes()));
+        let opened = opts
+            .store
+            .open(opts.store_dir(), opts.fsync, at_rest)
+            .await?;
         let identity = opened.identity;
         // Timing the saves costs two clock reads each; it gives --metrics its latency.
         let save_latency = save_latency();
@@ -193,6 +223,7 @@ impl Session {
                 dropped_updates: AtomicU64::new(0),
                 cancel: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
+                dialing: AtomicUsize::new(0),
             }),
         };
         session.report_open();
@@ -274,20 +305,20 @@ impl Session {
     }
 
     /// Publishes our `--name` as our nick if the events held say otherwise (first run, or
-    /// the name changed), so peers show it beside our messages.
-    pub async fn ensure_nick(&self, current: Option<&str>) {
+    /// the name changed), so peers show it beside our messages. Returns the event created.
+    pub async fn ensure_nick(&self, current: Option<&str>) -> Option<Event> {
         let name = self.inner.opts.name.trim();
         if current == Some(name) {
-            return;
+            return None;
         }
         match AppOp::nick(name) {
-            Ok(op) => {
-                if let Err(e) = self.submit(&op).await {
-                    self.warn(format!("could not publish the name {name:?}: {e}"));
-                }
-            }
+            Ok(op) => match self.submit(&op).await {
+                Ok(event) => return Some(event),
+                Err(e) => self.warn(format!("could not publish the name {name:?}: {e}")),
+            },
             Err(e) => self.warn(format!("the name {name:?} cannot be used as a nick: {e}")),
         }
+        None
     }
 
     /// Creates an event carrying `op`.
@@ -299,7 +330,82 @@ impl Session {
     /// Dials `addr` (`host:port`) in the background until it answers, then gossips with it.
     pub fn connect(&self, addr: String) {
         let this = self.clone();
-        self.spawn(async move { this.dial_until_answered(addr).await });
+        self.inner.dialing.fetch_add(1, Ordering::SeqCst);
+        self.spawn(async move {
+            this.dial_until_answered(addr).await;
+            this.inner.dialing.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+
+    /// Before a stop: waits (until `within` has passed) for the dials under way, then has an
+    /// exchange with every reachable peer until one sends nothing, which proves the peer
+    /// holds every event we hold (an exchange is cut by count, so one may not be enough).
+    /// A peer that cannot be reached and has no open connection has left: it is not
+    /// counted; a dial still unanswered is.
+    pub async fn offer_to_peers(&self, within: Duration) -> Offered {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.inner.dialing.load(Ordering::SeqCst) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let unanswered = self.inner.dialing.load(Ordering::SeqCst);
+        let peers: Vec<NodeId> = self
+            .inner
+            .node
+            .peers()
+            .into_iter()
+            .filter(|p| p.is_reachable())
+            .map(|p| p.id)
+            .collect();
+        let outcomes = futures::future::join_all(
+            peers
+                .into_iter()
+                .map(|id| self.confirm_holds_all(id, deadline)),
+        )
+        .await;
+        let count = |o: PeerOffer| outcomes.iter().filter(|x| **x == o).count();
+        Offered {
+            confirmed: count(PeerOffer::Confirmed),
+            missed: count(PeerOffer::Missed) + unanswered,
+        }
+    }
+
+    async fn confirm_holds_all(&self, peer: NodeId, deadline: tokio::time::Instant) -> PeerOffer {
+        let mut unreachable = 0;
+        loop {
+            match tokio::time::timeout_at(deadline, self.inner.node.gossip_with(peer)).await {
+                Err(_) => return PeerOffer::Missed,
+                Ok(Ok(r)) if r.success && r.events_sent == 0 => return PeerOffer::Confirmed,
+                Ok(Ok(r)) if r.success => continue,
+                Ok(Ok(r)) => {
+                    tracing::info!(%peer, error = ?r.error, "stop: exchange failed");
+                }
+                Ok(Err(e)) => {
+                    tracing::info!(%peer, error = %e, "stop: no exchange");
+                    return PeerOffer::Gone;
+                }
+            }
+            if !self.link_open(peer) {
+                unreachable += 1;
+                // Refused again and again with no connection open: it left before us.
+                if unreachable == 3 {
+                    return PeerOffer::Gone;
+                }
+            }
+            if tokio::time::Instant::now() + Duration::from_millis(100) >= deadline {
+                return PeerOffer::Missed;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn link_open(&self, peer: NodeId) -> bool {
+        self.inner
+            .transport
+            .peer_stats()
+            .iter()
+            .any(|s| s.peer == peer && s.connections > 0)
     }
 
     async fn dial_until_answered(&self, addr: String) {
@@ -503,13 +609,24 @@ impl Session {
         };
         if r.dropped_records > 0 {
             let text = format!(
-                "the store in {} was damaged: {} record(s), {} bytes dropped; peers will send those events again",
+                "the store in {} was damaged: {} record(s), {} bytes dropped; peers will send those events again; \
+                 `gossip-chat compact` (with the app stopped) removes the damage for good",
                 r.dir.display(),
                 r.dropped_records,
                 r.dropped_bytes
             );
             tracing::warn!("{text}");
             self.warn(text);
+        }
+        if !r.tightened.is_empty() {
+            let text = format!(
+                "made {} file(s) and folder(s) in {} private (readable by you only): {}",
+                r.tightened.len(),
+                r.dir.display(),
+                names(&r.tightened)
+            );
+            tracing::info!("{text}");
+            self.notice(text);
         }
     }
 
@@ -663,6 +780,20 @@ impl Session {
     }
 }
 
+/// The file names of `paths`, for a notice.
+fn names(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    names.join(", ")
+}
+
 /// The file in the store directory that remembers the port we listened on.
 pub const PORT_FILE: &str = "port";
 
@@ -692,7 +823,13 @@ async fn bind_remembered_port(
     let transport = TcpTransport::bind(tcp).await?;
     if opts.port == 0 {
         let port = transport.socket_addr().port().to_string();
-        if let Err(e) = tokio::fs::write(&file, port).await {
+        let write = modes::private_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&file)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, port.as_bytes()));
+        if let Err(e) = write {
             tracing::warn!(file = %file.display(), error = %e, "cannot remember the port");
         }
     }
