@@ -124,6 +124,28 @@ impl VectorClock {
         self.entries.iter().map(|(n, v)| (*n, *v))
     }
 
+    /// Entries `(node, seq)` with `lower <= node < upper` in id order (`None`: unbounded).
+    pub fn range(
+        &self,
+        lower: Option<NodeId>,
+        upper: Option<NodeId>,
+    ) -> impl Iterator<Item = (NodeId, u64)> + '_ {
+        use std::ops::Bound;
+        let lo = lower.map_or(Bound::Unbounded, Bound::Included);
+        let hi = upper.map_or(Bound::Unbounded, Bound::Excluded);
+        // An empty or inverted range must not reach BTreeMap::range, which panics on it.
+        let valid = match (lower, upper) {
+            (Some(l), Some(u)) => l < u,
+            _ => true,
+        };
+        let it = if valid {
+            Some(self.entries.range((lo, hi)))
+        } else {
+            None
+        };
+        it.into_iter().flatten().map(|(n, v)| (*n, *v))
+    }
+
     /// Removes the entry for `node`, returning its old value.
     pub fn remove(&mut self, node: &NodeId) -> Option<u64> {
         self.entries.remove(node)
