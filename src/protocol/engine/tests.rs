@@ -25,6 +25,7 @@ fn config(id: u128) -> EngineConfig {
         anti_entropy_interval: Some(Duration::from_millis(30_000)),
         eager_push: true,
         duplicate_detection: true,
+        lazy_push: false,
     }
 }
 
