@@ -226,7 +226,12 @@ impl Engine {
             self.tree.missing.remove(&key);
             return;
         }
-        let Some(next) = self.tree.missing.get_mut(&key).and_then(VecDeque::pop_front) else {
+        let Some(next) = self
+            .tree
+            .missing
+            .get_mut(&key)
+            .and_then(VecDeque::pop_front)
+        else {
             self.tree.missing.remove(&key);
             return;
         };

@@ -645,3 +645,5 @@ fn an_own_event_saved_across_a_stop_is_still_answered() {
         "{outs:?}"
     );
 }
+
+mod lazy_push;
