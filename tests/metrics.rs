@@ -75,6 +75,13 @@ async fn a_scrape_reports_the_nodes_figures() {
         || async { nodes[0].node.stats().events_received >= 5 },
     )
     .await;
+    // Pushes carried the events; wait for a completed round as well.
+    eventually(
+        Duration::from_secs(5),
+        "node 0 completes an exchange",
+        || async { nodes[0].node.stats().exchanges_ok >= 1 },
+    )
+    .await;
 
     let server = serve("127.0.0.1:0".parse().unwrap(), metrics)
         .await

@@ -13,7 +13,10 @@
 //! refused past `max_message_size_bytes`, on both sides.
 //!
 //! This transport has no encryption and no proof of the sender's id: events stay signed
-//! and verified by the node, but use it only on a network you trust, or behind TLS.
+//! and verified by the node, but use it only on a network you trust, or behind TLS. It
+//! also caps no connections (the TCP transport does): each request holds at most one
+//! bounded body, but a hostile client could open many at once. Put it behind a proxy that
+//! limits connections before exposing it.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
