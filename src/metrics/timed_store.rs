@@ -79,6 +79,18 @@ impl EventStore for TimedStore {
         self.inner.all_events().await
     }
 
+    async fn committed_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<Event>, u64), StoreError> {
+        self.inner.committed_since(cursor, limit).await
+    }
+
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.commits()
+    }
+
     async fn get(&self, origin: NodeId, seq: u64) -> Result<Option<Event>, StoreError> {
         self.inner.get(origin, seq).await
     }

@@ -13,6 +13,8 @@ pub mod scenario;
 pub mod store;
 
 #[cfg(test)]
+mod clock_tests;
+#[cfg(test)]
 mod tests;
 
 use std::cmp::Reverse;
@@ -332,6 +334,34 @@ impl Sim {
         j
     }
 
+    /// Node `i` asks for an event with `payload`; the event, if it was created at once
+    /// (`None` if the node is down, or its own events wait, see
+    /// [`crate::protocol::own_seq`]: they are created later, in order, and then appear in
+    /// [`Sim::created`]).
+    pub fn create_with(&mut self, i: usize, payload: Bytes) -> Option<Event> {
+        if !self.nodes[i].up {
+            return None;
+        }
+        let before = self.created.len();
+        self.step(i, Input::Create { ticket: 0, payload });
+        self.created.get(before).cloned()
+    }
+
+    /// Delivers `message` to node `i` now, as if a peer `from` (any id, also one that is no
+    /// simulated node: a hostile member) had sent it.
+    pub fn inject(&mut self, from: NodeId, i: usize, message: Message) {
+        let peer = Peer::new(from, format!("{from}"));
+        self.step(
+            i,
+            Input::Received {
+                from: peer,
+                message,
+                request: None,
+                wire_bytes: 0,
+            },
+        );
+    }
+
     /// Node `i` creates an event with a `len`-byte payload; `None` if it is down.
     pub fn create(&mut self, i: usize, len: usize) -> Option<Event> {
         if !self.nodes[i].up {
@@ -369,6 +399,10 @@ impl Sim {
                         let store = &mut self.nodes[i].store;
                         let verdicts = events.into_iter().map(|e| store.save(e)).collect();
                         queue.push_back(Input::Saved { save, verdicts });
+                    }
+                    Output::Reserve { up_to } => {
+                        self.nodes[i].store.reserve_seqs(up_to);
+                        queue.push_back(Input::Reserved { up_to });
                     }
                     Output::Send { to, message } => self.send(i, index_of(to.id), message, None),
                     Output::Request {

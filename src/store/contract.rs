@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::file::{FileEventStore, FileStoreOptions, FsyncPolicy};
 use super::{EventStore, MemoryEventStore, SaveOutcome, StoreError};
+use crate::protocol::equivocation::{Resolution, resolve};
 use crate::protocol::{Event, NodeId};
 
 fn ev(origin: u128, seq: u64) -> Event {
@@ -26,17 +27,37 @@ async fn contract(s: Arc<dyn EventStore>) {
     assert_eq!((st.total_events, st.unique_nodes, st.size_bytes), (0, 0, 0));
     assert_eq!(s.max_hlc().await.unwrap(), 0);
 
-    // Duplicates and conflicts.
+    // Duplicates and equivocations: the rule's winner is held, whatever the order.
     let e = ev(1, 1);
     assert_eq!(s.save(e.clone()).await.unwrap(), SaveOutcome::Inserted);
     assert_eq!(s.save(e.clone()).await.unwrap(), SaveOutcome::Duplicate);
     let mut forged = e.clone();
     forged.payload = Bytes::from_static(b"forged");
-    assert_eq!(s.save(forged).await.unwrap(), SaveOutcome::Conflict);
     let mut same_len = e.clone();
     same_len.hlc += 1;
-    assert_eq!(s.save(same_len).await.unwrap(), SaveOutcome::Conflict);
-    assert_eq!(s.get(e.origin, 1).await.unwrap(), Some(e.clone()));
+    let mut winner = e.clone();
+    for other in [forged, same_len] {
+        let replaced = resolve(&winner, &other) == Resolution::Replace;
+        assert_eq!(
+            s.save(other.clone()).await.unwrap(),
+            SaveOutcome::Equivocation {
+                held: Box::new(winner.clone()),
+                replaced
+            }
+        );
+        if replaced {
+            winner = other;
+        }
+        assert_eq!(s.get(e.origin, 1).await.unwrap(), Some(winner.clone()));
+    }
+    // The held winner is a duplicate now; the loser stays out.
+    assert_eq!(
+        s.save(winner.clone()).await.unwrap(),
+        SaveOutcome::Duplicate
+    );
+    assert_eq!(s.count().await.unwrap(), 1);
+    assert!(!s.save(e.clone()).await.unwrap().is_inserted());
+    let e = winner;
     assert!(s.has(e.origin, 1).await.unwrap());
     assert!(!s.has(e.origin, 2).await.unwrap());
     assert_eq!(s.get(e.origin, 2).await.unwrap(), None);
@@ -46,16 +67,25 @@ async fn contract(s: Arc<dyn EventStore>) {
     let mut twice_forged = twice.clone();
     twice_forged.payload = Bytes::from_static(b"other");
     let out = s
-        .save_many(vec![twice.clone(), twice.clone(), twice_forged])
+        .save_many(vec![twice.clone(), twice.clone(), twice_forged.clone()])
         .await
         .unwrap();
+    let replaced = resolve(&twice, &twice_forged) == Resolution::Replace;
     assert_eq!(
         out,
         vec![
             SaveOutcome::Inserted,
             SaveOutcome::Duplicate,
-            SaveOutcome::Conflict
+            SaveOutcome::Equivocation {
+                held: Box::new(twice.clone()),
+                replaced
+            }
         ]
+    );
+    let twice_winner = if replaced { twice_forged } else { twice };
+    assert_eq!(
+        s.get(twice_winner.origin, 1).await.unwrap(),
+        Some(twice_winner)
     );
 
     // Clock is contiguous, latest_seq is not.
@@ -124,6 +154,14 @@ async fn contract(s: Arc<dyn EventStore>) {
     }
     assert_eq!(inserted, 1);
 
+    // The own-seq reservation only grows.
+    assert_eq!(s.seq_reservation().await.unwrap(), 0);
+    s.reserve_seqs(5).await.unwrap();
+    s.reserve_seqs(3).await.unwrap();
+    assert_eq!(s.seq_reservation().await.unwrap(), 5);
+    s.reserve_seqs(6).await.unwrap();
+    assert_eq!(s.seq_reservation().await.unwrap(), 6);
+
     // Closed means closed.
     s.close().await.unwrap();
     assert!(matches!(s.count().await, Err(StoreError::Closed)));
@@ -131,9 +169,64 @@ async fn contract(s: Arc<dyn EventStore>) {
     assert!(matches!(s.close().await, Err(StoreError::Closed)));
 }
 
+/// The commit sequence: every inserted event once, in insertion order; duplicates and
+/// conflicts add nothing; cursors page through it; `commits` says where it ends and wakes
+/// a follower.
+async fn commit_sequence(s: Arc<dyn EventStore>) {
+    let mut commits = s.commits();
+    assert_eq!(*commits.borrow_and_update(), 0);
+    assert_eq!(s.committed_since(0, 10).await.unwrap(), (vec![], 0));
+    let first = vec![ev(1, 2), ev(2, 1), ev(1, 1)];
+    s.save_many(first.clone()).await.unwrap();
+    commits.changed().await.unwrap();
+    assert_eq!(*commits.borrow_and_update(), 3);
+    let mut forged = ev(2, 1);
+    forged.payload = Bytes::from_static(b"forged");
+    s.save_many(vec![first[0].clone(), forged]).await.unwrap();
+    let late = ev(3, 1);
+    s.save(late.clone()).await.unwrap();
+    assert_eq!(*s.commits().borrow(), 4);
+    let (page, next) = s.committed_since(0, 2).await.unwrap();
+    assert_eq!((page, next), (first[..2].to_vec(), 2));
+    let (page, next) = s.committed_since(next, 10).await.unwrap();
+    assert_eq!((page, next), (vec![first[2].clone(), late], 4));
+    assert_eq!(s.committed_since(4, 10).await.unwrap(), (vec![], 4));
+    assert_eq!(s.committed_since(99, 10).await.unwrap(), (vec![], 99));
+    assert_eq!(s.committed_since(1, 0).await.unwrap(), (vec![], 1));
+    s.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn memory_store_meets_the_contract() {
     contract(Arc::new(MemoryEventStore::new())).await;
+    commit_sequence(Arc::new(MemoryEventStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_store_keeps_its_commit_sequence_under_every_policy_and_across_a_reopen() {
+    for policy in [
+        FsyncPolicy::Always,
+        FsyncPolicy::Interval(std::time::Duration::from_millis(5)),
+        FsyncPolicy::Never,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = FileStoreOptions {
+            fsync: policy,
+            ..Default::default()
+        };
+        let s = FileEventStore::open(dir.path(), opts.clone()).unwrap();
+        commit_sequence(Arc::new(s)).await;
+        // Log order survives the reopen.
+        let s = FileEventStore::open(dir.path(), opts).unwrap();
+        assert_eq!(*s.commits().borrow(), 4);
+        let (events, next) = s.committed_since(0, 100).await.unwrap();
+        let keys: Vec<(u128, u64)> = events
+            .iter()
+            .map(|e| (e.origin.0.as_u128(), e.seq))
+            .collect();
+        assert_eq!((keys, next), (vec![(1, 2), (2, 1), (1, 1), (3, 1)], 4));
+        s.close().await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,7 +256,10 @@ async fn sqlite_store_meets_the_contract_under_every_sync_level() {
             synchronous,
             ..Default::default()
         };
-        let s = SqliteEventStore::open(dir.path(), opts).unwrap();
+        let s = SqliteEventStore::open(dir.path(), opts.clone()).unwrap();
         contract(Arc::new(s)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteEventStore::open(dir.path(), opts).unwrap();
+        commit_sequence(Arc::new(s)).await;
     }
 }

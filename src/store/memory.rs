@@ -1,4 +1,5 @@
-//! An event store in memory: per origin, a sorted map from seq to event.
+//! An event store in memory: per origin, a sorted map from seq to event, and the commit
+//! sequence as a list of keys in insertion order.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -6,6 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{EventStore, SaveOutcome, StoreError, StoreStats};
+use crate::protocol::equivocation::{Resolution, resolve};
 use crate::protocol::{Event, NodeId, VectorClock};
 
 #[derive(Default)]
@@ -23,19 +25,42 @@ struct Inner {
     oldest_ms: Option<u64>,
     newest_ms: Option<u64>,
     max_hlc: u64,
+    /// The own-seq reservation ([`EventStore::reserve_seqs`]).
+    reservation: u64,
+    /// The commit sequence: the key of each inserted event, in insertion order.
+    committed: Vec<(NodeId, u64)>,
     closed: bool,
 }
 
 /// Events in memory. Inserts cost O(log n); nothing survives the process.
-#[derive(Default)]
 pub struct MemoryEventStore {
     inner: Mutex<Inner>,
+    /// The end of the commit sequence, for followers.
+    commits: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for MemoryEventStore {
+    fn default() -> Self {
+        MemoryEventStore {
+            inner: Mutex::default(),
+            commits: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl MemoryEventStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Tells followers how far the commit sequence goes now.
+    fn announce(&self, end: usize) {
+        self.commits.send_if_modified(|v| {
+            let changed = *v != end as u64;
+            *v = end as u64;
+            changed
+        });
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
@@ -52,11 +77,23 @@ impl MemoryEventStore {
 impl Inner {
     fn insert(&mut self, event: Event) -> SaveOutcome {
         let log = self.origins.entry(event.origin).or_default();
-        if let Some(held) = log.events.get(&event.seq) {
-            return if *held == event {
-                SaveOutcome::Duplicate
-            } else {
-                SaveOutcome::Conflict
+        if let Some(held) = log.events.get_mut(&event.seq) {
+            if *held == event {
+                return SaveOutcome::Duplicate;
+            }
+            let replaced = resolve(held, &event) == Resolution::Replace;
+            let before = held.clone();
+            if replaced {
+                self.size_bytes =
+                    self.size_bytes - before.encoded_len() as u64 + event.encoded_len() as u64;
+                self.max_hlc = self.max_hlc.max(event.hlc);
+                *held = event;
+                // Followers of the commit sequence see the winner as a new record.
+                self.committed.push((before.origin, before.seq));
+            }
+            return SaveOutcome::Equivocation {
+                held: Box::new(before),
+                replaced,
             };
         }
         self.total += 1;
@@ -65,6 +102,7 @@ impl Inner {
         let t = event.created_at_ms;
         self.oldest_ms = Some(self.oldest_ms.map_or(t, |o| o.min(t)));
         self.newest_ms = Some(self.newest_ms.map_or(t, |n| n.max(t)));
+        self.committed.push((event.origin, event.seq));
         log.events.insert(event.seq, event);
         while log.events.contains_key(&(log.contiguous + 1)) {
             log.contiguous += 1;
@@ -76,12 +114,44 @@ impl Inner {
 #[async_trait]
 impl EventStore for MemoryEventStore {
     async fn save(&self, event: Event) -> Result<SaveOutcome, StoreError> {
-        Ok(self.lock()?.insert(event))
+        let mut inner = self.lock()?;
+        let outcome = inner.insert(event);
+        let end = inner.committed.len();
+        drop(inner);
+        self.announce(end);
+        Ok(outcome)
     }
 
     async fn save_many(&self, events: Vec<Event>) -> Result<Vec<SaveOutcome>, StoreError> {
         let mut inner = self.lock()?;
-        Ok(events.into_iter().map(|e| inner.insert(e)).collect())
+        let out = events.into_iter().map(|e| inner.insert(e)).collect();
+        let end = inner.committed.len();
+        drop(inner);
+        self.announce(end);
+        Ok(out)
+    }
+
+    async fn committed_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<Event>, u64), StoreError> {
+        let inner = self.lock()?;
+        let start = usize::try_from(cursor)
+            .unwrap_or(usize::MAX)
+            .min(inner.committed.len());
+        let keys = &inner.committed[start..];
+        let events: Vec<Event> = keys
+            .iter()
+            .take(limit)
+            .filter_map(|(origin, seq)| inner.origins.get(origin)?.events.get(seq).cloned())
+            .collect();
+        let taken = keys.len().min(limit) as u64;
+        Ok((events, cursor.max(start as u64) + taken))
+    }
+
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     async fn events_since(
@@ -177,6 +247,16 @@ impl EventStore for MemoryEventStore {
         })
     }
 
+    async fn seq_reservation(&self) -> Result<u64, StoreError> {
+        Ok(self.lock()?.reservation)
+    }
+
+    async fn reserve_seqs(&self, up_to: u64) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        inner.reservation = inner.reservation.max(up_to);
+        Ok(())
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         self.lock()?.closed = true;
         Ok(())
@@ -209,8 +289,16 @@ mod tests {
         assert_eq!(s.save(e.clone()).await.unwrap(), SaveOutcome::Duplicate);
         let mut forged = ev(1, 1);
         forged.payload = Bytes::from_static(b"forged");
-        assert_eq!(s.save(forged).await.unwrap(), SaveOutcome::Conflict);
-        assert_eq!(s.get(e.origin, 1).await.unwrap(), Some(e.clone()));
+        let replaced = resolve(&e, &forged) == Resolution::Replace;
+        assert_eq!(
+            s.save(forged.clone()).await.unwrap(),
+            SaveOutcome::Equivocation {
+                held: Box::new(e.clone()),
+                replaced
+            }
+        );
+        let winner = if replaced { forged } else { e.clone() };
+        assert_eq!(s.get(e.origin, 1).await.unwrap(), Some(winner));
         assert!(s.has(e.origin, 1).await.unwrap());
         assert!(!s.has(e.origin, 2).await.unwrap());
         assert_eq!(s.count().await.unwrap(), 1);

@@ -2,6 +2,16 @@
 //!
 //! A store is the one source of truth for a node: its vector clock and its own next seq are
 //! rebuilt from the store on start, so the clock can never claim an event the store lacks.
+//!
+//! # The commit sequence
+//! Besides lookups by `(origin, seq)`, every store numbers the records it commits: the
+//! first committed record is at cursor 0, the next at 1, and so on, in the order they
+//! became readable (log order for the file store). [`EventStore::committed_since`] reads
+//! that sequence from a cursor and [`EventStore::commits`] says how far it goes, so a reader
+//! that follows it (the app's live view) sees every event exactly once, in the same order,
+//! at its own pace, and never needs a lossy stream. A record that *replaces* a held event
+//! (a deterministic winner of an equivocation) is committed as a new record: a follower
+//! meets its `(origin, seq)` a second time and knows the earlier one was superseded.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,14 +35,35 @@ pub use sqlite::{SqliteEventStore, SqliteStoreOptions, SqliteSync};
 
 /// What [`EventStore::save`] did with an event. Deciding this is atomic with the insert, so
 /// two concurrent saves of one event give one `Inserted` and one `Duplicate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SaveOutcome {
     /// The event was new and is now held.
     Inserted,
     /// The same event was already held.
     Duplicate,
-    /// A different event under the same `(origin, seq)` is held; the new one was refused.
+    /// A different event was held under the same `(origin, seq)`: an equivocation. The
+    /// store now holds the one [`crate::protocol::equivocation::resolve`] picks, the same
+    /// on every node whatever the order the two arrived in.
+    Equivocation {
+        /// The event held before this save.
+        held: Box<Event>,
+        /// Whether the new event won and replaced it (else the new one was dropped).
+        replaced: bool,
+    },
+    /// A different event under the same `(origin, seq)` is held and the new one was
+    /// refused, by a store that does not resolve equivocations itself. The memory and file
+    /// stores never answer this; the node treats it as an equivocation the held event won.
     Conflict,
+}
+
+impl SaveOutcome {
+    /// Whether the event now counts as held (new, or the winner of an equivocation).
+    pub fn is_inserted(&self) -> bool {
+        matches!(
+            self,
+            SaveOutcome::Inserted | SaveOutcome::Equivocation { replaced: true, .. }
+        )
+    }
 }
 
 /// Figures about a store.
@@ -146,8 +177,37 @@ pub trait EventStore: Send + Sync + 'static {
     /// The highest HLC held (0 if empty).
     async fn max_hlc(&self) -> Result<u64, StoreError>;
 
+    /// Up to `limit` records of the commit sequence from position `cursor` on (see the
+    /// module documentation), in commit order, and the cursor just past them. A cursor at
+    /// or beyond the end gives no events and the same cursor back.
+    async fn committed_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<Event>, u64), StoreError>;
+
+    /// The end of the commit sequence (records committed so far), updated after each
+    /// commit: `committed_since(c, ..)` has events exactly when `c` is below the value. Wait
+    /// on it with [`tokio::sync::watch::Receiver::changed`]; it only grows.
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64>;
+
     /// Figures about the store.
     async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// The persisted own-seq reservation: the highest own seq this node may have signed
+    /// (see [`crate::protocol::own_seq`]); 0 if none. The default, for a store that cannot
+    /// persist one, is always 0, which turns seq recovery off.
+    async fn seq_reservation(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// Raises the reservation to `up_to` (never lowers it) and makes it durable before
+    /// returning: the node signs an event under a seq only after this. The default does
+    /// nothing (see [`EventStore::seq_reservation`]).
+    async fn reserve_seqs(&self, up_to: u64) -> Result<(), StoreError> {
+        let _ = up_to;
+        Ok(())
+    }
 
     /// Flushes and releases the store; later calls fail with [`StoreError::Closed`].
     async fn close(&self) -> Result<(), StoreError>;

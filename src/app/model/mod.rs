@@ -22,3 +22,4 @@ pub use chat::ChatLine;
 pub use fold::{Applied, Counts, Model};
 pub use list::{ItemLookupError, ItemView, ListOpError, MoveTo};
 pub use op::{AppOp, DecodeOpError, EncodeOpError, InvalidOp, OP_FORMAT_VERSION, payload_json};
+pub(crate) use seen::Seen;

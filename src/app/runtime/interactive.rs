@@ -17,7 +17,15 @@ const COMMANDS_CAPACITY: usize = 64;
 
 /// Runs the TUI until the user quits or a signal arrives, then stops the session.
 pub async fn run(session: Session, events: mpsc::Receiver<SessionEvent>) -> std::io::Result<()> {
-    let history = session.history().await.unwrap_or_default();
+    let history = match session.open_view().await {
+        Ok(rows) => rows,
+        Err(e) => {
+            session.warn(format!(
+                "cannot read the store: {e}; its events follow as they are read"
+            ));
+            Vec::new()
+        }
+    };
     let current = latest_nick(&history, session.node_id());
     session.ensure_nick(current.as_deref()).await;
     let status = session.status().await;

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod feed;
 pub mod headless;
 pub mod interactive;
 pub mod logging;

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -16,8 +17,9 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::feed::{Deliveries, Feed};
 use super::store_kind::StoreKind;
-use super::view::{EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo};
+use super::view::{EquivocationRow, EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo};
 use crate::app::AppOp;
 use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
 use crate::metrics::{Metrics, SaveLatency, TimedStore, save_latency};
@@ -118,6 +120,12 @@ struct Inner {
     /// Names peers announced over mDNS.
     names: Mutex<HashMap<NodeId, String>>,
     out: mpsc::Sender<SessionEvent>,
+    /// Which peer delivered which event, for the live view's rows.
+    deliveries: Arc<Deliveries>,
+    /// Whether the live view is open (see [`Session::open_view`]).
+    viewing: AtomicBool,
+    /// Status updates dropped since the last one the screen took.
+    dropped_updates: AtomicU64,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -180,6 +188,9 @@ impl Session {
                 discovery: tokio::sync::Mutex::new(None),
                 names: Mutex::new(HashMap::new()),
                 out,
+                deliveries: Arc::default(),
+                viewing: AtomicBool::new(false),
+                dropped_updates: AtomicU64::new(0),
                 cancel: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -233,21 +244,33 @@ impl Session {
         &self.inner.store_dir
     }
 
-    /// Every stored event, as rows (for a screen's initial fold), oldest first by
-    /// `(hlc, origin, seq)`.
-    pub async fn history(&self) -> Result<Vec<EventRow>, SessionError> {
-        let mut events = self.inner.store.all_events().await?;
-        events.sort_by_key(Event::order_key);
-        let me = self.node_id();
-        Ok(events
-            .into_iter()
-            .map(|event| EventRow {
-                at: SystemTime::UNIX_EPOCH + Duration::from_millis(event.created_at_ms),
-                from: (event.origin != me).then_some(event.origin),
-                age_ms: 0,
-                event,
-            })
-            .collect())
+    /// Opens the live view: every stored event as rows, oldest first by
+    /// `(hlc, origin, seq)`, for a screen's first fold; from then on every record the
+    /// store commits arrives on the session's receiver as [`SessionEvent::Events`], in
+    /// commit order, none skipped, at the pace the screen takes them (see
+    /// [`super::feed`]). Call it once; a second call is refused. If the store cannot be
+    /// read, the error is returned and the feed starts from the first record instead, so
+    /// the screen still gets every event.
+    pub async fn open_view(&self) -> Result<Vec<EventRow>, SessionError> {
+        if self.inner.viewing.swap(true, Ordering::AcqRel) {
+            return Err(SessionError::Op("the live view is open already".into()));
+        }
+        let mut feed = Feed::new(
+            self.inner.store.clone(),
+            self.node_id(),
+            self.inner.out.clone(),
+            self.inner.deliveries.clone(),
+        );
+        match feed.history().await {
+            Ok((rows, cursor)) => {
+                self.spawn(feed.run(cursor));
+                Ok(rows)
+            }
+            Err(e) => {
+                self.spawn(feed.run(0));
+                Err(e.into())
+            }
+        }
     }
 
     /// Publishes our `--name` as our nick if the events held say otherwise (first run, or
@@ -395,6 +418,7 @@ impl Session {
             store_bytes: stats.size_bytes,
             clock,
             data_dir: self.inner.store_dir.clone(),
+            sending: self.inner.node.pending_own(),
         }
     }
 
@@ -442,10 +466,25 @@ impl Session {
         tasks.push(handle);
     }
 
+    /// Sends a status update (peers, exchanges, notices) to the screen. Events never go
+    /// this way: the feed sends them, waiting for the screen ([`Session::open_view`]). A
+    /// screen that stopped reading must not stall the node, so an update that does not fit
+    /// is dropped, counted, and reported by a warning as soon as one fits again.
     fn emit(&self, event: SessionEvent) {
-        // A screen that stopped reading must not stall the node: drop what does not fit.
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.inner.out.try_send(event) {
+        let out = &self.inner.out;
+        if let Err(mpsc::error::TrySendError::Full(_)) = out.try_send(event) {
+            self.inner.dropped_updates.fetch_add(1, Ordering::Relaxed);
             tracing::debug!("screen channel full; an update was dropped");
+            return;
+        }
+        let dropped = self.inner.dropped_updates.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            let text = format!("{dropped} status update(s) not shown (the screen fell behind)");
+            if out.try_send(SessionEvent::Warning(text)).is_err() {
+                self.inner
+                    .dropped_updates
+                    .fetch_add(dropped, Ordering::Relaxed);
+            }
         }
     }
 
@@ -550,44 +589,42 @@ impl Session {
 
     fn spawn_node_forwarders(&self) {
         let node = &self.inner.node;
-        let mut created = node.on_event_created();
+        // Events reach the screen through the live view's feed, from the store; this
+        // stream only tells the feed who delivered them. A lag loses those names (rows
+        // then name the origin), never an event.
         let mut received = node.on_event_received();
         let mut exchanges = node.on_gossip_exchange();
         let mut added = node.on_peer_added();
         let mut removed = node.on_peer_removed();
         let mut states = node.on_peer_state();
+        let mut equivocations = node.on_equivocation();
         let this = self.clone();
         self.spawn(async move {
             loop {
                 tokio::select! {
-                    r = created.recv() => match r {
-                        Ok(event) => this.emit(SessionEvent::Created(EventRow {
-                            at: SystemTime::now(),
-                            event,
-                            from: None,
-                            age_ms: 0,
-                        })),
-                        Err(broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(_) => return,
-                    },
                     r = received.recv() => match r {
                         Ok(r) => {
                             let age_ms = now_ms() as i64 - r.event.created_at_ms as i64;
-                            this.emit(SessionEvent::Received(EventRow {
-                                at: SystemTime::now(),
-                                event: r.event,
-                                from: Some(r.from),
-                                age_ms,
-                            }));
+                            this.inner.deliveries.note(r.event.origin, r.event.seq, r.from, age_ms);
                         }
                         Err(broadcast::error::RecvError::Lagged(n)) => {
-                            this.warn(format!("{n} received events not shown (the screen fell behind)"));
+                            tracing::debug!(missed = n, "deliveries not noted (rows name the origin instead)");
                         }
                         Err(_) => return,
                     },
                     r = exchanges.recv() => match r {
                         Ok(result) => this.on_exchange(result).await,
                         Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => return,
+                    },
+                    r = equivocations.recv() => match r {
+                        Ok(equivocation) => this.emit(SessionEvent::Equivocation(Box::new(EquivocationRow {
+                            at: SystemTime::now(),
+                            equivocation,
+                        }))),
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            this.warn(format!("{n} equivocations not shown (the screen fell behind)"));
+                        }
                         Err(_) => return,
                     },
                     r = added.recv() => if r.is_ok() { this.emit(SessionEvent::Peers(this.peer_rows())) },

@@ -118,7 +118,7 @@ impl Engine {
             self.tree.remember(e);
         }
         let ranges = SeqRange::runs(events.iter().map(|e| (e.origin, e.seq)).collect());
-        self.push_to(&eager, events);
+        self.push_to_each(&eager, events);
         let me = self.id();
         for id in lazy {
             let message = Message::IHave {
@@ -277,7 +277,7 @@ impl Engine {
             }
         }
         if !found.is_empty() {
-            self.push_to(&[from], found);
+            self.push_to(from, found);
         }
         if uncached
             && self.started

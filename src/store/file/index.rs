@@ -92,6 +92,19 @@ impl OriginIndex {
         true
     }
 
+    /// Points a held `seq` at another record (the winner of an equivocation); returns the
+    /// record it pointed at, or `None` (and no change) if `seq` is not held.
+    pub fn replace(&mut self, seq: u64, loc: Loc) -> Option<Loc> {
+        let old = self.get(seq)?;
+        match usize::try_from(seq).ok().filter(|i| *i < self.dense.len()) {
+            Some(i) => self.dense[i] = loc,
+            None => {
+                self.sparse.insert(seq, loc);
+            }
+        }
+        Some(old)
+    }
+
     /// Held `(seq, loc)` with `seq >= from`, in seq order.
     pub fn iter_from(&self, from: u64) -> impl Iterator<Item = (u64, Loc)> + '_ {
         let start = usize::try_from(from)
@@ -147,6 +160,8 @@ pub struct Entry {
     pub created_at_ms: u64,
     /// Where its record is.
     pub loc: Loc,
+    /// It won an equivocation over the record held under its key, which it replaces.
+    pub replaces: bool,
 }
 
 /// Every record of the store by origin and seq, and the figures `stats()` reports.
@@ -164,6 +179,9 @@ pub struct Index {
     pub newest_ms: Option<u64>,
     /// Highest HLC held.
     pub max_hlc: u64,
+    /// The commit sequence: every record made readable, in the order it was (log order).
+    /// A record that replaces a held event is pushed here too, so followers see it.
+    pub committed: Vec<Loc>,
     /// Written but not yet durable: invisible to readers, but known to the writer so a
     /// second copy of an event in flight is still a duplicate.
     pending: HashMap<(NodeId, u64), Loc>,
@@ -175,10 +193,13 @@ impl Index {
         self.origins.get(origin).and_then(|o| o.get(seq))
     }
 
-    /// The record of `(origin, seq)`, held or in flight.
+    /// The record of `(origin, seq)`, in flight or held: an in-flight record is newer (it
+    /// may replace the held one).
     pub fn held(&self, origin: &NodeId, seq: u64) -> Option<Loc> {
-        self.get(origin, seq)
-            .or_else(|| self.pending.get(&(*origin, seq)).copied())
+        self.pending
+            .get(&(*origin, seq))
+            .copied()
+            .or_else(|| self.get(origin, seq))
     }
 
     /// Notes a record written but not yet durable.
@@ -188,8 +209,26 @@ impl Index {
 
     /// Makes a pending record visible, now that it is durable.
     pub fn publish(&mut self, e: &Entry) {
-        self.pending.remove(&(e.origin, e.seq));
-        self.insert(e);
+        // A later pending record of this key (a replacement written since) stays pending.
+        if self.pending.get(&(e.origin, e.seq)) == Some(&e.loc) {
+            self.pending.remove(&(e.origin, e.seq));
+        }
+        if !self.insert(e) && e.replaces {
+            self.replace(e);
+        }
+    }
+
+    /// Points a held key at the record of `e` (the winner of an equivocation).
+    pub fn replace(&mut self, e: &Entry) {
+        let Some(origin) = self.origins.get_mut(&e.origin) else {
+            return;
+        };
+        if let Some(old) = origin.replace(e.seq, e.loc) {
+            self.record_bytes = self.record_bytes - old.record_len() + e.loc.record_len();
+            self.max_hlc = self.max_hlc.max(e.hlc);
+            // Followers of the commit sequence see the winner as a new record.
+            self.committed.push(e.loc);
+        }
     }
 
     /// Records an event; false (and no change) if its key is held already.
@@ -202,6 +241,7 @@ impl Index {
         {
             return false;
         }
+        self.committed.push(e.loc);
         self.total += 1;
         self.record_bytes += e.loc.record_len();
         self.max_hlc = self.max_hlc.max(e.hlc);
@@ -215,11 +255,13 @@ impl Index {
     pub fn shrink(&mut self) {
         self.origins.values_mut().for_each(OriginIndex::shrink);
         self.origins.shrink_to_fit();
+        self.committed.shrink_to_fit();
     }
 
     /// Heap bytes the index holds, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
         self.origins.capacity() * (size_of::<NodeId>() + size_of::<OriginIndex>() + 8)
+            + self.committed.capacity() * size_of::<Loc>()
             + self
                 .origins
                 .values()
@@ -276,6 +318,24 @@ mod tests {
         assert_eq!(seqs, vec![599_999, 600_000, 1_000_000, u64::MAX]);
         assert_eq!(o.contiguous(), 600_000);
         assert_eq!(o.count(), 600_002);
+    }
+
+    #[test]
+    fn the_commit_sequence_keeps_insertion_order_and_skips_refused_keys() {
+        let mut index = Index::default();
+        let entry = |origin: u128, seq: u64, n: u64| Entry {
+            origin: NodeId::from_u128(origin),
+            seq,
+            hlc: seq,
+            created_at_ms: 0,
+            replaces: false,
+            loc: loc(n),
+        };
+        assert!(index.insert(&entry(1, 2, 1)));
+        assert!(index.insert(&entry(2, 1, 2)));
+        assert!(!index.insert(&entry(1, 2, 3)));
+        assert!(index.insert(&entry(1, 1, 4)));
+        assert_eq!(index.committed, vec![loc(1), loc(2), loc(4)]);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! Records are appended, never rewritten: `magic | len | crc32 | bincode(Event)`, the
 //! event's signature included (see
 //! [`RECORD_HEADER_LEN`], [`MAGIC`]). Opening scans the whole log, checks every CRC and
-//! rebuilds an index of record offsets (never payloads: 16 bytes per event). A torn tail is
+//! rebuilds an index of record offsets (never payloads: 16 bytes per event, and 16 more
+//! for the commit sequence, which is the log order of the records). A torn tail is
 //! cut off; a damaged record elsewhere is skipped by searching for the next offset where an
 //! intact record starts, keeping every intact record after it. What was dropped is logged
 //! and reported in [`FileEventStore::open_report`] and `stats()`. Events lost this way are
@@ -24,12 +25,15 @@
 //! a crash could take back. Damage found at open stays in the file (it is skipped again on
 //! every open) until a future compaction rewrites the log.
 //!
-//! # Duplicates and conflicts
+//! # Duplicates and equivocations
 //! As in [`crate::store::MemoryEventStore`]: the same `(origin, seq)` with the same event is
-//! a duplicate, with a different event a conflict. The index keeps each record's CRC: a
-//! different length or CRC is a conflict without any read; an equal length and CRC is
-//! confirmed by reading the held record and comparing bytes, so a CRC collision can never
-//! pass a forged event off as a duplicate.
+//! a duplicate, with a different event an equivocation. The index keeps each record's CRC:
+//! a different length or CRC is a different event without any read; an equal length and
+//! CRC is confirmed by reading the held record and comparing bytes, so a CRC collision can
+//! never pass a forged event off as a duplicate. An equivocation is resolved by
+//! [`crate::protocol::equivocation::resolve`]: if the new event wins, its record is
+//! appended and the index points at it; on open, repeated keys are resolved by the same
+//! rule, so every open keeps the same winner.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
@@ -43,6 +47,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::auth::NodeIdentity;
 use crate::protocol::codec;
+use crate::protocol::equivocation::{Resolution, resolve};
 use crate::protocol::{Event, NodeId, VectorClock};
 use crate::store::{EventStore, SaveOutcome, StoreError, StoreStats};
 
@@ -50,11 +55,13 @@ mod identity;
 mod index;
 pub(crate) mod lock;
 mod record;
+mod reservation;
 mod writer;
 
 pub use identity::{NODE_ID_FILE, load_or_create_identity, load_or_create_node_id};
 pub use lock::LOCK_FILE;
 pub use record::{DroppedRegion, MAGIC, MAX_BODY_LEN, RECORD_HEADER_LEN};
+pub use reservation::RESERVATION_FILE;
 
 use index::{Entry, Index, Loc};
 use record::{encode_record, record_crc};
@@ -122,8 +129,9 @@ pub struct OpenReport {
     pub dropped_records: u64,
     /// Bytes in those stretches.
     pub dropped_bytes: u64,
-    /// Intact records whose `(origin, seq)` an earlier record already held; the earlier one
-    /// is kept. The writer never produces these.
+    /// Intact records whose `(origin, seq)` an earlier record already held: the writer
+    /// appends one when a new event wins an equivocation. The equivocation rule's winner of
+    /// each key is kept, whatever the order of the records.
     pub shadowed_records: u64,
     /// Heap bytes of the rebuilt index.
     pub index_bytes: usize,
@@ -221,9 +229,21 @@ pub(crate) struct Shared {
     failed: Mutex<Option<String>>,
     /// Syncs of the log done since the open.
     syncs: std::sync::atomic::AtomicU64,
+    /// The end of the commit sequence, for followers (see [`EventStore::commits`]).
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
+    /// Tells followers how far the commit sequence goes, after records were published.
+    /// Called with the index lock released, so a woken follower does not wait on it.
+    fn announce(&self, end: usize) {
+        self.commits.send_if_modified(|v| {
+            let changed = *v != end as u64;
+            *v = end as u64;
+            changed
+        });
+    }
+
     fn index(&self) -> MutexGuard<'_, Index> {
         // Index updates are single inserts that leave it consistent at every step, so a
         // panic elsewhere while holding the lock does not spoil it.
@@ -279,6 +299,55 @@ impl Shared {
     }
 }
 
+/// Reads and decodes the event whose body is at `loc` in `file`.
+fn read_event(file: &File, path: &Path, loc: Loc) -> Result<Event, StoreError> {
+    let mut body = vec![0u8; loc.len as usize];
+    read_exact_at(file, &mut body, loc.offset).map_err(io_err(format!(
+        "reading the record at offset {} of {}",
+        loc.offset,
+        path.display()
+    )))?;
+    codec::decode(&body, MAX_BODY_LEN as usize).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "{}: the record at offset {} does not decode: {e}",
+            path.display(),
+            loc.offset
+        ))
+    })
+}
+
+/// Resolves keys the log holds more than one record of (equivocations appended by
+/// [`writer`] when a new event won, or repeats of one event) with the equivocation rule,
+/// so every open keeps the same winner whatever the order of the records. Returns how many
+/// records held a different event than the first of their key.
+fn resolve_repeats(
+    file: &File,
+    path: &Path,
+    index: &mut Index,
+    repeated: Vec<Entry>,
+) -> Result<u64, StoreError> {
+    let mut equivocations = 0;
+    for mut entry in repeated {
+        let Some(held_loc) = index.get(&entry.origin, entry.seq) else {
+            continue;
+        };
+        if held_loc == entry.loc {
+            continue;
+        }
+        let held = read_event(file, path, held_loc)?;
+        let new = read_event(file, path, entry.loc)?;
+        if held == new {
+            continue;
+        }
+        equivocations += 1;
+        if resolve(&held, &new) == Resolution::Replace {
+            entry.replaces = true;
+            index.replace(&entry);
+        }
+    }
+    Ok(equivocations)
+}
+
 /// Events in an append-only log file, with an index of offsets in memory. See the module
 /// documentation for the format, recovery and durability rules.
 ///
@@ -295,6 +364,8 @@ pub struct FileEventStore {
     identity: NodeIdentity,
     options: FileStoreOptions,
     report: OpenReport,
+    /// The own-seq reservation, as last made durable; the lock orders writes.
+    reservation: tokio::sync::Mutex<u64>,
 }
 
 impl std::fmt::Debug for FileEventStore {
@@ -322,6 +393,7 @@ impl FileEventStore {
         )))?;
         let lock = lock::DirLock::acquire(dir)?;
         let identity = load_or_create_identity(dir)?;
+        let reservation = reservation::load(dir)?;
         let node_id = identity.node_id();
         let log_path = dir.join(LOG_FILE);
         let existed = log_path
@@ -347,6 +419,7 @@ impl FileEventStore {
 
         let mut index = Index::default();
         let mut shadowed_records = 0u64;
+        let mut repeated = Vec::new();
         let scan = record::scan(&mut file, log_bytes_before, |r| {
             let entry = Entry {
                 origin: r.head.origin,
@@ -358,12 +431,15 @@ impl FileEventStore {
                     len: r.len,
                     crc: r.crc,
                 },
+                replaces: false,
             };
             if !index.insert(&entry) {
                 shadowed_records += 1;
+                repeated.push(entry);
             }
         })
         .map_err(io_err(format!("scanning {}", log_path.display())))?;
+        let equivocations = resolve_repeats(&file, &log_path, &mut index, repeated)?;
         if scan.valid_len < log_bytes_before {
             file.set_len(scan.valid_len)
                 .and_then(|()| file.sync_all())
@@ -418,16 +494,19 @@ impl FileEventStore {
             tracing::warn!(
                 log = %log_path.display(),
                 records = shadowed_records,
-                "the event log repeats keys; the first record of each is kept"
+                equivocations,
+                "the event log repeats keys; the equivocation rule's winner of each is kept"
             );
         }
 
+        let commits = tokio::sync::watch::Sender::new(index.committed.len() as u64);
         let shared = Arc::new(Shared {
             index: Mutex::new(index),
             reader,
             log_path,
             failed: Mutex::new(None),
             syncs: Default::default(),
+            commits,
         });
         let tx = writer::start(file, shared.clone(), options.fsync, lock, scan.valid_len)
             .map_err(io_err("starting the event store's writer threads"))?;
@@ -444,6 +523,7 @@ impl FileEventStore {
             identity,
             options,
             report,
+            reservation: tokio::sync::Mutex::new(reservation),
         })
     }
 
@@ -658,6 +738,30 @@ impl EventStore for FileEventStore {
         self.read(locs).await
     }
 
+    async fn committed_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<Event>, u64), StoreError> {
+        let locs: Vec<Loc> = {
+            let index = self.index()?;
+            let start = usize::try_from(cursor)
+                .unwrap_or(usize::MAX)
+                .min(index.committed.len());
+            index.committed[start..]
+                .iter()
+                .take(limit)
+                .copied()
+                .collect()
+        };
+        let next = cursor + locs.len() as u64;
+        Ok((self.read(locs).await?, next))
+    }
+
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.commits.subscribe()
+    }
+
     async fn get(&self, origin: NodeId, seq: u64) -> Result<Option<Event>, StoreError> {
         let Some(loc) = self.index()?.get(&origin, seq) else {
             return Ok(None);
@@ -710,6 +814,28 @@ impl EventStore for FileEventStore {
             dropped_records: self.report.dropped_records,
             dropped_bytes: self.report.dropped_bytes,
         })
+    }
+
+    async fn seq_reservation(&self) -> Result<u64, StoreError> {
+        self.check_open()?;
+        Ok(*self.reservation.lock().await)
+    }
+
+    async fn reserve_seqs(&self, up_to: u64) -> Result<(), StoreError> {
+        self.check_open()?;
+        let mut held = self.reservation.lock().await;
+        if up_to <= *held {
+            return Ok(());
+        }
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || reservation::store(&dir, up_to))
+            .await
+            .map_err(|e| StoreError::Io {
+                context: format!("writing the seq reservation in {}", self.dir.display()),
+                source: io::Error::other(e.to_string()),
+            })??;
+        *held = up_to;
+        Ok(())
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -83,6 +83,8 @@ pub struct SqliteEventStore {
     writer: Mutex<Option<mpsc::Sender<Cmd>>>,
     reader: Arc<Mutex<Option<Connection>>>,
     state: Arc<Mutex<State>>,
+    /// The end of the commit sequence, for followers.
+    commits: tokio::sync::watch::Sender<u64>,
     closed: AtomicBool,
     dir: PathBuf,
     identity: NodeIdentity,
@@ -137,7 +139,9 @@ impl SqliteEventStore {
         let path = dir.join(DB_FILE);
         let conn = schema::open_writer(&path, &options)?;
         let identity = schema::load_or_create_identity(&conn)?;
-        let state = Arc::new(Mutex::new(scan(&conn)?));
+        let state = scan(&conn)?;
+        let commits = tokio::sync::watch::Sender::new(state.committed_len());
+        let state = Arc::new(Mutex::new(state));
         let reader = schema::open_reader(&path)?;
         let writer = writer::start(conn, state.clone(), lock, options.queue, options.max_batch)
             .map_err(io_err("starting the SQLite store's writer thread"))?;
@@ -145,6 +149,7 @@ impl SqliteEventStore {
             writer: Mutex::new(Some(writer)),
             reader: Arc::new(Mutex::new(Some(reader))),
             state,
+            commits,
             closed: AtomicBool::new(false),
             dir: dir.to_path_buf(),
             identity,
@@ -319,7 +324,52 @@ impl EventStore for SqliteEventStore {
             .send(Cmd::Save { events, reply })
             .await
             .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        let out = answer.await.map_err(|_| StoreError::Closed)?;
+        // The writer has committed and counted the batch: tell followers.
+        let end = self.state()?.committed_len();
+        self.commits.send_if_modified(|v| {
+            let changed = *v < end;
+            *v = (*v).max(end);
+            changed
+        });
+        out
+    }
+
+    async fn committed_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<Event>, u64), StoreError> {
+        let keys = self.state()?.committed(cursor, limit);
+        let next = cursor + keys.len() as u64;
+        if keys.is_empty() {
+            return Ok((Vec::new(), next));
+        }
+        let events = self
+            .read(move |conn| {
+                let mut st = conn
+                    .prepare_cached(&format!(
+                        "SELECT {EVENT_COLUMNS} FROM events WHERE origin = ?1 AND seq = ?2"
+                    ))
+                    .map_err(sql_err("reading the commit sequence"))?;
+                let mut out = Vec::with_capacity(keys.len());
+                for (origin, seq) in keys {
+                    let e = st
+                        .query_row(
+                            params![origin.0.as_bytes().as_slice(), seq_key(seq).as_slice()],
+                            event_of_row,
+                        )
+                        .map_err(sql_err("reading the commit sequence"))?;
+                    out.push(e);
+                }
+                Ok(out)
+            })
+            .await?;
+        Ok((events, next))
+    }
+
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     async fn events_since(

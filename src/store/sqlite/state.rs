@@ -56,11 +56,32 @@ pub struct State {
     oldest_ms: Option<u64>,
     newest_ms: Option<u64>,
     max_hlc: u64,
+    /// The commit sequence: each newly held key, in the order it was added (at open, the
+    /// table's key order).
+    committed: Vec<(NodeId, u64)>,
 }
 
 impl State {
+    /// Up to `limit` keys of the commit sequence from `cursor` on.
+    pub fn committed(&self, cursor: u64, limit: usize) -> Vec<(NodeId, u64)> {
+        let start = usize::try_from(cursor)
+            .unwrap_or(usize::MAX)
+            .min(self.committed.len());
+        self.committed[start..]
+            .iter()
+            .take(limit)
+            .copied()
+            .collect()
+    }
+
+    /// The end of the commit sequence.
+    pub fn committed_len(&self) -> u64 {
+        self.committed.len() as u64
+    }
+
     /// Counts one newly held event (the caller knows it is new).
     pub fn add(&mut self, h: Held) {
+        self.committed.push((h.origin, h.seq));
         let o = self.origins.entry(h.origin).or_default();
         o.count += 1;
         o.latest = o.latest.max(h.seq);
