@@ -41,6 +41,12 @@ pub struct GossipConfig {
     /// Whether new events are pushed at once to `fanout` peers (and relayed once by each
     /// node on first receipt). Rounds and anti-entropy still run either way.
     pub eager_push: bool,
+    /// PlumTree lazy push (with `eager_push`): full events along a spanning tree that forms
+    /// from first arrivals, `IHave` announcements to the other peers, graft on a missing
+    /// event, prune on duplicates. Views of 10 peers or fewer push to all at first.
+    /// Off by default until it meets its redundancy target (see BENCHMARKS.md, "Lazy
+    /// push"); the simulator runs it on.
+    pub lazy_push: bool,
 }
 
 impl GossipConfig {
@@ -59,6 +65,7 @@ impl GossipConfig {
             anti_entropy_interval: Duration::from_secs(300),
             enable_duplicate_detection: true,
             eager_push: true,
+            lazy_push: false,
         }
     }
 

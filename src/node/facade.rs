@@ -76,6 +76,7 @@ fn engine_config(c: &GossipConfig) -> EngineConfig {
         anti_entropy_interval: c.enable_anti_entropy.then_some(c.anti_entropy_interval),
         eager_push: c.eager_push,
         duplicate_detection: c.enable_duplicate_detection,
+        lazy_push: c.lazy_push,
     }
 }
 

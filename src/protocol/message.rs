@@ -40,6 +40,56 @@ pub enum Message {
         #[serde(with = "super::runs")]
         events: Vec<Event>,
     },
+    /// Lazy push (PlumTree): "I hold these events"; the receiver grafts what it misses.
+    IHave {
+        /// The sender.
+        from: NodeId,
+        /// Runs of `(origin, seq)` the sender holds.
+        ranges: Vec<SeqRange>,
+    },
+    /// "Send me these events, and push eagerly to me from now on."
+    Graft {
+        /// The sender.
+        from: NodeId,
+        /// Runs of `(origin, seq)` the sender misses.
+        ranges: Vec<SeqRange>,
+    },
+    /// "Your pushes reach me by another path: only announce (IHave) from now on."
+    Prune {
+        /// The sender.
+        from: NodeId,
+    },
+}
+
+/// The seqs `first..=last` of one origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeqRange {
+    /// The origin.
+    pub origin: NodeId,
+    /// The first seq.
+    pub first: u64,
+    /// The last seq (inclusive).
+    pub last: u64,
+}
+
+impl SeqRange {
+    /// `(origin, seq)` pairs as ranges, runs of consecutive seqs merged.
+    pub fn runs(mut ids: Vec<(NodeId, u64)>) -> Vec<SeqRange> {
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out: Vec<SeqRange> = Vec::new();
+        for (origin, seq) in ids {
+            match out.last_mut() {
+                Some(r) if r.origin == origin && r.last.checked_add(1) == Some(seq) => r.last = seq,
+                _ => out.push(SeqRange {
+                    origin,
+                    first: seq,
+                    last: seq,
+                }),
+            }
+        }
+        out
+    }
 }
 
 impl Message {
@@ -48,7 +98,10 @@ impl Message {
         match self {
             Message::Digest { from, .. }
             | Message::DigestResponse { from, .. }
-            | Message::Push { from, .. } => *from,
+            | Message::Push { from, .. }
+            | Message::IHave { from, .. }
+            | Message::Graft { from, .. }
+            | Message::Prune { from } => *from,
         }
     }
 
@@ -58,13 +111,19 @@ impl Message {
             Message::Digest { .. } => "Digest",
             Message::DigestResponse { .. } => "DigestResponse",
             Message::Push { .. } => "Push",
+            Message::IHave { .. } => "IHave",
+            Message::Graft { .. } => "Graft",
+            Message::Prune { .. } => "Prune",
         }
     }
 
     /// The events this message carries.
     pub fn events(&self) -> &[Event] {
         match self {
-            Message::Digest { .. } => &[],
+            Message::Digest { .. }
+            | Message::IHave { .. }
+            | Message::Graft { .. }
+            | Message::Prune { .. } => &[],
             Message::DigestResponse { events, .. } | Message::Push { events, .. } => events,
         }
     }

@@ -23,6 +23,6 @@ pub use engine::{Engine, EngineConfig, Input, Output};
 pub use event::{Event, NodeId};
 pub use exchange::{Batch, Limits, Want};
 pub use hlc::Hlc;
-pub use message::Message;
+pub use message::{Message, SeqRange};
 pub use peer::{Peer, PeerAddr};
 pub use selection::{Candidate, PeerSelectionStrategy, Selector};

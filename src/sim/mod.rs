@@ -58,6 +58,8 @@ pub struct SimConfig {
     pub gossip_timeout: Duration,
     /// Eager push on.
     pub eager_push: bool,
+    /// PlumTree lazy push on (with `eager_push`).
+    pub lazy_push: bool,
     /// Above this many nodes each knows only `view` random peers (links are symmetric).
     pub full_mesh_max: usize,
     /// Peers each node knows in a large cluster.
@@ -84,6 +86,7 @@ impl SimConfig {
             anti_entropy_interval: Some(Duration::from_secs(300)),
             gossip_timeout: Duration::from_secs(10),
             eager_push: true,
+            lazy_push: true,
             full_mesh_max: 50,
             view: 20,
             net: NetConfig::default(),
@@ -102,6 +105,7 @@ impl SimConfig {
             anti_entropy_interval: self.anti_entropy_interval,
             eager_push: self.eager_push,
             duplicate_detection: true,
+            lazy_push: self.lazy_push,
         }
     }
 }

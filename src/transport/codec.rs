@@ -251,6 +251,36 @@ mod tests {
         }
     }
 
+    fn example_ihave() -> Frame {
+        let a = NodeId(Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff));
+        Frame::Push {
+            message: Message::IHave {
+                from: a,
+                ranges: vec![crate::protocol::SeqRange {
+                    origin: a,
+                    first: 4,
+                    last: 5,
+                }],
+            },
+        }
+    }
+
+    fn example_prune() -> Frame {
+        let a = NodeId(Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff));
+        Frame::Push {
+            message: Message::Prune { from: a },
+        }
+    }
+
+    const IHAVE_HEX: &str = "\
+00 00 00 27 03 03 10 00 11 22 33 44 55 66 77 88
+99 aa bb cc dd ee ff 01 10 00 11 22 33 44 55 66
+77 88 99 aa bb cc dd ee ff 04 05";
+
+    const PRUNE_HEX: &str = "\
+00 00 00 13 03 05 10 00 11 22 33 44 55 66 77 88
+99 aa bb cc dd ee ff";
+
     const HELLO_HEX: &str = "\
 00 00 00 21 00 03 10 00 11 22 33 44 55 66 77 88
 99 aa bb cc dd ee ff 05 6c 6f 62 62 79 fb a0 0f
@@ -278,6 +308,8 @@ cf 8b 01 00 00 02 79 6f 00";
             (example_hello(), HELLO_HEX),
             (example_digest(), DIGEST_HEX),
             (example_push(), PUSH_HEX),
+            (example_ihave(), IHAVE_HEX),
+            (example_prune(), PRUNE_HEX),
         ] {
             let bytes = wire(&frame);
             assert_eq!(hex(&bytes), expected, "{}", frame.kind());
@@ -289,6 +321,8 @@ cf 8b 01 00 00 02 79 6f 00";
             ("Hello", HELLO_HEX),
             ("Digest", DIGEST_HEX),
             ("Push", PUSH_HEX),
+            ("IHave", IHAVE_HEX),
+            ("Prune", PRUNE_HEX),
         ] {
             assert!(
                 PROTOCOL_MD.contains(expected),

@@ -400,6 +400,18 @@ impl Engine {
                 self.refuse_request(request);
                 self.ingest(events, id, true, None);
             }
+            (Message::IHave { ranges, .. }, request) => {
+                self.refuse_request(request);
+                self.on_ihave(id, ranges);
+            }
+            (Message::Graft { ranges, .. }, request) => {
+                self.refuse_request(request);
+                self.on_graft(id, ranges);
+            }
+            (Message::Prune { .. }, request) => {
+                self.refuse_request(request);
+                self.on_prune(id);
+            }
             (other, request) => {
                 self.refuse_request(request);
                 self.stats.rejected_inbound += 1;

@@ -93,6 +93,9 @@ impl Engine {
             let held = &self.held;
             valid.retain(|e| !held.holds(e.origin, e.seq));
             self.stats.duplicates += (before - valid.len()) as u64;
+            if relay && exchange.is_none() && before > 0 && valid.is_empty() {
+                self.tree_after_push(from, 0);
+            }
         }
         if valid.is_empty() {
             if let Some(id) = exchange {
@@ -131,6 +134,9 @@ impl Engine {
             }) => {
                 let fresh = self.judged(from, events, verdicts);
                 let n = fresh.len();
+                if relay && exchange.is_none() {
+                    self.tree_after_push(from, n);
+                }
                 if relay && self.config.eager_push && !fresh.is_empty() {
                     let mut exclude = vec![from];
                     exclude.extend(fresh.iter().map(|e| e.origin));

@@ -12,6 +12,7 @@
 //! The rules, one file each:
 //! - [`exchange`]: digest, response, continuation passes and the final push;
 //! - [`relay`]: eager push of new events, once per event (infect and die);
+//! - [`plumtree`]: lazy push: eager along a spanning tree, `IHave`/`Graft`/`Prune`;
 //! - [`schedule`]: rounds, anti-entropy and the offline retry, as timers;
 //! - [`liveness`]: the peer table, discovered -> alive -> suspect -> offline;
 //! - [`ingest`]: which received events are valid and what to do with new ones;
@@ -24,6 +25,7 @@ pub mod ingest;
 pub mod input;
 pub mod liveness;
 pub mod output;
+pub mod plumtree;
 pub mod relay;
 pub mod schedule;
 pub mod stats;
@@ -84,6 +86,9 @@ pub struct EngineConfig {
     /// Let the store judge duplicates; when off, the engine drops events its clock already
     /// covers before saving.
     pub duplicate_detection: bool,
+    /// PlumTree lazy push (see [`plumtree`]): with `eager_push`, new events go in full
+    /// along a spanning tree and as `IHave` announcements to the other peers.
+    pub lazy_push: bool,
 }
 
 /// Passes of one exchange at most; the next round goes on from where it stopped.
@@ -116,6 +121,7 @@ pub struct Engine {
     /// divergence is found even though equal clocks never carry events.
     unsure: create::Unsure,
     peers: PeerTable,
+    tree: plumtree::Tree,
     selector: Selector,
     rotation: usize,
     in_flight: BTreeSet<NodeId>,
@@ -147,6 +153,7 @@ impl Engine {
             reissued: BTreeSet::new(),
             unsure: create::Unsure::default(),
             peers: PeerTable::default(),
+            tree: plumtree::Tree::default(),
             rotation: 0,
             in_flight: BTreeSet::new(),
             exchanges: HashMap::new(),
@@ -351,6 +358,7 @@ impl Engine {
     }
 
     fn remove_peer(&mut self, id: NodeId) {
+        self.tree.forget(&id);
         if let Some(p) = self.peers.remove(&id) {
             self.emit(Emit::PeerRemoved(p));
         }

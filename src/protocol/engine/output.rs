@@ -26,6 +26,15 @@ pub enum Timer {
         /// The run.
         run: u64,
     },
+    /// Graft `(origin, seq)` if it is still missing (lazy push).
+    Graft {
+        /// The run.
+        run: u64,
+        /// The announced event's origin.
+        origin: NodeId,
+        /// Its seq.
+        seq: u64,
+    },
 }
 
 /// Who started an exchange.

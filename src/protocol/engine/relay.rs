@@ -11,7 +11,12 @@ use super::output::Output;
 
 impl Engine {
     /// Pushes `events` to `fanout` reachable peers not in `exclude`.
+    /// With lazy push on, the PlumTree rules pick the targets instead (see `plumtree`).
     pub(super) fn relay(&mut self, events: Vec<Event>, exclude: &[NodeId]) {
+        if self.config.lazy_push {
+            self.lazy_relay(events, exclude);
+            return;
+        }
         let ids: Vec<NodeId> = self
             .peers
             .all()
@@ -19,12 +24,17 @@ impl Engine {
             .map(|p| p.id)
             .collect();
         let picked = self.selector.random_subset(&ids, self.config.fanout);
-        if picked.is_empty() {
+        self.push_to_each(&picked, events);
+    }
+
+    /// Pushes `events` in full to each of `picked`.
+    pub(super) fn push_to_each(&mut self, picked: &[NodeId], events: Vec<Event>) {
+        if picked.is_empty() || events.is_empty() {
             return;
         }
         let messages = self.cut_into_pushes(events);
         for id in picked {
-            let Some(to) = self.peers.get(&id).map(|p| p.peer()) else {
+            let Some(to) = self.peers.get(id).map(|p| p.peer()) else {
                 continue;
             };
             for (message, len) in &messages {

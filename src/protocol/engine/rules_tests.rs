@@ -31,6 +31,7 @@ fn config(id: u128) -> EngineConfig {
         anti_entropy_interval: None,
         eager_push: true,
         duplicate_detection: true,
+        lazy_push: false,
     }
 }
 

@@ -76,6 +76,9 @@ impl Engine {
                     self.out.push(Output::ScheduleTimer { at, timer });
                 }
             }
+            Timer::Graft { run, origin, seq } if run == self.run && self.started => {
+                self.graft_due(origin, seq);
+            }
             _ => {} // a timer of an earlier run, or the engine is stopped
         }
     }

@@ -33,6 +33,10 @@ pub struct GossipStats {
     pub exchanges_failed: u64,
     /// Eager pushes sent (one per target).
     pub pushes_sent: u64,
+    /// Prunes sent (a push that brought nothing new).
+    pub prunes_sent: u64,
+    /// Grafts sent (an announced event still missing after the timeout).
+    pub grafts_sent: u64,
     /// Inbound input refused by the transport (bad frames, failed handshakes).
     pub rejected_inbound: u64,
     /// Message bytes sent.

@@ -25,6 +25,7 @@ fn config(id: u128) -> EngineConfig {
         anti_entropy_interval: Some(Duration::from_millis(30_000)),
         eager_push: true,
         duplicate_detection: true,
+        lazy_push: false,
     }
 }
 
@@ -658,3 +659,5 @@ fn an_own_event_saved_across_a_stop_is_still_answered() {
         "{outs:?}"
     );
 }
+
+mod lazy_push;
