@@ -125,7 +125,7 @@ impl Metrics {
 
     fn node_counters(&self, reg: &mut Registry) {
         let s = self.node.stats();
-        let counters: [(&str, &str, u64); 10] = [
+        let counters: [(&str, &str, u64); 12] = [
             (
                 "events_created",
                 "Events created by this node",
@@ -165,6 +165,16 @@ impl Metrics {
                 "inbound_rejected",
                 "Inbound input refused by the transport",
                 s.rejected_inbound,
+            ),
+            (
+                "events_equivocation",
+                "Equivocations seen: two signed events under one (origin, seq)",
+                s.equivocations,
+            ),
+            (
+                "events_reissued",
+                "Own payloads that lost an equivocation, issued again under a fresh seq",
+                s.reissued,
             ),
             ("rounds", "Gossip rounds run", s.rounds),
             (
