@@ -300,6 +300,9 @@ fn room_key(args: &StoreArgs) -> Result<Option<crate::auth::RoomKey>, String> {
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
+    if !args.headless {
+        crate::app::tui::check_terminal()?;
+    }
     let opts = session_options(&args)?;
     let (_log_guard, log_path) = super::logging::init(&opts.store_dir()).map_err(|e| {
         format!(

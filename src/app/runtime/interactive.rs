@@ -25,7 +25,14 @@ pub async fn run(session: Session, events: mpsc::Receiver<SessionEvent>) -> std:
     let (screen_tx, screen_rx) = mpsc::channel(super::session::EVENTS_CAPACITY);
     let relay = tokio::spawn(relay_until_signal(events, screen_tx));
     let worker = tokio::spawn(serve_commands(session.clone(), commands_rx));
-    let result = tui::run(history, status, screen_rx, commands_tx).await;
+    let result = tui::run(
+        tui::TuiOptions::default(),
+        history,
+        status,
+        screen_rx,
+        commands_tx,
+    )
+    .await;
     relay.abort();
     worker.abort();
     session.shutdown().await;

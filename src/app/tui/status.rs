@@ -33,7 +33,7 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
         (6, vec![Span::raw(s.listen.to_string())]),
         (5, vec![Span::raw(format!("{} events", s.events))]),
         (4, vec![Span::raw(format!("{} nodes", s.nodes))]),
-        (3, vec![Span::raw(theme::bytes(s.store_bytes))]),
+        (3, vec![Span::raw(super::format::bytes(s.store_bytes))]),
         (7, vec![Span::raw(mdns)]),
         (
             10,
