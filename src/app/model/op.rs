@@ -715,4 +715,57 @@ mod tests {
         assert_eq!(v["op"], "chat");
         assert_eq!(v["invalid"], "the text is empty");
     }
+
+    const APP_PROTOCOL_MD: &str = include_str!("../../../docs/APP-PROTOCOL.md");
+
+    fn unhex(text: &str) -> Vec<u8> {
+        let digits: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
+        assert!(
+            text.chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ' ' || c == '|')
+        );
+        digits
+            .chunks(2)
+            .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+            .collect()
+    }
+
+    /// The `(json, payload)` pairs of the doc's examples section.
+    fn doc_examples() -> Vec<(Value, Vec<u8>)> {
+        let section = APP_PROTOCOL_MD.split("## 5. Examples").nth(1).unwrap();
+        let block = section
+            .split("```text")
+            .nth(1)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap();
+        let lines: Vec<&str> = block.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines
+            .chunks(2)
+            .map(|pair| (serde_json::from_str(pair[0]).unwrap(), unhex(pair[1])))
+            .collect()
+    }
+
+    #[test]
+    fn the_protocol_doc_examples_decode_to_their_json() {
+        let examples = doc_examples();
+        for (expected, payload) in &examples {
+            assert_eq!(&payload_json(payload), expected);
+            if let Ok(op) = AppOp::decode(payload) {
+                // Canonical: the op encodes back to the very bytes of the doc.
+                assert_eq!(&op.encode().unwrap(), payload, "{expected}");
+            }
+        }
+        // One example per op, and for the two payloads that are not ops.
+        let mut kinds: Vec<&str> = examples
+            .iter()
+            .map(|(v, _)| v["op"].as_str().unwrap())
+            .collect();
+        kinds.sort_unstable();
+        let mut wanted: Vec<&str> = all_ops().iter().map(AppOp::kind).collect();
+        wanted.extend(["identity", "unsupported"]);
+        wanted.sort_unstable();
+        assert_eq!(kinds, wanted);
+    }
 }
