@@ -2,6 +2,7 @@
 //! and node together, and the two front ends that drive it (`--headless` and the TUI).
 
 pub mod cli;
+pub mod command;
 pub mod demo;
 pub mod headless;
 pub mod interactive;

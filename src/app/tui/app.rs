@@ -11,6 +11,7 @@ use super::action::Action;
 use super::chat;
 use super::input::LineEditor;
 use super::layout;
+use crate::app::runtime::command::{self, Front, Request};
 use crate::app::runtime::view::{
     EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo, UiCommand,
 };
@@ -338,13 +339,17 @@ impl TuiApp {
         }
     }
 
+    /// Selects an item about to be added: once folded, it is what the user looks at next.
+    fn select_new_item(&mut self, item: Uuid) {
+        self.list_selected = Some(item);
+        self.list_row = self.model.list_len();
+    }
+
     fn add_item(&mut self, text: &str) -> Result<Vec<UiCommand>, String> {
         match self.model.new_item_op(text, None) {
             Ok(op) => {
-                // Select the new item once it is folded: it is what the user looks at next.
                 if let AppOp::ListAdd { item, .. } = &op {
-                    self.list_selected = Some(*item);
-                    self.list_row = self.model.list_len();
+                    self.select_new_item(*item);
                 }
                 Ok(vec![UiCommand::Submit(op)])
             }
@@ -352,46 +357,33 @@ impl TuiApp {
         }
     }
 
-    /// A line typed in chat mode: a `/` command or a message.
+    /// A line typed in chat mode: a `/` command or a message, by the shared parser.
     fn command(&mut self, line: &str) -> Result<Vec<UiCommand>, String> {
-        let Some(rest) = line.trim_start().strip_prefix('/') else {
-            return chat_op(line);
-        };
-        // "//text" sends "/text", for messages that start with a slash.
-        if rest.starts_with('/') {
-            return chat_op(rest);
-        }
-        let (cmd, arg) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        let arg = arg.trim();
-        match cmd {
-            "nick" => match AppOp::nick(arg) {
-                Ok(op) => {
-                    self.flash = Some(Flash::Info(format!("others now see you as {arg}")));
-                    Ok(vec![UiCommand::Submit(op)])
+        let request =
+            command::interpret(line, Front::Tui, &self.model).map_err(|e| e.to_string())?;
+        Ok(match request {
+            Request::Nothing | Request::State => Vec::new(),
+            Request::Op(op) => {
+                match &op {
+                    AppOp::Nick { name } => {
+                        self.flash = Some(Flash::Info(format!("others now see you as {name}")));
+                    }
+                    // Select the new item once it is folded: it is what the user looks at next.
+                    AppOp::ListAdd { item, .. } => self.select_new_item(*item),
+                    _ => {}
                 }
-                Err(e) => Err(format!("/nick NAME: {e}")),
-            },
-            "add" => self.add_item(arg),
-            "peer" | "connect" => {
-                let valid = arg
-                    .rsplit_once(':')
-                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-                if valid {
-                    self.flash = Some(Flash::Info(format!("connecting to {arg}…")));
-                    Ok(vec![UiCommand::Connect(arg.to_string())])
-                } else {
-                    Err("/peer HOST:PORT, e.g. /peer 192.168.1.20:7777".into())
-                }
+                vec![UiCommand::Submit(op)]
             }
-            "help" => {
+            Request::Connect(addr) => {
+                self.flash = Some(Flash::Info(format!("connecting to {addr}…")));
+                vec![UiCommand::Connect(addr)]
+            }
+            Request::Help => {
                 self.popup = Some(Popup::Help);
-                Ok(Vec::new())
+                Vec::new()
             }
-            "quit" | "exit" => Ok(vec![UiCommand::Quit]),
-            _ => Err(format!(
-                "unknown command /{cmd}: try /nick, /add, /peer, /help, /quit"
-            )),
-        }
+            Request::Quit => vec![UiCommand::Quit],
+        })
     }
 
     /// The selected item, or the one now at the remembered row if it went away.
@@ -610,13 +602,6 @@ impl TuiApp {
             SessionEvent::Warning(msg) => self.flash = Some(Flash::Warning(msg)),
             SessionEvent::Status(status) => self.status = status,
         }
-    }
-}
-
-fn chat_op(text: &str) -> Result<Vec<UiCommand>, String> {
-    match AppOp::chat(text) {
-        Ok(op) => Ok(vec![UiCommand::Submit(op)]),
-        Err(e) => Err(format!("not sent: {e}")),
     }
 }
 

@@ -551,8 +551,11 @@ fn bad_input_shows_an_error_and_keeps_the_line() {
     for (line, error) in [
         ("/frobnicate", "unknown command /frobnicate"),
         ("/peer nowhere", "/peer HOST:PORT"),
-        ("/nick", "/nick NAME: the nickname is empty"),
-        ("/add ", "cannot add the item: the text is empty"),
+        ("/nick", "/nick NAME: needs NAME"),
+        ("/nick  ", "/nick NAME: needs NAME"),
+        ("/quit now", "/quit: takes no arguments"),
+        ("/state", "/state works only with --headless"),
+        ("/add ", "/add TEXT: needs TEXT"),
     ] {
         assert!(submit_line(&mut app, line).is_empty(), "{line}");
         match app.flash() {
