@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::command::{self, Front, Request};
 use super::session::Session;
-use super::view::{EventRow, PeerRow, SessionEvent};
+use super::view::{EventRow, PeerRow, Presence, PresenceNote, SessionEvent, WhoisInfo};
 use crate::app::{Model, payload_json};
 use crate::protocol::NodeId;
 
@@ -113,7 +113,7 @@ async fn handle_line(
     model: &Model,
     out: &mpsc::Sender<Value>,
 ) -> bool {
-    let reply = match command::interpret(line, Front::Headless, model) {
+    let reply = match command::interpret(line, Front::Headless, model, session.node_id()) {
         Ok(Request::Nothing) => None,
         Ok(Request::Op(op)) => match session.submit(&op).await {
             Ok(_) => None,
@@ -130,6 +130,17 @@ async fn handle_line(
             Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
         },
         Ok(Request::Help) => Some(help_json()),
+        Ok(Request::Unpeer(addr)) => {
+            Some(json!({"type": "notice", "message": session.unpeer(&addr)}))
+        }
+        Ok(Request::Forget) => {
+            let n = session.forget();
+            Some(json!({"type": "notice", "message": format!("forgot {n} offline peer(s)")}))
+        }
+        Ok(Request::Whois(name)) => Some(match session.whois(&name) {
+            Ok(found) => whois_json(&found),
+            Err(e) => json!({"type": "error", "message": e}),
+        }),
         Ok(Request::Quit) => return false,
         Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
     };
@@ -137,6 +148,43 @@ async fn handle_line(
         let _ = out.send(v).await;
     }
     true
+}
+
+/// The `presence` line of a join, leave or rename (shown, not stored).
+pub fn presence_json(note: &PresenceNote) -> Value {
+    let (kind, name, from) = match &note.kind {
+        Presence::Joined { name } => ("joined", name, None),
+        Presence::Left { name } => ("left", name, None),
+        Presence::Renamed { from, to } => ("renamed", to, Some(from)),
+    };
+    json!({
+        "type": "presence",
+        "kind": kind,
+        "id": note.who.to_string(),
+        "name": name,
+        "from": from,
+        "message": note.to_string(),
+    })
+}
+
+/// The `whois` line: everyone a `/whois NAME` found.
+pub fn whois_json(found: &[WhoisInfo]) -> Value {
+    let peers: Vec<Value> = found
+        .iter()
+        .map(|w| {
+            json!({
+                "name": w.name,
+                "id": w.id.to_string(),
+                "fingerprint": w.fingerprint,
+                "addresses": w.addresses,
+                "state": w.state.map(|s| s.name()),
+                "first_event_ms": w.first_event_ms,
+                "last_event_ms": w.last_event_ms,
+                "message": w.to_string(),
+            })
+        })
+        .collect();
+    json!({"type": "whois", "found": peers})
 }
 
 /// The `help` line: every headless command's usage, from the shared table.
@@ -178,6 +226,7 @@ async fn on_session_event(
         }
         SessionEvent::Notice(m) => Some(json!({"type": "notice", "message": m})),
         SessionEvent::Warning(m) => Some(json!({"type": "warning", "message": m})),
+        SessionEvent::Presence(note) => Some(presence_json(&note)),
         SessionEvent::Exchange(_) | SessionEvent::Status(_) => None,
     };
     if let Some(v) = line {

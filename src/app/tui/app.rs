@@ -359,8 +359,8 @@ impl TuiApp {
 
     /// A line typed in chat mode: a `/` command or a message, by the shared parser.
     fn command(&mut self, line: &str) -> Result<Vec<UiCommand>, String> {
-        let request =
-            command::interpret(line, Front::Tui, &self.model).map_err(|e| e.to_string())?;
+        let request = command::interpret(line, Front::Tui, &self.model, self.status.node_id)
+            .map_err(|e| e.to_string())?;
         Ok(match request {
             Request::Nothing | Request::State => Vec::new(),
             Request::Op(op) => {
@@ -383,6 +383,9 @@ impl TuiApp {
                 Vec::new()
             }
             Request::Quit => vec![UiCommand::Quit],
+            Request::Unpeer(addr) => vec![UiCommand::Unpeer(addr)],
+            Request::Forget => vec![UiCommand::Forget],
+            Request::Whois(name) => vec![UiCommand::Whois(name)],
         })
     }
 
@@ -601,6 +604,7 @@ impl TuiApp {
             SessionEvent::Notice(msg) => self.flash = Some(Flash::Info(msg)),
             SessionEvent::Warning(msg) => self.flash = Some(Flash::Warning(msg)),
             SessionEvent::Status(status) => self.status = status,
+            SessionEvent::Presence(note) => self.flash = Some(Flash::Info(note.to_string())),
         }
     }
 }

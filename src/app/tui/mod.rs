@@ -50,14 +50,18 @@ const DRAIN_BATCH: usize = 4096;
 /// Runs the screen until the user quits or the session goes away.
 ///
 /// `initial` is every stored event, folded before the first frame; `events` brings what
-/// the session does; `commands` takes what the user asks. The terminal is restored on
-/// return, on error and on panic.
+/// the session does; `commands` takes what the user asks; `screen` holds the settings
+/// for the screen (bell, UTC, theme, time format; from flags and the config file). The
+/// terminal is restored on return, on error and on panic.
 pub async fn run(
     initial: Vec<EventRow>,
     status: StatusInfo,
+    screen: crate::app::runtime::config::ScreenOptions,
     mut events: Receiver<SessionEvent>,
     commands: Sender<UiCommand>,
 ) -> io::Result<()> {
+    // Not read yet: the bell and the clock use them (the TUI side of issue 14).
+    let _ = screen;
     let mut app = TuiApp::new(status, SystemTime::now());
     app.load(&initial);
     drop(initial);

@@ -74,6 +74,7 @@ fn status(mdns: bool) -> StatusInfo {
         store_bytes: 12_345,
         clock,
         data_dir: PathBuf::from("/tmp/gossip"),
+        addresses: vec!["10.0.0.1:7777".parse().expect("a valid address")],
     }
 }
 
@@ -143,6 +144,7 @@ fn peers() -> Vec<PeerRow> {
         bytes_in: 0,
         bytes_out: 0,
         last_error: None,
+        dial: None,
     };
     vec![
         peer(bob(), "bob", "10.0.0.2:7777", PeerState::Alive, Some(3)),
