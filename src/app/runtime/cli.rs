@@ -4,9 +4,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
+use super::config::{self, FlagValues, ScreenOptions, Settings};
 use super::session::{Session, SessionError, SessionOptions};
 use crate::app::{Model, payload_json};
 use crate::store::file::{FileStoreOptions, FsyncPolicy, default_data_dir, room_dir};
@@ -21,7 +23,8 @@ Examples:
   gossip-chat --no-mdns --peer 10.0.0.5:7000   no multicast: dial a peer by address
   gossip-chat --headless < script.txt      scripting: stdin lines in, JSON lines out
   gossip-chat state --room kitchen         the folded chat and list as one JSON document
-  gossip-chat export                       every stored event as JSON lines";
+  gossip-chat export                       every stored event as JSON lines
+  gossip-chat config                       the settings in force and where each came from";
 
 /// LAN chat and a shared list, synced by gossip. No server, no account, no setup.
 #[derive(Debug, Parser)]
@@ -33,6 +36,10 @@ pub struct Cli {
     /// How to run.
     #[command(flatten)]
     pub run: RunArgs,
+    /// The config file (default: gossip-chat.toml in the platform's config dir, e.g.
+    /// ~/.config/gossip-chat/gossip-chat.toml); flags override it, e.g. --config ./chat.toml.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 }
 
 /// Subcommands that read a store (stop the running app on that store first).
@@ -44,6 +51,9 @@ pub enum Command {
     /// Print the folded app state (chat in order, list items, nicks) as one JSON document;
     /// replicas holding the same events print byte-identical output.
     State(StoreArgs),
+    /// Print the settings in force (name, room, secret file, theme, bell, time) and where
+    /// each came from: a flag, the config file or the default.
+    Config,
 }
 
 /// Where the store is.
@@ -107,9 +117,29 @@ pub struct RunArgs {
     #[arg(long)]
     pub headless: bool,
     /// Start N local bot nodes (default 2) over TCP on 127.0.0.1 that chat and edit the list,
-    /// to see every panel alive; their stores live in a temporary dir, e.g. --demo 3.
+    /// to see every panel alive. Without --room it runs in a room of its own
+    /// (demo-<random>) on a temporary store, so its bots never reach your real rooms,
+    /// e.g. --demo 3.
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "2")]
     pub demo: Option<usize>,
+    /// The address to listen on (default: every interface), e.g. --bind 192.168.1.20.
+    #[arg(long, value_name = "IP", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    pub bind: IpAddr,
+    /// Never ring the terminal bell on a mention (config: bell = false).
+    #[arg(long)]
+    pub no_bell: bool,
+    /// Show times in UTC instead of the local zone (config: time = "utc").
+    #[arg(long)]
+    pub utc: bool,
+    /// What the screen needs from the settings (filled in from flags and the config file).
+    #[arg(skip)]
+    pub screen: ScreenOptions,
+    /// Whether --name was given (it then overrides the stored nick).
+    #[arg(skip)]
+    pub name_given: bool,
+    /// Whether --room was typed (not the default or the config file's).
+    #[arg(skip)]
+    pub room_given: bool,
 }
 
 impl StoreArgs {
@@ -157,9 +187,68 @@ pub fn default_name() -> String {
     }
 }
 
+/// Whether `id` was typed on the command line (not a default).
+fn typed(m: &ArgMatches, id: &str) -> bool {
+    m.try_get_raw(id).ok().flatten().is_some()
+        && m.value_source(id) == Some(ValueSource::CommandLine)
+}
+
+/// The command line with the config file applied: for each setting the file can give, a
+/// typed flag wins, then the file, then the default. Also returns the settings, for
+/// `gossip-chat config`.
+pub fn resolve(
+    mut cli: Cli,
+    matches: &ArgMatches,
+) -> Result<(Cli, Settings, Option<PathBuf>), String> {
+    let path = cli.config.clone().or_else(config::default_config_path);
+    let file = match &path {
+        Some(p) => config::load(p).map_err(|e| e.to_string())?,
+        None => None,
+    };
+    // Export and state take their store flags after the subcommand.
+    let (store_m, store) = match (&mut cli.command, matches.subcommand()) {
+        (Some(Command::Export(a) | Command::State(a)), Some((_, m))) => (m, a),
+        _ => (matches, &mut cli.run.store),
+    };
+    let env_secret = std::env::var_os(SECRET_ENV).is_some();
+    let flags = FlagValues {
+        name: cli.run.name.clone(),
+        room: typed(store_m, "room").then(|| store.room.clone()),
+        secret_file: store.secret_file.clone(),
+        no_bell: cli.run.no_bell,
+        utc: cli.run.utc,
+    };
+    let settings = Settings::resolve(&flags, file, path.clone());
+    store.room = settings.room.value.clone();
+    // The environment's secret beats the config file's secret file (not a typed flag).
+    if store.secret_file.is_none() && !env_secret {
+        store.secret_file = settings.secret_file.value.clone();
+    }
+    cli.run.room_given = flags.room.is_some();
+    cli.run.name_given = flags.name.is_some();
+    cli.run.name = settings.name.value.clone();
+    cli.run.screen = settings.screen();
+    Ok((cli, settings, path))
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let (cli, settings, config_path) = match resolve(cli, &matches) {
+        Ok(r) => r,
+        Err(message) => {
+            eprintln!("gossip-chat: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(Command::Config) = cli.command {
+        print!("{}", settings.report(config_path.as_deref()));
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -171,6 +260,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Some(Command::Export(args)) => export(&args).await,
             Some(Command::State(args)) => state(&args).await,
+            Some(Command::Config) => Ok(()),
             None => run(cli.run).await,
         }
     });
@@ -263,9 +353,10 @@ async fn print_all(text: String) -> Result<(), String> {
 fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
     Ok(SessionOptions {
         name: args.name.clone().unwrap_or_else(default_name),
+        name_given: args.name_given,
         room: args.store.room.clone(),
         port: args.port,
-        listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        listen_ip: args.bind,
         data_dir: args.store.resolve_data_dir()?,
         peers: args.peers.clone(),
         mdns: !args.no_mdns,
@@ -303,7 +394,13 @@ async fn run(args: RunArgs) -> Result<(), String> {
     if !args.headless {
         crate::app::tui::check_terminal()?;
     }
-    let opts = session_options(&args)?;
+    let mut opts = session_options(&args)?;
+    // The demo's bots must never reach a real room: without an explicit --room they and
+    // we run in a room of our own, on a store that is removed afterwards.
+    let demo_store = match args.demo {
+        Some(n) if n > 0 && !args.room_given => Some(isolate_demo(&mut opts)?),
+        _ => None,
+    };
     let (_log_guard, log_path) = super::logging::init(&opts.store_dir()).map_err(|e| {
         format!(
             "cannot write the log in {}: {e}",
@@ -322,12 +419,32 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let result = if args.headless {
         super::headless::run(session, events).await
     } else {
-        super::interactive::run(session, events).await
+        super::interactive::run(session, events, args.screen).await
     };
     if let Some(d) = demo {
         d.stop().await;
     }
+    if let Some(dir) = demo_store
+        && let Err(e) = std::fs::remove_dir_all(&dir)
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the demo store");
+    }
     result.map_err(|e| e.to_string())
+}
+
+/// Moves `opts` to a fresh demo room (`demo-<random>`) on a new temporary data dir, with
+/// no secret and no mDNS (the bots dial over loopback); returns the dir to remove after.
+fn isolate_demo(opts: &mut SessionOptions) -> Result<PathBuf, String> {
+    let tag: u32 = rand::random();
+    let dir =
+        std::env::temp_dir().join(format!("gossip-chat-demo-{}-{tag:08x}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("cannot make the demo store in {}: {e}", dir.display()))?;
+    opts.room = format!("demo-{:04x}", tag & 0xffff);
+    opts.data_dir = dir.clone();
+    opts.room_key = None;
+    opts.mdns = false;
+    Ok(dir)
 }
 
 #[cfg(test)]

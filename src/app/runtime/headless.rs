@@ -12,87 +12,11 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
+use super::command::{self, Front, Request};
 use super::session::Session;
-use super::view::{EventRow, PeerRow, SessionEvent};
-use crate::app::{AppOp, Model, payload_json};
+use super::view::{EventRow, PeerRow, Presence, PresenceNote, SessionEvent, WhoisInfo};
+use crate::app::{Model, payload_json};
 use crate::protocol::NodeId;
-
-/// The commands `--headless` understands, for `/help` and errors.
-pub const COMMANDS: &[&str] = &[
-    "/nick NAME",
-    "/add TEXT",
-    "/done ID-PREFIX",
-    "/undone ID-PREFIX",
-    "/edit ID-PREFIX TEXT",
-    "/rm ID-PREFIX",
-    "/peer HOST:PORT",
-    "/state",
-    "/help",
-    "/quit",
-];
-
-/// What one input line asks for.
-#[derive(Debug, PartialEq)]
-pub enum Line {
-    /// Nothing (a blank line).
-    Nothing,
-    /// Create an event with this op.
-    Op(AppOp),
-    /// Connect to a peer.
-    Peer(String),
-    /// Print the folded state.
-    State,
-    /// Print the commands.
-    Help,
-    /// Shut down.
-    Quit,
-}
-
-/// Turns one input line into what it asks for, or a message saying what is wrong.
-pub fn parse_line(line: &str, model: &Model) -> Result<Line, String> {
-    let line = line.trim_end_matches(['\r', '\n']);
-    if line.trim().is_empty() {
-        return Ok(Line::Nothing);
-    }
-    let Some(command) = line.strip_prefix('/') else {
-        return AppOp::chat(line).map(Line::Op).map_err(|e| e.to_string());
-    };
-    let (verb, rest) = command
-        .split_once(char::is_whitespace)
-        .map_or((command, ""), |(v, r)| (v, r.trim()));
-    let item = |prefix: &str| {
-        if prefix.is_empty() {
-            return Err(format!("/{verb} needs an item id prefix"));
-        }
-        model
-            .find_item_by_prefix(prefix)
-            .map_err(|e| format!("/{verb} {prefix}: {e}"))
-    };
-    let op = match verb {
-        "nick" => AppOp::nick(rest).map_err(|e| e.to_string())?,
-        "add" => model
-            .new_item_op(rest, None)
-            .map_err(|e| format!("/add: {e}"))?,
-        "done" | "undone" => AppOp::list_check(item(rest)?, verb == "done"),
-        "edit" => {
-            let (prefix, text) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-            AppOp::list_edit(item(prefix)?, text.trim()).map_err(|e| format!("/edit: {e}"))?
-        }
-        "rm" => AppOp::list_remove(item(rest)?),
-        "peer" if rest.is_empty() => return Err("/peer needs HOST:PORT".into()),
-        "peer" => return Ok(Line::Peer(rest.to_string())),
-        "state" => return Ok(Line::State),
-        "help" => return Ok(Line::Help),
-        "quit" => return Ok(Line::Quit),
-        _ => {
-            return Err(format!(
-                "unknown command /{verb}; commands: {}",
-                COMMANDS.join(", ")
-            ));
-        }
-    };
-    Ok(Line::Op(op))
-}
 
 /// The JSON line of an event created here or received.
 pub fn event_json(row: &EventRow, model: &Model) -> Value {
@@ -189,30 +113,86 @@ async fn handle_line(
     model: &Model,
     out: &mpsc::Sender<Value>,
 ) -> bool {
-    let reply = match parse_line(line, model) {
-        Ok(Line::Nothing) => None,
-        Ok(Line::Op(op)) => match session.submit(&op).await {
+    let reply = match command::interpret(line, Front::Headless, model, session.node_id()) {
+        Ok(Request::Nothing) => None,
+        Ok(Request::Op(op)) => match session.submit(&op).await {
             Ok(_) => None,
             Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
         },
-        Ok(Line::Peer(addr)) => {
+        Ok(Request::Connect(addr)) => {
             session.connect(addr.clone());
             Some(json!({"type": "notice", "message": format!("connecting to {addr}")}))
         }
-        Ok(Line::State) => match model.state_json() {
+        Ok(Request::State) => match model.state_json() {
             Ok(s) => Some(
                 json!({"type": "state", "state": serde_json::from_str::<Value>(&s).unwrap_or(Value::Null)}),
             ),
             Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
         },
-        Ok(Line::Help) => Some(json!({"type": "help", "commands": COMMANDS})),
-        Ok(Line::Quit) => return false,
-        Err(message) => Some(json!({"type": "error", "message": message})),
+        Ok(Request::Help) => Some(help_json()),
+        Ok(Request::Unpeer(addr)) => {
+            Some(json!({"type": "notice", "message": session.unpeer(&addr)}))
+        }
+        Ok(Request::Forget) => {
+            let n = session.forget();
+            Some(json!({"type": "notice", "message": format!("forgot {n} offline peer(s)")}))
+        }
+        Ok(Request::Whois(name)) => Some(match session.whois(&name) {
+            Ok(found) => whois_json(&found),
+            Err(e) => json!({"type": "error", "message": e}),
+        }),
+        Ok(Request::Quit) => return false,
+        Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
     };
     if let Some(v) = reply {
         let _ = out.send(v).await;
     }
     true
+}
+
+/// The `presence` line of a join, leave or rename (shown, not stored).
+pub fn presence_json(note: &PresenceNote) -> Value {
+    let (kind, name, from) = match &note.kind {
+        Presence::Joined { name } => ("joined", name, None),
+        Presence::Left { name } => ("left", name, None),
+        Presence::Renamed { from, to } => ("renamed", to, Some(from)),
+    };
+    json!({
+        "type": "presence",
+        "kind": kind,
+        "id": note.who.to_string(),
+        "name": name,
+        "from": from,
+        "message": note.to_string(),
+    })
+}
+
+/// The `whois` line: everyone a `/whois NAME` found.
+pub fn whois_json(found: &[WhoisInfo]) -> Value {
+    let peers: Vec<Value> = found
+        .iter()
+        .map(|w| {
+            json!({
+                "name": w.name,
+                "id": w.id.to_string(),
+                "fingerprint": w.fingerprint,
+                "addresses": w.addresses,
+                "state": w.state.map(|s| s.name()),
+                "first_event_ms": w.first_event_ms,
+                "last_event_ms": w.last_event_ms,
+                "message": w.to_string(),
+            })
+        })
+        .collect();
+    json!({"type": "whois", "found": peers})
+}
+
+/// The `help` line: every headless command's usage, from the shared table.
+fn help_json() -> Value {
+    let commands: Vec<String> = command::commands_for(Front::Headless)
+        .map(|c| c.usage_line())
+        .collect();
+    json!({"type": "help", "commands": commands})
 }
 
 async fn on_session_event(
@@ -246,6 +226,7 @@ async fn on_session_event(
         }
         SessionEvent::Notice(m) => Some(json!({"type": "notice", "message": m})),
         SessionEvent::Warning(m) => Some(json!({"type": "warning", "message": m})),
+        SessionEvent::Presence(note) => Some(presence_json(&note)),
         SessionEvent::Exchange(_) | SessionEvent::Status(_) => None,
     };
     if let Some(v) = line {
@@ -293,90 +274,5 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn model_with_item() -> (Model, uuid::Uuid) {
-        let mut m = Model::new();
-        let op = m.new_item_op("milk", None).unwrap();
-        let AppOp::ListAdd { item, .. } = op else {
-            panic!("not an add")
-        };
-        let e = crate::protocol::Event {
-            id: uuid::Uuid::now_v7(),
-            origin: NodeId::from_u128(1),
-            seq: 1,
-            lamport: 1,
-            created_at_ms: 0,
-            payload: op.encode().unwrap().into(),
-            sig: bytes::Bytes::new(),
-        };
-        m.apply(&e);
-        (m, item)
-    }
-
-    #[test]
-    fn plain_lines_are_chat_and_commands_parse() {
-        let (m, item) = model_with_item();
-        let prefix = &item.simple().to_string()[..6];
-        assert_eq!(parse_line("", &m), Ok(Line::Nothing));
-        assert!(matches!(
-            parse_line("hi there", &m),
-            Ok(Line::Op(AppOp::Chat { .. }))
-        ));
-        assert!(matches!(
-            parse_line("/nick bob", &m),
-            Ok(Line::Op(AppOp::Nick { .. }))
-        ));
-        assert!(matches!(
-            parse_line("/add eggs", &m),
-            Ok(Line::Op(AppOp::ListAdd { .. }))
-        ));
-        assert_eq!(
-            parse_line(&format!("/done {prefix}"), &m),
-            Ok(Line::Op(AppOp::list_check(item, true)))
-        );
-        assert_eq!(
-            parse_line(&format!("/undone {prefix}"), &m),
-            Ok(Line::Op(AppOp::list_check(item, false)))
-        );
-        assert!(matches!(
-            parse_line(&format!("/edit {prefix} oat milk"), &m),
-            Ok(Line::Op(AppOp::ListEdit { .. }))
-        ));
-        assert_eq!(
-            parse_line(&format!("/rm {prefix}"), &m),
-            Ok(Line::Op(AppOp::list_remove(item)))
-        );
-        assert_eq!(
-            parse_line("/peer 10.0.0.2:4000", &m),
-            Ok(Line::Peer("10.0.0.2:4000".into()))
-        );
-        assert_eq!(parse_line("/quit", &m), Ok(Line::Quit));
-        assert_eq!(parse_line("/state", &m), Ok(Line::State));
-    }
-
-    #[test]
-    fn bad_commands_say_what_is_wrong() {
-        let (m, _) = model_with_item();
-        assert!(
-            parse_line("/frobnicate", &m)
-                .unwrap_err()
-                .contains("unknown command")
-        );
-        assert!(parse_line("/done zzzz", &m).is_err());
-        assert!(
-            parse_line("/done", &m)
-                .unwrap_err()
-                .contains("needs an item")
-        );
-        assert!(parse_line("/peer", &m).unwrap_err().contains("HOST:PORT"));
-        assert!(parse_line("/nick", &m).is_err());
-        assert!(parse_line(&"x".repeat(5000), &m).is_err());
-        assert!(parse_line("/add ", &m).is_err());
     }
 }

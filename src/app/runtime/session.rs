@@ -6,7 +6,7 @@
 //! crashed or unplugged laptop leaves in seconds; a peer that vanished from mDNS but still
 //! answers stays alive.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,7 +16,12 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::view::{EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo};
+use super::addrs;
+use super::roster::{Roster, fingerprint};
+use super::view::{
+    DialInfo, EventRow, ExchangeRow, PeerRow, Presence, PresenceNote, SessionEvent, StatusInfo,
+    WhoisInfo,
+};
 use crate::app::AppOp;
 use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
 use crate::node::{Direction, GossipConfig, GossipError, GossipNode, PeerState};
@@ -33,8 +38,12 @@ pub const EVENTS_CAPACITY: usize = 4096;
 /// How to run a session.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
-    /// Our display name.
+    /// Our name: used as given when `name_given` (`--name`); otherwise (the config file's
+    /// name, or user@host) only until we have a nick: our last `/nick` in this room's
+    /// store wins over it, so a restart without `--name` keeps the name.
     pub name: String,
+    /// Whether `name` was asked for explicitly (`--name`) and so overrides the stored nick.
+    pub name_given: bool,
     /// The room.
     pub room: String,
     /// TCP port to listen on (0: any free port).
@@ -109,10 +118,32 @@ struct Inner {
     discovery: tokio::sync::Mutex<Option<MdnsDiscovery>>,
     /// Names peers announced over mDNS.
     names: Mutex<HashMap<NodeId, String>>,
+    /// Our current name (follows our `/nick`).
+    name: Mutex<String>,
+    /// Every origin's nickname, key and event times.
+    roster: Mutex<Roster>,
+    /// Dials that have not answered yet, by the address typed.
+    dials: Mutex<HashMap<String, Dial>>,
+    /// Addresses whose refused inbound handshakes were already explained once.
+    hinted: Mutex<HashSet<String>>,
+    /// Where others can reach us (see [`addrs::reachable_addrs`]).
+    addresses: Vec<SocketAddr>,
     out: mpsc::Sender<SessionEvent>,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
+
+/// A dial that has not answered yet.
+struct Dial {
+    attempts: u32,
+    next_retry: Option<SystemTime>,
+    cancel: CancellationToken,
+}
+
+/// The most dials in flight at once: each is a user's `/peer`, so this is generous.
+const MAX_DIALS: usize = 64;
+/// The most addresses remembered as already explained (refused handshakes).
+const MAX_HINTED: usize = 256;
 
 /// A running node with its store, transport and discovery. Cheap to clone.
 #[derive(Clone)]
@@ -132,9 +163,10 @@ impl Session {
         };
         let store = Arc::new(FileEventStore::open_async(opts.store_dir(), store_options).await?);
         let id = store.node_id();
+        let (roster, name) = fold_roster(&store, id, &opts).await?;
         let config = app_gossip_config(id);
         let tcp = TcpConfig {
-            name: opts.name.clone(),
+            name: name.clone(),
             max_message_size_bytes: config.max_message_size_bytes,
             io_timeout: config.gossip_timeout,
             backoff_base: Duration::from_millis(200),
@@ -151,6 +183,7 @@ impl Session {
         };
         let transport = Arc::new(bind_remembered_port(tcp, &opts).await?);
         let listen = transport.socket_addr();
+        let addresses = addrs::reachable_addrs(listen);
         let node = GossipNode::with_identity(
             config,
             store.clone() as Arc<dyn EventStore>,
@@ -167,6 +200,11 @@ impl Session {
                 listen,
                 discovery: tokio::sync::Mutex::new(None),
                 names: Mutex::new(HashMap::new()),
+                name: Mutex::new(name),
+                roster: Mutex::new(roster),
+                dials: Mutex::new(HashMap::new()),
+                hinted: Mutex::new(HashSet::new()),
+                addresses,
                 out,
                 cancel: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
@@ -229,13 +267,30 @@ impl Session {
             .collect())
     }
 
-    /// Publishes our `--name` as our nick if the events held say otherwise (first run, or
-    /// the name changed), so peers show it beside our messages.
+    /// Our current name: `--name`, else our last nick in this room, else the default.
+    pub fn name(&self) -> String {
+        lock(&self.inner.name).clone()
+    }
+
+    /// The addresses others can reach us at (never `0.0.0.0`).
+    pub fn addresses(&self) -> &[SocketAddr] {
+        &self.inner.addresses
+    }
+
+    /// Publishes our name as our nick when the events held (`current`: our latest nick
+    /// there) say otherwise and either we have no nick yet or `--name` asks for another.
+    /// Without `--name`, a stored nick is kept: a restart never renames us.
     pub async fn ensure_nick(&self, current: Option<&str>) {
-        let name = self.inner.opts.name.trim();
-        if current == Some(name) {
-            return;
-        }
+        let name = self.inner.opts.name.trim().to_string();
+        let name = match current {
+            Some(c) if c == name => return,
+            Some(c) if !self.inner.opts.name_given => {
+                *lock(&self.inner.name) = c.to_string();
+                return;
+            }
+            _ => name,
+        };
+        let name = name.as_str();
         match AppOp::nick(name) {
             Ok(op) => {
                 if let Err(e) = self.submit(&op).await {
@@ -253,22 +308,170 @@ impl Session {
     }
 
     /// Dials `addr` (`host:port`) in the background until it answers, then gossips with it.
+    /// Until then the address shows as a peer row with its next retry; only the first
+    /// failure is a warning (later ones update the row), and [`Session::unpeer`] stops it.
+    /// An address that is this node is refused at once, with a notice saying so.
     pub fn connect(&self, addr: String) {
+        let cancel = self.inner.cancel.child_token();
+        {
+            let mut dials = lock(&self.inner.dials);
+            if dials.contains_key(&addr) {
+                self.notice(format!("already dialing {addr}"));
+                return;
+            }
+            if dials.len() >= MAX_DIALS {
+                self.warn(format!(
+                    "not dialing {addr}: {MAX_DIALS} dials are already waiting (/unpeer some)"
+                ));
+                return;
+            }
+            dials.insert(
+                addr.clone(),
+                Dial {
+                    attempts: 0,
+                    next_retry: None,
+                    cancel: cancel.clone(),
+                },
+            );
+        }
+        self.emit(SessionEvent::Peers(self.peer_rows()));
         let this = self.clone();
-        self.spawn(async move { this.dial_until_answered(addr).await });
+        self.spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = this.dial_until_answered(&addr) => {}
+            }
+            lock(&this.inner.dials).remove(&addr);
+            this.emit(SessionEvent::Peers(this.peer_rows()));
+        });
     }
 
-    async fn dial_until_answered(&self, addr: String) {
+    /// Stops dialing `addr`, and drops a peer at that address that is not alive. Returns
+    /// what it did, for a notice.
+    pub fn unpeer(&self, addr: &str) -> String {
+        let dial = lock(&self.inner.dials).remove(addr);
+        let dropped: Vec<NodeId> = self
+            .inner
+            .node
+            .peers()
+            .into_iter()
+            .filter(|p| p.addr.to_string() == addr && p.state != PeerState::Alive)
+            .map(|p| p.id)
+            .collect();
+        for id in &dropped {
+            self.inner.node.remove_peer(*id);
+        }
+        self.emit(SessionEvent::Peers(self.peer_rows()));
+        match (dial, dropped.len()) {
+            (Some(d), _) => {
+                d.cancel.cancel();
+                format!("stopped dialing {addr}")
+            }
+            (None, 0) => {
+                format!("not dialing {addr} (an alive peer stays; /forget drops offline ones)")
+            }
+            (None, n) => format!("dropped {n} peer(s) at {addr}"),
+        }
+    }
+
+    /// Drops every offline peer from the peer table (their messages stay). A peer that
+    /// comes back is added again by discovery or its own dial. Returns how many went.
+    pub fn forget(&self) -> usize {
+        let offline: Vec<NodeId> = self
+            .inner
+            .node
+            .peers()
+            .into_iter()
+            .filter(|p| p.state == PeerState::Offline)
+            .map(|p| p.id)
+            .collect();
+        for id in &offline {
+            self.inner.node.remove_peer(*id);
+        }
+        self.emit(SessionEvent::Peers(self.peer_rows()));
+        offline.len()
+    }
+
+    /// What is known about everyone called `name` (nickname, shown name or mDNS name,
+    /// case-insensitive), or why nothing is.
+    pub fn whois(&self, name: &str) -> Result<Vec<WhoisInfo>, String> {
+        let wanted = name.trim().trim_start_matches('@');
+        let roster = lock(&self.inner.roster);
+        let names = self.names();
+        let peers: HashMap<NodeId, crate::node::PeerInfo> = self
+            .inner
+            .node
+            .peers()
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let mut ids = roster.named(wanted);
+        for (id, n) in &names {
+            let shown = roster.display(*id, Some(n));
+            if (n.eq_ignore_ascii_case(wanted) || shown.eq_ignore_ascii_case(wanted))
+                && !ids.contains(id)
+            {
+                ids.push(*id);
+            }
+        }
+        if ids.is_empty() {
+            return Err(format!("nobody here is called {wanted}"));
+        }
+        ids.sort();
+        Ok(ids
+            .into_iter()
+            .map(|id| {
+                let seen = roster.seen(id).cloned().unwrap_or_default();
+                let peer = peers.get(&id);
+                WhoisInfo {
+                    name: roster.display(id, names.get(&id).map(String::as_str)),
+                    id,
+                    fingerprint: seen.key.as_ref().map(|k| fingerprint(k)),
+                    addresses: if id == self.node_id() {
+                        self.inner
+                            .addresses
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect()
+                    } else {
+                        peer.map(|p| vec![p.addr.to_string()]).unwrap_or_default()
+                    },
+                    state: peer.map(|p| p.state),
+                    first_event_ms: seen.first_ms,
+                    last_event_ms: seen.last_ms,
+                    last_contact: peer.and_then(|p| p.last_contact),
+                }
+            })
+            .collect())
+    }
+
+    async fn dial_until_answered(&self, addr: &str) {
+        if let Some(me) = self.dial_target_is_self(addr).await {
+            self.warn(format!(
+                "{addr} is this node: others reach you at {me}; /peer needs another laptop's address"
+            ));
+            return;
+        }
         let mut wait = Duration::from_millis(500);
         loop {
-            match self.dial(&addr).await {
+            self.update_dial(addr, None);
+            match self.dial(addr).await {
                 Ok(peer) => {
                     self.notice(format!("connected to {addr} ({})", peer.id.short()));
                     return;
                 }
                 Err(e) => {
                     tracing::info!(%addr, error = %e, "peer not reachable yet");
-                    self.warn(format!("cannot reach {addr}: {e}; retrying in {wait:?}"));
+                    let first = self.update_dial(addr, Some(SystemTime::now() + wait)) == 1;
+                    if first {
+                        // One warning: later failures only update the peer row, so they
+                        // never cover the notices that follow.
+                        self.warn(format!(
+                            "cannot reach {addr}: {}; retrying in the background (/unpeer {addr} stops)",
+                            addrs::explain(&e.to_string())
+                        ));
+                    }
+                    self.emit(SessionEvent::Peers(self.peer_rows()));
                 }
             }
             tokio::select! {
@@ -277,6 +480,37 @@ impl Session {
             }
             wait = (wait * 2).min(Duration::from_secs(30));
         }
+    }
+
+    /// Records an attempt's start (`next` = `None`) or failure; returns the failures so far.
+    fn update_dial(&self, addr: &str, next: Option<SystemTime>) -> u32 {
+        let mut dials = lock(&self.inner.dials);
+        let Some(d) = dials.get_mut(addr) else {
+            return 0;
+        };
+        if next.is_some() {
+            d.attempts += 1;
+        }
+        d.next_retry = next;
+        d.attempts
+    }
+
+    /// Our own address, if `addr` resolves to this node's listener.
+    async fn dial_target_is_self(&self, addr: &str) -> Option<String> {
+        let targets: Vec<SocketAddr> = tokio::net::lookup_host(addr).await.ok()?.collect();
+        let local = addrs::interface_ips();
+        let listen = self.inner.listen;
+        targets
+            .iter()
+            .any(|t| addrs::is_self(*t, listen, &local))
+            .then(|| {
+                self.inner
+                    .addresses
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
     }
 
     async fn dial(&self, addr: &str) -> Result<Peer, SessionError> {
@@ -320,6 +554,7 @@ impl Session {
             .map(|s| (s.peer, s))
             .collect();
         let names = self.names();
+        let roster = lock(&self.inner.roster).clone();
         let mut rows: Vec<PeerRow> = self
             .inner
             .node
@@ -329,11 +564,10 @@ impl Session {
                 let link = links.get(&p.id);
                 PeerRow {
                     id: p.id,
-                    name: names
-                        .get(&p.id)
-                        .cloned()
-                        .or(p.name.clone())
-                        .unwrap_or_else(|| p.id.short()),
+                    name: roster.display(
+                        p.id,
+                        names.get(&p.id).or(p.name.as_ref()).map(String::as_str),
+                    ),
                     addr: p.addr.to_string(),
                     state: p.state,
                     last_seen: p.last_contact,
@@ -344,9 +578,34 @@ impl Session {
                     bytes_in: link.map_or(0, |l| l.bytes_in),
                     bytes_out: link.map_or(0, |l| l.bytes_out),
                     last_error: p.last_error.clone(),
+                    dial: None,
                 }
             })
             .collect();
+        let known: HashSet<String> = rows.iter().map(|r| r.addr.clone()).collect();
+        for (addr, d) in lock(&self.inner.dials).iter() {
+            if known.contains(addr) {
+                continue;
+            }
+            rows.push(PeerRow {
+                id: NodeId::NIL,
+                name: addr.clone(),
+                addr: addr.clone(),
+                state: PeerState::Discovered,
+                last_seen: None,
+                rtt: None,
+                ok: 0,
+                failed: u64::from(d.attempts),
+                events_received: 0,
+                bytes_in: 0,
+                bytes_out: 0,
+                last_error: None,
+                dial: Some(DialInfo {
+                    attempts: d.attempts,
+                    next_retry: d.next_retry,
+                }),
+            });
+        }
         rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         rows
     }
@@ -363,7 +622,7 @@ impl Session {
         let stats = self.inner.store.stats().await.unwrap_or_default();
         let clock = self.inner.node.vector_clock().await.unwrap_or_default();
         StatusInfo {
-            name: self.inner.opts.name.clone(),
+            name: self.name(),
             node_id: self.node_id(),
             room: self.inner.opts.room.clone(),
             listen: self.inner.listen,
@@ -374,6 +633,7 @@ impl Session {
             store_bytes: stats.size_bytes,
             clock,
             data_dir: self.inner.store.dir().to_path_buf(),
+            addresses: self.inner.addresses.clone(),
         }
     }
 
@@ -397,11 +657,7 @@ impl Session {
     }
 
     fn names(&self) -> HashMap<NodeId, String> {
-        self.inner
-            .names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.inner.names).clone()
     }
 
     fn lock_tasks(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
@@ -428,7 +684,8 @@ impl Session {
         }
     }
 
-    fn notice(&self, text: String) {
+    /// Tells the screen something worth reading.
+    pub fn notice(&self, text: String) {
         self.emit(SessionEvent::Notice(text));
     }
 
@@ -538,17 +795,21 @@ impl Session {
             loop {
                 tokio::select! {
                     r = created.recv() => match r {
-                        Ok(event) => this.emit(SessionEvent::Created(EventRow {
-                            at: SystemTime::now(),
-                            event,
-                            from: None,
-                            age_ms: 0,
-                        })),
+                        Ok(event) => {
+                            this.observe(&event).await;
+                            this.emit(SessionEvent::Created(EventRow {
+                                at: SystemTime::now(),
+                                event,
+                                from: None,
+                                age_ms: 0,
+                            }));
+                        }
                         Err(broadcast::error::RecvError::Lagged(_)) => {}
                         Err(_) => return,
                     },
                     r = received.recv() => match r {
                         Ok(r) => {
+                            this.observe(&r.event).await;
                             let age_ms = now_ms() as i64 - r.event.created_at_ms as i64;
                             this.emit(SessionEvent::Received(EventRow {
                                 at: SystemTime::now(),
@@ -569,13 +830,93 @@ impl Session {
                     },
                     r = added.recv() => if r.is_ok() { this.emit(SessionEvent::Peers(this.peer_rows())) },
                     r = removed.recv() => if r.is_ok() { this.emit(SessionEvent::Peers(this.peer_rows())) },
-                    r = states.recv() => if r.is_ok() { this.emit(SessionEvent::Peers(this.peer_rows())) },
+                    r = states.recv() => if let Ok(t) = r {
+                        this.on_transition(t);
+                        this.emit(SessionEvent::Peers(this.peer_rows()));
+                    },
                 }
             }
         });
     }
 
+    /// Folds an event into the roster: a rename becomes a notice, and our own nick
+    /// becomes our name (the status bar follows it).
+    async fn observe(&self, event: &Event) {
+        let rename = lock(&self.inner.roster).observe(event);
+        let Some((from, to)) = rename.or_else(|| self.first_own_nick(event)) else {
+            return;
+        };
+        if event.origin == self.node_id() {
+            *lock(&self.inner.name) = to.clone();
+            let status = self.status().await;
+            self.emit(SessionEvent::Status(status));
+        }
+        if from != to {
+            self.emit(SessionEvent::Presence(PresenceNote {
+                at: SystemTime::now(),
+                who: event.origin,
+                kind: Presence::Renamed { from, to },
+            }));
+        }
+    }
+
+    /// Our first nick ever (no rename to report, but our name is now that nick).
+    fn first_own_nick(&self, event: &Event) -> Option<(String, String)> {
+        if event.origin != self.node_id() {
+            return None;
+        }
+        let nick = lock(&self.inner.roster).nick(event.origin)?.to_string();
+        (nick != self.name()).then(|| (nick.clone(), nick))
+    }
+
+    /// A peer answering for the first time (or again after being offline) joined; one
+    /// going offline left.
+    fn on_transition(&self, t: crate::node::Transition) {
+        let name = || {
+            let names = self.names();
+            lock(&self.inner.roster).display(t.id, names.get(&t.id).map(String::as_str))
+        };
+        let kind = match (t.from, t.to) {
+            (PeerState::Discovered | PeerState::Offline, PeerState::Alive) => {
+                Presence::Joined { name: name() }
+            }
+            (PeerState::Alive | PeerState::Suspect, PeerState::Offline) => {
+                Presence::Left { name: name() }
+            }
+            _ => return,
+        };
+        self.emit(SessionEvent::Presence(PresenceNote {
+            at: SystemTime::now(),
+            who: t.id,
+            kind,
+        }));
+    }
+
+    /// A refused inbound handshake with a likely cause (another room secret) is
+    /// explained once per address, so the peer that dialed us with the wrong secret is
+    /// named on this side too.
+    fn hint_inbound(&self, result: &crate::node::ExchangeResult) {
+        let Some(error) = result.error.as_deref() else {
+            return;
+        };
+        let Some(hint) = addrs::hint(error) else {
+            return;
+        };
+        let addr = error.split(": ").next().unwrap_or_default().to_string();
+        {
+            let mut hinted = lock(&self.inner.hinted);
+            if hinted.len() >= MAX_HINTED || !hinted.insert(addr.clone()) {
+                return;
+            }
+        }
+        tracing::info!(%addr, %error, "inbound handshake refused");
+        self.warn(format!("a peer at {addr} could not connect: {hint}"));
+    }
+
     async fn on_exchange(&self, result: crate::node::ExchangeResult) {
+        if !result.success && result.direction == Direction::Inbound {
+            self.hint_inbound(&result);
+        }
         let offline =
             self.inner.node.peer(result.peer).map(|p| p.state) == Some(PeerState::Offline);
         if !result.success
@@ -601,6 +942,30 @@ impl Session {
         // Exchanges change RTT, counters and states shown in the peers panel.
         self.emit(SessionEvent::Peers(self.peer_rows()));
     }
+}
+
+/// Locks a mutex, taking over a poisoned one: the data behind these locks stays valid
+/// whatever a panicking holder was doing.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The roster folded from the events held, and the name to run with: `--name` when given,
+/// else our latest nick there, else the default name.
+async fn fold_roster(
+    store: &FileEventStore,
+    me: NodeId,
+    opts: &SessionOptions,
+) -> Result<(Roster, String), SessionError> {
+    let mut roster = Roster::default();
+    for e in store.all_events().await? {
+        roster.observe(&e);
+    }
+    let name = match roster.nick(me) {
+        Some(nick) if !opts.name_given => nick.to_string(),
+        _ => opts.name.trim().to_string(),
+    };
+    Ok((roster, name))
 }
 
 /// The file in the store directory that remembers the port we listened on.

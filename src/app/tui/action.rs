@@ -107,6 +107,12 @@ pub enum Action {
     Up,
     /// Down: the line below in a multi-line draft, else the next sent line.
     Down,
+    /// The previous sent draft (whatever line the cursor is on).
+    HistoryPrev,
+    /// The next sent draft.
+    HistoryNext,
+    /// Put `/edit last TEXT` with our last message in the draft (Up on an empty line).
+    EditLast,
     /// Send the draft.
     Submit,
     /// Scroll the chat back by this many rows.

@@ -16,6 +16,7 @@ use super::format::TimeFmt;
 use super::geometry;
 use super::keymap::KeyContext;
 use crate::app::model::stamp::Stamp;
+use crate::app::runtime::command::{self, Front, Request};
 use crate::app::runtime::view::{
     EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo, UiCommand,
 };
@@ -27,18 +28,32 @@ pub const LOG_LEN: usize = 500;
 /// A draft of more lines than this (a big paste) asks before it is sent.
 pub const CONFIRM_LINES: usize = 20;
 
-/// The commands the input line takes: (name, arguments, what it does). Tab completes them
-/// and help lists them.
-pub const COMMANDS: &[(&str, &str, &str)] = &[
-    ("nick", "NAME", "set your name"),
-    ("add", "TEXT", "add a list item"),
-    ("peer", "HOST:PORT", "connect to a peer"),
-    ("search", "TEXT", "find in the chat"),
-    ("bell", "", "mention bell on/off"),
-    ("select", "", "mouse off to copy"),
-    ("help", "", "this help"),
-    ("quit", "", "leave"),
+/// The commands of the screen itself, beside the shared table
+/// ([`command::COMMANDS`]): (name, arguments, what it does).
+pub const SCREEN_COMMANDS: &[(&str, &str, &str)] = &[
+    (
+        "search",
+        "TEXT",
+        "find in the chat (Ctrl-R older, Ctrl-S newer)",
+    ),
+    ("bell", "", "turn the bell on mentions off or on"),
+    (
+        "select",
+        "",
+        "mouse off, so the terminal selects and copies (F3)",
+    ),
 ];
+
+/// Every command the input line takes, as (name, arguments, what it does): the shared
+/// table's commands for the TUI, then the screen's own. Tab completes them, help lists
+/// them.
+pub fn commands() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    command::COMMANDS
+        .iter()
+        .filter(|c| c.fronts.contains(&Front::Tui))
+        .map(|c| (c.name, c.usage, c.help))
+        .chain(SCREEN_COMMANDS.iter().copied())
+}
 
 /// How the screen is set up for a run (flags and config).
 #[derive(Debug, Clone)]
@@ -72,6 +87,20 @@ pub enum Effect {
     Redraw,
     /// Give the terminal back and stop the process until the shell resumes it.
     Suspend,
+}
+
+/// How many join, leave and rename lines the chat keeps.
+pub const NOTICES_LEN: usize = 50;
+
+/// A join, leave or rename line in the chat: this screen's view, not an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Notice {
+    /// The message it follows (`None`: before any).
+    pub(crate) after: Option<Stamp>,
+    /// When it was noticed.
+    pub(crate) at: SystemTime,
+    /// What happened ("cy is now known as cyrus").
+    pub(crate) text: String,
 }
 
 /// A search of the chat.
@@ -138,6 +167,7 @@ pub struct TuiApp {
     confirming: bool,
     attention: Attention,
     pub(crate) search: Option<Search>,
+    pub(crate) notices: VecDeque<Notice>,
     /// Mouse capture is off so the terminal's own selection works.
     select_mode: bool,
     pub(crate) time: TimeFmt,
@@ -177,6 +207,7 @@ impl TuiApp {
             confirming: false,
             attention: Attention::default(),
             search: None,
+            notices: VecDeque::new(),
             select_mode: false,
             time: TimeFmt::utc(),
             no_color: false,
@@ -370,6 +401,9 @@ impl TuiApp {
             Action::Complete => self.complete(),
             Action::Paste(text) => self.paste(&text),
             Action::Up => self.editor.up(),
+            Action::HistoryPrev => self.editor.history_prev(),
+            Action::HistoryNext => self.editor.history_next(),
+            Action::EditLast => self.edit_last(),
             Action::Down => self.editor.down(),
             Action::Submit => return self.submit(),
             Action::ScrollUp(n) => self.scroll_chat_up(n),
@@ -440,6 +474,22 @@ impl TuiApp {
         self.editor.clear();
     }
 
+    /// Up on an empty line: our last message, ready to change with `/edit last`; with no
+    /// message of ours, the previous sent line.
+    fn edit_last(&mut self) {
+        let me = self.status.node_id;
+        let last = self
+            .model
+            .chat()
+            .rev()
+            .find(|l| l.origin == me && !l.deleted && l.unsupported.is_none())
+            .map(|l| l.text.to_string());
+        match last {
+            Some(text) => self.editor.set(&format!("/edit last {text}")),
+            None => self.editor.history_prev(),
+        }
+    }
+
     fn paste(&mut self, text: &str) {
         self.confirming = false;
         self.popup = None;
@@ -454,7 +504,7 @@ impl TuiApp {
     }
 
     fn complete(&mut self) {
-        let commands: Vec<&str> = COMMANDS.iter().map(|(name, _, _)| *name).collect();
+        let commands: Vec<&str> = commands().map(|(name, _, _)| name).collect();
         let mut nicks: Vec<String> = self
             .peers
             .iter()
@@ -609,13 +659,17 @@ impl TuiApp {
         }
     }
 
+    /// Selects an item about to be added: once folded, it is what the user looks at next.
+    fn select_new_item(&mut self, item: Uuid) {
+        self.list_selected = Some(item);
+        self.list_row = self.model.list_len();
+    }
+
     fn add_item(&mut self, text: &str) -> Result<Vec<UiCommand>, String> {
         match self.model.new_item_op(text, None) {
             Ok(op) => {
-                // Select the new item once it is folded: it is what the user looks at next.
                 if let AppOp::ListAdd { item, .. } = &op {
-                    self.list_selected = Some(*item);
-                    self.list_row = self.model.list_len();
+                    self.select_new_item(*item);
                 }
                 Ok(vec![UiCommand::Submit(op)])
             }
@@ -657,47 +711,37 @@ impl TuiApp {
         }
     }
 
-    /// A line typed in chat mode: a `/` command or a message.
+    /// A line typed in chat mode: a `/` command or a message, by the shared parser.
     fn command(&mut self, line: &str) -> Result<Vec<UiCommand>, String> {
-        let Some(rest) = line.trim_start().strip_prefix('/') else {
-            return chat_op(line);
-        };
-        // "//text" sends "/text", for messages that start with a slash.
-        if rest.starts_with('/') {
-            return chat_op(rest);
-        }
-        let (cmd, arg) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        let arg = arg.trim();
-        match cmd {
-            "nick" => match AppOp::nick(arg) {
-                Ok(op) => {
-                    self.flash = Some(Flash::Info(format!("others now see you as {arg}")));
-                    Ok(vec![UiCommand::Submit(op)])
+        let request = command::interpret(line, Front::Tui, &self.model, self.status.node_id)
+            .map_err(|e| e.to_string())?;
+        Ok(match request {
+            Request::Nothing | Request::State => Vec::new(),
+            Request::Op(op) => {
+                match &op {
+                    AppOp::Nick { name } => {
+                        self.flash = Some(Flash::Info(format!("others now see you as {name}")));
+                    }
+                    // Select the new item once it is folded: it is what the user looks at next.
+                    AppOp::ListAdd { item, .. } => self.select_new_item(*item),
+                    _ => {}
                 }
-                Err(e) => Err(format!("/nick NAME: {e}")),
-            },
-            "add" => self.add_item(arg),
-            "peer" | "connect" => {
-                let valid = arg
-                    .rsplit_once(':')
-                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-                if valid {
-                    self.flash = Some(Flash::Info(format!("connecting to {arg}…")));
-                    Ok(vec![UiCommand::Connect(arg.to_string())])
-                } else {
-                    Err("/peer HOST:PORT, e.g. /peer 192.168.1.20:7777".into())
-                }
+                vec![UiCommand::Submit(op)]
             }
-            "help" => {
+            Request::Connect(addr) => {
+                self.flash = Some(Flash::Info(format!("connecting to {addr}…")));
+                vec![UiCommand::Connect(addr)]
+            }
+            Request::Help => {
                 self.popup = Some(Popup::Help);
                 self.help_scroll = 0;
-                Ok(Vec::new())
+                Vec::new()
             }
-            "quit" | "exit" => Ok(vec![UiCommand::Quit]),
-            _ => Err(format!(
-                "unknown command /{cmd}: try /nick, /add, /peer, /help, /quit"
-            )),
-        }
+            Request::Quit => vec![UiCommand::Quit],
+            Request::Unpeer(addr) => vec![UiCommand::Unpeer(addr)],
+            Request::Forget => vec![UiCommand::Forget],
+            Request::Whois(name) => vec![UiCommand::Whois(name)],
+        })
     }
 
     /// The selected item, or the one now at the remembered row if it went away.
@@ -882,10 +926,14 @@ impl TuiApp {
             SessionEvent::Created(row) | SessionEvent::Received(row) => {
                 let prev_newest = self.model.chat().next_back().map(|l| l.created_at_ms);
                 let applied = self.model.apply(&row.event);
-                if matches!(applied, Applied::Folded { kind: "chat" })
-                    && let Ok(AppOp::Chat { text }) = AppOp::decode(&row.event.payload)
+                // A new message (an edit or a delete changes one in place).
+                if matches!(applied, Applied::Folded { .. })
+                    && matches!(
+                        AppOp::decode(&row.event.payload),
+                        Ok(AppOp::Chat { .. } | AppOp::Action { .. } | AppOp::Reply { .. })
+                    )
                 {
-                    self.chat_arrived(&row, &text, prev_newest);
+                    self.chat_arrived(Stamp::of(&row.event), prev_newest);
                 }
                 if self.log_scroll > 0 && self.log_tab == LogTab::Events {
                     self.log_scroll += 1;
@@ -905,6 +953,21 @@ impl TuiApp {
             SessionEvent::Notice(msg) => self.flash = Some(Flash::Info(msg)),
             SessionEvent::Warning(msg) => self.flash = Some(Flash::Warning(msg)),
             SessionEvent::Status(status) => self.status = status,
+            SessionEvent::Presence(note) => {
+                // Shown in the chat after the newest message, never stored.
+                let after = self.model.chat().next_back().map(|l| stamp_of(&l));
+                if self.notices.len() == NOTICES_LEN {
+                    self.notices.pop_front();
+                }
+                self.notices.push_back(Notice {
+                    after,
+                    at: note.at,
+                    text: note.to_string(),
+                });
+                if self.chat_scroll > 0 {
+                    self.chat_scroll += 1;
+                }
+            }
         }
     }
 }
@@ -918,33 +981,28 @@ pub(crate) fn stamp_of(l: &crate::app::ChatLine<'_>) -> Stamp {
     }
 }
 
-fn chat_op(text: &str) -> Result<Vec<UiCommand>, String> {
-    match AppOp::chat(text) {
-        Ok(op) => Ok(vec![UiCommand::Submit(op)]),
-        Err(e) => Err(format!("not sent: {e}")),
-    }
-}
-
 impl TuiApp {
     /// A live chat message was folded: keep a scrolled-up view in place, count it, ring.
-    fn chat_arrived(&mut self, row: &EventRow, text: &str, prev_newest: Option<u64>) {
-        let ev = &row.event;
+    fn chat_arrived(&mut self, stamp: Stamp, prev_newest: Option<u64>) {
         let scrolled = self.chat_scroll > 0;
+        let width = self.chat_inner().0;
+        let Some(line) = self.model.chat().rev().find(|l| stamp_of(l) == stamp) else {
+            return;
+        };
+        let mut rows = 0;
         if scrolled {
             // Keep the rows the user is reading in place while new ones arrive.
-            let width = self.chat_inner().0;
-            let name = self.model.display_name(ev.origin);
-            let mut rows = chat::text_height(name.as_ref(), text, width);
-            let day = self.time.day_ms(ev.created_at_ms);
+            rows = chat::message_height(self, &line, width);
+            let day = self.time.day_ms(line.created_at_ms);
             if prev_newest.is_none_or(|p| self.time.day_ms(p) != day) {
                 rows += 1;
             }
-            self.chat_scroll += rows;
         }
-        let mine = ev.origin == self.status.node_id;
-        let mentioned = !mine && !attention::mentions(text, &self.status.name).is_empty();
-        self.attention
-            .arrived(Stamp::of(ev), mine, mentioned, scrolled);
+        let mine = stamp.origin == self.status.node_id;
+        let mentioned = !mine && !attention::mentions(line.text, &self.status.name).is_empty();
+        drop(line);
+        self.chat_scroll += rows;
+        self.attention.arrived(stamp, mine, mentioned, scrolled);
     }
 }
 

@@ -18,9 +18,6 @@ use super::theme;
 use crate::app::ChatLine;
 use crate::app::model::stamp::Stamp;
 
-/// The time column: `HH:MM `.
-const TIME_WIDTH: usize = 6;
-
 fn char_width(c: char) -> usize {
     let mut buf = [0u8; 4];
     Span::raw(&*c.encode_utf8(&mut buf)).width()
@@ -113,12 +110,6 @@ pub(crate) fn wrap(text: &str, first: usize, rest: usize) -> Vec<&str> {
     rows
 }
 
-/// Rows a message by `name` takes at `width` columns.
-pub(crate) fn text_height(name: &str, text: &str, width: usize) -> usize {
-    let first = width.saturating_sub(TIME_WIDTH + str_width(name) + 2);
-    wrap(text, first, width.saturating_sub(TIME_WIDTH)).len()
-}
-
 /// What a message row needs to know besides the message.
 pub(crate) struct RowStyle<'a> {
     time: &'a TimeFmt,
@@ -171,55 +162,115 @@ fn styled_row(text: &str, row: &str, marks: &[(Range<usize>, Style)]) -> Vec<Spa
     spans
 }
 
-/// The rows of one message: `HH:MM name: text`, continuation rows indented under the text.
+/// What is shown of a message: its text, with " (edited)" after an edited one.
+fn shown_text<'a>(line: &ChatLine<'a>) -> std::borrow::Cow<'a, str> {
+    if line.edited && !line.deleted {
+        std::borrow::Cow::Owned(format!("{} {EDITED}", line.text))
+    } else {
+        std::borrow::Cow::Borrowed(line.text)
+    }
+}
+
+/// The mark after an edited message.
+const EDITED: &str = "(edited)";
+
+/// The rows of one message: `HH:MM name: text`, continuation rows indented under the text;
+/// `HH:MM * name text` for a `/me` action; a reply starts with the first line of the
+/// message it answers (`↳ bob: …`); a deleted one says `(deleted)`.
 pub(crate) fn message_lines(
     line: &ChatLine<'_>,
     width: usize,
     st: &RowStyle<'_>,
 ) -> Vec<Line<'static>> {
+    let indent = st.time.width() + 1;
     let time = st.time.hhmm_ms(line.created_at_ms);
-    let first = width.saturating_sub(TIME_WIDTH + str_width(&line.author) + 2);
-    let rows = wrap(line.text, first, width.saturating_sub(TIME_WIDTH));
-    let mut marks: Vec<(Range<usize>, Style)> = urls(line.text)
-        .into_iter()
-        .map(|r| (r, theme::link()))
-        .collect();
-    let mentioned = line.origin != st.me && {
-        let found = mentions(line.text, st.nick);
-        let any = !found.is_empty();
-        marks.extend(found.into_iter().map(|r| (r, theme::mention())));
-        any
-    };
-    if let Some(q) = st.query {
-        marks.extend(
-            find_all(line.text, q)
-                .into_iter()
-                .map(|r| (r, theme::search_match())),
-        );
+    let text = shown_text(line);
+    let text = text.as_ref();
+    // "name: " or "* name "
+    let lead = str_width(&line.author) + 2;
+    let first = width.saturating_sub(indent + lead);
+    let rows = wrap(text, first, width.saturating_sub(indent));
+    let mut marks: Vec<(Range<usize>, Style)> = Vec::new();
+    let mut mentioned = false;
+    if line.deleted || line.unsupported.is_some() {
+        marks.push((0..text.len(), theme::gone()));
+    } else {
+        marks.extend(urls(text).into_iter().map(|r| (r, theme::link())));
+        if line.origin != st.me {
+            let found = mentions(line.text, st.nick);
+            mentioned = !found.is_empty();
+            marks.extend(found.into_iter().map(|r| (r, theme::mention())));
+        }
+        if let Some(q) = st.query {
+            marks.extend(
+                find_all(line.text, q)
+                    .into_iter()
+                    .map(|r| (r, theme::search_match())),
+            );
+        }
+        if line.edited {
+            marks.push((text.len() - EDITED.len()..text.len(), theme::dim()));
+        }
+        if line.action {
+            marks.insert(0, (0..text.len(), theme::action()));
+        }
     }
     let hit = st.hit == Some(stamp_of(line));
-    let mut out = Vec::with_capacity(rows.len());
-    for (i, row) in rows.into_iter().enumerate() {
-        // A mark in the gutter says "this one" without colour: `!` a mention, `>` the match.
-        let gutter = match (hit, mentioned) {
-            (true, _) => Span::styled(">", theme::search_match()),
-            (false, true) => Span::styled("!", theme::mention()),
-            _ => Span::raw(" "),
+    // A mark in the gutter says "this one" without colour: `>` the match, `!` a mention.
+    let gutter = || match (hit, mentioned) {
+        (true, _) => Span::styled(">", theme::search_match()),
+        (false, true) => Span::styled("!", theme::mention()),
+        _ => Span::raw(" "),
+    };
+    let mut out = Vec::with_capacity(rows.len() + 1);
+    if let Some(q) = &line.reply_to {
+        let quoted = match (q.deleted, q.first_line) {
+            (true, _) => crate::app::model::DELETED_TEXT.to_string(),
+            (false, Some(l)) => l.to_string(),
+            (false, None) => "a message not here yet".to_string(),
         };
-        let mut spans = if i == 0 {
+        let room = width.saturating_sub(indent + 2);
+        let full = format!("{}: {quoted}", q.author);
+        let cut: String = if str_width(&full) > room {
+            let mut s: String = full.chars().take(room.saturating_sub(1)).collect();
+            s.push('…');
+            s
+        } else {
+            full
+        };
+        out.push(Line::from(vec![
+            Span::raw(" ".repeat(indent)),
+            Span::styled(format!("↳ {cut}"), theme::dim()),
+        ]));
+    }
+    for (i, row) in rows.into_iter().enumerate() {
+        let mut spans = if i > 0 {
+            vec![Span::raw(" ".repeat(indent - 1)), gutter()]
+        } else if line.action {
             vec![
                 Span::styled(time.clone(), theme::dim()),
-                gutter,
+                gutter(),
+                Span::styled("* ", theme::action()),
+                Span::styled(line.author.to_string(), theme::author_style(line.origin)),
+                Span::raw(" "),
+            ]
+        } else {
+            vec![
+                Span::styled(time.clone(), theme::dim()),
+                gutter(),
                 Span::styled(line.author.to_string(), theme::author_style(line.origin)),
                 Span::raw(": "),
             ]
-        } else {
-            vec![Span::raw(" ".repeat(TIME_WIDTH - 1)), gutter]
         };
-        spans.extend(styled_row(line.text, row, &marks));
+        spans.extend(styled_row(text, row, &marks));
         out.push(Line::from(spans));
     }
     out
+}
+
+/// Rows a message takes at `width` columns.
+pub(crate) fn message_height(app: &TuiApp, line: &ChatLine<'_>, width: usize) -> usize {
+    message_lines(line, width, &row_style(app)).len()
 }
 
 fn separator(label: &str, width: usize, style: Style) -> Line<'static> {
@@ -232,6 +283,22 @@ fn separator(label: &str, width: usize, style: Style) -> Line<'static> {
     )
 }
 
+fn ms_of(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn row_style(app: &TuiApp) -> RowStyle<'_> {
+    let search = app.search.as_ref();
+    RowStyle {
+        time: &app.time,
+        nick: &app.status.name,
+        me: app.status.node_id,
+        query: search.map(|s| s.query.as_str()),
+        hit: search.and_then(|s| s.hit),
+    }
+}
+
 /// Walks the chat from the newest message, building rows bottom-up (separators and the
 /// "new since you left" line included) until `enough` says stop. Returns the rows, newest
 /// first, and, if `target` is given, how many rows lie below its first row.
@@ -241,20 +308,20 @@ fn rows_up(
     target: Option<Stamp>,
     mut enough: impl FnMut(usize) -> bool,
 ) -> (Vec<Line<'static>>, Option<usize>) {
-    let search = app.search.as_ref();
-    let st = RowStyle {
-        time: &app.time,
-        nick: &app.status.name,
-        me: app.status.node_id,
-        query: search.map(|s| s.query.as_str()),
-        hit: search.and_then(|s| s.hit),
-    };
+    let st = row_style(app);
     let today = app.time.day(app.now);
     let left_at = app.attention().left_at();
     let mut rows: Vec<Line<'static>> = Vec::new();
     let mut found = None;
+    let notice_rows = |after: Option<Stamp>, rows: &mut Vec<Line<'static>>| {
+        for n in app.notices.iter().rev().filter(|n| n.after == after) {
+            let time = st.time.hhmm_ms(ms_of(n.at));
+            rows.push(Line::styled(format!("{time}  · {}", n.text), theme::dim()));
+        }
+    };
     let mut it = app.model.chat().rev().peekable();
     while let Some(line) = it.next() {
+        notice_rows(Some(stamp_of(&line)), &mut rows);
         let mut lines = message_lines(&line, width, &st);
         while let Some(l) = lines.pop() {
             rows.push(l);
@@ -275,9 +342,10 @@ fn rows_up(
             rows.push(separator(&day_label(day, today), width, theme::dim()));
         }
         if found.is_some() == target.is_some() && enough(rows.len()) {
-            break;
+            return (rows, found);
         }
     }
+    notice_rows(None, &mut rows);
     (rows, found)
 }
 

@@ -12,6 +12,8 @@ use jiff::{Timestamp, Zoned};
 #[derive(Debug, Clone)]
 pub struct TimeFmt {
     tz: TimeZone,
+    /// `2:05p` instead of `14:05`.
+    h12: bool,
 }
 
 impl Default for TimeFmt {
@@ -23,20 +25,29 @@ impl Default for TimeFmt {
 impl TimeFmt {
     /// Times in UTC.
     pub fn utc() -> Self {
-        TimeFmt { tz: TimeZone::UTC }
+        Self::zone(TimeZone::UTC)
+    }
+
+    /// The system's zone (`local`) or UTC, with 12- or 24-hour times.
+    pub fn new(local: bool, h12: bool) -> Self {
+        let base = if local { Self::local() } else { Self::utc() };
+        TimeFmt { h12, ..base }
     }
 
     /// Times in the system's zone: `TZ` if set (a name such as `Europe/Paris` or a POSIX
     /// rule), else `/etc/localtime` or the platform's setting; UTC if none can be read.
     pub fn local() -> Self {
-        TimeFmt {
-            tz: TimeZone::system(),
-        }
+        Self::zone(TimeZone::system())
     }
 
     /// Times in `tz`.
     pub fn zone(tz: TimeZone) -> Self {
-        TimeFmt { tz }
+        TimeFmt { tz, h12: false }
+    }
+
+    /// How many columns [`TimeFmt::hhmm_ms`] takes.
+    pub fn width(&self) -> usize {
+        if self.h12 { 6 } else { 5 }
     }
 
     /// The zone's name as the status bar shows it (`UTC`, `Europe/Paris`), if it has one.
@@ -63,7 +74,13 @@ impl TimeFmt {
     /// `HH:MM` of a time in ms since the Unix epoch.
     pub fn hhmm_ms(&self, ms: u64) -> String {
         let z = self.zoned_ms(ms);
-        format!("{:02}:{:02}", z.hour(), z.minute())
+        if self.h12 {
+            let h = (z.hour() + 11) % 12 + 1;
+            let m = if z.hour() < 12 { 'a' } else { 'p' };
+            format!("{h:>2}:{:02}{m}", z.minute())
+        } else {
+            format!("{:02}:{:02}", z.hour(), z.minute())
+        }
     }
 
     /// The calendar day of a time in ms.
@@ -190,6 +207,13 @@ mod tests {
             day_label(tokyo.day_ms(ms), utc.day_ms(ms)),
             "Wed 15 Nov 2023"
         );
+        let h12 = TimeFmt {
+            h12: true,
+            ..TimeFmt::utc()
+        };
+        assert_eq!(h12.hhmm_ms(ms), "10:13p");
+        assert_eq!(h12.hhmm_ms(0), "12:00a");
+        assert_eq!(h12.hhmm_ms(3_600_000), " 1:00a");
         // Summer time: 2023-07-01 12:00 UTC is 14:00 in Paris.
         assert_eq!(paris.hhmm_ms(1_688_212_800_000), "14:00");
     }

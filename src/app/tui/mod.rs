@@ -46,7 +46,8 @@ use tokio::sync::mpsc::{Receiver, Sender};
 
 pub use action::{Action, EditOp, Focus, Popup};
 pub use app::{
-    COMMANDS, CONFIRM_LINES, Effect, Flash, InputMode, LOG_LEN, LogTab, TuiApp, TuiOptions,
+    CONFIRM_LINES, Effect, Flash, InputMode, LOG_LEN, LogTab, SCREEN_COMMANDS, TuiApp, TuiOptions,
+    commands,
 };
 pub use attention::{LAST_READ_FILE, mentions};
 pub use editor::Editor;
@@ -55,6 +56,7 @@ pub use geometry::{Areas, WIDE_MIN_WIDTH, areas};
 pub use keymap::{Binding, KEYMAP, Key, KeyContext, Scope, When};
 pub use layout::render;
 
+use crate::app::runtime::config::{ScreenOptions, Theme, TimeFormat};
 use crate::app::runtime::view::{EventRow, SessionEvent, StatusInfo, UiCommand};
 
 /// The shortest time between two frames (30 per second at most).
@@ -152,14 +154,15 @@ impl Shell for Crossterm {
 
 /// Runs the screen until the user quits or the session goes away.
 ///
-/// `options` come from flags and config (the zone, colours and last-read mark are read
-/// here); `initial` is every stored event, folded before the first frame; `events` brings what
-/// the session does; `commands` takes what the user asks. The terminal is restored on
-/// return, on error and on panic.
+/// `initial` is every stored event, folded before the first frame; `events` brings what
+/// the session does; `commands` takes what the user asks; `screen` holds the settings for
+/// the screen (bell, UTC, theme, time format; from flags and the config file; `NO_COLOR`,
+/// `TZ` and the last-read mark are read here). The terminal is restored on return, on
+/// error and on panic.
 pub async fn run(
-    options: TuiOptions,
     initial: Vec<EventRow>,
     status: StatusInfo,
+    screen: ScreenOptions,
     mut events: Receiver<SessionEvent>,
     commands: Sender<UiCommand>,
 ) -> io::Result<()> {
@@ -167,10 +170,11 @@ pub async fn run(
     let last_read_path = attention::last_read_path(&status.data_dir);
     let mut app = TuiApp::new(status, SystemTime::now());
     app.configure(TuiOptions {
-        time: TimeFmt::local(),
-        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        bell: screen.bell,
+        time: TimeFmt::new(!screen.utc, screen.time_format == TimeFormat::H12),
+        no_color: screen.theme == Theme::None
+            || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         last_read: attention::load_last_read(&last_read_path),
-        ..options
     });
     app.load(&initial);
     drop(initial);

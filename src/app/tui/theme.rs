@@ -108,6 +108,18 @@ pub(crate) fn search_match() -> Style {
     Style::new().add_modifier(Modifier::REVERSED)
 }
 
+/// A deleted message, or one this build cannot read.
+pub(crate) fn gone() -> Style {
+    Style::new()
+        .fg(Color::DarkGray)
+        .add_modifier(Modifier::ITALIC)
+}
+
+/// A `/me` action.
+pub(crate) fn action() -> Style {
+    Style::new().add_modifier(Modifier::ITALIC)
+}
+
 /// A URL.
 pub(crate) fn link() -> Style {
     Style::new()
