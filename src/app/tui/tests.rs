@@ -1616,3 +1616,64 @@ async fn the_loop_rings_sets_the_title_frees_the_mouse_and_redraws() {
         "{calls:?}"
     );
 }
+
+#[test]
+fn edited_deleted_actions_replies_and_presence_lines_show() {
+    let mut app = resized(busy_app(), 80, 24);
+    let ops = [
+        (bob(), 20, AppOp::chat("the train is late").expect("valid")),
+        (bob(), 21, AppOp::chat("oops, wrong room").expect("valid")),
+        (
+            bob(),
+            22,
+            AppOp::chat_edit(20, "the train is very late").expect("valid"),
+        ),
+        (bob(), 23, AppOp::chat_delete(21).expect("valid")),
+        (
+            bob(),
+            24,
+            AppOp::action("waves at everyone").expect("valid"),
+        ),
+        (
+            ann(),
+            25,
+            AppOp::reply(bob(), 20, "then I take the bus").expect("valid"),
+        ),
+    ];
+    for (origin, seq, op) in ops {
+        let from = (origin != ann()).then_some(origin);
+        let r = row(event(origin, seq, seq, &op), from, 0);
+        let ev = if from.is_some() {
+            SessionEvent::Received(r)
+        } else {
+            SessionEvent::Created(r)
+        };
+        app.update(Action::Session(ev));
+    }
+    app.update(Action::Session(SessionEvent::Presence(
+        crate::app::runtime::view::PresenceNote {
+            at: now(),
+            who: cy(),
+            kind: crate::app::runtime::view::Presence::Renamed {
+                from: "cy".into(),
+                to: "cyrus".into(),
+            },
+        },
+    )));
+    let text = panel(&app, 60, 12, chat::render);
+    for needle in [
+        "bob: the train is very late (edited)",
+        "bob: (deleted)",
+        "* bob waves at everyone",
+        "↳ bob: the train is very late",
+        "ann: then I take the bus",
+        "· cy is now known as cyrus",
+    ] {
+        assert!(text.contains(&needle), "missing {needle}:\n{text}");
+    }
+    assert!(!text.contains("oops"), "{text}");
+    snapshot("message_ops", &text);
+    // Up on an empty line offers our last message for /edit last.
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.input().text(), "/edit last then I take the bus");
+}
