@@ -116,6 +116,11 @@ pub struct RunArgs {
     /// e.g. echo hello | gossip-chat --headless.
     #[arg(long)]
     pub headless: bool,
+    /// With --headless: EOF on stdin stops the node like /quit (after offering every
+    /// created event to the connected peers), e.g. printf 'hi\n' | gossip-chat --headless
+    /// --exit-on-eof.
+    #[arg(long, requires = "headless")]
+    pub exit_on_eof: bool,
     /// Start N local bot nodes (default 2) over TCP on 127.0.0.1 that chat and edit the list,
     /// to see every panel alive. Without --room it runs in a room of its own
     /// (demo-<random>) on a temporary store, so its bots never reach your real rooms,
@@ -258,16 +263,16 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Some(Command::Export(args)) => export(&args).await,
-            Some(Command::State(args)) => state(&args).await,
-            Some(Command::Config) => Ok(()),
+            Some(Command::Export(args)) => export(&args).await.map(|()| ExitCode::SUCCESS),
+            Some(Command::State(args)) => state(&args).await.map(|()| ExitCode::SUCCESS),
+            Some(Command::Config) => Ok(ExitCode::SUCCESS),
             None => run(cli.run).await,
         }
     });
     // Bot nodes and stray tasks must not keep the process alive after the session ended.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             eprintln!("gossip-chat: {message}");
             ExitCode::FAILURE
@@ -390,7 +395,9 @@ fn room_key(args: &StoreArgs) -> Result<Option<crate::auth::RoomKey>, String> {
         .map_err(|e| format!("room secret: {e}"))
 }
 
-async fn run(args: RunArgs) -> Result<(), String> {
+/// Runs the node; with `--headless`, exits 1 when created events were not shown to reach
+/// every connected peer before the stop.
+async fn run(args: RunArgs) -> Result<ExitCode, String> {
     let mut opts = session_options(&args)?;
     // The demo's bots must never reach a real room: without an explicit --room they and
     // we run in a room of our own, on a store that is removed afterwards.
@@ -414,9 +421,19 @@ async fn run(args: RunArgs) -> Result<(), String> {
         _ => None,
     };
     let result = if args.headless {
-        super::headless::run(session, events).await
+        let options = super::headless::HeadlessOptions {
+            exit_on_eof: args.exit_on_eof,
+        };
+        super::headless::run(session, events, options)
+            .await
+            .map(|s| match s.unsent {
+                0 => ExitCode::SUCCESS,
+                _ => ExitCode::FAILURE,
+            })
     } else {
-        super::interactive::run(session, events, args.screen).await
+        super::interactive::run(session, events, args.screen)
+            .await
+            .map(|()| ExitCode::SUCCESS)
     };
     if let Some(d) = demo {
         d.stop().await;

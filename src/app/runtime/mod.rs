@@ -11,4 +11,5 @@ pub mod interactive;
 pub mod logging;
 pub mod roster;
 pub mod session;
+pub mod stdin;
 pub mod view;

@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -131,6 +132,28 @@ struct Inner {
     out: mpsc::Sender<SessionEvent>,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Dials (`--peer`, `/peer`) still under way: a stop waits for them, briefly.
+    dialing: AtomicUsize,
+}
+
+/// How offering our events to one peer at a stop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PeerOffer {
+    /// It holds every event we hold.
+    Confirmed,
+    /// It left (unreachable, no connection open).
+    Gone,
+    /// It is there but did not confirm in time.
+    Missed,
+}
+
+/// What [`Session::offer_to_peers`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offered {
+    /// Peers that confirmed they hold every event we hold.
+    pub confirmed: usize,
+    /// Peers (or dials still under way) that did not, in time.
+    pub missed: usize,
 }
 
 /// A dial that has not answered yet.
@@ -208,6 +231,7 @@ impl Session {
                 out,
                 cancel: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
+                dialing: AtomicUsize::new(0),
             }),
         };
         session.report_open();
@@ -280,25 +304,26 @@ impl Session {
     /// Publishes our name as our nick when the events held (`current`: our latest nick
     /// there) say otherwise and either we have no nick yet or `--name` asks for another.
     /// Without `--name`, a stored nick is kept: a restart never renames us.
-    pub async fn ensure_nick(&self, current: Option<&str>) {
+    /// Returns the event created.
+    pub async fn ensure_nick(&self, current: Option<&str>) -> Option<Event> {
         let name = self.inner.opts.name.trim().to_string();
         let name = match current {
-            Some(c) if c == name => return,
+            Some(c) if c == name => return None,
             Some(c) if !self.inner.opts.name_given => {
                 *lock(&self.inner.name) = c.to_string();
-                return;
+                return None;
             }
             _ => name,
         };
         let name = name.as_str();
         match AppOp::nick(name) {
-            Ok(op) => {
-                if let Err(e) = self.submit(&op).await {
-                    self.warn(format!("could not publish the name {name:?}: {e}"));
-                }
-            }
+            Ok(op) => match self.submit(&op).await {
+                Ok(event) => return Some(event),
+                Err(e) => self.warn(format!("could not publish the name {name:?}: {e}")),
+            },
             Err(e) => self.warn(format!("the name {name:?} cannot be used as a nick: {e}")),
         }
+        None
     }
 
     /// Creates an event carrying `op`.
@@ -336,14 +361,87 @@ impl Session {
         }
         self.emit(SessionEvent::Peers(self.peer_rows()));
         let this = self.clone();
+        self.inner.dialing.fetch_add(1, Ordering::SeqCst);
         self.spawn(async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
                 _ = this.dial_until_answered(&addr) => {}
             }
+            this.inner.dialing.fetch_sub(1, Ordering::SeqCst);
             lock(&this.inner.dials).remove(&addr);
             this.emit(SessionEvent::Peers(this.peer_rows()));
         });
+    }
+
+    /// Before a stop: waits (until `within` has passed) for the dials under way, then has an
+    /// exchange with every reachable peer until one sends nothing, which proves the peer
+    /// holds every event we hold (an exchange is cut by count, so one may not be enough).
+    /// A peer that cannot be reached and has no open connection has left: it is not
+    /// counted; a dial still unanswered is.
+    pub async fn offer_to_peers(&self, within: Duration) -> Offered {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.inner.dialing.load(Ordering::SeqCst) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let unanswered = self.inner.dialing.load(Ordering::SeqCst);
+        let peers: Vec<NodeId> = self
+            .inner
+            .node
+            .peers()
+            .into_iter()
+            .filter(|p| p.is_reachable())
+            .map(|p| p.id)
+            .collect();
+        let outcomes = futures::future::join_all(
+            peers
+                .into_iter()
+                .map(|id| self.confirm_holds_all(id, deadline)),
+        )
+        .await;
+        let count = |o: PeerOffer| outcomes.iter().filter(|x| **x == o).count();
+        Offered {
+            confirmed: count(PeerOffer::Confirmed),
+            missed: count(PeerOffer::Missed) + unanswered,
+        }
+    }
+
+    async fn confirm_holds_all(&self, peer: NodeId, deadline: tokio::time::Instant) -> PeerOffer {
+        let mut unreachable = 0;
+        loop {
+            match tokio::time::timeout_at(deadline, self.inner.node.gossip_with(peer)).await {
+                Err(_) => return PeerOffer::Missed,
+                Ok(Ok(r)) if r.success && r.events_sent == 0 => return PeerOffer::Confirmed,
+                Ok(Ok(r)) if r.success => continue,
+                Ok(Ok(r)) => {
+                    tracing::info!(%peer, error = ?r.error, "stop: exchange failed");
+                }
+                Ok(Err(e)) => {
+                    tracing::info!(%peer, error = %e, "stop: no exchange");
+                    return PeerOffer::Gone;
+                }
+            }
+            if !self.link_open(peer) {
+                unreachable += 1;
+                // Refused again and again with no connection open: it left before us.
+                if unreachable == 3 {
+                    return PeerOffer::Gone;
+                }
+            }
+            if tokio::time::Instant::now() + Duration::from_millis(100) >= deadline {
+                return PeerOffer::Missed;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn link_open(&self, peer: NodeId) -> bool {
+        self.inner
+            .transport
+            .peer_stats()
+            .iter()
+            .any(|s| s.peer == peer && s.connections > 0)
     }
 
     /// Stops dialing `addr`, and drops a peer at that address that is not alive. Returns
@@ -847,9 +945,12 @@ impl Session {
             return;
         };
         if event.origin == self.node_id() {
-            *lock(&self.inner.name) = to.clone();
+            // Our own rename is no news to us (the screen that typed it says so), and a
+            // script gets its event line; the status bar follows it.
+            *lock(&self.inner.name) = to;
             let status = self.status().await;
             self.emit(SessionEvent::Status(status));
+            return;
         }
         if from != to {
             self.emit(SessionEvent::Presence(PresenceNote {
