@@ -52,8 +52,9 @@ pub enum Command {
     /// replicas holding the same events print byte-identical output.
     State(StoreArgs),
     /// Print the settings in force (name, room, secret file, theme, bell, time) and where
-    /// each came from: a flag, the config file or the default.
-    Config,
+    /// each came from: a flag, the config file or the default. Run flags go before it
+    /// (gossip-chat --no-bell config), store flags after (gossip-chat config --room x).
+    Config(StoreArgs),
 }
 
 /// Where the store is.
@@ -212,7 +213,7 @@ pub fn resolve(
     };
     // Export and state take their store flags after the subcommand.
     let (store_m, store) = match (&mut cli.command, matches.subcommand()) {
-        (Some(Command::Export(a) | Command::State(a)), Some((_, m))) => (m, a),
+        (Some(Command::Export(a) | Command::State(a) | Command::Config(a)), Some((_, m))) => (m, a),
         _ => (matches, &mut cli.run.store),
     };
     let env_secret = std::env::var_os(SECRET_ENV).is_some();
@@ -250,7 +251,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(Command::Config) = cli.command {
+    if let Some(Command::Config(_)) = cli.command {
         print!("{}", settings.report(config_path.as_deref()));
         return ExitCode::SUCCESS;
     }
@@ -265,7 +266,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Some(Command::Export(args)) => export(&args).await.map(|()| ExitCode::SUCCESS),
             Some(Command::State(args)) => state(&args).await.map(|()| ExitCode::SUCCESS),
-            Some(Command::Config) => Ok(ExitCode::SUCCESS),
+            Some(Command::Config(_)) => Ok(ExitCode::SUCCESS),
             None => run(cli.run).await,
         }
     });

@@ -98,7 +98,7 @@ pub async fn run(
     out.line(json!({
         "type": "ready",
         "node_id": session.node_id().to_string(),
-        "name": session.options().name,
+        "name": session.name(),
         "room": session.options().room,
         "listen": session.listen_addr().to_string(),
         "port": session.listen_addr().port(),
