@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::addrs;
+use super::feed::{Deliveries, Feed};
 use super::roster::{Roster, fingerprint};
 use super::view::{
     DialInfo, EventRow, ExchangeRow, PeerRow, Presence, PresenceNote, SessionEvent, StatusInfo,
@@ -130,6 +131,10 @@ struct Inner {
     /// Where others can reach us (see [`addrs::reachable_addrs`]).
     addresses: Vec<SocketAddr>,
     out: mpsc::Sender<SessionEvent>,
+    /// Which peer delivered which event, for the live view's rows.
+    deliveries: Arc<Deliveries>,
+    /// Whether the live view is open (see [`Session::open_view`]).
+    viewing: AtomicBool,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Dials (`--peer`, `/peer`) still under way: a stop waits for them, briefly.
@@ -229,6 +234,8 @@ impl Session {
                 hinted: Mutex::new(HashSet::new()),
                 addresses,
                 out,
+                deliveries: Arc::default(),
+                viewing: AtomicBool::new(false),
                 cancel: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
                 dialing: AtomicUsize::new(0),
@@ -274,21 +281,33 @@ impl Session {
         self.inner.store.dir()
     }
 
-    /// Every stored event, as rows (for a screen's initial fold), oldest first by
-    /// `(lamport, origin, seq)`.
-    pub async fn history(&self) -> Result<Vec<EventRow>, SessionError> {
-        let mut events = self.inner.store.all_events().await?;
-        events.sort_by_key(Event::order_key);
-        let me = self.node_id();
-        Ok(events
-            .into_iter()
-            .map(|event| EventRow {
-                at: SystemTime::UNIX_EPOCH + Duration::from_millis(event.created_at_ms),
-                from: (event.origin != me).then_some(event.origin),
-                age_ms: 0,
-                event,
-            })
-            .collect())
+    /// Opens the live view: every stored event as rows, oldest first by
+    /// `(lamport, origin, seq)`, for a screen's first fold; from then on every record the
+    /// store commits arrives on the session's receiver as [`SessionEvent::Events`], in
+    /// commit order, none skipped, at the pace the screen takes them (see
+    /// [`super::feed`]). Call it once; a second call is refused. If the store cannot be
+    /// read, the error is returned and the feed starts from the first record instead, so
+    /// the screen still gets every event.
+    pub async fn open_view(&self) -> Result<Vec<EventRow>, SessionError> {
+        if self.inner.viewing.swap(true, Ordering::AcqRel) {
+            return Err(SessionError::Op("the live view is open already".into()));
+        }
+        let mut feed = Feed::new(
+            self.inner.store.clone() as Arc<dyn EventStore>,
+            self.node_id(),
+            self.inner.out.clone(),
+            self.inner.deliveries.clone(),
+        );
+        match feed.history().await {
+            Ok((rows, cursor)) => {
+                self.spawn(feed.run(cursor));
+                Ok(rows)
+            }
+            Err(e) => {
+                self.spawn(feed.run(0));
+                Err(e.into())
+            }
+        }
     }
 
     /// Our current name: `--name`, else our last nick in this room, else the default.
@@ -882,6 +901,10 @@ impl Session {
 
     fn spawn_node_forwarders(&self) {
         let node = &self.inner.node;
+        // Events reach the screen through the live view's feed, from the store; these
+        // streams only tell the feed who delivered them and keep the roster (names for
+        // peer rows and rename notices). A lag loses delivery names (rows then name the
+        // origin), never an event, and refolds the roster from the store.
         let mut created = node.on_event_created();
         let mut received = node.on_event_received();
         let mut exchanges = node.on_gossip_exchange();
@@ -893,31 +916,19 @@ impl Session {
             loop {
                 tokio::select! {
                     r = created.recv() => match r {
-                        Ok(event) => {
-                            this.observe(&event).await;
-                            this.emit(SessionEvent::Created(EventRow {
-                                at: SystemTime::now(),
-                                event,
-                                from: None,
-                                age_ms: 0,
-                            }));
-                        }
-                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Ok(event) => this.observe(&event).await,
+                        Err(broadcast::error::RecvError::Lagged(n)) => this.refold_roster(n).await,
                         Err(_) => return,
                     },
                     r = received.recv() => match r {
                         Ok(r) => {
                             this.observe(&r.event).await;
                             let age_ms = now_ms() as i64 - r.event.created_at_ms as i64;
-                            this.emit(SessionEvent::Received(EventRow {
-                                at: SystemTime::now(),
-                                event: r.event,
-                                from: Some(r.from),
-                                age_ms,
-                            }));
+                            this.inner.deliveries.note(r.event.origin, r.event.seq, r.from, age_ms);
                         }
                         Err(broadcast::error::RecvError::Lagged(n)) => {
-                            this.warn(format!("{n} received events not shown (the screen fell behind)"));
+                            tracing::debug!(missed = n, "deliveries not noted (rows name the origin instead)");
+                            this.refold_roster(n).await;
                         }
                         Err(_) => return,
                     },
@@ -958,6 +969,15 @@ impl Session {
                 who: event.origin,
                 kind: Presence::Renamed { from, to },
             }));
+        }
+    }
+
+    /// Rebuilds the roster from the store after its event stream lagged by `missed`.
+    async fn refold_roster(&self, missed: u64) {
+        tracing::info!(missed, "roster stream lagged: refolding it from the store");
+        match fold_roster(&self.inner.store, self.node_id(), &self.inner.opts).await {
+            Ok((roster, _)) => *lock(&self.inner.roster) = roster,
+            Err(e) => tracing::warn!(error = %e, "cannot refold the roster"),
         }
     }
 

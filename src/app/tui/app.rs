@@ -13,7 +13,7 @@ use super::input::LineEditor;
 use super::layout;
 use crate::app::runtime::command::{self, Front, Request};
 use crate::app::runtime::view::{
-    EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo, UiCommand,
+    BatchKind, EventRow, ExchangeRow, PeerRow, Progress, SessionEvent, StatusInfo, UiCommand,
 };
 use crate::app::{AppOp, Applied, Model, MoveTo};
 
@@ -100,6 +100,8 @@ pub struct TuiApp {
     pub(crate) exchanges: VecDeque<ExchangeRow>,
     pub(crate) events: VecDeque<EventRow>,
     pub(crate) status: StatusInfo,
+    /// The live view's catch-up, while a large history streams in.
+    pub(crate) progress: Option<Progress>,
     pub(crate) focus: Focus,
     pub(crate) log_tab: LogTab,
     pub(crate) input: LineEditor,
@@ -129,6 +131,7 @@ impl TuiApp {
             exchanges: VecDeque::new(),
             events: VecDeque::new(),
             status,
+            progress: None,
             focus: Focus::Input,
             log_tab: LogTab::Exchanges,
             input: LineEditor::default(),
@@ -568,29 +571,20 @@ impl TuiApp {
 
     fn session(&mut self, ev: SessionEvent) {
         match ev {
-            SessionEvent::Created(row) | SessionEvent::Received(row) => {
-                let applied = self.model.apply(&row.event);
-                if self.chat_scroll > 0
-                    && matches!(applied, Applied::Folded { kind: "chat" })
-                    && let Ok(AppOp::Chat { text }) = AppOp::decode(&row.event.payload)
-                {
-                    // Keep the rows the user is reading in place while new ones arrive.
-                    let width = self.chat_inner().0;
-                    let name = self.model.display_name(row.event.origin);
-                    let today = super::theme::day_of(self.now);
-                    self.chat_scroll += chat::text_height(
-                        name.as_ref(),
-                        &text,
-                        row.event.created_at_ms,
-                        width,
-                        today,
-                    );
+            SessionEvent::Events(batch) => {
+                self.progress = batch.progress.catching_up.then_some(batch.progress);
+                match batch.kind {
+                    BatchKind::Live => batch.rows.into_iter().for_each(|r| self.fold_row(r)),
+                    BatchKind::Reload { first } => {
+                        if first {
+                            self.model = Model::new();
+                        }
+                        self.load(&batch.rows);
+                    }
                 }
-                if self.log_scroll > 0 && self.log_tab == LogTab::Events {
-                    self.log_scroll += 1;
-                }
-                push_bounded(&mut self.events, row);
             }
+            SessionEvent::Progress(p) => self.progress = p.catching_up.then_some(p),
+            SessionEvent::Created(row) | SessionEvent::Received(row) => self.fold_row(row),
             SessionEvent::Peers(peers) => {
                 self.peers = peers;
                 self.peers_row = self.peers_row.min(self.peers.len().saturating_sub(1));
@@ -606,6 +600,28 @@ impl TuiApp {
             SessionEvent::Status(status) => self.status = status,
             SessionEvent::Presence(note) => self.flash = Some(Flash::Info(note.to_string())),
         }
+    }
+}
+
+impl TuiApp {
+    /// Folds one new row into the model and the events log, keeping a scrolled-back chat
+    /// or log where the user is reading.
+    fn fold_row(&mut self, row: EventRow) {
+        let applied = self.model.apply(&row.event);
+        if self.chat_scroll > 0
+            && matches!(applied, Applied::Folded { kind: "chat" })
+            && let Ok(AppOp::Chat { text }) = AppOp::decode(&row.event.payload)
+        {
+            let width = self.chat_inner().0;
+            let name = self.model.display_name(row.event.origin);
+            let today = super::theme::day_of(self.now);
+            self.chat_scroll +=
+                chat::text_height(name.as_ref(), &text, row.event.created_at_ms, width, today);
+        }
+        if self.log_scroll > 0 && self.log_tab == LogTab::Events {
+            self.log_scroll += 1;
+        }
+        push_bounded(&mut self.events, row);
     }
 }
 
