@@ -207,3 +207,90 @@ fn a_wrong_room_secret_is_named_on_both_sides() {
     let warnings = bob.seen.iter().filter(|v| v["type"] == "warning").count();
     assert_eq!(warnings, 1, "{:#?}", bob.seen);
 }
+
+/// The chat of a fresh `/state` line (earlier state lines are skipped).
+fn chat_of(node: &mut Node) -> Vec<Value> {
+    let before = node.seen.len();
+    node.send("/state");
+    let state = loop {
+        let v = node.next_line(proc::WAIT).expect("a state line");
+        if v["type"] == "state" {
+            break v;
+        }
+    };
+    assert!(node.seen.len() > before);
+    state["state"]["chat"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn edits_deletes_replies_and_whois_cross_to_the_other_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = no_config(dir.path());
+    let mut ana = Node::start(
+        &dir.path().join("ana"),
+        &["--config", &cfg, "--name", "ana"],
+    );
+    let target = ana.addr();
+    let mut bob = Node::start(
+        &dir.path().join("bob"),
+        &["--config", &cfg, "--name", "bob", "--peer", &target],
+    );
+    ana.send("helo");
+    bob.wait_for(|v| v["dir"] == "received" && v["op"]["text"] == "helo");
+    ana.send("/edit last hello");
+    bob.wait_for(|v| v["dir"] == "received" && v["op"]["op"] == "chat_edit");
+    let chat = chat_of(&mut bob);
+    assert_eq!(chat[0]["text"], "hello", "{chat:#?}");
+    assert_eq!(chat[0]["edited"], true);
+
+    bob.send("/reply ana hi ana");
+    ana.wait_for(|v| v["dir"] == "received" && v["op"]["op"] == "reply");
+    bob.send("/me waves");
+    ana.wait_for(|v| v["dir"] == "received" && v["op"]["op"] == "action");
+    // Bob cannot change ana's message: "last" is his own.
+    bob.send("/edit last hijacked");
+    bob.wait_for(|v| v["dir"] == "created" && v["op"]["op"] == "chat_edit");
+    ana.send("/delete");
+    bob.wait_for(|v| v["dir"] == "received" && v["op"]["op"] == "chat_delete");
+    ana.wait_for(|v| v["dir"] == "received" && v["op"]["text"] == "hijacked");
+    let seen_by_ana = chat_of(&mut ana);
+    let seen_by_bob = chat_of(&mut bob);
+    assert_eq!(seen_by_ana, seen_by_bob);
+    let texts: Vec<&str> = seen_by_bob
+        .iter()
+        .filter_map(|l| l["text"].as_str())
+        .collect();
+    // Bob's edit changed his own last line, the action.
+    assert_eq!(
+        texts,
+        ["(deleted)", "hi ana", "hijacked"],
+        "{seen_by_bob:#?}"
+    );
+    assert_eq!(seen_by_bob[0]["deleted"], true);
+    assert_eq!(seen_by_bob[1]["reply_to"]["first_line"], "(deleted)");
+    assert_eq!(seen_by_bob[2]["action"], true);
+    assert_eq!(seen_by_bob[2]["edited"], true);
+
+    bob.send("/whois ana");
+    let who = bob.wait_for(|v| v["type"] == "whois");
+    let found = &who["found"][0];
+    assert_eq!(found["name"], "ana");
+    assert_eq!(found["id"], ana.ready()["node_id"]);
+    assert_eq!(
+        found["fingerprint"].as_str().map(str::len),
+        Some(19),
+        "{who}"
+    );
+    assert_eq!(found["addresses"][0], target);
+    bob.send("/whois nobody");
+    let e = bob.wait_for(|v| v["type"] == "error");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("nobody here is called nobody")
+    );
+}
