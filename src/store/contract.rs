@@ -131,9 +131,64 @@ async fn contract(s: Arc<dyn EventStore>) {
     assert!(matches!(s.close().await, Err(StoreError::Closed)));
 }
 
+/// The commit sequence: every inserted event once, in insertion order; duplicates and
+/// conflicts add nothing; cursors page through it; `commits` says where it ends and wakes
+/// a follower.
+async fn commit_sequence(s: Arc<dyn EventStore>) {
+    let mut commits = s.commits();
+    assert_eq!(*commits.borrow_and_update(), 0);
+    assert_eq!(s.committed_since(0, 10).await.unwrap(), (vec![], 0));
+    let first = vec![ev(1, 2), ev(2, 1), ev(1, 1)];
+    s.save_many(first.clone()).await.unwrap();
+    commits.changed().await.unwrap();
+    assert_eq!(*commits.borrow_and_update(), 3);
+    let mut forged = ev(2, 1);
+    forged.payload = Bytes::from_static(b"forged");
+    s.save_many(vec![first[0].clone(), forged]).await.unwrap();
+    let late = ev(3, 1);
+    s.save(late.clone()).await.unwrap();
+    assert_eq!(*s.commits().borrow(), 4);
+    let (page, next) = s.committed_since(0, 2).await.unwrap();
+    assert_eq!((page, next), (first[..2].to_vec(), 2));
+    let (page, next) = s.committed_since(next, 10).await.unwrap();
+    assert_eq!((page, next), (vec![first[2].clone(), late], 4));
+    assert_eq!(s.committed_since(4, 10).await.unwrap(), (vec![], 4));
+    assert_eq!(s.committed_since(99, 10).await.unwrap(), (vec![], 99));
+    assert_eq!(s.committed_since(1, 0).await.unwrap(), (vec![], 1));
+    s.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn memory_store_meets_the_contract() {
     contract(Arc::new(MemoryEventStore::new())).await;
+    commit_sequence(Arc::new(MemoryEventStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_store_keeps_its_commit_sequence_under_every_policy_and_across_a_reopen() {
+    for policy in [
+        FsyncPolicy::Always,
+        FsyncPolicy::Interval(std::time::Duration::from_millis(5)),
+        FsyncPolicy::Never,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = FileStoreOptions {
+            fsync: policy,
+            ..Default::default()
+        };
+        let s = FileEventStore::open(dir.path(), opts.clone()).unwrap();
+        commit_sequence(Arc::new(s)).await;
+        // Log order survives the reopen.
+        let s = FileEventStore::open(dir.path(), opts).unwrap();
+        assert_eq!(*s.commits().borrow(), 4);
+        let (events, next) = s.committed_since(0, 100).await.unwrap();
+        let keys: Vec<(u128, u64)> = events
+            .iter()
+            .map(|e| (e.origin.0.as_u128(), e.seq))
+            .collect();
+        assert_eq!((keys, next), (vec![(1, 2), (2, 1), (1, 1), (3, 1)], 4));
+        s.close().await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,5 @@
-//! An event store in memory: per origin, a sorted map from seq to event.
+//! An event store in memory: per origin, a sorted map from seq to event, and the commit
+//! sequence as a list of keys in insertion order.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -23,19 +24,40 @@ struct Inner {
     oldest_ms: Option<u64>,
     newest_ms: Option<u64>,
     max_lamport: u64,
+    /// The commit sequence: the key of each inserted event, in insertion order.
+    committed: Vec<(NodeId, u64)>,
     closed: bool,
 }
 
 /// Events in memory. Inserts cost O(log n); nothing survives the process.
-#[derive(Default)]
 pub struct MemoryEventStore {
     inner: Mutex<Inner>,
+    /// The end of the commit sequence, for followers.
+    commits: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for MemoryEventStore {
+    fn default() -> Self {
+        MemoryEventStore {
+            inner: Mutex::default(),
+            commits: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl MemoryEventStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Tells followers how far the commit sequence goes now.
+    fn announce(&self, end: usize) {
+        self.commits.send_if_modified(|v| {
+            let changed = *v != end as u64;
+            *v = end as u64;
+            changed
+        });
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
@@ -65,6 +87,7 @@ impl Inner {
         let t = event.created_at_ms;
         self.oldest_ms = Some(self.oldest_ms.map_or(t, |o| o.min(t)));
         self.newest_ms = Some(self.newest_ms.map_or(t, |n| n.max(t)));
+        self.committed.push((event.origin, event.seq));
         log.events.insert(event.seq, event);
         while log.events.contains_key(&(log.contiguous + 1)) {
             log.contiguous += 1;
@@ -76,12 +99,44 @@ impl Inner {
 #[async_trait]
 impl EventStore for MemoryEventStore {
     async fn save(&self, event: Event) -> Result<SaveOutcome, StoreError> {
-        Ok(self.lock()?.insert(event))
+        let mut inner = self.lock()?;
+        let outcome = inner.insert(event);
+        let end = inner.committed.len();
+        drop(inner);
+        self.announce(end);
+        Ok(outcome)
     }
 
     async fn save_many(&self, events: Vec<Event>) -> Result<Vec<SaveOutcome>, StoreError> {
         let mut inner = self.lock()?;
-        Ok(events.into_iter().map(|e| inner.insert(e)).collect())
+        let out = events.into_iter().map(|e| inner.insert(e)).collect();
+        let end = inner.committed.len();
+        drop(inner);
+        self.announce(end);
+        Ok(out)
+    }
+
+    async fn committed_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<Event>, u64), StoreError> {
+        let inner = self.lock()?;
+        let start = usize::try_from(cursor)
+            .unwrap_or(usize::MAX)
+            .min(inner.committed.len());
+        let keys = &inner.committed[start..];
+        let events: Vec<Event> = keys
+            .iter()
+            .take(limit)
+            .filter_map(|(origin, seq)| inner.origins.get(origin)?.events.get(seq).cloned())
+            .collect();
+        let taken = keys.len().min(limit) as u64;
+        Ok((events, cursor.max(start as u64) + taken))
+    }
+
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     async fn events_since(

@@ -2,6 +2,16 @@
 //!
 //! A store is the one source of truth for a node: its vector clock and its own next seq are
 //! rebuilt from the store on start, so the clock can never claim an event the store lacks.
+//!
+//! # The commit sequence
+//! Besides lookups by `(origin, seq)`, every store numbers the records it commits: the
+//! first committed record is at cursor 0, the next at 1, and so on, in the order they
+//! became readable (log order for the file store). [`EventStore::committed_since`] reads
+//! that sequence from a cursor and [`EventStore::commits`] says how far it goes, so a reader
+//! that follows it (the app's live view) sees every event exactly once, in the same order,
+//! at its own pace, and never needs a lossy stream. A record that *replaces* a held event
+//! (a deterministic winner of an equivocation) is committed as a new record: a follower
+//! meets its `(origin, seq)` a second time and knows the earlier one was superseded.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -141,6 +151,20 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The highest Lamport time held (0 if empty).
     async fn max_lamport(&self) -> Result<u64, StoreError>;
+
+    /// Up to `limit` records of the commit sequence from position `cursor` on (see the
+    /// module documentation), in commit order, and the cursor just past them. A cursor at
+    /// or beyond the end gives no events and the same cursor back.
+    async fn committed_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<Event>, u64), StoreError>;
+
+    /// The end of the commit sequence (records committed so far), updated after each
+    /// commit: `committed_since(c, ..)` has events exactly when `c` is below the value. Wait
+    /// on it with [`tokio::sync::watch::Receiver::changed`]; it only grows.
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64>;
 
     /// Figures about the store.
     async fn stats(&self) -> Result<StoreStats, StoreError>;

@@ -52,8 +52,9 @@ pub enum Command {
     /// replicas holding the same events print byte-identical output.
     State(StoreArgs),
     /// Print the settings in force (name, room, secret file, theme, bell, time) and where
-    /// each came from: a flag, the config file or the default.
-    Config,
+    /// each came from: a flag, the config file or the default. Run flags go before it
+    /// (gossip-chat --no-bell config), store flags after (gossip-chat config --room x).
+    Config(StoreArgs),
 }
 
 /// Where the store is.
@@ -116,6 +117,11 @@ pub struct RunArgs {
     /// e.g. echo hello | gossip-chat --headless.
     #[arg(long)]
     pub headless: bool,
+    /// With --headless: EOF on stdin stops the node like /quit (after offering every
+    /// created event to the connected peers), e.g. printf 'hi\n' | gossip-chat --headless
+    /// --exit-on-eof.
+    #[arg(long, requires = "headless")]
+    pub exit_on_eof: bool,
     /// Start N local bot nodes (default 2) over TCP on 127.0.0.1 that chat and edit the list,
     /// to see every panel alive. Without --room it runs in a room of its own
     /// (demo-<random>) on a temporary store, so its bots never reach your real rooms,
@@ -207,7 +213,7 @@ pub fn resolve(
     };
     // Export and state take their store flags after the subcommand.
     let (store_m, store) = match (&mut cli.command, matches.subcommand()) {
-        (Some(Command::Export(a) | Command::State(a)), Some((_, m))) => (m, a),
+        (Some(Command::Export(a) | Command::State(a) | Command::Config(a)), Some((_, m))) => (m, a),
         _ => (matches, &mut cli.run.store),
     };
     let env_secret = std::env::var_os(SECRET_ENV).is_some();
@@ -245,7 +251,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(Command::Config) = cli.command {
+    if let Some(Command::Config(_)) = cli.command {
         print!("{}", settings.report(config_path.as_deref()));
         return ExitCode::SUCCESS;
     }
@@ -258,16 +264,16 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Some(Command::Export(args)) => export(&args).await,
-            Some(Command::State(args)) => state(&args).await,
-            Some(Command::Config) => Ok(()),
+            Some(Command::Export(args)) => export(&args).await.map(|()| ExitCode::SUCCESS),
+            Some(Command::State(args)) => state(&args).await.map(|()| ExitCode::SUCCESS),
+            Some(Command::Config(_)) => Ok(ExitCode::SUCCESS),
             None => run(cli.run).await,
         }
     });
     // Bot nodes and stray tasks must not keep the process alive after the session ended.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             eprintln!("gossip-chat: {message}");
             ExitCode::FAILURE
@@ -390,7 +396,9 @@ fn room_key(args: &StoreArgs) -> Result<Option<crate::auth::RoomKey>, String> {
         .map_err(|e| format!("room secret: {e}"))
 }
 
-async fn run(args: RunArgs) -> Result<(), String> {
+/// Runs the node; with `--headless`, exits 1 when created events were not shown to reach
+/// every connected peer before the stop.
+async fn run(args: RunArgs) -> Result<ExitCode, String> {
     if !args.headless {
         crate::app::tui::check_terminal()?;
     }
@@ -417,9 +425,19 @@ async fn run(args: RunArgs) -> Result<(), String> {
         _ => None,
     };
     let result = if args.headless {
-        super::headless::run(session, events).await
+        let options = super::headless::HeadlessOptions {
+            exit_on_eof: args.exit_on_eof,
+        };
+        super::headless::run(session, events, options)
+            .await
+            .map(|s| match s.unsent {
+                0 => ExitCode::SUCCESS,
+                _ => ExitCode::FAILURE,
+            })
     } else {
-        super::interactive::run(session, events, args.screen).await
+        super::interactive::run(session, events, args.screen)
+            .await
+            .map(|()| ExitCode::SUCCESS)
     };
     if let Some(d) = demo {
         d.stop().await;

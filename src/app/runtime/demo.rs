@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::session::{Session, SessionOptions};
-use super::view::SessionEvent;
+use super::view::{BatchKind, SessionEvent};
 use crate::app::{AppOp, Model};
 use crate::store::file::FsyncPolicy;
 
@@ -98,6 +98,9 @@ impl Demo {
 async fn behave(bot: Session, mut events: mpsc::Receiver<SessionEvent>, name: String, seed: u64) {
     let mut rng = SmallRng::seed_from_u64(seed ^ crate::protocol::now_ms());
     let mut model = Model::new();
+    for row in bot.open_view().await.unwrap_or_default() {
+        model.apply(&row.event);
+    }
     if let Ok(op) = AppOp::nick(&name) {
         let _ = bot.submit(&op).await;
     }
@@ -109,8 +112,13 @@ async fn behave(bot: Session, mut events: mpsc::Receiver<SessionEvent>, name: St
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => break,
                 e = events.recv() => match e {
-                    Some(SessionEvent::Created(r)) | Some(SessionEvent::Received(r)) => {
-                        model.apply(&r.event);
+                    Some(SessionEvent::Events(batch)) => {
+                        if batch.kind == (BatchKind::Reload { first: true }) {
+                            model = Model::new();
+                        }
+                        for r in &batch.rows {
+                            model.apply(&r.event);
+                        }
                     }
                     Some(_) => {}
                     None => return,

@@ -2,21 +2,41 @@
 //!
 //! Each stdin line is a chat message; lines starting with `/` are commands. stdout gets one
 //! JSON object per line: `ready` once, then an `event` per event created or received, a
-//! `peer` per peer change, `notice` / `warning` / `error` lines, and `state` on request. EOF
-//! on stdin keeps the node running until SIGINT/SIGTERM (or `/quit`), which shut it down
-//! cleanly. The shapes are documented in the README and kept stable.
+//! `peer` per peer change, `notice` / `warning` / `error` lines, `progress` lines while a
+//! large history streams in, and `state` on request; `stopped` last. Stdin is read one line
+//! at a time: each line's outcome is on stdout before the next line is read. `/quit`, EOF
+//! with `--exit-on-eof` and SIGINT/SIGTERM stop the node after offering every event to the
+//! connected peers; without `--exit-on-eof` EOF keeps it running. The shapes are
+//! documented in the README and kept stable.
+//!
+//! The `event` lines are the live view of the store (see [`super::feed`]): every event the
+//! store commits after `ready`, once, in commit order, none skipped; a slow reader of
+//! stdout slows the feed, never loses a line. They are written a batch at a time through
+//! one buffer, flushed when the writer has nothing more queued.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot};
 
 use super::command::{self, Front, Request};
 use super::session::Session;
-use super::view::{EventRow, PeerRow, Presence, PresenceNote, SessionEvent, WhoisInfo};
+use super::stdin::{StdinLine, StdinLines};
+use super::view::{
+    BatchKind, EventBatch, EventRow, PeerRow, Presence, PresenceNote, Progress, SessionEvent,
+    WhoisInfo,
+};
 use crate::app::{Model, payload_json};
-use crate::protocol::NodeId;
+use crate::protocol::{Event, NodeId};
+
+/// Chunks of output queued for stdout; a full queue holds the feed back.
+const OUT_CAPACITY: usize = 8;
+
+/// Shortest time between two `progress` lines of one catch-up.
+const PROGRESS_GAP: Duration = Duration::from_millis(100);
 
 /// The JSON line of an event created here or received.
 pub fn event_json(row: &EventRow, model: &Model) -> Value {
@@ -36,6 +56,82 @@ pub fn event_json(row: &EventRow, model: &Model) -> Value {
     })
 }
 
+/// An `event` line, serialised without building a JSON tree: the same bytes as
+/// [`event_json`] (whose object keys come out sorted, hence the field order here).
+#[derive(Serialize)]
+struct EventLine<'a> {
+    age_ms: i64,
+    created_at_ms: u64,
+    dir: &'static str,
+    from: Option<String>,
+    id: uuid::Uuid,
+    lamport: u64,
+    op: Value,
+    origin: String,
+    origin_name: std::borrow::Cow<'a, str>,
+    seq: u64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// Appends the `event` line of `row` (and a newline) to `out`.
+pub fn write_event_line(row: &EventRow, model: &Model, out: &mut Vec<u8>) {
+    let e = &row.event;
+    let line = EventLine {
+        age_ms: row.age_ms,
+        created_at_ms: e.created_at_ms,
+        dir: if row.from.is_some() {
+            "received"
+        } else {
+            "created"
+        },
+        from: row.from.map(|f| f.to_string()),
+        id: e.id,
+        lamport: e.lamport,
+        op: payload_json(&e.payload),
+        origin: e.origin.to_string(),
+        origin_name: model.display_name(e.origin),
+        seq: e.seq,
+        kind: "event",
+    };
+    // Writing into a Vec cannot fail, and these fields always serialise.
+    if serde_json::to_writer(&mut *out, &line).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+/// Folds a batch of the live view into `model` and appends the `event` line of each live
+/// row to `out`; a reload's rows are folded only (its first chunk starts a fresh model).
+pub fn fold_batch(batch: &EventBatch, model: &mut Model, out: &mut Vec<u8>) {
+    match batch.kind {
+        BatchKind::Live => {
+            for row in &batch.rows {
+                model.apply(&row.event);
+                write_event_line(row, model, out);
+            }
+        }
+        BatchKind::Reload { first } => {
+            if first {
+                *model = Model::new();
+            }
+            for row in &batch.rows {
+                model.apply(&row.event);
+            }
+        }
+    }
+}
+
+/// The `progress` line: `shown` of `held` records of the store, and whether a catch-up is
+/// still under way (the last line of one says `false`, with `shown == held`).
+pub fn progress_json(p: &Progress) -> Value {
+    json!({
+        "type": "progress",
+        "shown": p.shown,
+        "held": p.held,
+        "catching_up": p.catching_up,
+    })
+}
+
 /// The JSON line of a peer.
 pub fn peer_json(row: &PeerRow) -> Value {
     json!({
@@ -51,103 +147,274 @@ pub fn peer_json(row: &PeerRow) -> Value {
     })
 }
 
-/// Runs the headless loop until `/quit` or a signal; returns once the session is down.
-pub async fn run(
-    session: Session,
-    mut events: mpsc::Receiver<SessionEvent>,
-) -> std::io::Result<()> {
-    let (out, out_rx) = mpsc::channel::<Value>(1024);
-    let writer = tokio::spawn(write_lines(out_rx));
-    let mut model = Model::new();
-    for row in session.history().await.unwrap_or_default() {
-        model.apply(&row.event);
-    }
-    let _ = out
-        .send(json!({
-            "type": "ready",
-            "node_id": session.node_id().to_string(),
-            "name": session.options().name,
-            "room": session.options().room,
-            "listen": session.listen_addr().to_string(),
-            "port": session.listen_addr().port(),
-            "data_dir": session.store_dir().display().to_string(),
-            "mdns": session.options().mdns,
-            "next_seq": session.node().next_seq(),
-            "events": model.counts().events,
-        }))
-        .await;
-    session.ensure_nick(model.nick(session.node_id())).await;
-    let (lines_tx, mut lines) = mpsc::channel::<String>(64);
-    tokio::spawn(read_lines(lines_tx));
-    let mut stdin_open = true;
-    let mut peers: HashMap<NodeId, PeerRow> = HashMap::new();
-    let mut stop = std::pin::pin!(shutdown_signal());
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            line = lines.recv(), if stdin_open => match line {
-                Some(line) => {
-                    if !handle_line(&line, &session, &model, &out).await {
-                        break;
-                    }
-                }
-                // EOF: keep running until a signal, as a daemon would.
-                None => stdin_open = false,
-            },
-            event = events.recv() => match event {
-                Some(event) => on_session_event(event, &mut model, &mut peers, &out).await,
-                None => break,
-            },
-        }
-    }
-    session.shutdown().await;
-    drop(out);
-    let _ = writer.await;
-    Ok(())
+/// How long a stop waits for created events to reach the connected peers.
+pub const STOP_DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a line waits for the live view to show the event it created before printing
+/// it itself (the feed delivers every commit; this only bounds a stalled one).
+const OWN_EVENT_WAIT: Duration = Duration::from_secs(5);
+
+/// How `--headless` runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeadlessOptions {
+    /// EOF on stdin stops the node like `/quit` (else it keeps running until a signal).
+    pub exit_on_eof: bool,
 }
 
-/// Handles one stdin line; false means quit.
-async fn handle_line(
-    line: &str,
-    session: &Session,
-    model: &Model,
-    out: &mpsc::Sender<Value>,
-) -> bool {
-    let reply = match command::interpret(line, Front::Headless, model, session.node_id()) {
-        Ok(Request::Nothing) => None,
-        Ok(Request::Op(op)) => match session.submit(&op).await {
-            Ok(_) => None,
-            Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
-        },
-        Ok(Request::Connect(addr)) => {
-            session.connect(addr.clone());
-            Some(json!({"type": "notice", "message": format!("connecting to {addr}")}))
-        }
-        Ok(Request::State) => match model.state_json() {
-            Ok(s) => Some(
-                json!({"type": "state", "state": serde_json::from_str::<Value>(&s).unwrap_or(Value::Null)}),
-            ),
-            Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
-        },
-        Ok(Request::Help) => Some(help_json()),
-        Ok(Request::Unpeer(addr)) => {
-            Some(json!({"type": "notice", "message": session.unpeer(&addr)}))
-        }
-        Ok(Request::Forget) => {
-            let n = session.forget();
-            Some(json!({"type": "notice", "message": format!("forgot {n} offline peer(s)")}))
-        }
-        Ok(Request::Whois(name)) => Some(match session.whois(&name) {
-            Ok(found) => whois_json(&found),
-            Err(e) => json!({"type": "error", "message": e}),
-        }),
-        Ok(Request::Quit) => return false,
-        Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
+/// How a headless run ended: the `stopped` line's figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// Events this run created.
+    pub created: u64,
+    /// Of those, how many some connected peer was not shown to hold before the stop.
+    pub unsent: u64,
+}
+
+/// Why the loop ended, for the log.
+#[derive(Debug, Clone, Copy)]
+enum StopReason {
+    Quit,
+    Eof,
+    Signal,
+    SessionGone,
+}
+
+/// The loop's state: the session, its events, the folded model and what was printed.
+struct Headless {
+    session: Session,
+    events: mpsc::Receiver<SessionEvent>,
+    model: Model,
+    peers: HashMap<NodeId, PeerRow>,
+    last_progress: Option<Instant>,
+    out: Out,
+}
+
+/// Runs the headless loop until `/quit`, EOF (with `exit_on_eof`) or a signal, then the
+/// stop sequence: offer every event to the connected peers (bounded by
+/// [`STOP_DELIVERY_TIMEOUT`]), shut the session down, print the `stopped` line.
+pub async fn run(
+    session: Session,
+    events: mpsc::Receiver<SessionEvent>,
+    options: HeadlessOptions,
+) -> std::io::Result<Stopped> {
+    let (out, out_rx) = mpsc::channel::<Chunk>(OUT_CAPACITY);
+    let writer = tokio::spawn(write_lines(out_rx));
+    let mut h = Headless {
+        session,
+        events,
+        model: Model::new(),
+        peers: HashMap::new(),
+        last_progress: None,
+        out: Out(out),
     };
-    if let Some(v) = reply {
-        let _ = out.send(v).await;
+    match h.session.open_view().await {
+        Ok(rows) => rows.iter().for_each(|row| {
+            h.model.apply(&row.event);
+        }),
+        Err(e) => {
+            h.out.json(json!({"type": "error", "message": format!("cannot read the store: {e}; its events follow as they are read")}))
+                .await;
+        }
     }
-    true
+    h.out.json(h.ready_json()).await;
+    // Our nick event, if the name changed, comes before the first line's outcome.
+    if let Some(event) = h
+        .session
+        .ensure_nick(h.model.nick(h.session.node_id()))
+        .await
+    {
+        h.wait_printed(&event).await;
+    }
+    let reason = h.serve(options).await?;
+    let stopped = stop_sequence(&h.session, reason).await;
+    h.out
+        .json(json!({
+            "type": "stopped",
+            "created": stopped.created,
+            "unsent": stopped.unsent,
+        }))
+        .await;
+    drop(h);
+    let _ = writer.await;
+    Ok(stopped)
+}
+
+impl Headless {
+    fn ready_json(&self) -> Value {
+        let s = &self.session;
+        json!({
+            "type": "ready",
+            "node_id": s.node_id().to_string(),
+            "name": s.name(),
+            "room": s.options().room,
+            "listen": s.listen_addr().to_string(),
+            "port": s.listen_addr().port(),
+            "data_dir": s.store_dir().display().to_string(),
+            "mdns": s.options().mdns,
+            "next_seq": s.node().next_seq(),
+            "events": self.model.counts().events,
+        })
+    }
+
+    /// Stdin lines, one at a time and each outcome written out before the next is read,
+    /// with the session's events in between, until something ends the run.
+    async fn serve(&mut self, options: HeadlessOptions) -> std::io::Result<StopReason> {
+        let mut stdin = StdinLines::spawn()?;
+        let mut stop = std::pin::pin!(shutdown_signal());
+        Ok(loop {
+            tokio::select! {
+                _ = &mut stop => break StopReason::Signal,
+                line = stdin.next() => {
+                    let go_on = match line {
+                        StdinLine::Line(text) => self.handle_line(&text).await,
+                        StdinLine::NotUtf8(n) => {
+                            let message = format!("line {n} is not UTF-8");
+                            self.out.json(json!({"type": "error", "message": message})).await;
+                            true
+                        }
+                        // EOF: keep running until a signal, as a daemon would, unless asked not to.
+                        StdinLine::Eof if options.exit_on_eof => break StopReason::Eof,
+                        StdinLine::Eof => continue,
+                    };
+                    self.out.sync().await;
+                    stdin.done();
+                    if !go_on {
+                        break StopReason::Quit;
+                    }
+                }
+                event = self.events.recv() => match event {
+                    Some(event) => self.on_event(event).await,
+                    None => break StopReason::SessionGone,
+                },
+            }
+        })
+    }
+
+    async fn on_event(&mut self, event: SessionEvent) {
+        on_session_event(
+            event,
+            &mut self.model,
+            &mut self.peers,
+            &mut self.last_progress,
+            &self.out,
+        )
+        .await;
+    }
+
+    /// Handles one stdin line, printing its outcome (the created event, an error, the
+    /// state); false means quit.
+    async fn handle_line(&mut self, line: &str) -> bool {
+        let me = self.session.node_id();
+        let reply = match command::interpret(line, Front::Headless, &self.model, me) {
+            Ok(Request::Nothing) => None,
+            Ok(Request::Op(op)) => match self.session.submit(&op).await {
+                Ok(event) => {
+                    self.wait_printed(&event).await;
+                    None
+                }
+                Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
+            },
+            Ok(Request::Connect(addr)) => {
+                self.session.connect(addr.clone());
+                Some(json!({"type": "notice", "message": format!("connecting to {addr}")}))
+            }
+            Ok(Request::State) => match self.model.state_json() {
+                Ok(s) => Some(
+                    json!({"type": "state", "state": serde_json::from_str::<Value>(&s).unwrap_or(Value::Null)}),
+                ),
+                Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
+            },
+            Ok(Request::Help) => Some(help_json()),
+            Ok(Request::Unpeer(addr)) => {
+                Some(json!({"type": "notice", "message": self.session.unpeer(&addr)}))
+            }
+            Ok(Request::Forget) => {
+                let n = self.session.forget();
+                Some(json!({"type": "notice", "message": format!("forgot {n} offline peer(s)")}))
+            }
+            Ok(Request::Whois(name)) => Some(match self.session.whois(&name) {
+                Ok(found) => whois_json(&found),
+                Err(e) => json!({"type": "error", "message": e}),
+            }),
+            Ok(Request::Quit) => return false,
+            Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
+        };
+        if let Some(v) = reply {
+            self.out.json(v).await;
+        }
+        true
+    }
+
+    /// Handles the session's events until the live view has shown `event` (created by
+    /// this node just now), so its line is printed, and folded for a `/state` on the next
+    /// line, before the next line is read, and still in commit order.
+    async fn wait_printed(&mut self, event: &Event) {
+        let deadline = tokio::time::Instant::now() + OWN_EVENT_WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(next)) => {
+                    let hit = match &next {
+                        SessionEvent::Events(b) => b
+                            .rows
+                            .iter()
+                            .find(|r| r.event.origin == event.origin && r.event.seq == event.seq)
+                            .map(|r| (r.clone(), b.kind != BatchKind::Live)),
+                        _ => None,
+                    };
+                    self.on_event(next).await;
+                    match hit {
+                        None => continue,
+                        // A reload folds without printing: the line still owes its outcome.
+                        Some((row, true)) => self.print_row(&row).await,
+                        Some((_, false)) => {}
+                    }
+                    return;
+                }
+                Ok(None) => return,
+                Err(_) => {
+                    tracing::warn!(
+                        seq = event.seq,
+                        "the live view did not show our event in time; printing it"
+                    );
+                    let row = EventRow {
+                        at: std::time::SystemTime::now(),
+                        event: event.clone(),
+                        from: None,
+                        age_ms: 0,
+                    };
+                    self.model.apply(&row.event);
+                    self.print_row(&row).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn print_row(&mut self, row: &EventRow) {
+        let mut line = Vec::new();
+        write_event_line(row, &self.model, &mut line);
+        self.out.bytes(line).await;
+    }
+}
+
+/// Offers what we hold to every connected peer (a second signal cuts the wait short), then
+/// shuts the session down, which closes the store.
+async fn stop_sequence(session: &Session, reason: StopReason) -> Stopped {
+    tracing::info!(?reason, "headless: stopping");
+    let offered = tokio::select! {
+        o = session.offer_to_peers(STOP_DELIVERY_TIMEOUT) => Some(o),
+        _ = shutdown_signal() => None,
+    };
+    let created = session.node().stats().events_created;
+    session.shutdown().await;
+    let unsent = match offered {
+        Some(o) if o.missed == 0 => 0,
+        // Every exchange carries every event the peer lacks, so a peer that did not
+        // confirm may lack any of them.
+        _ => created,
+    };
+    tracing::info!(created, unsent, ?offered, "headless: stopped");
+    Stopped { created, unsent }
 }
 
 /// The `presence` line of a join, leave or rename (shown, not stored).
@@ -195,13 +462,68 @@ fn help_json() -> Value {
     json!({"type": "help", "commands": commands})
 }
 
+/// What goes to the stdout writer.
+enum Chunk {
+    /// Lines to write.
+    Bytes(Vec<u8>),
+    /// Flush everything queued before, then answer.
+    Sync(oneshot::Sender<()>),
+}
+
+/// The queue to the stdout writer.
+struct Out(mpsc::Sender<Chunk>);
+
+impl Out {
+    /// Queues one JSON line. If stdout is gone there is nobody to tell.
+    async fn json(&self, v: Value) {
+        let mut line = v.to_string().into_bytes();
+        line.push(b'\n');
+        self.bytes(line).await;
+    }
+
+    /// Queues a chunk of lines, waiting while the queue is full.
+    async fn bytes(&self, chunk: Vec<u8>) {
+        if !chunk.is_empty() {
+            let _ = self.0.send(Chunk::Bytes(chunk)).await;
+        }
+    }
+
+    /// Returns once everything queued so far is written and flushed (or stdout is gone).
+    async fn sync(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.0.send(Chunk::Sync(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
 async fn on_session_event(
     event: SessionEvent,
     model: &mut Model,
     peers: &mut HashMap<NodeId, PeerRow>,
-    out: &mpsc::Sender<Value>,
+    last_progress: &mut Option<Instant>,
+    out: &Out,
 ) {
     let line = match event {
+        SessionEvent::Events(batch) => {
+            let mut chunk = Vec::with_capacity(batch.rows.len() * 320);
+            fold_batch(&batch, model, &mut chunk);
+            let p = batch.progress;
+            // Dropping the batch (here) returns its ticket: the feed may read the next.
+            drop(batch);
+            out.bytes(chunk).await;
+            let due = last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_GAP);
+            if p.catching_up && due {
+                *last_progress = Some(Instant::now());
+                Some(progress_json(&p))
+            } else {
+                None
+            }
+        }
+        SessionEvent::Progress(p) => {
+            *last_progress = None;
+            Some(progress_json(&p))
+        }
         SessionEvent::Created(row) | SessionEvent::Received(row) => {
             model.apply(&row.event);
             Some(event_json(&row, model))
@@ -212,13 +534,12 @@ async fn on_session_event(
                     .get(&row.id)
                     .is_none_or(|old| old.state != row.state || old.name != row.name);
                 if changed {
-                    let _ = out.send(peer_json(row)).await;
+                    out.json(peer_json(row)).await;
                 }
             }
             let ids: Vec<NodeId> = rows.iter().map(|r| r.id).collect();
             for gone in peers.keys().filter(|id| !ids.contains(id)) {
-                let _ = out
-                    .send(json!({"type": "peer", "id": gone.to_string(), "state": "removed"}))
+                out.json(json!({"type": "peer", "id": gone.to_string(), "state": "removed"}))
                     .await;
             }
             *peers = rows.into_iter().map(|r| (r.id, r)).collect();
@@ -230,28 +551,33 @@ async fn on_session_event(
         SessionEvent::Exchange(_) | SessionEvent::Status(_) => None,
     };
     if let Some(v) = line {
-        let _ = out.send(v).await;
+        out.json(v).await;
     }
 }
 
-async fn read_lines(tx: mpsc::Sender<String>) {
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if tx.send(line).await.is_err() {
-            return;
+/// Writes queued chunks to stdout through one buffer, flushing whenever the queue is empty
+/// or a sync asks: a burst costs a few large writes, a single line is out at once.
+async fn write_lines(mut rx: mpsc::Receiver<Chunk>) {
+    let mut stdout = tokio::io::BufWriter::with_capacity(256 * 1024, tokio::io::stdout());
+    while let Some(chunk) = rx.recv().await {
+        match chunk {
+            Chunk::Bytes(bytes) => {
+                if stdout.write_all(&bytes).await.is_err() {
+                    return;
+                }
+                if rx.is_empty() && stdout.flush().await.is_err() {
+                    return;
+                }
+            }
+            Chunk::Sync(done) => {
+                if stdout.flush().await.is_err() {
+                    return;
+                }
+                let _ = done.send(());
+            }
         }
     }
-}
-
-async fn write_lines(mut rx: mpsc::Receiver<Value>) {
-    let mut stdout = tokio::io::stdout();
-    while let Some(v) = rx.recv().await {
-        let mut line = v.to_string();
-        line.push('\n');
-        if stdout.write_all(line.as_bytes()).await.is_err() || stdout.flush().await.is_err() {
-            return;
-        }
-    }
+    let _ = stdout.flush().await;
 }
 
 /// Resolves on Ctrl-C, or SIGTERM on unix.
@@ -274,5 +600,99 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::AppOp;
+
+    fn model_with_item() -> (Model, uuid::Uuid) {
+        let mut m = Model::new();
+        let op = m.new_item_op("milk", None).unwrap();
+        let AppOp::ListAdd { item, .. } = op else {
+            panic!("not an add")
+        };
+        let e = crate::protocol::Event {
+            id: uuid::Uuid::now_v7(),
+            origin: NodeId::from_u128(1),
+            seq: 1,
+            lamport: 1,
+            created_at_ms: 0,
+            payload: op.encode().unwrap().into(),
+            sig: bytes::Bytes::new(),
+        };
+        m.apply(&e);
+        (m, item)
+    }
+
+    #[test]
+    fn event_lines_are_the_bytes_of_event_json() {
+        let (m, _) = model_with_item();
+        let op = AppOp::chat("hi \"there\"\n").unwrap();
+        let event = crate::protocol::Event {
+            id: uuid::Uuid::now_v7(),
+            origin: NodeId::from_u128(7),
+            seq: 3,
+            lamport: 9,
+            created_at_ms: 12,
+            payload: op.encode().unwrap().into(),
+            sig: bytes::Bytes::new(),
+        };
+        let undecodable = crate::protocol::Event {
+            payload: bytes::Bytes::from_static(b"\xff\x00"),
+            ..event.clone()
+        };
+        for (event, from) in [
+            (event.clone(), None),
+            (event, Some(NodeId::from_u128(8))),
+            (undecodable, Some(NodeId::from_u128(7))),
+        ] {
+            let row = EventRow {
+                at: std::time::SystemTime::UNIX_EPOCH,
+                event,
+                from,
+                age_ms: -4,
+            };
+            let mut out = Vec::new();
+            write_event_line(&row, &m, &mut out);
+            let want = format!("{}\n", event_json(&row, &m));
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn a_live_batch_is_folded_and_printed_and_a_reload_restarts_the_model() {
+        let (mut m, _) = model_with_item();
+        let row = |seq: u64, text: &str| EventRow {
+            at: std::time::SystemTime::UNIX_EPOCH,
+            event: crate::protocol::Event {
+                id: uuid::Uuid::now_v7(),
+                origin: NodeId::from_u128(2),
+                seq,
+                lamport: seq,
+                created_at_ms: 0,
+                payload: AppOp::chat(text).unwrap().encode().unwrap().into(),
+                sig: bytes::Bytes::new(),
+            },
+            from: Some(NodeId::from_u128(2)),
+            age_ms: 0,
+        };
+        let live = EventBatch::new(vec![row(1, "a"), row(2, "b")], Progress::default());
+        let mut out = Vec::new();
+        fold_batch(&live, &mut m, &mut out);
+        assert_eq!(m.counts().events, 3);
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 2);
+        let mut reload = EventBatch::new(vec![row(1, "a")], Progress::default());
+        reload.kind = BatchKind::Reload { first: true };
+        let mut out = Vec::new();
+        fold_batch(&reload, &mut m, &mut out);
+        assert!(out.is_empty(), "a reload prints no event lines");
+        assert_eq!(
+            m.counts().events,
+            1,
+            "the model was rebuilt from the reload"
+        );
     }
 }

@@ -23,7 +23,15 @@ pub async fn run(
     events: mpsc::Receiver<SessionEvent>,
     screen: ScreenOptions,
 ) -> std::io::Result<()> {
-    let history = session.history().await.unwrap_or_default();
+    let history = match session.open_view().await {
+        Ok(rows) => rows,
+        Err(e) => {
+            session.warn(format!(
+                "cannot read the store: {e}; its events follow as they are read"
+            ));
+            Vec::new()
+        }
+    };
     let current = latest_nick(&history, session.node_id());
     session.ensure_nick(current.as_deref()).await;
     let status = session.status().await;

@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -17,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::addrs;
+use super::feed::{Deliveries, Feed};
 use super::roster::{Roster, fingerprint};
 use super::view::{
     DialInfo, EventRow, ExchangeRow, PeerRow, Presence, PresenceNote, SessionEvent, StatusInfo,
@@ -129,8 +131,34 @@ struct Inner {
     /// Where others can reach us (see [`addrs::reachable_addrs`]).
     addresses: Vec<SocketAddr>,
     out: mpsc::Sender<SessionEvent>,
+    /// Which peer delivered which event, for the live view's rows.
+    deliveries: Arc<Deliveries>,
+    /// Whether the live view is open (see [`Session::open_view`]).
+    viewing: AtomicBool,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Dials (`--peer`, `/peer`) still under way: a stop waits for them, briefly.
+    dialing: AtomicUsize,
+}
+
+/// How offering our events to one peer at a stop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PeerOffer {
+    /// It holds every event we hold.
+    Confirmed,
+    /// It left (unreachable, no connection open).
+    Gone,
+    /// It is there but did not confirm in time.
+    Missed,
+}
+
+/// What [`Session::offer_to_peers`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offered {
+    /// Peers that confirmed they hold every event we hold.
+    pub confirmed: usize,
+    /// Peers (or dials still under way) that did not, in time.
+    pub missed: usize,
 }
 
 /// A dial that has not answered yet.
@@ -206,8 +234,11 @@ impl Session {
                 hinted: Mutex::new(HashSet::new()),
                 addresses,
                 out,
+                deliveries: Arc::default(),
+                viewing: AtomicBool::new(false),
                 cancel: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
+                dialing: AtomicUsize::new(0),
             }),
         };
         session.report_open();
@@ -250,21 +281,33 @@ impl Session {
         self.inner.store.dir()
     }
 
-    /// Every stored event, as rows (for a screen's initial fold), oldest first by
-    /// `(lamport, origin, seq)`.
-    pub async fn history(&self) -> Result<Vec<EventRow>, SessionError> {
-        let mut events = self.inner.store.all_events().await?;
-        events.sort_by_key(Event::order_key);
-        let me = self.node_id();
-        Ok(events
-            .into_iter()
-            .map(|event| EventRow {
-                at: SystemTime::UNIX_EPOCH + Duration::from_millis(event.created_at_ms),
-                from: (event.origin != me).then_some(event.origin),
-                age_ms: 0,
-                event,
-            })
-            .collect())
+    /// Opens the live view: every stored event as rows, oldest first by
+    /// `(lamport, origin, seq)`, for a screen's first fold; from then on every record the
+    /// store commits arrives on the session's receiver as [`SessionEvent::Events`], in
+    /// commit order, none skipped, at the pace the screen takes them (see
+    /// [`super::feed`]). Call it once; a second call is refused. If the store cannot be
+    /// read, the error is returned and the feed starts from the first record instead, so
+    /// the screen still gets every event.
+    pub async fn open_view(&self) -> Result<Vec<EventRow>, SessionError> {
+        if self.inner.viewing.swap(true, Ordering::AcqRel) {
+            return Err(SessionError::Op("the live view is open already".into()));
+        }
+        let mut feed = Feed::new(
+            self.inner.store.clone() as Arc<dyn EventStore>,
+            self.node_id(),
+            self.inner.out.clone(),
+            self.inner.deliveries.clone(),
+        );
+        match feed.history().await {
+            Ok((rows, cursor)) => {
+                self.spawn(feed.run(cursor));
+                Ok(rows)
+            }
+            Err(e) => {
+                self.spawn(feed.run(0));
+                Err(e.into())
+            }
+        }
     }
 
     /// Our current name: `--name`, else our last nick in this room, else the default.
@@ -280,25 +323,26 @@ impl Session {
     /// Publishes our name as our nick when the events held (`current`: our latest nick
     /// there) say otherwise and either we have no nick yet or `--name` asks for another.
     /// Without `--name`, a stored nick is kept: a restart never renames us.
-    pub async fn ensure_nick(&self, current: Option<&str>) {
+    /// Returns the event created.
+    pub async fn ensure_nick(&self, current: Option<&str>) -> Option<Event> {
         let name = self.inner.opts.name.trim().to_string();
         let name = match current {
-            Some(c) if c == name => return,
+            Some(c) if c == name => return None,
             Some(c) if !self.inner.opts.name_given => {
                 *lock(&self.inner.name) = c.to_string();
-                return;
+                return None;
             }
             _ => name,
         };
         let name = name.as_str();
         match AppOp::nick(name) {
-            Ok(op) => {
-                if let Err(e) = self.submit(&op).await {
-                    self.warn(format!("could not publish the name {name:?}: {e}"));
-                }
-            }
+            Ok(op) => match self.submit(&op).await {
+                Ok(event) => return Some(event),
+                Err(e) => self.warn(format!("could not publish the name {name:?}: {e}")),
+            },
             Err(e) => self.warn(format!("the name {name:?} cannot be used as a nick: {e}")),
         }
+        None
     }
 
     /// Creates an event carrying `op`.
@@ -336,14 +380,87 @@ impl Session {
         }
         self.emit(SessionEvent::Peers(self.peer_rows()));
         let this = self.clone();
+        self.inner.dialing.fetch_add(1, Ordering::SeqCst);
         self.spawn(async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
                 _ = this.dial_until_answered(&addr) => {}
             }
+            this.inner.dialing.fetch_sub(1, Ordering::SeqCst);
             lock(&this.inner.dials).remove(&addr);
             this.emit(SessionEvent::Peers(this.peer_rows()));
         });
+    }
+
+    /// Before a stop: waits (until `within` has passed) for the dials under way, then has an
+    /// exchange with every reachable peer until one sends nothing, which proves the peer
+    /// holds every event we hold (an exchange is cut by count, so one may not be enough).
+    /// A peer that cannot be reached and has no open connection has left: it is not
+    /// counted; a dial still unanswered is.
+    pub async fn offer_to_peers(&self, within: Duration) -> Offered {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.inner.dialing.load(Ordering::SeqCst) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let unanswered = self.inner.dialing.load(Ordering::SeqCst);
+        let peers: Vec<NodeId> = self
+            .inner
+            .node
+            .peers()
+            .into_iter()
+            .filter(|p| p.is_reachable())
+            .map(|p| p.id)
+            .collect();
+        let outcomes = futures::future::join_all(
+            peers
+                .into_iter()
+                .map(|id| self.confirm_holds_all(id, deadline)),
+        )
+        .await;
+        let count = |o: PeerOffer| outcomes.iter().filter(|x| **x == o).count();
+        Offered {
+            confirmed: count(PeerOffer::Confirmed),
+            missed: count(PeerOffer::Missed) + unanswered,
+        }
+    }
+
+    async fn confirm_holds_all(&self, peer: NodeId, deadline: tokio::time::Instant) -> PeerOffer {
+        let mut unreachable = 0;
+        loop {
+            match tokio::time::timeout_at(deadline, self.inner.node.gossip_with(peer)).await {
+                Err(_) => return PeerOffer::Missed,
+                Ok(Ok(r)) if r.success && r.events_sent == 0 => return PeerOffer::Confirmed,
+                Ok(Ok(r)) if r.success => continue,
+                Ok(Ok(r)) => {
+                    tracing::info!(%peer, error = ?r.error, "stop: exchange failed");
+                }
+                Ok(Err(e)) => {
+                    tracing::info!(%peer, error = %e, "stop: no exchange");
+                    return PeerOffer::Gone;
+                }
+            }
+            if !self.link_open(peer) {
+                unreachable += 1;
+                // Refused again and again with no connection open: it left before us.
+                if unreachable == 3 {
+                    return PeerOffer::Gone;
+                }
+            }
+            if tokio::time::Instant::now() + Duration::from_millis(100) >= deadline {
+                return PeerOffer::Missed;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn link_open(&self, peer: NodeId) -> bool {
+        self.inner
+            .transport
+            .peer_stats()
+            .iter()
+            .any(|s| s.peer == peer && s.connections > 0)
     }
 
     /// Stops dialing `addr`, and drops a peer at that address that is not alive. Returns
@@ -784,6 +901,10 @@ impl Session {
 
     fn spawn_node_forwarders(&self) {
         let node = &self.inner.node;
+        // Events reach the screen through the live view's feed, from the store; these
+        // streams only tell the feed who delivered them and keep the roster (names for
+        // peer rows and rename notices). A lag loses delivery names (rows then name the
+        // origin), never an event, and refolds the roster from the store.
         let mut created = node.on_event_created();
         let mut received = node.on_event_received();
         let mut exchanges = node.on_gossip_exchange();
@@ -795,31 +916,19 @@ impl Session {
             loop {
                 tokio::select! {
                     r = created.recv() => match r {
-                        Ok(event) => {
-                            this.observe(&event).await;
-                            this.emit(SessionEvent::Created(EventRow {
-                                at: SystemTime::now(),
-                                event,
-                                from: None,
-                                age_ms: 0,
-                            }));
-                        }
-                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Ok(event) => this.observe(&event).await,
+                        Err(broadcast::error::RecvError::Lagged(n)) => this.refold_roster(n).await,
                         Err(_) => return,
                     },
                     r = received.recv() => match r {
                         Ok(r) => {
                             this.observe(&r.event).await;
                             let age_ms = now_ms() as i64 - r.event.created_at_ms as i64;
-                            this.emit(SessionEvent::Received(EventRow {
-                                at: SystemTime::now(),
-                                event: r.event,
-                                from: Some(r.from),
-                                age_ms,
-                            }));
+                            this.inner.deliveries.note(r.event.origin, r.event.seq, r.from, age_ms);
                         }
                         Err(broadcast::error::RecvError::Lagged(n)) => {
-                            this.warn(format!("{n} received events not shown (the screen fell behind)"));
+                            tracing::debug!(missed = n, "deliveries not noted (rows name the origin instead)");
+                            this.refold_roster(n).await;
                         }
                         Err(_) => return,
                     },
@@ -847,9 +956,12 @@ impl Session {
             return;
         };
         if event.origin == self.node_id() {
-            *lock(&self.inner.name) = to.clone();
+            // Our own rename is no news to us (the screen that typed it says so), and a
+            // script gets its event line; the status bar follows it.
+            *lock(&self.inner.name) = to;
             let status = self.status().await;
             self.emit(SessionEvent::Status(status));
+            return;
         }
         if from != to {
             self.emit(SessionEvent::Presence(PresenceNote {
@@ -857,6 +969,15 @@ impl Session {
                 who: event.origin,
                 kind: Presence::Renamed { from, to },
             }));
+        }
+    }
+
+    /// Rebuilds the roster from the store after its event stream lagged by `missed`.
+    async fn refold_roster(&self, missed: u64) {
+        tracing::info!(missed, "roster stream lagged: refolding it from the store");
+        match fold_roster(&self.inner.store, self.node_id(), &self.inner.opts).await {
+            Ok((roster, _)) => *lock(&self.inner.roster) = roster,
+            Err(e) => tracing::warn!(error = %e, "cannot refold the roster"),
         }
     }
 

@@ -66,7 +66,8 @@ pub struct EventRow {
     pub at: SystemTime,
     /// The event.
     pub event: Event,
-    /// The peer that delivered it; `None` for an event created here.
+    /// The peer that delivered it, when the session saw the delivery, else its origin;
+    /// `None` for an event created here.
     pub from: Option<NodeId>,
     /// Its age on arrival: arrival time minus its `created_at_ms` (0 for local events).
     pub age_ms: i64,
@@ -102,9 +103,110 @@ pub struct StatusInfo {
     pub addresses: Vec<SocketAddr>,
 }
 
+/// How far the live view has come through the store's commit sequence (see
+/// [`crate::store::EventStore::committed_since`]): records handed to the screen, of the
+/// records the store has committed. Both count records, so a replaced event counts twice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Records handed to the screen, this batch included.
+    pub shown: u64,
+    /// Records the store had committed when the batch was read.
+    pub held: u64,
+    /// A large history is streaming in (at least [`Progress::CATCH_UP_MIN`] records in
+    /// one run of commits, or that many still to show): screens say "catching up: N of
+    /// M". The run's last report has this false.
+    pub catching_up: bool,
+}
+
+impl Progress {
+    /// Records in one run of commits from which a screen says it is catching up.
+    pub const CATCH_UP_MIN: u64 = 1000;
+
+    /// Records committed but not shown yet.
+    pub fn behind(&self) -> u64 {
+        self.held.saturating_sub(self.shown)
+    }
+}
+
+/// What a batch of rows is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchKind {
+    /// The next records of the commit sequence: fold them, and show them as new.
+    Live,
+    /// The store replaced an event, so the view is re-read: every event held, in
+    /// chunks. The `first` chunk starts a fresh model; none is shown as new.
+    Reload {
+        /// Whether this chunk starts the reload.
+        first: bool,
+    },
+}
+
+/// Rows of the live view, in commit order. The session sends the next batch only after the
+/// screen has dropped enough of the earlier ones (the batch carries a ticket that is
+/// released when it is dropped): a slow screen slows the feed down and loses nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventBatch {
+    /// The rows.
+    pub rows: Vec<EventRow>,
+    /// What they are.
+    pub kind: BatchKind,
+    /// How far the feed is, this batch included.
+    pub progress: Progress,
+    ticket: Ticket,
+}
+
+impl EventBatch {
+    /// A batch of live rows that holds no ticket (for tests and tools).
+    pub fn new(rows: Vec<EventRow>, progress: Progress) -> Self {
+        EventBatch {
+            rows,
+            kind: BatchKind::Live,
+            progress,
+            ticket: Ticket { _permit: None },
+        }
+    }
+
+    /// A batch holding a ticket of the feed, returned when the batch is dropped.
+    pub(crate) fn with_ticket(
+        rows: Vec<EventRow>,
+        kind: BatchKind,
+        progress: Progress,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Self {
+        EventBatch {
+            rows,
+            kind,
+            progress,
+            ticket: Ticket {
+                _permit: Some(std::sync::Arc::new(permit)),
+            },
+        }
+    }
+}
+
+/// A feed's permit to have one more batch on its way; clones share it.
+#[derive(Debug, Clone)]
+struct Ticket {
+    /// Held, never read: dropping the last clone gives the permit back.
+    _permit: Option<std::sync::Arc<tokio::sync::OwnedSemaphorePermit>>,
+}
+
+impl PartialEq for Ticket {
+    /// Tickets say nothing about the rows, so batches compare by their rows only.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// What a running session tells its screen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionEvent {
+    /// The live view's next rows, from the store's commit sequence. The session sends
+    /// events only this way; the two variants below carry one row, for tests and tools.
+    Events(EventBatch),
+    /// A run of commits that the screens reported as catching up has ended: every record
+    /// committed so far is shown.
+    Progress(Progress),
     /// An event created here (already stored).
     Created(EventRow),
     /// An event new to us, received from a peer.

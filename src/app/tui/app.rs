@@ -18,7 +18,7 @@ use super::keymap::KeyContext;
 use crate::app::model::stamp::Stamp;
 use crate::app::runtime::command::{self, Front, Request};
 use crate::app::runtime::view::{
-    EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo, UiCommand,
+    BatchKind, EventRow, ExchangeRow, PeerRow, Progress, SessionEvent, StatusInfo, UiCommand,
 };
 use crate::app::{AppOp, Applied, Model, MoveTo};
 
@@ -159,6 +159,8 @@ pub struct TuiApp {
     pub(crate) exchanges: VecDeque<ExchangeRow>,
     pub(crate) events: VecDeque<EventRow>,
     pub(crate) status: StatusInfo,
+    /// The live view's catch-up, while a large history streams in.
+    pub(crate) progress: Option<Progress>,
     pub(crate) focus: Focus,
     pub(crate) log_tab: LogTab,
     editor: Editor,
@@ -200,6 +202,7 @@ impl TuiApp {
             exchanges: VecDeque::new(),
             events: VecDeque::new(),
             status,
+            progress: None,
             focus: Focus::Input,
             log_tab: LogTab::Exchanges,
             editor: Editor::default(),
@@ -923,23 +926,24 @@ impl TuiApp {
 
     fn session(&mut self, ev: SessionEvent) {
         match ev {
-            SessionEvent::Created(row) | SessionEvent::Received(row) => {
-                let prev_newest = self.model.chat().next_back().map(|l| l.created_at_ms);
-                let applied = self.model.apply(&row.event);
-                // A new message (an edit or a delete changes one in place).
-                if matches!(applied, Applied::Folded { .. })
-                    && matches!(
-                        AppOp::decode(&row.event.payload),
-                        Ok(AppOp::Chat { .. } | AppOp::Action { .. } | AppOp::Reply { .. })
-                    )
-                {
-                    self.chat_arrived(Stamp::of(&row.event), prev_newest);
+            SessionEvent::Events(batch) => {
+                self.progress = batch.progress.catching_up.then_some(batch.progress);
+                match batch.kind {
+                    BatchKind::Live => {
+                        // A history streaming in is not news: no bells, no unread counts.
+                        let live = !batch.progress.catching_up;
+                        batch.rows.into_iter().for_each(|r| self.fold_row(r, live));
+                    }
+                    BatchKind::Reload { first } => {
+                        if first {
+                            self.model = Model::new();
+                        }
+                        self.load(&batch.rows);
+                    }
                 }
-                if self.log_scroll > 0 && self.log_tab == LogTab::Events {
-                    self.log_scroll += 1;
-                }
-                push_bounded(&mut self.events, row);
             }
+            SessionEvent::Progress(p) => self.progress = p.catching_up.then_some(p),
+            SessionEvent::Created(row) | SessionEvent::Received(row) => self.fold_row(row, true),
             SessionEvent::Peers(peers) => {
                 self.peers = peers;
                 self.peers_row = self.peers_row.min(self.peers.len().saturating_sub(1));
@@ -983,7 +987,7 @@ pub(crate) fn stamp_of(l: &crate::app::ChatLine<'_>) -> Stamp {
 
 impl TuiApp {
     /// A live chat message was folded: keep a scrolled-up view in place, count it, ring.
-    fn chat_arrived(&mut self, stamp: Stamp, prev_newest: Option<u64>) {
+    fn chat_arrived(&mut self, stamp: Stamp, prev_newest: Option<u64>, live: bool) {
         let scrolled = self.chat_scroll > 0;
         let width = self.chat_inner().0;
         let Some(line) = self.model.chat().rev().find(|l| stamp_of(l) == stamp) else {
@@ -1002,7 +1006,29 @@ impl TuiApp {
         let mentioned = !mine && !attention::mentions(line.text, &self.status.name).is_empty();
         drop(line);
         self.chat_scroll += rows;
-        self.attention.arrived(stamp, mine, mentioned, scrolled);
+        if live {
+            self.attention.arrived(stamp, mine, mentioned, scrolled);
+        }
+    }
+
+    /// Folds one new row into the model and the events log, keeping a scrolled-back chat
+    /// or log where the user is reading; `live`: it is news (bells, unread counts).
+    fn fold_row(&mut self, row: EventRow, live: bool) {
+        let prev_newest = self.model.chat().next_back().map(|l| l.created_at_ms);
+        let applied = self.model.apply(&row.event);
+        // A new message (an edit or a delete changes one in place).
+        if matches!(applied, Applied::Folded { .. })
+            && matches!(
+                AppOp::decode(&row.event.payload),
+                Ok(AppOp::Chat { .. } | AppOp::Action { .. } | AppOp::Reply { .. })
+            )
+        {
+            self.chat_arrived(Stamp::of(&row.event), prev_newest, live);
+        }
+        if self.log_scroll > 0 && self.log_tab == LogTab::Events {
+            self.log_scroll += 1;
+        }
+        push_bounded(&mut self.events, row);
     }
 }
 

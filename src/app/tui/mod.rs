@@ -24,6 +24,8 @@ mod status;
 mod theme;
 
 #[cfg(test)]
+mod live_tests;
+#[cfg(test)]
 mod tests;
 
 use std::io::{self, Stdout, Write};

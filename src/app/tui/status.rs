@@ -40,6 +40,14 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
             vec![Span::styled("? help", Style::new().fg(Color::Cyan))],
         ),
     ];
+    if let Some(p) = app.progress {
+        // Said first and kept longest after "? help": the chat above is still filling.
+        let text = format!("catching up: {} of {}", p.shown, p.held);
+        fields.insert(
+            0,
+            (9, vec![Span::styled(text, Style::new().fg(Color::Yellow))]),
+        );
+    }
     const SEP: &str = " │ ";
     let width = |fields: &[(u8, Vec<Span>)]| -> usize {
         fields

@@ -164,6 +164,9 @@ pub struct Index {
     pub newest_ms: Option<u64>,
     /// Highest Lamport time held.
     pub max_lamport: u64,
+    /// The commit sequence: every record made readable, in the order it was (log order).
+    /// A record that replaces a held event is pushed here too, so followers see it.
+    pub committed: Vec<Loc>,
     /// Written but not yet durable: invisible to readers, but known to the writer so a
     /// second copy of an event in flight is still a duplicate.
     pending: HashMap<(NodeId, u64), Loc>,
@@ -202,6 +205,7 @@ impl Index {
         {
             return false;
         }
+        self.committed.push(e.loc);
         self.total += 1;
         self.record_bytes += e.loc.record_len();
         self.max_lamport = self.max_lamport.max(e.lamport);
@@ -215,11 +219,13 @@ impl Index {
     pub fn shrink(&mut self) {
         self.origins.values_mut().for_each(OriginIndex::shrink);
         self.origins.shrink_to_fit();
+        self.committed.shrink_to_fit();
     }
 
     /// Heap bytes the index holds, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
         self.origins.capacity() * (size_of::<NodeId>() + size_of::<OriginIndex>() + 8)
+            + self.committed.capacity() * size_of::<Loc>()
             + self
                 .origins
                 .values()
@@ -276,6 +282,23 @@ mod tests {
         assert_eq!(seqs, vec![599_999, 600_000, 1_000_000, u64::MAX]);
         assert_eq!(o.contiguous(), 600_000);
         assert_eq!(o.count(), 600_002);
+    }
+
+    #[test]
+    fn the_commit_sequence_keeps_insertion_order_and_skips_refused_keys() {
+        let mut index = Index::default();
+        let entry = |origin: u128, seq: u64, n: u64| Entry {
+            origin: NodeId::from_u128(origin),
+            seq,
+            lamport: seq,
+            created_at_ms: 0,
+            loc: loc(n),
+        };
+        assert!(index.insert(&entry(1, 2, 1)));
+        assert!(index.insert(&entry(2, 1, 2)));
+        assert!(!index.insert(&entry(1, 2, 3)));
+        assert!(index.insert(&entry(1, 1, 4)));
+        assert_eq!(index.committed, vec![loc(1), loc(2), loc(4)]);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! Records are appended, never rewritten: `magic | len | crc32 | bincode(Event)`, the
 //! event's signature included (see
 //! [`RECORD_HEADER_LEN`], [`MAGIC`]). Opening scans the whole log, checks every CRC and
-//! rebuilds an index of record offsets (never payloads: 16 bytes per event). A torn tail is
+//! rebuilds an index of record offsets (never payloads: 16 bytes per event, and 16 more
+//! for the commit sequence, which is the log order of the records). A torn tail is
 //! cut off; a damaged record elsewhere is skipped by searching for the next offset where an
 //! intact record starts, keeping every intact record after it. What was dropped is logged
 //! and reported in [`FileEventStore::open_report`] and `stats()`. Events lost this way are
@@ -221,9 +222,21 @@ pub(crate) struct Shared {
     failed: Mutex<Option<String>>,
     /// Syncs of the log done since the open.
     syncs: std::sync::atomic::AtomicU64,
+    /// The end of the commit sequence, for followers (see [`EventStore::commits`]).
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
+    /// Tells followers how far the commit sequence goes, after records were published.
+    /// Called with the index lock released, so a woken follower does not wait on it.
+    fn announce(&self, end: usize) {
+        self.commits.send_if_modified(|v| {
+            let changed = *v != end as u64;
+            *v = end as u64;
+            changed
+        });
+    }
+
     fn index(&self) -> MutexGuard<'_, Index> {
         // Index updates are single inserts that leave it consistent at every step, so a
         // panic elsewhere while holding the lock does not spoil it.
@@ -422,12 +435,14 @@ impl FileEventStore {
             );
         }
 
+        let commits = tokio::sync::watch::Sender::new(index.committed.len() as u64);
         let shared = Arc::new(Shared {
             index: Mutex::new(index),
             reader,
             log_path,
             failed: Mutex::new(None),
             syncs: Default::default(),
+            commits,
         });
         let tx = writer::start(file, shared.clone(), options.fsync, lock, scan.valid_len)
             .map_err(io_err("starting the event store's writer threads"))?;
@@ -656,6 +671,30 @@ impl EventStore for FileEventStore {
                 .collect()
         };
         self.read(locs).await
+    }
+
+    async fn committed_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<Event>, u64), StoreError> {
+        let locs: Vec<Loc> = {
+            let index = self.index()?;
+            let start = usize::try_from(cursor)
+                .unwrap_or(usize::MAX)
+                .min(index.committed.len());
+            index.committed[start..]
+                .iter()
+                .take(limit)
+                .copied()
+                .collect()
+        };
+        let next = cursor + locs.len() as u64;
+        Ok((self.read(locs).await?, next))
+    }
+
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.commits.subscribe()
     }
 
     async fn get(&self, origin: NodeId, seq: u64) -> Result<Option<Event>, StoreError> {

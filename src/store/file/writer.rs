@@ -331,7 +331,9 @@ impl Writer {
             for e in self.entries.drain(..) {
                 index.publish(&e);
             }
+            let end = index.committed.len();
             drop(index);
+            self.shared.announce(end);
             for w in self.waiters.drain(..) {
                 let _ = w.reply.send(Ok(w.outcomes));
             }
@@ -480,14 +482,16 @@ impl Syncer {
                 .syncs
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        {
+        let end = {
             let mut index = self.shared.index();
             for (entries, _) in &written {
                 for e in entries {
                     index.publish(e);
                 }
             }
-        }
+            index.committed.len()
+        };
+        self.shared.announce(end);
         for (_, waiters) in written {
             for w in waiters {
                 let _ = w.reply.send(Ok(w.outcomes));
