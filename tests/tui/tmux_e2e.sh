@@ -248,27 +248,21 @@ screen a | grep -qF "a line to throw away" && fail "A: Ctrl-U did not clear the 
 log "A: Esc cleared the paste, Ctrl-U cleared a typed line"
 
 # 50 lines in one paste: Enter asks, Enter sends ONE message holding every line.
+chat_count() { screen "$1" | grep -oE 'Chat \([0-9]+\)' | head -1 | grep -oE '[0-9]+'; }
+n_before=$(chat_count b)
 for i in $(seq -w 1 50); do printf 'paste-%s-%s\n' "$i" "$TAG"; done > "$DATA/fifty.txt"
 paste a "$DATA/fifty.txt"
 wait_for a 2000 "Message, 50 lines" >/dev/null
 tmux -L "$SOCK" send-keys -t a Enter
 wait_for a 2000 "send 50 lines as one message?" >/dev/null
 tmux -L "$SOCK" send-keys -t a Enter
-t=$(wait_for b 3000 "paste-50-$TAG")
-state=$("$BIN" state --room "$ROOM" --data-dir "$DATA/b")
-check=$(cat <<'PY'
-import json, sys
-tag = sys.argv[1]
-chat = json.load(sys.stdin)["chat"]
-hits = [m for m in chat if f"paste-01-{tag}" in m["text"]]
-assert len(hits) == 1, hits
-lines = hits[0]["text"].split("\n")
-assert lines == [f"paste-{i:02d}-{tag}" for i in range(1, 51)], lines
-assert not any(f"paste-02-{tag}" in m["text"] for m in chat if m is not hits[0])
-PY
-)
-python3 -c "$check" "$TAG" <<<"$state" || fail "B's store does not hold the paste as one message of 50 lines"
-log "B shows the 50-line paste after ${t} ms; B's store holds it as one message with all 50 lines"
+t=$(wait_for b 3000 "paste-50-$TAG" "Chat ($((n_before + 1)))")
+# Every pasted line on screen is a continuation row of that one message: none starts a
+# message of its own ("HH:MM A: paste-…").
+if screen b | grep -E "[0-9]{2}:[0-9]{2}.A: paste-[0-9]+-$TAG" | grep -vF "paste-01-$TAG" | grep -q .; then
+  fail "B shows pasted lines as messages of their own"
+fi
+log "B shows the 50-line paste as one message after ${t} ms (chat count $n_before -> $((n_before + 1)))"
 
 # ---- attention -----------------------------------------------------------------------
 tmux -L "$SOCK" set -g monitor-bell on
@@ -310,6 +304,22 @@ CLOCK_UTC=$(chat_line a "$REF" | grep -oE '[0-9]{2}:[0-9]{2}' | head -1)
 
 quit a
 quit b
+
+# B's store, read now that B is gone, holds the paste as one message of all 50 lines.
+state=$("$BIN" state --room "$ROOM" --data-dir "$DATA/b")
+check=$(cat <<'PY'
+import json, sys
+tag = sys.argv[1]
+chat = json.load(sys.stdin)["chat"]
+hits = [m for m in chat if f"paste-01-{tag}" in m["text"]]
+assert len(hits) == 1, hits
+lines = hits[0]["text"].split("\n")
+assert lines == [f"paste-{i:02d}-{tag}" for i in range(1, 51)], lines
+assert not any(f"paste-02-{tag}" in m["text"] for m in chat if m is not hits[0])
+PY
+)
+python3 -c "$check" "$TAG" <<<"$state" || fail "B's store does not hold the paste as one message of 50 lines"
+log "B's store holds the paste as one message with all 50 lines, in order"
 
 # ---- restart: /nick kept without --name, TZ followed --------------------------------
 start_laptop a "$P-1" "" "TZ=Asia/Tokyo"

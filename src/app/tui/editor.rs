@@ -96,7 +96,8 @@ impl Editor {
 
     /// Inserts pasted text at the cursor, whole: its lines stay lines of this one draft.
     /// `\r\n` and lone `\r` (what terminals send for Enter) count as newlines; tabs become
-    /// spaces, other control characters are dropped.
+    /// spaces, other control characters are dropped. The newline that ends most copied
+    /// lines is dropped too: it would only add an empty line to the draft.
     pub fn paste(&mut self, text: &str) {
         self.completion = None;
         let clean: String = text
@@ -110,7 +111,7 @@ impl Editor {
                 c => Some(c),
             })
             .collect();
-        self.area.insert_str(clean);
+        self.area.insert_str(clean.trim_end_matches('\n'));
     }
 
     /// Applies one edit.
@@ -399,7 +400,7 @@ mod tests {
         e.edit(EditOp::Newline);
         e.insert('2');
         assert_eq!(e.text(), "one\n2");
-        e.paste("\r\nthree\r\nfour\rfive\tsix\u{7}");
+        e.paste("\r\nthree\r\nfour\rfive\tsix\u{7}\n");
         assert_eq!(e.text(), "one\n2\nthree\nfour\nfive six");
         assert_eq!(e.lines().len(), 5);
         // Up walks the draft's lines before the history.
