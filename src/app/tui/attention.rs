@@ -12,9 +12,27 @@ use crate::protocol::NodeId;
 pub const LAST_READ_FILE: &str = "tui-last-read";
 
 /// Byte ranges of `text` where `nick` is mentioned: `ana` or `@ana`, any case, as a whole
-/// word (no letter, digit or `_` on either side). The `@` is part of the range.
+/// word (no letter, digit or `_` on either side). The `@` is part of the range. A nick of
+/// several words (`ana (on call)`) is also mentioned by its first word (`ana`).
 pub fn mentions(text: &str, nick: &str) -> Vec<std::ops::Range<usize>> {
     let nick = nick.trim();
+    let first: &str = nick
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or("");
+    let mut out = mentions_of(text, nick);
+    if !first.is_empty() && first != nick {
+        for r in mentions_of(text, first) {
+            if !out.iter().any(|o| o.start <= r.start && r.end <= o.end) {
+                out.push(r);
+            }
+        }
+        out.sort_by_key(|r| r.start);
+    }
+    out
+}
+
+fn mentions_of(text: &str, nick: &str) -> Vec<std::ops::Range<usize>> {
     if nick.is_empty() {
         return Vec::new();
     }
@@ -210,6 +228,11 @@ mod tests {
         assert_eq!(found("zoë and Zoë", "zoë"), ["zoë", "Zoë"]);
         assert!(found("anything", "").is_empty());
         assert_eq!(found("ana (on call)", "ana (on call)"), ["ana (on call)"]);
+        assert_eq!(
+            found("@ana could you, Ana?", "ana (on call)"),
+            ["@ana", "Ana"]
+        );
+        assert!(found("banana", "ana (on call)").is_empty());
     }
 
     #[test]
