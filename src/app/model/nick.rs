@@ -105,7 +105,7 @@ mod tests {
 
     fn stamp(lamport: u64, origin: u128) -> Stamp {
         Stamp {
-            lamport,
+            hlc: lamport,
             origin: NodeId::from_u128(origin),
             seq: lamport,
         }

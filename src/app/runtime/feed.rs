@@ -22,7 +22,8 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::view::{BatchKind, EventBatch, EventRow, Progress, SessionEvent};
 use crate::app::model::Seen;
-use crate::protocol::{Event, NodeId, now_ms};
+use crate::node::now_ms;
+use crate::protocol::{Event, NodeId};
 use crate::store::{EventStore, StoreError};
 
 /// Records per batch: large enough that per-batch costs (a store read, a channel hop, a

@@ -119,7 +119,7 @@ mod tests {
             id: uuid::Uuid::from_u128(origin << 64 | u128::from(seq)),
             origin: NodeId::from_u128(origin),
             seq,
-            lamport,
+            hlc: lamport,
             created_at_ms: created,
             payload: payload.into(),
             sig: Default::default(),

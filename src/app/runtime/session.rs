@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -26,8 +26,9 @@ use super::view::{
 };
 use crate::app::AppOp;
 use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
+use crate::node::now_ms;
 use crate::node::{Direction, GossipConfig, GossipError, GossipNode, PeerState};
-use crate::protocol::{Event, NodeId, now_ms};
+use crate::protocol::{Event, NodeId};
 use crate::store::file::{FileStoreOptions, FsyncPolicy, room_dir};
 use crate::store::{EventStore, FileEventStore, StoreError};
 use crate::transport::codec::PROTOCOL_VERSION;
@@ -135,6 +136,8 @@ struct Inner {
     deliveries: Arc<Deliveries>,
     /// Whether the live view is open (see [`Session::open_view`]).
     viewing: AtomicBool,
+    /// Status updates dropped since the last one the screen took.
+    dropped_updates: AtomicU64,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Dials (`--peer`, `/peer`) still under way: a stop waits for them, briefly.
@@ -236,6 +239,7 @@ impl Session {
                 out,
                 deliveries: Arc::default(),
                 viewing: AtomicBool::new(false),
+                dropped_updates: AtomicU64::new(0),
                 cancel: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
                 dialing: AtomicUsize::new(0),
@@ -282,7 +286,7 @@ impl Session {
     }
 
     /// Opens the live view: every stored event as rows, oldest first by
-    /// `(lamport, origin, seq)`, for a screen's first fold; from then on every record the
+    /// `(hlc, origin, seq)`, for a screen's first fold; from then on every record the
     /// store commits arrives on the session's receiver as [`SessionEvent::Events`], in
     /// commit order, none skipped, at the pace the screen takes them (see
     /// [`super::feed`]). Call it once; a second call is refused. If the store cannot be
@@ -794,10 +798,25 @@ impl Session {
         tasks.push(handle);
     }
 
+    /// Sends a status update (peers, exchanges, notices) to the screen. Events never go
+    /// this way: the feed sends them, waiting for the screen ([`Session::open_view`]). A
+    /// screen that stopped reading must not stall the node, so an update that does not fit
+    /// is dropped, counted, and reported by a warning as soon as one fits again.
     fn emit(&self, event: SessionEvent) {
-        // A screen that stopped reading must not stall the node: drop what does not fit.
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.inner.out.try_send(event) {
+        let out = &self.inner.out;
+        if let Err(mpsc::error::TrySendError::Full(_)) = out.try_send(event) {
+            self.inner.dropped_updates.fetch_add(1, Ordering::Relaxed);
             tracing::debug!("screen channel full; an update was dropped");
+            return;
+        }
+        let dropped = self.inner.dropped_updates.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            let text = format!("{dropped} status update(s) not shown (the screen fell behind)");
+            if out.try_send(SessionEvent::Warning(text)).is_err() {
+                self.inner
+                    .dropped_updates
+                    .fetch_add(dropped, Ordering::Relaxed);
+            }
         }
     }
 

@@ -979,7 +979,7 @@ impl TuiApp {
 /// The stamp of a chat line (its place in the total order).
 pub(crate) fn stamp_of(l: &crate::app::ChatLine<'_>) -> Stamp {
     Stamp {
-        lamport: l.lamport,
+        hlc: l.hlc,
         origin: l.origin,
         seq: l.seq,
     }

@@ -182,7 +182,7 @@ pub fn last_read_path(store_dir: &Path) -> PathBuf {
     store_dir.join(LAST_READ_FILE)
 }
 
-/// Reads the last-read stamp (`lamport origin seq`); a missing or damaged file is no mark.
+/// Reads the last-read stamp (`hlc origin seq`); a missing or damaged file is no mark.
 pub fn load_last_read(path: &Path) -> Option<Stamp> {
     let text = std::fs::read_to_string(path).ok()?;
     parse_stamp(text.trim())
@@ -190,14 +190,10 @@ pub fn load_last_read(path: &Path) -> Option<Stamp> {
 
 fn parse_stamp(s: &str) -> Option<Stamp> {
     let mut parts = s.split_whitespace();
-    let lamport = parts.next()?.parse().ok()?;
+    let hlc = parts.next()?.parse().ok()?;
     let origin: NodeId = parts.next()?.parse().ok()?;
     let seq = parts.next()?.parse().ok()?;
-    parts.next().is_none().then_some(Stamp {
-        lamport,
-        origin,
-        seq,
-    })
+    parts.next().is_none().then_some(Stamp { hlc, origin, seq })
 }
 
 /// Writes the last-read stamp: to a temporary file, then renamed over the old one, so a
@@ -206,7 +202,7 @@ pub fn save_last_read(path: &Path, stamp: Stamp) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(
         &tmp,
-        format!("{} {} {}\n", stamp.lamport, stamp.origin, stamp.seq),
+        format!("{} {} {}\n", stamp.hlc, stamp.origin, stamp.seq),
     )?;
     std::fs::rename(&tmp, path)
 }
@@ -238,7 +234,7 @@ mod tests {
     #[test]
     fn unread_counts_others_while_away_and_bells_count_mentions() {
         let s = |n| Stamp {
-            lamport: n,
+            hlc: n,
             origin: NodeId::from_u128(2),
             seq: n,
         };
@@ -269,7 +265,7 @@ mod tests {
         let path = last_read_path(dir.path());
         assert_eq!(load_last_read(&path), None);
         let s = Stamp {
-            lamport: 42,
+            hlc: 42,
             origin: NodeId::from_u128(7),
             seq: 3,
         };

@@ -100,6 +100,14 @@ impl TimeFmt {
     }
 }
 
+/// An HLC as `HH:MM:SS+counter` (UTC of its wall-clock part), e.g. `14:03:22+1`.
+pub fn hlc_label(hlc: u64) -> String {
+    let (ms, counter) = crate::protocol::Hlc(hlc).unpack();
+    let secs = ms / 1000 % 86_400;
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    format!("{h:02}:{m:02}:{s:02}+{counter}")
+}
+
 /// A day as its separator in the chat says it: `Tue 14 Nov 2023`, or `Today`.
 pub fn day_label(day: Date, today: Date) -> String {
     if day == today {
