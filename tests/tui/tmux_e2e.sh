@@ -17,8 +17,9 @@
 # scrolled up, A shows "3 new" and End jumps back; /edit and /delete show on B; Ctrl-C
 # leaves each TUI with exit status 0 and the terminal back from the alternate screen with
 # mouse reporting off; A restarted without --name under another TZ
-# keeps its /nick and shows the same message 9 hours later; --demo leaves the real room's
-# store untouched. Prints timings; exits non-zero on the first mismatch; cleans up on any
+# keeps its /nick and shows the same message 9 hours later; Ctrl-Z stops it with the
+# terminal given back and SIGCONT redraws it; TERM=dumb is refused with a pointer to
+# --headless; --demo leaves the real room's store untouched. Prints timings; exits non-zero on the first mismatch; cleans up on any
 # exit.
 #
 # Env: GOSSIP_CHAT_BIN (default target/debug/gossip-chat), GCTUI_TIMEOUT (seconds to wait
@@ -330,7 +331,39 @@ CLOCK_TOKYO=$(chat_line a "$REF" | grep -oE '[0-9]{2}:[0-9]{2}' | head -1)
 want=$(printf '%02d:%s' $(( (10#${CLOCK_UTC%:*} + 9) % 24 )) "${CLOCK_UTC#*:}")
 [ "$CLOCK_TOKYO" = "$want" ] || fail "TZ=Asia/Tokyo shows $CLOCK_TOKYO for a message shown at $CLOCK_UTC in UTC (want $want)"
 log "restarted without --name: A is still Alice; TZ=Asia/Tokyo shows $CLOCK_TOKYO for $CLOCK_UTC UTC"
+
 quit a
+
+# Ctrl-Z under a shell with job control: the terminal is given back and the shell says
+# "Stopped"; fg takes the screen again. (Under a shell without job control the kernel
+# ignores the stop, as for any program.)
+tmux -L "$SOCK" new-session -d -s z -x 120 -y 40 "bash --norc --noprofile -i"
+tmux -L "$SOCK" send-keys -t z -l "ip netns exec $P-1 '$BIN' --room $ROOM --data-dir '$DATA/a'"
+tmux -L "$SOCK" send-keys -t z Enter
+wait_for z $((START_TIMEOUT * 1000)) "? help" >/dev/null
+tmux -L "$SOCK" send-keys -t z C-z
+t=$(wait_for z 3000 "Stopped")
+[ "$(tmux -L "$SOCK" display-message -p -t z '#{alternate_on}')" = 0 ] || fail "A stopped without leaving the alternate screen"
+tmux -L "$SOCK" send-keys -t z -l "fg"
+tmux -L "$SOCK" send-keys -t z Enter
+wait_for z 3000 "$REF" "? help" >/dev/null
+[ "$(tmux -L "$SOCK" display-message -p -t z '#{alternate_on}')" = 1 ] || fail "fg did not take the alternate screen back"
+tmux -L "$SOCK" send-keys -t z -l "still typing"
+wait_for z 2000 "still typing" >/dev/null
+log "Ctrl-Z stopped A after ${t} ms with the terminal given back; fg redrew it and it takes keys"
+tmux -L "$SOCK" send-keys -t z C-c
+for _ in $(seq 250); do [ "$(tmux -L "$SOCK" display-message -p -t z '#{alternate_on}')" = 0 ] && break; sleep 0.02; done
+tmux -L "$SOCK" send-keys -t z -l 'echo "gctui-done=$?"'
+tmux -L "$SOCK" send-keys -t z Enter
+wait_for z 5000 "gctui-done=0" >/dev/null
+tmux -L "$SOCK" kill-session -t z
+
+# TERM=dumb is refused with a pointer to --headless.
+if out=$(TERM=dumb "$BIN" --no-mdns --room "$ROOM" --data-dir "$DATA/dumb" 2>&1 </dev/null); then
+  fail "TERM=dumb started the TUI"
+fi
+grep -qF -- "--headless" <<<"$out" || fail "TERM=dumb did not point to --headless: $out"
+log "TERM=dumb refused: $out"
 
 # ---- --demo leaves the real room alone ------------------------------------------------
 before=$(cd "$DATA/a" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
