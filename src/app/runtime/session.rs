@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::addrs;
 use super::feed::{Deliveries, Feed};
+use super::outbox::Outbox;
 use super::roster::{Roster, fingerprint};
 use super::view::{
     DialInfo, EventRow, ExchangeRow, PeerRow, Presence, PresenceNote, SessionEvent, StatusInfo,
@@ -130,7 +131,8 @@ struct Inner {
     hinted: Mutex<HashSet<String>>,
     /// Where others can reach us (see [`addrs::reachable_addrs`]).
     addresses: Vec<SocketAddr>,
-    out: mpsc::Sender<SessionEvent>,
+    /// The way to the screen (see [`Outbox`]).
+    out: Arc<Outbox>,
     /// Which peer delivered which event, for the live view's rows.
     deliveries: Arc<Deliveries>,
     /// Whether the live view is open (see [`Session::open_view`]).
@@ -233,7 +235,7 @@ impl Session {
                 dials: Mutex::new(HashMap::new()),
                 hinted: Mutex::new(HashSet::new()),
                 addresses,
-                out,
+                out: Arc::new(Outbox::new(out)),
                 deliveries: Arc::default(),
                 viewing: AtomicBool::new(false),
                 cancel: CancellationToken::new(),
@@ -241,6 +243,8 @@ impl Session {
                 dialing: AtomicUsize::new(0),
             }),
         };
+        let outbox = session.inner.out.clone();
+        session.spawn(async move { outbox.pump().await });
         session.report_open();
         // Subscribe before starting, so nothing the node does is missed.
         session.spawn_node_forwarders();
@@ -295,7 +299,7 @@ impl Session {
         let mut feed = Feed::new(
             self.inner.store.clone() as Arc<dyn EventStore>,
             self.node_id(),
-            self.inner.out.clone(),
+            self.inner.out.sender().clone(),
             self.inner.deliveries.clone(),
         );
         match feed.history().await {
@@ -795,10 +799,8 @@ impl Session {
     }
 
     fn emit(&self, event: SessionEvent) {
-        // A screen that stopped reading must not stall the node: drop what does not fit.
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.inner.out.try_send(event) {
-            tracing::debug!("screen channel full; an update was dropped");
-        }
+        // Never waits: a screen that is slow to read must not stall the node.
+        self.inner.out.send(event);
     }
 
     /// Tells the screen something worth reading.
