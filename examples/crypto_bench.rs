@@ -60,7 +60,7 @@ fn event(origin: NodeId, seq: u64, now: u64) -> Event {
         id: Uuid::now_v7(),
         origin,
         seq,
-        lamport: seq,
+        hlc: seq,
         created_at_ms: now + seq / 1000,
         payload: Bytes::from(vec![(seq % 251) as u8; PAYLOAD]),
         sig: Bytes::new(),
@@ -70,7 +70,7 @@ fn event(origin: NodeId, seq: u64, now: u64) -> Event {
 fn sign_verify() {
     const N: u64 = 20_000;
     let me = NodeIdentity::generate();
-    let now = gossip::protocol::now_ms();
+    let now = gossip::node::now_ms();
     let mut events: Vec<Event> = (2..N + 2).map(|s| event(me.node_id(), s, now)).collect();
     let t = Instant::now();
     for e in &mut events {
@@ -106,7 +106,7 @@ async fn catchup(total: u64, encryption: Encryption, signed: bool) -> Duration {
         (NodeId::random(), NodeId::random())
     };
     let src_store = Arc::new(MemoryEventStore::new());
-    let now = gossip::protocol::now_ms();
+    let now = gossip::node::now_ms();
     for chunk in (1..=total).collect::<Vec<_>>().chunks(100_000) {
         let events: Vec<Event> = chunk
             .iter()

@@ -23,21 +23,21 @@ const EXTRA: usize = 10_000;
 
 struct Gen {
     seqs: Vec<u64>,
-    lamport: u64,
+    hlc: u64,
     events: Vec<Event>,
 }
 
 impl Gen {
     fn push(&mut self, origin: usize, op: &AppOp) -> Event {
         self.seqs[origin] += 1;
-        self.lamport += 1;
+        self.hlc += 1;
         let payload = op.encode().expect("benchmark ops are valid");
         let e = Event {
             id: Uuid::now_v7(),
             origin: NodeId::from_u128(origin as u128 + 1),
             seq: self.seqs[origin],
-            lamport: self.lamport,
-            created_at_ms: 1_700_000_000_000 + self.lamport,
+            hlc: self.hlc,
+            created_at_ms: 1_700_000_000_000 + self.hlc,
             payload: Bytes::from(payload),
             sig: bytes::Bytes::new(),
         };
@@ -58,7 +58,7 @@ fn main() {
     let mut rng = SmallRng::seed_from_u64(5);
     let mut g = Gen {
         seqs: vec![0; ORIGINS as usize],
-        lamport: 0,
+        hlc: 0,
         events: Vec::with_capacity(CHAT_EVENTS + LIST_OPS),
     };
     // The list ops are made against a model kept up to date, so moves and edits target real
@@ -139,7 +139,7 @@ fn main() {
     let mut model = model;
     let mut g = Gen {
         seqs: g.seqs,
-        lamport: g.lamport,
+        hlc: g.hlc,
         events: Vec::new(),
     };
     let items: Vec<Uuid> = model.list().map(|v| v.id).collect();

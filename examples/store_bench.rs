@@ -27,7 +27,7 @@ fn event(i: u64, payload: &Bytes) -> Event {
         id: Uuid::from_u128((0x0190_0000_0000_7000_8000u128 << 48) ^ i as u128),
         origin: NodeId::from_u128(1 + (i % ORIGINS) as u128),
         seq: 1 + i / ORIGINS,
-        lamport: i + 1,
+        hlc: i + 1,
         created_at_ms: 1_700_000_000_000 + i,
         payload: payload.clone(),
         sig: bytes::Bytes::new(),

@@ -52,7 +52,7 @@ async fn main() {
 
     let t0 = Instant::now();
     let src_store = Arc::new(MemoryEventStore::new());
-    let now = gossip::protocol::now_ms();
+    let now = gossip::node::now_ms();
     for chunk in (1..=total).collect::<Vec<_>>().chunks(100_000) {
         let events: Vec<Event> = chunk
             .iter()
@@ -60,7 +60,7 @@ async fn main() {
                 id: Uuid::now_v7(),
                 origin: src_id,
                 seq,
-                lamport: seq,
+                hlc: seq,
                 created_at_ms: now + seq / 1000,
                 payload: Bytes::from(vec![(seq % 251) as u8; PAYLOAD]),
                 sig: bytes::Bytes::new(),

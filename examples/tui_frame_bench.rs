@@ -23,7 +23,7 @@ const ITEMS: u64 = 1_000;
 const AUTHORS: u64 = 10;
 const FRAMES: usize = 200;
 
-fn row(origin: NodeId, seq: u64, lamport: u64, op: &AppOp) -> EventRow {
+fn row(origin: NodeId, seq: u64, hlc: u64, op: &AppOp) -> EventRow {
     let payload = op.encode().unwrap_or_default();
     EventRow {
         at: SystemTime::now(),
@@ -31,8 +31,8 @@ fn row(origin: NodeId, seq: u64, lamport: u64, op: &AppOp) -> EventRow {
             id: Uuid::now_v7(),
             origin,
             seq,
-            lamport,
-            created_at_ms: 1_700_000_000_000 + lamport * 1000,
+            hlc,
+            created_at_ms: 1_700_000_000_000 + hlc * 1000,
             payload: Bytes::from(payload),
             sig: Bytes::new(),
         },
@@ -45,11 +45,11 @@ fn history() -> (Vec<EventRow>, Vec<u64>) {
     let author = |i: u64| NodeId::from_u128(u128::from(i + 1) << 64);
     let mut seqs = vec![0u64; AUTHORS as usize];
     let mut rows = Vec::new();
-    let mut lamport = 0;
+    let mut hlc = 0;
     let mut next = |i: u64, seqs: &mut Vec<u64>| {
         seqs[i as usize] += 1;
-        lamport += 1;
-        (author(i), seqs[i as usize], lamport)
+        hlc += 1;
+        (author(i), seqs[i as usize], hlc)
     };
     for i in 0..AUTHORS {
         let (o, s, l) = next(i, &mut seqs);
@@ -142,15 +142,15 @@ fn main() {
 
     let author = NodeId::from_u128(1 << 64);
     let mut seq = seqs[0];
-    let mut lamport = rows.len() as u64;
+    let mut hlc = rows.len() as u64;
     stats(
         "a new message before each frame",
         frames(&mut app, |app, i| {
             seq += 1;
-            lamport += 1;
+            hlc += 1;
             let op = AppOp::chat(&format!("live {i}")).unwrap_or(AppOp::Chat { text: "x".into() });
             app.update(Action::Session(SessionEvent::Created(row(
-                author, seq, lamport, &op,
+                author, seq, hlc, &op,
             ))));
         }),
     );

@@ -5,10 +5,13 @@
 //! and repair what push missed with periodic rounds and anti-entropy.
 //!
 //! Layers, each importing only those below it:
-//! - [`protocol`]: the I/O-free core (events, clocks, messages, exchange, peer selection);
+//! - [`protocol`]: the I/O-free core (events, clocks, messages, exchange, peer selection)
+//!   and its [`protocol::Engine`], which makes every gossip decision of a node;
 //! - [`store`]: the [`store::EventStore`] trait and its implementations;
 //! - [`transport`]: the [`transport::Transport`] trait and its implementations;
-//! - [`node`]: [`node::GossipNode`], the async shell that runs it all;
+//! - [`node`]: [`node::GossipNode`], the async dispatcher that runs the engine over a
+//!   store and a transport;
+//! - [`sim`]: the same engine over a virtual network and clock (the simulator);
 //! - [`app`]: the app model of gossip-chat (chat and a shared list as a CRDT), pure code on
 //!   top of [`protocol::Event`].
 #![forbid(unsafe_code)]
@@ -24,6 +27,7 @@ pub mod protocol;
 pub use protocol::{ClockOrdering, Event, Message, NodeId, PeerSelectionStrategy, VectorClock};
 pub mod discovery;
 pub mod node;
+pub mod sim;
 pub mod store;
 pub mod transport;
 

@@ -182,7 +182,7 @@ async fn a_duplicate_storm_emits_each_event_once() {
             id: uuid::Uuid::now_v7(),
             origin,
             seq,
-            lamport: seq,
+            hlc: seq,
             created_at_ms: 0,
             payload: bytes::Bytes::from(format!("storm {seq}")),
             sig: bytes::Bytes::new(),

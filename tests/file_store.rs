@@ -21,7 +21,7 @@ fn ev(origin: u128, seq: u64, payload_len: usize) -> Event {
         id: Uuid::now_v7(),
         origin: NodeId::from_u128(origin),
         seq,
-        lamport: seq * 3 + origin as u64,
+        hlc: seq * 3 + origin as u64,
         created_at_ms: 1_700_000_000_000 + seq * 7 + origin as u64,
         payload: Bytes::from(vec![(seq % 251) as u8; payload_len]),
         sig: bytes::Bytes::new(),
@@ -46,7 +46,7 @@ struct Snapshot {
     clock: Vec<(NodeId, u64)>,
     stats: StoreStats,
     per_node: BTreeMap<NodeId, u64>,
-    max_lamport: u64,
+    max_hlc: u64,
 }
 
 async fn snapshot(s: &FileEventStore) -> Snapshot {
@@ -57,7 +57,7 @@ async fn snapshot(s: &FileEventStore) -> Snapshot {
         clock,
         stats: s.stats().await.unwrap(),
         per_node: s.count_per_node().await.unwrap(),
-        max_lamport: s.max_lamport().await.unwrap(),
+        max_hlc: s.max_hlc().await.unwrap(),
     }
 }
 
@@ -366,7 +366,7 @@ mod model {
             id: Uuid::from_u128((o << 72) | ((seq as u128) << 8) | variant as u128),
             origin: NodeId::from_u128(o),
             seq,
-            lamport: seq * 2 + variant as u64,
+            hlc: seq * 2 + variant as u64,
             created_at_ms: 1000 + seq,
             sig: bytes::Bytes::new(),
             payload: Bytes::from(vec![variant; 3 + variant as usize]),
@@ -396,10 +396,7 @@ mod model {
             file.count_per_node().await.unwrap(),
             mem.count_per_node().await.unwrap()
         );
-        assert_eq!(
-            file.max_lamport().await.unwrap(),
-            mem.max_lamport().await.unwrap()
-        );
+        assert_eq!(file.max_hlc().await.unwrap(), mem.max_hlc().await.unwrap());
         for o in 0..4u8 {
             let id = NodeId::from_u128(o as u128 + 1);
             assert_eq!(

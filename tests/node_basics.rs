@@ -37,7 +37,7 @@ async fn start_and_stop_are_idempotent_and_creation_needs_a_started_node() {
 }
 
 #[tokio::test]
-async fn own_events_get_seqs_1_then_2_and_a_growing_lamport() {
+async fn own_events_get_seqs_1_then_2_and_a_growing_hlc() {
     let net = MemoryNetwork::new(1);
     let (node, store) = solo(&net, fast_config(NodeId::random()));
     node.start().await.unwrap();
@@ -45,7 +45,7 @@ async fn own_events_get_seqs_1_then_2_and_a_growing_lamport() {
     let a = node.create_event(&b"one"[..]).await.unwrap();
     let b = node.create_event(&b"two"[..]).await.unwrap();
     assert_eq!((a.seq, b.seq), (1, 2));
-    assert!(b.lamport > a.lamport);
+    assert!(b.hlc > a.hlc);
     assert_eq!(a.origin, node.id());
     assert_eq!(created.recv().await.unwrap(), a);
     assert_eq!(created.recv().await.unwrap(), b);
@@ -206,7 +206,7 @@ async fn a_restarted_node_continues_its_seq_from_the_store() {
     second.start().await.unwrap();
     let e = second.create_event(&b"y"[..]).await.unwrap();
     assert_eq!(e.seq, 4);
-    assert!(e.lamport > 3);
+    assert!(e.hlc > 3);
     second.stop().await;
 }
 
@@ -283,7 +283,7 @@ async fn creation_steps_past_an_own_seq_the_store_already_holds() {
         id: uuid::Uuid::now_v7(),
         origin: node.id(),
         seq: 1,
-        lamport: 1,
+        hlc: 1,
         created_at_ms: 0,
         payload: Bytes::from_static(b"from an earlier life"),
         sig: Bytes::new(),

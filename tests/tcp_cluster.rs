@@ -64,7 +64,7 @@ fn bulk_event(origin: NodeId, seq: u64) -> Event {
         id: Uuid::from_u128(seq as u128),
         origin,
         seq,
-        lamport: seq,
+        hlc: seq,
         created_at_ms: 1_700_000_000_000 + seq,
         payload: Bytes::from(vec![(seq % 251) as u8; 100]),
         sig: bytes::Bytes::new(),

@@ -58,11 +58,11 @@ impl FromStr for NodeId {
     }
 }
 
-/// One event: an opaque payload stamped with its origin's counter and a Lamport time.
+/// One event: an opaque payload stamped with its origin's counter and a hybrid logical clock.
 ///
 /// `(origin, seq)` names an event uniquely: `seq` is the origin's own counter, starting at 1
 /// with no gaps. Sorting by [`Event::order_key`] gives a total order consistent with
-/// causality.
+/// causality that also places an event typed now after the history it joins.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// A UUID v7 (time-ordered), unique per event.
@@ -71,8 +71,9 @@ pub struct Event {
     pub origin: NodeId,
     /// The origin's counter: 1, 2, 3, ...
     pub seq: u64,
-    /// Lamport time: one more than the highest Lamport time the origin had seen.
-    pub lamport: u64,
+    /// Hybrid logical clock, packed as `(wall-clock ms << 16) | counter` (see
+    /// [`super::hlc`]): `max(pack(now, 0), highest HLC the origin had seen + 1)`.
+    pub hlc: u64,
     /// Wall-clock creation time at the origin, in milliseconds since the Unix epoch.
     pub created_at_ms: u64,
     /// The application's bytes, opaque to the library.
@@ -83,9 +84,9 @@ pub struct Event {
 }
 
 impl Event {
-    /// The total order used by applications: `(lamport, origin, seq)`.
+    /// The total order used by applications: `(hlc, origin, seq)`.
     pub fn order_key(&self) -> (u64, NodeId, u64) {
-        (self.lamport, self.origin, self.seq)
+        (self.hlc, self.origin, self.seq)
     }
 
     /// The `(origin, seq)` pair that names this event.
@@ -103,7 +104,7 @@ impl Event {
     /// (everything but `origin` and `seq`), see [`super::message`].
     pub fn body_len(&self) -> usize {
         UUID_LEN
-            + varint_len(self.lamport)
+            + varint_len(self.hlc)
             + varint_len(self.created_at_ms)
             + varint_len(self.payload.len() as u64)
             + self.payload.len()
@@ -125,20 +126,12 @@ impl fmt::Debug for Event {
         f.debug_struct("Event")
             .field("origin", &self.origin)
             .field("seq", &self.seq)
-            .field("lamport", &self.lamport)
+            .field("hlc", &self.hlc)
             .field("created_at_ms", &self.created_at_ms)
             .field("payload_len", &self.payload.len())
             .field("signed", &self.is_signed())
             .finish()
     }
-}
-
-/// Milliseconds since the Unix epoch, 0 if the system clock is before it.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -150,7 +143,7 @@ mod tests {
             id: Uuid::now_v7(),
             origin: NodeId::from_u128(7),
             seq: 3,
-            lamport: 9,
+            hlc: 9,
             created_at_ms: 1_700_000_000_000,
             payload: Bytes::from_static(b"hello"),
             sig: bytes::Bytes::new(),
@@ -168,13 +161,13 @@ mod tests {
     #[test]
     fn encoded_len_is_exact() {
         let mut e = sample();
-        for (seq, lamport, created, len) in [
+        for (seq, hlc, created, len) in [
             (1u64, 1u64, 0u64, 1usize),
             (300, 70_000, 1_700_000_000_000, 250),
             (u64::MAX, u64::MAX, u64::MAX, 70_000),
         ] {
             e.seq = seq;
-            e.lamport = lamport;
+            e.hlc = hlc;
             e.created_at_ms = created;
             e.payload = Bytes::from(vec![7u8; len]);
             e.sig = Bytes::from(vec![9u8; len % 65]);
@@ -193,18 +186,18 @@ mod tests {
         other.payload = Bytes::from_static(b"hellO");
         assert_ne!(e, other);
         let mut other = e.clone();
-        other.lamport += 1;
+        other.hlc += 1;
         assert_ne!(e, other);
     }
 
     #[test]
-    fn order_key_sorts_by_lamport_then_origin_then_seq() {
+    fn order_key_sorts_by_hlc_then_origin_then_seq() {
         let mut a = sample();
         let mut b = sample();
-        a.lamport = 1;
-        b.lamport = 2;
+        a.hlc = 1;
+        b.hlc = 2;
         assert!(a.order_key() < b.order_key());
-        b.lamport = 1;
+        b.hlc = 1;
         b.origin = NodeId::from_u128(8);
         assert!(a.order_key() < b.order_key());
     }

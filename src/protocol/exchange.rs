@@ -230,7 +230,7 @@ mod tests {
             id: Uuid::from_u128((origin << 64) | seq as u128),
             origin: NodeId::from_u128(origin),
             seq,
-            lamport: seq,
+            hlc: seq,
             created_at_ms: 0,
             payload: Bytes::from(vec![b'x'; len]),
             sig: bytes::Bytes::new(),

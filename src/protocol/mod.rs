@@ -1,17 +1,24 @@
-//! The protocol core, free of I/O: events, clocks, messages, the exchange logic and peer
-//! selection. Everything here is a pure function or a plain state machine, so the node,
-//! the tests and the simulator all drive the same code.
+//! The protocol core, free of I/O: events, clocks, messages, the exchange logic, peer
+//! selection, and the [`engine`] that makes every gossip decision of a node. Everything
+//! here is a pure function or a plain state machine (time and randomness are inputs), so
+//! the node, the tests and the simulator all drive the same code.
 
 pub mod clock;
 pub mod codec;
+pub mod engine;
 pub mod event;
 pub mod exchange;
+pub mod hlc;
 pub mod message;
+pub mod peer;
 pub mod runs;
 pub mod selection;
 
 pub use clock::{ClockOrdering, VectorClock};
-pub use event::{Event, NodeId, now_ms};
+pub use engine::{Engine, EngineConfig, Input, Output};
+pub use event::{Event, NodeId};
 pub use exchange::{Batch, Limits, Want};
+pub use hlc::Hlc;
 pub use message::Message;
+pub use peer::{Peer, PeerAddr};
 pub use selection::{Candidate, PeerSelectionStrategy, Selector};

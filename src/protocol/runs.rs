@@ -37,7 +37,7 @@ impl Serialize for BodyRef<'_> {
         let e = self.0;
         let mut st = s.serialize_struct("Body", 5)?;
         st.serialize_field("id", &e.id)?;
-        st.serialize_field("lamport", &e.lamport)?;
+        st.serialize_field("hlc", &e.hlc)?;
         st.serialize_field("created_at_ms", &e.created_at_ms)?;
         st.serialize_field("payload", &e.payload)?;
         st.serialize_field("sig", &e.sig)?;
@@ -71,7 +71,7 @@ impl Serialize for RunRef<'_> {
 #[derive(Deserialize)]
 struct Body {
     id: Uuid,
-    lamport: u64,
+    hlc: u64,
     created_at_ms: u64,
     payload: Bytes,
     sig: Bytes,
@@ -115,7 +115,7 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Event>, D::Err
                 id: body.id,
                 origin: run.origin,
                 seq,
-                lamport: body.lamport,
+                hlc: body.hlc,
                 created_at_ms: body.created_at_ms,
                 payload: body.payload,
                 sig: body.sig,
@@ -138,7 +138,7 @@ mod tests {
             id: Uuid::from_u128(seq as u128 * 31 + origin),
             origin: NodeId::from_u128(origin),
             seq,
-            lamport: seq + origin as u64,
+            hlc: seq + origin as u64,
             created_at_ms: 1_700_000_000_000 + seq,
             payload: Bytes::from(vec![b'p'; len]),
             sig: Bytes::from(vec![b's'; (len % 3) * 32]),
@@ -181,7 +181,7 @@ mod tests {
         #[derive(serde::Serialize)]
         struct Body {
             id: Uuid,
-            lamport: u64,
+            hlc: u64,
             created_at_ms: u64,
             payload: Bytes,
             sig: Bytes,
@@ -201,7 +201,7 @@ mod tests {
         }
         let body = || Body {
             id: Uuid::nil(),
-            lamport: 1,
+            hlc: 1,
             created_at_ms: 1,
             payload: Bytes::from_static(b"x"),
             sig: Bytes::new(),

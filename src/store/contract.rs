@@ -14,7 +14,7 @@ fn ev(origin: u128, seq: u64) -> Event {
         id: Uuid::now_v7(),
         origin: NodeId::from_u128(origin),
         seq,
-        lamport: seq * 10,
+        hlc: seq * 10,
         created_at_ms: 1000 + seq,
         payload: Bytes::from(format!("{origin}/{seq}")),
         sig: bytes::Bytes::new(),
@@ -24,7 +24,7 @@ fn ev(origin: u128, seq: u64) -> Event {
 async fn contract(s: Arc<dyn EventStore>) {
     let st = s.stats().await.unwrap();
     assert_eq!((st.total_events, st.unique_nodes, st.size_bytes), (0, 0, 0));
-    assert_eq!(s.max_lamport().await.unwrap(), 0);
+    assert_eq!(s.max_hlc().await.unwrap(), 0);
 
     // Duplicates and conflicts.
     let e = ev(1, 1);
@@ -34,7 +34,7 @@ async fn contract(s: Arc<dyn EventStore>) {
     forged.payload = Bytes::from_static(b"forged");
     assert_eq!(s.save(forged).await.unwrap(), SaveOutcome::Conflict);
     let mut same_len = e.clone();
-    same_len.lamport += 1;
+    same_len.hlc += 1;
     assert_eq!(s.save(same_len).await.unwrap(), SaveOutcome::Conflict);
     assert_eq!(s.get(e.origin, 1).await.unwrap(), Some(e.clone()));
     assert!(s.has(e.origin, 1).await.unwrap());
@@ -105,7 +105,7 @@ async fn contract(s: Arc<dyn EventStore>) {
     assert!(st.size_bytes > 0);
     assert_eq!(st.oldest_ms, Some(1001));
     assert_eq!(st.newest_ms, Some(1010));
-    assert_eq!(s.max_lamport().await.unwrap(), 100);
+    assert_eq!(s.max_hlc().await.unwrap(), 100);
 
     // Concurrent saves of one event: exactly one insert.
     let e = ev(4, 1);

@@ -23,7 +23,7 @@ struct Inner {
     size_bytes: u64,
     oldest_ms: Option<u64>,
     newest_ms: Option<u64>,
-    max_lamport: u64,
+    max_hlc: u64,
     /// The commit sequence: the key of each inserted event, in insertion order.
     committed: Vec<(NodeId, u64)>,
     closed: bool,
@@ -83,7 +83,7 @@ impl Inner {
         }
         self.total += 1;
         self.size_bytes += event.encoded_len() as u64;
-        self.max_lamport = self.max_lamport.max(event.lamport);
+        self.max_hlc = self.max_hlc.max(event.hlc);
         let t = event.created_at_ms;
         self.oldest_ms = Some(self.oldest_ms.map_or(t, |o| o.min(t)));
         self.newest_ms = Some(self.newest_ms.map_or(t, |n| n.max(t)));
@@ -215,8 +215,8 @@ impl EventStore for MemoryEventStore {
             .unwrap_or(0))
     }
 
-    async fn max_lamport(&self) -> Result<u64, StoreError> {
-        Ok(self.lock()?.max_lamport)
+    async fn max_hlc(&self) -> Result<u64, StoreError> {
+        Ok(self.lock()?.max_hlc)
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
@@ -249,7 +249,7 @@ mod tests {
             id: Uuid::now_v7(),
             origin: NodeId::from_u128(origin),
             seq,
-            lamport: seq * 10,
+            hlc: seq * 10,
             created_at_ms: 1000 + seq,
             payload: Bytes::from(format!("{origin}/{seq}")),
             sig: bytes::Bytes::new(),
@@ -322,7 +322,7 @@ mod tests {
         assert_eq!(st.newest_ms, Some(1002));
         let per = s.count_per_node().await.unwrap();
         assert_eq!(per[&NodeId::from_u128(1)], 2);
-        assert_eq!(s.max_lamport().await.unwrap(), 20);
+        assert_eq!(s.max_hlc().await.unwrap(), 20);
     }
 
     #[tokio::test]

@@ -149,8 +149,8 @@ pub trait EventStore: Send + Sync + 'static {
     /// The highest seq held for `origin`, gaps or not (0 if none).
     async fn latest_seq(&self, origin: NodeId) -> Result<u64, StoreError>;
 
-    /// The highest Lamport time held (0 if empty).
-    async fn max_lamport(&self) -> Result<u64, StoreError>;
+    /// The highest HLC held (0 if empty).
+    async fn max_hlc(&self) -> Result<u64, StoreError>;
 
     /// Up to `limit` records of the commit sequence from position `cursor` on (see the
     /// module documentation), in commit order, and the cursor just past them. A cursor at

@@ -15,7 +15,7 @@ use crate::protocol::{Message, NodeId};
 
 /// The wire protocol version sent in [`Hello`]. Peers with another version are refused.
 /// Version 2: Noise under the frames, `Hello::auth`, event signatures.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Bytes of the length prefix before every frame.
 pub const LENGTH_PREFIX: usize = 4;
@@ -205,7 +205,7 @@ mod tests {
 
     fn example_hello() -> Frame {
         Frame::Hello(Hello {
-            protocol_version: 2,
+            protocol_version: 3,
             node_id: NodeId(Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff)),
             room: "lobby".into(),
             listen_port: 4000,
@@ -230,7 +230,7 @@ mod tests {
             id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + seq as u128),
             origin: a,
             seq,
-            lamport: seq + 1,
+            hlc: crate::protocol::Hlc::pack(1_700_000_000_000, (seq - 3) as u16).0,
             created_at_ms: 1_700_000_000_000,
             payload: Bytes::from_static(payload),
             sig: bytes::Bytes::new(),
@@ -244,7 +244,7 @@ mod tests {
     }
 
     const HELLO_HEX: &str = "\
-00 00 00 21 00 02 10 00 11 22 33 44 55 66 77 88
+00 00 00 21 00 03 10 00 11 22 33 44 55 66 77 88
 99 aa bb cc dd ee ff 05 6c 6f 62 62 79 fb a0 0f
 03 61 6e 6e 00";
 
@@ -255,12 +255,13 @@ mod tests {
 bb aa 99 88 77 66 55 44 33 22 11 00 fb 2c 01";
 
     const PUSH_HEX: &str = "\
-00 00 00 65 03 02 10 00 11 22 33 44 55 66 77 88
+00 00 00 75 03 02 10 00 11 22 33 44 55 66 77 88
 99 aa bb cc dd ee ff 01 10 00 11 22 33 44 55 66
 77 88 99 aa bb cc dd ee ff 04 02 10 01 90 00 00
-00 00 70 00 80 00 00 00 00 00 00 04 05 fd 00 68
-e5 cf 8b 01 00 00 02 68 69 00 10 01 90 00 00 00
-00 70 00 80 00 00 00 00 00 00 05 06 fd 00 68 e5
+00 00 70 00 80 00 00 00 00 00 00 04 fd 01 00 00
+68 e5 cf 8b 01 fd 00 68 e5 cf 8b 01 00 00 02 68
+69 00 10 01 90 00 00 00 00 70 00 80 00 00 00 00
+00 00 05 fd 02 00 00 68 e5 cf 8b 01 fd 00 68 e5
 cf 8b 01 00 00 02 79 6f 00";
 
     #[test]

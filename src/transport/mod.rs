@@ -4,11 +4,9 @@
 //! items, and carries the node's requests (a digest that expects a response) and one-way
 //! sends (pushes).
 
-use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::codec::CodecError;
@@ -18,56 +16,9 @@ pub mod codec;
 pub mod memory;
 pub mod tcp;
 
+pub use crate::protocol::peer::{Peer, PeerAddr};
 pub use memory::{MemoryNetwork, MemoryTransport};
 pub use tcp::{PeerLinkStats, TcpConfig, TcpTransport};
-
-/// Where a peer can be reached, in the transport's own notation (`"10.0.0.2:4000"` for TCP,
-/// any name for the memory transport).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct PeerAddr(pub String);
-
-impl fmt::Display for PeerAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for PeerAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PeerAddr({})", self.0)
-    }
-}
-
-impl From<&str> for PeerAddr {
-    fn from(s: &str) -> Self {
-        PeerAddr(s.to_string())
-    }
-}
-
-impl From<String> for PeerAddr {
-    fn from(s: String) -> Self {
-        PeerAddr(s)
-    }
-}
-
-/// A peer as a transport knows it: its id and where it listens.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Peer {
-    /// The peer's node id.
-    pub id: NodeId,
-    /// Where it listens.
-    pub addr: PeerAddr,
-}
-
-impl Peer {
-    /// A peer.
-    pub fn new(id: NodeId, addr: impl Into<PeerAddr>) -> Self {
-        Peer {
-            id,
-            addr: addr.into(),
-        }
-    }
-}
 
 /// The way back for a request's response.
 #[derive(Debug)]

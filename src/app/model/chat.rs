@@ -46,7 +46,7 @@ struct Message {
 /// A message id: its origin and its seq there.
 type MsgId = (NodeId, u64);
 
-/// Chat messages keyed by `(lamport, origin, seq)`: inserting is O(log n) and the map's
+/// Chat messages keyed by `(hlc, origin, seq)`: inserting is O(log n) and the map's
 /// order is the display order, whatever order the messages arrived in.
 #[derive(Clone, Debug, Default)]
 pub struct ChatLog {
@@ -86,8 +86,8 @@ pub struct ChatLine<'a> {
     pub origin: NodeId,
     /// The event's seq at its origin.
     pub seq: u64,
-    /// The event's Lamport time.
-    pub lamport: u64,
+    /// The event's hybrid logical clock ([`crate::protocol::hlc`]).
+    pub hlc: u64,
     /// When the author wrote it, by the author's clock (ms since the Unix epoch).
     pub created_at_ms: u64,
     /// The current text: the latest edit, [`DELETED_TEXT`] or [`UNSUPPORTED_TEXT`].
@@ -189,7 +189,7 @@ impl ChatLog {
             author: nicks.display(stamp.origin),
             origin: stamp.origin,
             seq: stamp.seq,
-            lamport: stamp.lamport,
+            hlc: stamp.hlc,
             created_at_ms: m.created_at_ms,
             text,
             edited,

@@ -191,7 +191,7 @@ impl Model {
         self.counts
     }
 
-    /// The chat in display order (`(lamport, origin, seq)`), each message with its author's
+    /// The chat in display order (`(hlc, origin, seq)`), each message with its author's
     /// current name. Iterate from the back for the latest messages.
     pub fn chat(&self) -> impl DoubleEndedIterator<Item = ChatLine<'_>> + ExactSizeIterator {
         self.chat.lines(&self.nicks)

@@ -2,14 +2,14 @@
 
 use crate::protocol::{Event, NodeId};
 
-/// Where an op sits in the total order every replica agrees on: `(lamport, origin, seq)`.
+/// Where an op sits in the total order every replica agrees on: `(hlc, origin, seq)`.
 ///
 /// `(origin, seq)` names an event uniquely, so two different ops never share a stamp, and
 /// "the larger stamp wins" picks the same winner on every replica.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Stamp {
-    /// The event's Lamport time.
-    pub lamport: u64,
+    /// The event's hybrid logical clock ([`crate::protocol::hlc`]).
+    pub hlc: u64,
     /// The event's origin.
     pub origin: NodeId,
     /// The event's seq at its origin.
@@ -20,7 +20,7 @@ impl Stamp {
     /// The stamp of `event`.
     pub fn of(event: &Event) -> Self {
         Stamp {
-            lamport: event.lamport,
+            hlc: event.hlc,
             origin: event.origin,
             seq: event.seq,
         }
@@ -80,16 +80,16 @@ pub fn set_opt<T>(reg: &mut Option<Lww<T>>, stamp: Stamp, value: T) -> bool {
 mod tests {
     use super::*;
 
-    fn stamp(lamport: u64, origin: u128, seq: u64) -> Stamp {
+    fn stamp(hlc: u64, origin: u128, seq: u64) -> Stamp {
         Stamp {
-            lamport,
+            hlc,
             origin: NodeId::from_u128(origin),
             seq,
         }
     }
 
     #[test]
-    fn stamps_order_by_lamport_then_origin_then_seq() {
+    fn stamps_order_by_hlc_then_origin_then_seq() {
         assert!(stamp(1, 9, 9) < stamp(2, 1, 1));
         assert!(stamp(2, 1, 9) < stamp(2, 2, 1));
         assert!(stamp(2, 2, 1) < stamp(2, 2, 2));

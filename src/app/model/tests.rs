@@ -20,22 +20,22 @@ fn node(n: u128) -> NodeId {
     NodeId::from_u128(n)
 }
 
-fn raw_event(origin: NodeId, seq: u64, lamport: u64, payload: Vec<u8>) -> Event {
+fn raw_event(origin: NodeId, seq: u64, hlc: u64, payload: Vec<u8>) -> Event {
     Event {
         id: Uuid::from_u128((origin.0.as_u128() << 64) ^ u128::from(seq)),
         origin,
         seq,
-        lamport,
-        created_at_ms: 1_700_000_000_000 + lamport,
+        hlc,
+        created_at_ms: 1_700_000_000_000 + hlc,
         payload: Bytes::from(payload),
         sig: bytes::Bytes::new(),
     }
 }
 
 /// An event carrying `op`, encoded without the sender-side checks (as a faulty peer might).
-fn event(origin: u128, seq: u64, lamport: u64, op: &AppOp) -> Event {
+fn event(origin: u128, seq: u64, hlc: u64, op: &AppOp) -> Event {
     let payload = op.encode_unchecked().expect("a test op encodes");
-    raw_event(node(origin), seq, lamport, payload)
+    raw_event(node(origin), seq, hlc, payload)
 }
 
 fn fold(events: &[&Event]) -> Model {
@@ -127,12 +127,12 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// One simulated node: its own counter and Lamport clock, the events it holds, and the
+/// One simulated node: its own counter and hybrid logical clock, the events it holds, and the
 /// model it folded from them in the order they arrived.
 struct Replica {
     id: NodeId,
     seq: u64,
-    lamport: u64,
+    hlc: u64,
     held: BTreeMap<(NodeId, u64), Event>,
     model: Model,
 }
@@ -142,7 +142,7 @@ impl Replica {
         Replica {
             id: node(n),
             seq: 0,
-            lamport: 0,
+            hlc: 0,
             held: BTreeMap::new(),
             model: Model::new(),
         }
@@ -150,13 +150,13 @@ impl Replica {
 
     fn create(&mut self, payload: Vec<u8>) {
         self.seq += 1;
-        self.lamport += 1;
-        let e = raw_event(self.id, self.seq, self.lamport, payload);
+        self.hlc += 1;
+        let e = raw_event(self.id, self.seq, self.hlc, payload);
         self.receive(&e);
     }
 
     fn receive(&mut self, e: &Event) {
-        self.lamport = self.lamport.max(e.lamport);
+        self.hlc = self.hlc.max(e.hlc);
         // Applied even when already held: duplicates must be harmless.
         self.model.apply(e);
         self.held.insert(e.key(), e.clone());
@@ -468,17 +468,17 @@ fn item(n: u128) -> Uuid {
 #[test]
 fn concurrent_edits_of_one_item_keep_the_larger_stamp() {
     let add = event(1, 1, 1, &AppOp::list_add(item(1), "milk", "V").unwrap());
-    // Nodes 2 and 3 both saw the add (Lamport 1) and edit at Lamport 2.
+    // Nodes 2 and 3 both saw the add (HLC 1) and edit at HLC 2.
     let e2 = event(2, 1, 2, &AppOp::list_edit(item(1), "oat milk").unwrap());
     let e3 = event(3, 1, 2, &AppOp::list_edit(item(1), "soy milk").unwrap());
     let (ab, ba) = both_orders(std::slice::from_ref(&add), &e2, &e3);
     assert_eq!(json(&ab), json(&ba));
-    // Equal Lamport times: the larger origin wins.
+    // Equal HLCs: the larger origin wins.
     assert_eq!(texts(&ab), ["soy milk"]);
     let view = ab.item(item(1)).unwrap();
     assert_eq!(view.last_editor, node(3));
     assert_eq!(view.added_by, node(1));
-    // A later edit (higher Lamport) from the smaller origin wins over both.
+    // A later edit (higher HLC) from the smaller origin wins over both.
     let e4 = event(2, 2, 3, &AppOp::list_edit(item(1), "no milk").unwrap());
     let m = fold(&[&e4, &e3, &add, &e2]);
     assert_eq!(texts(&m), ["no milk"]);
@@ -591,7 +591,7 @@ fn a_nick_change_renames_the_authors_earlier_messages() {
 }
 
 #[test]
-fn chat_is_ordered_by_lamport_then_origin_then_seq() {
+fn chat_is_ordered_by_hlc_then_origin_then_seq() {
     let e = [
         event(2, 1, 2, &AppOp::chat("c").unwrap()),
         event(1, 1, 1, &AppOp::chat("a").unwrap()),
@@ -599,7 +599,7 @@ fn chat_is_ordered_by_lamport_then_origin_then_seq() {
         event(1, 2, 2, &AppOp::chat("b").unwrap()),
     ];
     let m = Model::from_events(&e);
-    let lines: Vec<_> = m.chat().map(|l| (l.text, l.lamport, l.seq)).collect();
+    let lines: Vec<_> = m.chat().map(|l| (l.text, l.hlc, l.seq)).collect();
     assert_eq!(lines, [("a", 1, 1), ("b", 2, 2), ("c", 2, 1), ("d", 2, 1)]);
     assert_eq!(m.chat().next_back().map(|l| l.origin), Some(node(3)));
 }
@@ -705,7 +705,7 @@ fn state_json_holds_the_visible_model() {
     let v: serde_json::Value = serde_json::from_str(&json(&Model::from_events(&e))).unwrap();
     let expected = serde_json::json!({
         "chat": [{
-            "author": "ann", "origin": node(1), "seq": 2, "lamport": 2,
+            "author": "ann", "origin": node(1), "seq": 2, "hlc": 2,
             "created_at_ms": 1_700_000_000_002u64, "text": "hi",
         }],
         "list": [{
@@ -753,12 +753,12 @@ fn new_items_go_to_the_bottom_or_after_an_item() {
 #[test]
 fn moves_go_where_asked() {
     let (m, _) = list_of(4);
-    let mut lamport = 100;
+    let mut hlc = 100;
     let mut moved = |m: &Model, it: u128, to: MoveTo| -> Vec<String> {
         let op = m.move_op(item(it), to).unwrap();
         let mut m = m.clone();
-        lamport += 1;
-        m.apply(&event(2, lamport, lamport, &op));
+        hlc += 1;
+        m.apply(&event(2, hlc, hlc, &op));
         texts(&m)
     };
     let names = |v: &[u32]| v.iter().map(|i| format!("item {i}")).collect::<Vec<_>>();

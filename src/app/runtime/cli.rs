@@ -46,7 +46,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print every stored event as one JSON object a line, in the order
-    /// (lamport, origin, seq), with decoded app payloads.
+    /// (hlc, origin, seq), with decoded app payloads.
     Export(StoreArgs),
     /// Print the folded app state (chat in order, list items, nicks) as one JSON document;
     /// replicas holding the same events print byte-identical output.
@@ -326,7 +326,7 @@ async fn export(args: &StoreArgs) -> Result<(), String> {
             "id": e.id,
             "origin": e.origin.to_string(),
             "seq": e.seq,
-            "lamport": e.lamport,
+            "hlc": e.hlc,
             "created_at_ms": e.created_at_ms,
             "op": payload_json(&e.payload),
         });

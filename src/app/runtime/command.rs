@@ -571,7 +571,7 @@ mod tests {
             id: uuid::Uuid::now_v7(),
             origin: NodeId::from_u128(origin),
             seq,
-            lamport: seq,
+            hlc: seq,
             created_at_ms: 0,
             payload: op.encode().unwrap().into(),
             sig: bytes::Bytes::new(),

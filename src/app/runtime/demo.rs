@@ -96,7 +96,7 @@ impl Demo {
 
 /// One bot: a nick, then now and then a chat line, a new item, or a toggle.
 async fn behave(bot: Session, mut events: mpsc::Receiver<SessionEvent>, name: String, seed: u64) {
-    let mut rng = SmallRng::seed_from_u64(seed ^ crate::protocol::now_ms());
+    let mut rng = SmallRng::seed_from_u64(seed ^ crate::node::now_ms());
     let mut model = Model::new();
     for row in bot.open_view().await.unwrap_or_default() {
         model.apply(&row.event);

@@ -22,7 +22,8 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::view::{BatchKind, EventBatch, EventRow, Progress, SessionEvent};
 use crate::app::model::Seen;
-use crate::protocol::{Event, NodeId, now_ms};
+use crate::node::now_ms;
+use crate::protocol::{Event, NodeId};
 use crate::store::{EventStore, StoreError};
 
 /// Records per batch: large enough that per-batch costs (a store read, a channel hop, a
@@ -150,7 +151,7 @@ impl Feed {
         }
     }
 
-    /// Every record committed so far, as rows sorted by `(lamport, origin, seq)` (for a
+    /// Every record committed so far, as rows sorted by `(hlc, origin, seq)` (for a
     /// screen's first fold), and the cursor the live feed goes on from.
     pub async fn history(&mut self) -> Result<(Vec<EventRow>, u64), StoreError> {
         let head = *self.store.commits().borrow();

@@ -46,7 +46,7 @@ pub async fn run(
     result
 }
 
-/// The nick our own events last set (by Lamport order), if any.
+/// The nick our own events last set (by HLC order), if any.
 fn latest_nick(history: &[EventRow], me: NodeId) -> Option<String> {
     history
         .iter()
@@ -124,7 +124,7 @@ mod tests {
                 id: uuid::Uuid::now_v7(),
                 origin: NodeId::from_u128(origin),
                 seq,
-                lamport: seq,
+                hlc: seq,
                 created_at_ms: 0,
                 payload: op.encode().unwrap().into(),
                 sig: Default::default(),

@@ -27,8 +27,9 @@ use super::view::{
 };
 use crate::app::AppOp;
 use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
+use crate::node::now_ms;
 use crate::node::{Direction, GossipConfig, GossipError, GossipNode, PeerState};
-use crate::protocol::{Event, NodeId, now_ms};
+use crate::protocol::{Event, NodeId};
 use crate::store::file::{FileStoreOptions, FsyncPolicy, room_dir};
 use crate::store::{EventStore, FileEventStore, StoreError};
 use crate::transport::codec::PROTOCOL_VERSION;
@@ -286,7 +287,7 @@ impl Session {
     }
 
     /// Opens the live view: every stored event as rows, oldest first by
-    /// `(lamport, origin, seq)`, for a screen's first fold; from then on every record the
+    /// `(hlc, origin, seq)`, for a screen's first fold; from then on every record the
     /// store commits arrives on the session's receiver as [`SessionEvent::Events`], in
     /// commit order, none skipped, at the pace the screen takes them (see
     /// [`super::feed`]). Call it once; a second call is refused. If the store cannot be

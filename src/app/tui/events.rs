@@ -74,21 +74,21 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
                     theme::author_style(e.origin),
                 )),
                 Cell::from(format!("{}:{}", e.origin.short(), e.seq)),
-                Cell::from(format!("L{}", e.lamport)),
+                Cell::from(theme::hlc_label(e.hlc)),
                 Cell::from(kind),
                 from,
                 Cell::from(theme::age_ms(row.age_ms)),
             ])
         });
     let header =
-        Row::new(["time", "origin", "id:seq", "lamport", "op", "from", "age"]).style(theme::dim());
+        Row::new(["time", "origin", "id:seq", "hlc", "op", "from", "age"]).style(theme::dim());
     let table = Table::new(
         rows,
         [
             Constraint::Length(8),
             Constraint::Length(10),
             Constraint::Length(14),
-            Constraint::Length(7),
+            Constraint::Length(12),
             Constraint::Length(11),
             Constraint::Length(10),
             Constraint::Min(6),

@@ -38,7 +38,7 @@ fn rows(from: u64, to: u64) -> Vec<EventRow> {
                 id: uuid::Uuid::now_v7(),
                 origin: NodeId::from_u128(2),
                 seq,
-                lamport: seq,
+                hlc: seq,
                 created_at_ms: 0,
                 payload: Bytes::from(AppOp::chat(&format!("m{seq}")).unwrap().encode().unwrap()),
                 sig: Bytes::new(),

@@ -36,14 +36,16 @@ fn cy() -> NodeId {
     NodeId::from_u128(0xc1c1_0000_0000_0000_0000_0000_0000_0003)
 }
 
-fn event(origin: NodeId, seq: u64, lamport: u64, op: &AppOp) -> Event {
+/// An event at logical time `tick`: created one minute per tick, ending a little before
+/// "now", and stamped with the HLC of that creation time.
+fn event(origin: NodeId, seq: u64, tick: u64, op: &AppOp) -> Event {
+    let created_at_ms = (NOW_SECS - 3600 + tick * 60) * 1000;
     Event {
         id: Uuid::from_u128((origin.0.as_u128() >> 64 << 64) | u128::from(seq)),
         origin,
         seq,
-        lamport,
-        // One minute per Lamport tick, ending a little before "now".
-        created_at_ms: (NOW_SECS - 3600 + lamport * 60) * 1000,
+        hlc: crate::protocol::Hlc::pack(created_at_ms, 0).0,
+        created_at_ms,
         payload: Bytes::from(op.encode().expect("test ops are valid")),
         sig: Bytes::new(),
     }

@@ -138,6 +138,14 @@ pub(crate) fn hhmmss(t: SystemTime) -> String {
     format!("{h:02}:{m:02}:{s:02}")
 }
 
+/// An HLC as `HH:MM:SS+counter` (UTC of its wall-clock part), e.g. `14:03:22+1`.
+pub(crate) fn hlc_label(hlc: u64) -> String {
+    let (ms, counter) = crate::protocol::Hlc(hlc).unpack();
+    let secs = ms / 1000;
+    let (h, m, s) = seconds_of_day(secs);
+    format!("{h:02}:{m:02}:{s:02}+{counter}")
+}
+
 /// How long ago `then` was, in the largest whole unit ("3s ago", "5m ago").
 pub(crate) fn ago(now: SystemTime, then: SystemTime) -> String {
     // A clock that stepped back shows "0s ago" rather than a negative age.

@@ -141,8 +141,8 @@ pub struct Entry {
     pub origin: NodeId,
     /// The event's seq.
     pub seq: u64,
-    /// The event's Lamport time.
-    pub lamport: u64,
+    /// The event's hybrid logical clock ([`crate::protocol::hlc`]).
+    pub hlc: u64,
     /// The event's creation time.
     pub created_at_ms: u64,
     /// Where its record is.
@@ -162,8 +162,8 @@ pub struct Index {
     pub oldest_ms: Option<u64>,
     /// Latest `created_at_ms` held.
     pub newest_ms: Option<u64>,
-    /// Highest Lamport time held.
-    pub max_lamport: u64,
+    /// Highest HLC held.
+    pub max_hlc: u64,
     /// The commit sequence: every record made readable, in the order it was (log order).
     /// A record that replaces a held event is pushed here too, so followers see it.
     pub committed: Vec<Loc>,
@@ -208,7 +208,7 @@ impl Index {
         self.committed.push(e.loc);
         self.total += 1;
         self.record_bytes += e.loc.record_len();
-        self.max_lamport = self.max_lamport.max(e.lamport);
+        self.max_hlc = self.max_hlc.max(e.hlc);
         let t = e.created_at_ms;
         self.oldest_ms = Some(self.oldest_ms.map_or(t, |o| o.min(t)));
         self.newest_ms = Some(self.newest_ms.map_or(t, |n| n.max(t)));
@@ -290,7 +290,7 @@ mod tests {
         let entry = |origin: u128, seq: u64, n: u64| Entry {
             origin: NodeId::from_u128(origin),
             seq,
-            lamport: seq,
+            hlc: seq,
             created_at_ms: 0,
             loc: loc(n),
         };

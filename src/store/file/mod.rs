@@ -364,7 +364,7 @@ impl FileEventStore {
             let entry = Entry {
                 origin: r.head.origin,
                 seq: r.head.seq,
-                lamport: r.head.lamport,
+                hlc: r.head.hlc,
                 created_at_ms: r.head.created_at_ms,
                 loc: Loc {
                     offset: r.body_offset,
@@ -577,7 +577,7 @@ impl FileEventStore {
             items.push(Item {
                 origin: e.origin,
                 seq: e.seq,
-                lamport: e.lamport,
+                hlc: e.hlc,
                 created_at_ms: e.created_at_ms,
                 start,
                 len,
@@ -734,8 +734,8 @@ impl EventStore for FileEventStore {
         Ok(self.index()?.origins.get(&origin).map_or(0, |o| o.latest()))
     }
 
-    async fn max_lamport(&self) -> Result<u64, StoreError> {
-        Ok(self.index()?.max_lamport)
+    async fn max_hlc(&self) -> Result<u64, StoreError> {
+        Ok(self.index()?.max_hlc)
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {

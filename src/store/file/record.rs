@@ -70,8 +70,8 @@ pub struct EventHead {
     pub origin: NodeId,
     /// [`Event::seq`].
     pub seq: u64,
-    /// [`Event::lamport`].
-    pub lamport: u64,
+    /// [`Event::hlc`].
+    pub hlc: u64,
     /// [`Event::created_at_ms`].
     pub created_at_ms: u64,
 }
@@ -261,7 +261,7 @@ mod tests {
             id: Uuid::now_v7(),
             origin: NodeId::from_u128(9),
             seq,
-            lamport: seq + 100,
+            hlc: seq + 100,
             created_at_ms: 1_700_000_000_000 + seq,
             payload: Bytes::copy_from_slice(payload),
             sig: bytes::Bytes::new(),
@@ -285,14 +285,8 @@ mod tests {
             let body = codec::encode(&e).unwrap();
             let head = decode_head(&body).unwrap();
             assert_eq!(
-                (
-                    head.id,
-                    head.origin,
-                    head.seq,
-                    head.lamport,
-                    head.created_at_ms
-                ),
-                (e.id, e.origin, e.seq, e.lamport, e.created_at_ms)
+                (head.id, head.origin, head.seq, head.hlc, head.created_at_ms),
+                (e.id, e.origin, e.seq, e.hlc, e.created_at_ms)
             );
             assert!(decode_head(&body[..body.len() - 1]).is_none());
             let mut longer = body.clone();

@@ -10,7 +10,7 @@ fn ev(origin: u128, seq: u64, payload: &[u8]) -> Event {
         id: Uuid::now_v7(),
         origin: NodeId::from_u128(origin),
         seq,
-        lamport: seq,
+        hlc: seq,
         created_at_ms: 5000 + seq,
         payload: Bytes::copy_from_slice(payload),
         sig: bytes::Bytes::new(),

@@ -35,7 +35,7 @@ pub(super) type CloseReply = oneshot::Sender<Result<(), StoreError>>;
 pub(super) struct Item {
     pub origin: NodeId,
     pub seq: u64,
-    pub lamport: u64,
+    pub hlc: u64,
     pub created_at_ms: u64,
     /// Where the whole record starts in [`Batch::records`].
     pub start: usize,
@@ -256,7 +256,7 @@ impl Writer {
                     self.entries.push(Entry {
                         origin: it.origin,
                         seq: it.seq,
-                        lamport: it.lamport,
+                        hlc: it.hlc,
                         created_at_ms: it.created_at_ms,
                         loc,
                     });

@@ -19,7 +19,7 @@ fn ev(origin: u128, seq: u64, text: &str) -> Event {
         id: uuid::Uuid::now_v7(),
         origin: NodeId::from_u128(origin),
         seq,
-        lamport: seq,
+        hlc: seq,
         created_at_ms: 1000 + seq,
         payload: Bytes::from(AppOp::chat(text).unwrap().encode().unwrap()),
         sig: Bytes::new(),
@@ -208,7 +208,7 @@ impl EventStore for ReplacingStore {
     async fn latest_seq(&self, _: NodeId) -> Result<u64, StoreError> {
         unreachable!()
     }
-    async fn max_lamport(&self) -> Result<u64, StoreError> {
+    async fn max_hlc(&self) -> Result<u64, StoreError> {
         unreachable!()
     }
     async fn committed_since(

@@ -9,6 +9,8 @@
 //! The library works without any of this: an event with an empty [`Event::sig`] is an
 //! unsigned event, and a node built without an identity neither signs nor verifies.
 
+pub mod verify;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -72,7 +74,7 @@ pub fn signed_bytes(e: &Event) -> Vec<u8> {
     m.extend_from_slice(e.id.as_bytes());
     m.extend_from_slice(e.origin.0.as_bytes());
     m.extend_from_slice(&e.seq.to_le_bytes());
-    m.extend_from_slice(&e.lamport.to_le_bytes());
+    m.extend_from_slice(&e.hlc.to_le_bytes());
     m.extend_from_slice(&e.created_at_ms.to_le_bytes());
     m.extend_from_slice(&(e.payload.len() as u64).to_le_bytes());
     m.extend_from_slice(&e.payload);
@@ -291,7 +293,7 @@ impl NodeIdentity {
     }
 
     /// This node's identity event (seq 1), signed. It is the same event every time
-    /// (id from the key, Lamport time 1, creation time 0; ed25519 signing is
+    /// (id from the key, HLC 1, creation time 0; ed25519 signing is
     /// deterministic), so a node that lost its events but kept its key recreates exactly
     /// the event its peers hold, not a conflicting one.
     pub fn identity_event(&self) -> Event {
@@ -302,7 +304,7 @@ impl NodeIdentity {
             id: uuid::Builder::from_custom_bytes(id).into_uuid(),
             origin: self.node_id,
             seq: 1,
-            lamport: 1,
+            hlc: 1,
             created_at_ms: 0,
             payload: identity_payload(&self.public),
             sig: Bytes::new(),
@@ -412,6 +414,16 @@ fn check_private(_: &Path) -> Result<(), IdentityError> {
     Ok(())
 }
 
+impl crate::protocol::engine::Signer for NodeIdentity {
+    fn sign(&self, event: &mut Event) {
+        self.sign_event(event);
+    }
+
+    fn identity_event(&self) -> Event {
+        NodeIdentity::identity_event(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,7 +433,7 @@ mod tests {
             id: uuid::Uuid::now_v7(),
             origin: id.node_id(),
             seq,
-            lamport: seq,
+            hlc: seq,
             created_at_ms: 1_700_000_000_000,
             payload: Bytes::copy_from_slice(text.as_bytes()),
             sig: Bytes::new(),
@@ -441,7 +453,7 @@ mod tests {
         forged.payload = Bytes::from_static(b"hellO");
         assert_eq!(verify_event(&forged, &key), Err(AuthError::BadSignature));
         let mut forged = e.clone();
-        forged.lamport += 1;
+        forged.hlc += 1;
         assert_eq!(verify_event(&forged, &key), Err(AuthError::BadSignature));
         let mut unsigned = e;
         unsigned.sig = Bytes::new();

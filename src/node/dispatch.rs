@@ -1,0 +1,89 @@
+//! From engine outputs to I/O and back: the one loop every input goes through.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::protocol::engine::{Done, Engine, Input, Output, Ticket};
+
+use super::{Inner, lock};
+
+type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+impl Inner {
+    pub(super) fn engine(&self) -> std::sync::MutexGuard<'_, Engine> {
+        lock(&self.engine)
+    }
+
+    /// Feeds `input` to the engine and carries out what it returns. Store reads and writes
+    /// are awaited here (so whoever feeds an inbound message waits for its store work: the
+    /// inbound limit is backpressure); sends, requests and timers run beside.
+    pub(super) fn feed(self: &Arc<Self>, input: Input) -> Boxed<()> {
+        let this = self.clone();
+        Box::pin(async move {
+            let outputs = this.engine().handle(input, this.clock.now());
+            this.carry_out(outputs).await;
+        })
+    }
+
+    async fn carry_out(self: &Arc<Self>, outputs: Vec<Output>) {
+        let mut store_io: Vec<Boxed<Input>> = Vec::new();
+        for out in outputs {
+            match out {
+                Output::Send { to, message } => self.send(to, message),
+                Output::Request {
+                    to,
+                    exchange,
+                    message,
+                    timeout,
+                } => self.request(to, exchange, message, timeout),
+                Output::Respond { request, message } => self.respond(request, message),
+                Output::Fetch {
+                    fetch,
+                    wants,
+                    limit,
+                } => store_io.push(Box::pin(self.clone().fetch(fetch, wants, limit))),
+                Output::Save {
+                    save,
+                    events,
+                    own,
+                    from,
+                } => store_io.push(Box::pin(self.clone().save(save, events, own, from))),
+                Output::ScheduleTimer { at, timer } => self.schedule(at, timer),
+                Output::Emit(e) => self.streams.emit(e),
+                Output::Done { ticket, done } => self.answer(ticket, done),
+            }
+        }
+        if store_io.is_empty() {
+            return;
+        }
+        let answers = futures::future::join_all(store_io).await;
+        futures::future::join_all(answers.into_iter().map(|a| self.feed(a))).await;
+    }
+
+    /// A fresh id for tickets and requests.
+    pub(super) fn next_id(&self) -> u64 {
+        self.next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Feeds a command and waits for its answer (`None` if the engine dropped it).
+    pub(super) async fn command(
+        self: &Arc<Self>,
+        make: impl FnOnce(Ticket) -> Input,
+    ) -> Option<Done> {
+        let ticket = self.next_id();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock(&self.waiting).insert(ticket, tx);
+        self.feed(make(ticket)).await;
+        let done = rx.await.ok();
+        lock(&self.waiting).remove(&ticket);
+        done
+    }
+
+    fn answer(&self, ticket: Ticket, done: Done) {
+        if let Some(tx) = lock(&self.waiting).remove(&ticket) {
+            let _ = tx.send(done);
+        }
+    }
+}

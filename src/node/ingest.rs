@@ -1,0 +1,192 @@
+//! The store side of the engine: fetches, saves, and the signature checks received events
+//! pass before they are saved.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ed25519_dalek::VerifyingKey;
+
+use crate::auth::{self, AuthError};
+use crate::protocol::engine::{FetchId, Input, SaveId, Verdict};
+use crate::protocol::exchange::Want;
+use crate::protocol::{Event, NodeId};
+use crate::store::{SaveOutcome, StoreError};
+
+use super::{Inner, VERIFY_INLINE_MAX, lock};
+
+/// Verified public keys of origins, learnt from their identity events.
+#[derive(Default)]
+pub(crate) struct Keys(Mutex<HashMap<NodeId, VerifyingKey>>);
+
+fn verdict(o: SaveOutcome) -> Verdict {
+    match o {
+        SaveOutcome::Inserted => Verdict::Inserted,
+        SaveOutcome::Duplicate => Verdict::Duplicate,
+        SaveOutcome::Conflict => Verdict::Conflict,
+    }
+}
+
+impl Inner {
+    /// A store read: the clock, then per want that origin's events, `limit` in all.
+    pub(super) async fn fetch(
+        self: Arc<Self>,
+        fetch: FetchId,
+        wants: Vec<Want>,
+        limit: usize,
+    ) -> Input {
+        match self.read(wants, limit).await {
+            Ok((clock, events)) => Input::Fetched {
+                fetch,
+                clock,
+                events,
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "store read failed");
+                Input::FetchFailed {
+                    fetch,
+                    error: e.to_string(),
+                }
+            }
+        }
+    }
+
+    async fn read(
+        &self,
+        wants: Vec<Want>,
+        limit: usize,
+    ) -> Result<(crate::protocol::VectorClock, Vec<Event>), StoreError> {
+        let clock = self.store.clock().await?;
+        let mut events = Vec::new();
+        for want in wants {
+            let left = limit.saturating_sub(events.len());
+            if left == 0 {
+                break;
+            }
+            events.extend(
+                self.store
+                    .events_since(want.origin, want.after, left)
+                    .await?,
+            );
+        }
+        Ok((clock, events))
+    }
+
+    /// A store write. Own events are saved durably; received ones are checked (if this
+    /// node verifies) and saved as received.
+    pub(super) async fn save(
+        self: Arc<Self>,
+        save: SaveId,
+        events: Vec<Event>,
+        own: bool,
+        from: NodeId,
+    ) -> Input {
+        let result = if own {
+            self.save_own(events).await
+        } else {
+            self.save_received(events, from).await
+        };
+        match result {
+            Ok(verdicts) => Input::Saved { save, verdicts },
+            Err(e) => Input::SaveFailed {
+                save,
+                error: e.to_string(),
+            },
+        }
+    }
+
+    /// Own events, one durable save each.
+    async fn save_own(&self, events: Vec<Event>) -> Result<Vec<Verdict>, StoreError> {
+        let mut verdicts = Vec::with_capacity(events.len());
+        for e in events {
+            verdicts.push(verdict(self.store.save(e).await?));
+        }
+        Ok(verdicts)
+    }
+
+    async fn save_received(
+        &self,
+        events: Vec<Event>,
+        from: NodeId,
+    ) -> Result<Vec<Verdict>, StoreError> {
+        let checks = match &self.keys {
+            Some(keys) => self.verify(keys, &events, from).await,
+            None => vec![Ok(()); events.len()],
+        };
+        let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(events.len());
+        let mut to_save = Vec::with_capacity(events.len());
+        for (e, check) in events.into_iter().zip(checks) {
+            match check {
+                Ok(()) => {
+                    verdicts.push(None);
+                    to_save.push(e);
+                }
+                Err(why) => verdicts.push(Some(Verdict::Refused(why.to_string()))),
+            }
+        }
+        let mut outcomes = if to_save.is_empty() {
+            Vec::new()
+        } else {
+            self.store.save_received(to_save).await?
+        }
+        .into_iter();
+        Ok(verdicts
+            .into_iter()
+            .map(|v| {
+                v.unwrap_or_else(|| {
+                    outcomes.next().map_or(
+                        Verdict::Refused("no verdict from the store".into()),
+                        verdict,
+                    )
+                })
+            })
+            .collect())
+    }
+
+    /// Checks signatures: keys of origins not known yet come from their held identity
+    /// event (held events were verified on receipt); large batches are checked on a
+    /// blocking thread.
+    async fn verify(
+        &self,
+        keys: &Keys,
+        events: &[Event],
+        from: NodeId,
+    ) -> Vec<Result<(), AuthError>> {
+        let mut known = lock(&keys.0).clone();
+        let mut lookup: Vec<NodeId> = events
+            .iter()
+            .filter(|e| e.seq > 1 && !known.contains_key(&e.origin))
+            .map(|e| e.origin)
+            .collect();
+        lookup.sort();
+        lookup.dedup();
+        for origin in lookup {
+            if let Ok(first) = self.store.events_since(origin, 0, 1).await
+                && let Some(first) = first.first()
+                && first.seq == 1
+                && let Ok(key) = auth::verify_identity_event(first)
+            {
+                known.insert(origin, key);
+            }
+        }
+        let (verdicts, known) = if events.len() <= VERIFY_INLINE_MAX {
+            let v = auth::verify::verify_batch(events, &mut known);
+            (v, known)
+        } else {
+            let n = events.len();
+            let events = events.to_vec();
+            let run = move || {
+                let v = auth::verify::verify_batch(&events, &mut known);
+                (v, known)
+            };
+            match tokio::task::spawn_blocking(run).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(peer = %from, error = %e, "event verification failed to run");
+                    return vec![Err(AuthError::UnknownKey); n];
+                }
+            }
+        };
+        lock(&keys.0).extend(known);
+        verdicts
+    }
+}

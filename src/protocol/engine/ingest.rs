@@ -1,0 +1,229 @@
+//! Received events: which are valid, and what to do with the new ones (hold them, tell
+//! the world, relay them once).
+//!
+//! Hook points for the event rules:
+//! - [`Engine::validity`]: every received event passes it before anything else; a refusal
+//!   is counted (`invalid_events`) and logged, and touches no other state;
+//! - [`Engine::on_conflict`]: the store found a different event under a held
+//!   `(origin, seq)`.
+
+use crate::protocol::event::{Event, NodeId};
+
+use super::Engine;
+use super::create::OwnSave;
+use super::input::{ExchangeId, SaveId, Verdict};
+use super::output::{Emit, Output, ReceivedEvent};
+
+/// What a store write is for.
+#[derive(Debug)]
+pub enum SaveFor {
+    /// Events received from a peer.
+    Received {
+        /// The peer that delivered them.
+        from: NodeId,
+        /// Relay the new ones (they came by push).
+        relay: bool,
+        /// The exchange to continue once judged.
+        exchange: Option<ExchangeId>,
+        /// The events, in the order of the verdicts.
+        events: Vec<Event>,
+    },
+    /// An own event.
+    Own(OwnSave),
+}
+
+/// Why a received event is refused before the store sees it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    /// Seq 0 does not exist: seqs start at 1.
+    #[error("seq 0")]
+    ZeroSeq,
+    /// The nil origin is nobody.
+    #[error("nil origin")]
+    NilOrigin,
+    /// Larger than any event may be.
+    #[error("{size} encoded bytes, over the limit of {limit}")]
+    TooLarge {
+        /// Its encoded size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl Engine {
+    /// The validity rule every received event passes before it may be stored.
+    pub fn validity(&self, e: &Event) -> Result<(), Invalid> {
+        if e.seq == 0 {
+            return Err(Invalid::ZeroSeq);
+        }
+        if e.origin.is_nil() {
+            return Err(Invalid::NilOrigin);
+        }
+        let (size, limit) = (e.encoded_len(), self.config.limits.max_event_bytes());
+        if size > limit {
+            return Err(Invalid::TooLarge { size, limit });
+        }
+        Ok(())
+    }
+
+    /// Received events from `from`: keeps the valid ones and asks the store to save them.
+    /// `exchange`, if given, continues once they are judged.
+    pub(super) fn ingest(
+        &mut self,
+        events: Vec<Event>,
+        from: NodeId,
+        relay: bool,
+        exchange: Option<ExchangeId>,
+    ) {
+        let mut valid = Vec::with_capacity(events.len());
+        for e in events {
+            match self.validity(&e) {
+                Ok(()) => valid.push(e),
+                Err(why) => {
+                    self.stats.invalid_events += 1;
+                    tracing::warn!(peer = %from, origin = %e.origin, seq = e.seq, %why, "invalid event dropped");
+                }
+            }
+        }
+        if !self.config.duplicate_detection {
+            let before = valid.len();
+            let held = &self.held;
+            valid.retain(|e| !held.holds(e.origin, e.seq));
+            self.stats.duplicates += (before - valid.len()) as u64;
+        }
+        if valid.is_empty() {
+            if let Some(id) = exchange {
+                self.after_receive(id, 0);
+            }
+            return;
+        }
+        let save = SaveId(self.next_id());
+        self.out.push(Output::Save {
+            save,
+            events: valid.clone(),
+            own: false,
+            from,
+        });
+        self.saves.insert(
+            save,
+            SaveFor::Received {
+                from,
+                relay,
+                exchange,
+                events: valid,
+            },
+        );
+    }
+
+    /// The store judged a write.
+    pub(super) fn saved(&mut self, save: SaveId, verdicts: Vec<Verdict>) {
+        match self.saves.remove(&save) {
+            None => {}
+            Some(SaveFor::Own(own)) => self.own_saved(own, verdicts.into_iter().next()),
+            Some(SaveFor::Received {
+                from,
+                relay,
+                exchange,
+                events,
+            }) => {
+                let fresh = self.judged(from, events, verdicts);
+                let n = fresh.len();
+                if relay && self.config.eager_push && !fresh.is_empty() {
+                    let mut exclude = vec![from];
+                    exclude.extend(fresh.iter().map(|e| e.origin));
+                    self.relay(fresh, &exclude);
+                }
+                if let Some(id) = exchange {
+                    self.after_receive(id, n);
+                }
+            }
+        }
+    }
+
+    pub(super) fn save_failed(&mut self, save: SaveId, error: String) {
+        match self.saves.remove(&save) {
+            None => {}
+            Some(SaveFor::Own(own)) => self.own_save_failed(own, error),
+            Some(SaveFor::Received { exchange, .. }) => {
+                tracing::error!(%error, "store failed while saving received events");
+                if let Some(id) = exchange {
+                    self.fail_exchange(id, format!("store: {error}"));
+                }
+            }
+        }
+    }
+
+    /// Applies verdicts; returns the events new to this node.
+    fn judged(&mut self, from: NodeId, events: Vec<Event>, verdicts: Vec<Verdict>) -> Vec<Event> {
+        let mut fresh = Vec::new();
+        let mut refused: Option<(NodeId, u64, String)> = None;
+        let mut refused_n = 0u64;
+        for (event, verdict) in events.into_iter().zip(verdicts) {
+            match verdict {
+                Verdict::Inserted => {
+                    self.held.hold(event.origin, event.seq);
+                    fresh.push(event);
+                }
+                Verdict::Duplicate => {
+                    self.held.hold(event.origin, event.seq);
+                    self.stats.duplicates += 1;
+                }
+                Verdict::Conflict => {
+                    self.held.hold(event.origin, event.seq);
+                    self.on_conflict(from, &event);
+                }
+                Verdict::Refused(why) => {
+                    refused_n += 1;
+                    refused.get_or_insert((event.origin, event.seq, why));
+                }
+            }
+        }
+        if let Some((origin, seq, why)) = refused {
+            self.refused(from, refused_n, origin, seq, &why);
+        }
+        let me = self.id();
+        for e in &fresh {
+            self.hlc = self.hlc.max(e.hlc);
+            // Our own events coming back (a wiped store): never reuse their seqs.
+            if e.origin == me {
+                self.next_seq = self.next_seq.max(e.seq.saturating_add(1));
+            }
+        }
+        if let Some(p) = self.peers.get_mut(&from) {
+            p.events_received += fresh.len() as u64;
+        }
+        self.stats.events_received += fresh.len() as u64;
+        for e in &fresh {
+            self.emit(Emit::Received(ReceivedEvent {
+                event: e.clone(),
+                from,
+            }));
+        }
+        fresh
+    }
+
+    /// Events the driver refused (signatures): counted, logged, reported once per batch.
+    fn refused(&mut self, from: NodeId, n: u64, origin: NodeId, seq: u64, why: &str) {
+        self.stats.rejected_events += n;
+        tracing::warn!(
+            peer = %from, %origin, seq, error = %why, count = n,
+            "events refused: signature check failed"
+        );
+        self.emit_exchange(super::output::ExchangeResult::failed(
+            from,
+            super::output::Direction::Inbound,
+            std::time::Duration::ZERO,
+            format!("{n} event(s) rejected, first {origin}/{seq}: {why}"),
+        ));
+    }
+
+    /// The store holds a different event under `event`'s `(origin, seq)`; it was refused.
+    pub fn on_conflict(&mut self, from: NodeId, event: &Event) {
+        self.stats.conflicts += 1;
+        tracing::warn!(
+            peer = %from, origin = %event.origin, seq = event.seq,
+            "conflicting event refused: a different event is held under this (origin, seq)"
+        );
+    }
+}

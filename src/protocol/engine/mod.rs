@@ -1,0 +1,338 @@
+//! The gossip engine: every protocol decision of one node, as a state machine with no I/O.
+//!
+//! A driver (the async [`crate::node::GossipNode`], or the simulator in `crate::sim`) feeds
+//! [`Input`]s with the current time into [`Engine::handle`] and carries out the
+//! [`Output`]s it returns: sends and requests, store reads ([`Output::Fetch`], answered by
+//! [`Input::Fetched`]) and writes ([`Output::Save`], answered by [`Input::Saved`]), timers,
+//! and what to tell the world. Time (`now`, ms since the Unix epoch, never going back) and
+//! randomness (a generator seeded at construction) are inputs, so a run is a function of
+//! its inputs: tests need no sockets and no sleeps, and the simulator's figures are the
+//! node's.
+//!
+//! The rules, one file each:
+//! - [`exchange`]: digest, response, continuation passes and the final push;
+//! - [`relay`]: eager push of new events, once per event (infect and die);
+//! - [`schedule`]: rounds, anti-entropy and the offline retry, as timers;
+//! - [`liveness`]: the peer table, discovered -> alive -> suspect -> offline;
+//! - [`ingest`]: which received events are valid and what to do with new ones;
+//! - [`create`]: issuing own events (seq, HLC, signature) one at a time.
+
+pub mod create;
+pub mod exchange;
+pub mod held;
+pub mod ingest;
+pub mod input;
+pub mod liveness;
+pub mod output;
+pub mod relay;
+pub mod schedule;
+pub mod stats;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use super::clock::VectorClock;
+use super::event::{Event, NodeId};
+use super::exchange::Limits;
+use super::selection::{PeerSelectionStrategy, Selector};
+
+pub use input::{ExchangeId, FetchId, Input, RequestId, SaveId, StoreState, Ticket, Verdict};
+pub use liveness::{PeerInfo, PeerState, PeerTable, Transition};
+pub use output::{
+    CreateError, Direction, Done, Emit, ExchangeResult, Output, ReceivedEvent, Timer,
+};
+pub use stats::GossipStats;
+
+/// Signs this node's events. Pure CPU work, done by the engine when it issues an event;
+/// implemented by [`crate::auth::NodeIdentity`].
+pub trait Signer: Send {
+    /// Fills `event.sig`.
+    fn sign(&self, event: &mut Event);
+    /// This node's identity event (seq 1, carrying its public key), signed.
+    fn identity_event(&self) -> Event;
+}
+
+/// What the engine needs of the node's config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// This node.
+    pub node_id: NodeId,
+    /// Peers per round and per eager push.
+    pub fanout: usize,
+    /// How round peers are picked.
+    pub strategy: PeerSelectionStrategy,
+    /// Message limits.
+    pub limits: Limits,
+    /// Time between rounds.
+    pub gossip_interval: Duration,
+    /// How long a request may take.
+    pub gossip_timeout: Duration,
+    /// Time between anti-entropy sweeps, if enabled.
+    pub anti_entropy_interval: Option<Duration>,
+    /// Push new events at once to `fanout` peers.
+    pub eager_push: bool,
+    /// Let the store judge duplicates; when off, the engine drops events its clock already
+    /// covers before saving.
+    pub duplicate_detection: bool,
+}
+
+/// Passes of one exchange at most; the next round goes on from where it stopped.
+pub const MAX_PASSES: u32 = 1000;
+
+/// Every this many rounds, a round also tries each offline peer once.
+pub const OFFLINE_RETRY_ROUNDS: u64 = 5;
+
+/// The engine of one node. See the module docs.
+pub struct Engine {
+    config: EngineConfig,
+    signer: Option<Box<dyn Signer>>,
+    rng: SmallRng,
+    now: u64,
+    started: bool,
+    run: u64,
+    next_id: u64,
+    held: held::Held,
+    next_seq: u64,
+    /// The highest HLC seen (own or received): the next own event is stamped past it.
+    hlc: u64,
+    peers: PeerTable,
+    selector: Selector,
+    rotation: usize,
+    in_flight: BTreeSet<NodeId>,
+    exchanges: HashMap<ExchangeId, exchange::Outbound>,
+    fetches: HashMap<FetchId, exchange::FetchFor>,
+    saves: HashMap<SaveId, ingest::SaveFor>,
+    groups: HashMap<u64, schedule::Group>,
+    creator: create::Creator,
+    stats: GossipStats,
+    out: Vec<Output>,
+}
+
+impl Engine {
+    /// A stopped engine. `seed` drives every random choice (peer picks, event ids).
+    pub fn new(config: EngineConfig, seed: u64, signer: Option<Box<dyn Signer>>) -> Self {
+        Engine {
+            selector: Selector::new(config.strategy, seed),
+            rng: SmallRng::seed_from_u64(seed ^ 0x5EED_0FE4_E4E4),
+            config,
+            signer,
+            now: 0,
+            started: false,
+            run: 0,
+            next_id: 0,
+            held: held::Held::default(),
+            next_seq: 1,
+            hlc: 0,
+            peers: PeerTable::default(),
+            rotation: 0,
+            in_flight: BTreeSet::new(),
+            exchanges: HashMap::new(),
+            fetches: HashMap::new(),
+            saves: HashMap::new(),
+            groups: HashMap::new(),
+            creator: create::Creator::default(),
+            stats: GossipStats::default(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Handles one input at time `now` (ms since the Unix epoch; an earlier time than the
+    /// last is taken as the last) and returns what to do.
+    pub fn handle(&mut self, input: Input, now: u64) -> Vec<Output> {
+        self.now = self.now.max(now);
+        match input {
+            Input::Start { ticket, store } => self.start(ticket, store),
+            Input::Stop => self.stop(),
+            Input::AddPeer(peer) => self.add_peer(peer),
+            Input::RemovePeer(id) => self.remove_peer(id),
+            Input::SetPeerName(id, name) => {
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.name = Some(name);
+                }
+            }
+            Input::MarkOffline { peer, reason } => {
+                let t = self.peers.mark_offline(&peer, &reason);
+                self.announce(t);
+            }
+            Input::Create { ticket, payload } => self.create(ticket, payload),
+            Input::Gossip { ticket } => self.round(Some(ticket)),
+            Input::GossipWith { ticket, peer } => self.gossip_with(ticket, peer),
+            Input::AntiEntropy { ticket } => self.anti_entropy(Some(ticket)),
+            Input::Received {
+                from,
+                message,
+                request,
+                wire_bytes,
+            } => self.received(from, message, request, wire_bytes),
+            Input::Response {
+                exchange,
+                message,
+                wire_bytes,
+            } => self.response(exchange, message, wire_bytes),
+            Input::RequestFailed { exchange, error } => self.fail_exchange(exchange, error),
+            Input::Disconnected { peer, reason } => {
+                let t = self.peers.mark_offline(&peer, &reason);
+                self.announce(t);
+            }
+            Input::Rejected { peer, error } => self.rejected(peer, error),
+            Input::Fetched {
+                fetch,
+                clock,
+                events,
+            } => self.fetched(fetch, clock, events),
+            Input::FetchFailed { fetch, error } => self.fetch_failed(fetch, error),
+            Input::Saved { save, verdicts } => self.saved(save, verdicts),
+            Input::SaveFailed { save, error } => self.save_failed(save, error),
+            Input::TimerFired(timer) => self.timer(timer),
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.config.node_id
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Whether the engine is started.
+    pub fn is_started(&self) -> bool {
+        self.started
+    }
+
+    /// The seq the next created event will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The highest HLC seen.
+    pub fn hlc(&self) -> u64 {
+        self.hlc
+    }
+
+    /// What the engine knows the store holds (contiguously per origin).
+    pub fn clock(&self) -> &VectorClock {
+        self.held.clock()
+    }
+
+    /// The peer table.
+    pub fn peers(&self) -> &PeerTable {
+        &self.peers
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> GossipStats {
+        self.stats
+    }
+
+    /// Exchanges in flight (outbound).
+    pub fn exchanges_in_flight(&self) -> usize {
+        self.exchanges.len()
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn emit(&mut self, e: Emit) {
+        self.out.push(Output::Emit(e));
+    }
+
+    fn done(&mut self, ticket: Ticket, done: Done) {
+        self.out.push(Output::Done { ticket, done });
+    }
+
+    fn start(&mut self, ticket: Ticket, store: StoreState) {
+        if self.started {
+            self.done(ticket, Done::Started(Ok(())));
+            return;
+        }
+        self.started = true;
+        self.run += 1;
+        self.held = held::Held::new(store.clock);
+        self.next_seq = self.next_seq.max(store.own_latest_seq + 1);
+        self.hlc = self.hlc.max(store.max_hlc);
+        self.schedule_start();
+        self.create_identity(ticket);
+    }
+
+    fn stop(&mut self) {
+        self.started = false;
+        self.exchanges.clear();
+        self.fetches.clear();
+        self.saves.clear();
+        self.in_flight.clear();
+        // Commands waiting on exchanges get what finished so far.
+        let groups: Vec<schedule::Group> = self.groups.drain().map(|(_, g)| g).collect();
+        for g in groups {
+            g.finish(self);
+        }
+        self.creator.abort(&mut self.out);
+    }
+
+    fn add_peer(&mut self, peer: crate::protocol::peer::Peer) {
+        if peer.id == self.id() || peer.id.is_nil() {
+            return;
+        }
+        let id = peer.id;
+        if self.peers.upsert(peer, self.now)
+            && let Some(info) = self.peers.get(&id).cloned()
+        {
+            self.emit(Emit::PeerAdded(info));
+        }
+    }
+
+    fn remove_peer(&mut self, id: NodeId) {
+        if let Some(p) = self.peers.remove(&id) {
+            self.emit(Emit::PeerRemoved(p));
+        }
+    }
+
+    fn announce(&mut self, transition: Option<Transition>) {
+        if let Some(t) = transition {
+            self.emit(Emit::PeerState(t));
+        }
+    }
+
+    fn rejected(&mut self, peer: Option<NodeId>, error: String) {
+        self.stats.rejected_inbound += 1;
+        if let Some(id) = peer {
+            let t = self.peers.record_failure(&id, &error);
+            self.announce(t);
+        }
+        self.emit_exchange(ExchangeResult::failed(
+            peer.unwrap_or(NodeId::NIL),
+            Direction::Inbound,
+            Duration::ZERO,
+            error,
+        ));
+    }
+
+    fn emit_exchange(&mut self, result: ExchangeResult) {
+        if result.success {
+            self.stats.exchanges_ok += 1;
+        } else {
+            self.stats.exchanges_failed += 1;
+        }
+        self.emit(Emit::Exchange(result));
+    }
+
+    fn next_rotation(&mut self) -> usize {
+        self.rotation = self.rotation.wrapping_add(1);
+        self.rotation
+    }
+
+    fn elapsed(&self, since: u64) -> Duration {
+        Duration::from_millis(self.now.saturating_sub(since))
+    }
+}

@@ -1,0 +1,35 @@
+//! The engine's counters.
+
+/// A snapshot of a node's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GossipStats {
+    /// Events created here.
+    pub events_created: u64,
+    /// New events received from peers.
+    pub events_received: u64,
+    /// Received events already held.
+    pub duplicates: u64,
+    /// Received events conflicting with a held one under the same `(origin, seq)`.
+    pub conflicts: u64,
+    /// Received events that were malformed (seq 0, too large, ...).
+    pub invalid_events: u64,
+    /// Received events refused by signature checks (bad or missing signature, a key that
+    /// is not the origin's, or an origin whose key is not held yet); never stored or relayed.
+    pub rejected_events: u64,
+    /// Exchanges that completed.
+    pub exchanges_ok: u64,
+    /// Exchanges that failed.
+    pub exchanges_failed: u64,
+    /// Eager pushes sent (one per target).
+    pub pushes_sent: u64,
+    /// Inbound input refused by the transport (bad frames, failed handshakes).
+    pub rejected_inbound: u64,
+    /// Message bytes sent.
+    pub bytes_sent: u64,
+    /// Message bytes received.
+    pub bytes_received: u64,
+    /// Gossip rounds run.
+    pub rounds: u64,
+    /// Anti-entropy sweeps run.
+    pub anti_entropy_runs: u64,
+}
