@@ -686,10 +686,7 @@ impl Session {
                 let link = links.get(&p.id);
                 PeerRow {
                     id: p.id,
-                    name: roster.display(
-                        p.id,
-                        names.get(&p.id).or(p.name.as_ref()).map(String::as_str),
-                    ),
+                    name: roster.display(p.id, names.get(&p.id).map(String::as_str)),
                     addr: p.addr.to_string(),
                     state: p.state,
                     last_seen: p.last_contact,
@@ -778,8 +775,15 @@ impl Session {
         tracing::info!("session stopped");
     }
 
+    /// The names peers announced: over mDNS, else in their Hello.
     fn names(&self) -> HashMap<NodeId, String> {
-        lock(&self.inner.names).clone()
+        let mut names = lock(&self.inner.names).clone();
+        for p in self.inner.node.peers() {
+            if let Some(n) = p.name {
+                names.entry(p.id).or_insert(n);
+            }
+        }
+        names
     }
 
     fn lock_tasks(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
