@@ -294,3 +294,52 @@ fn edits_deletes_replies_and_whois_cross_to_the_other_node() {
             .contains("nobody here is called nobody")
     );
 }
+
+#[test]
+fn a_pending_dial_is_a_peer_row_until_unpeer_and_forget_drops_offline_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = no_config(dir.path());
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = dead.local_addr().unwrap().to_string();
+    drop(dead);
+    let mut ana = Node::start(
+        &dir.path().join("ana"),
+        &["--config", &cfg, "--name", "ana"],
+    );
+    ana.send(&format!("/peer {nowhere}"));
+    let row = ana.wait_for(|v| v["type"] == "peer" && v["addr"] == nowhere.as_str());
+    assert_eq!(row["state"], "discovered", "{row}");
+    ana.send(&format!("/unpeer {nowhere}"));
+    let done = ana.wait_for(|v| {
+        v["type"] == "notice"
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("stopped dialing"))
+    });
+    assert!(done["message"].as_str().unwrap().contains(&nowhere));
+    ana.wait_for(|v| v["type"] == "peer" && v["state"] == "removed");
+
+    // A peer that went away stays as an offline row until /forget.
+    let target = ana.addr();
+    let mut bob = Node::start(
+        &dir.path().join("bob"),
+        &["--config", &cfg, "--name", "bob", "--peer", &target],
+    );
+    let bob_id = bob.ready()["node_id"].as_str().unwrap().to_string();
+    ana.wait_for(|v| v["type"] == "peer" && v["id"] == bob_id.as_str() && v["state"] == "alive");
+    ana.wait_for(|v| v["dir"] == "received" && v["op"]["name"] == "bob");
+    let _ = bob.child.kill();
+    let _ = bob.child.wait();
+    ana.wait_for(|v| v["type"] == "peer" && v["id"] == bob_id.as_str() && v["state"] == "offline");
+    let left = ana.wait_for(|v| v["type"] == "presence" && v["kind"] == "left");
+    assert_eq!(left["message"], "bob left");
+    ana.send("/forget");
+    let forgot = ana.wait_for(|v| {
+        v["type"] == "notice"
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("forgot"))
+    });
+    assert_eq!(forgot["message"], "forgot 1 offline peer(s)");
+    ana.wait_for(|v| v["type"] == "peer" && v["id"] == bob_id.as_str() && v["state"] == "removed");
+}

@@ -103,11 +103,11 @@ pub fn disambiguated(name: &str, origin: NodeId) -> String {
 mod tests {
     use super::*;
 
-    fn stamp(lamport: u64, origin: u128) -> Stamp {
+    fn stamp(hlc: u64, origin: u128) -> Stamp {
         Stamp {
-            hlc: lamport,
+            hlc,
             origin: NodeId::from_u128(origin),
-            seq: lamport,
+            seq: hlc,
         }
     }
 

@@ -151,7 +151,7 @@ impl Feed {
         }
     }
 
-    /// Every record committed so far, as rows sorted by `(lamport, origin, seq)` (for a
+    /// Every record committed so far, as rows sorted by `(hlc, origin, seq)` (for a
     /// screen's first fold), and the cursor the live feed goes on from.
     pub async fn history(&mut self) -> Result<(Vec<EventRow>, u64), StoreError> {
         let head = *self.store.commits().borrow();

@@ -86,8 +86,8 @@ pub fn write_event_line(row: &EventRow, model: &Model, out: &mut Vec<u8>) {
             "created"
         },
         from: row.from.map(|f| f.to_string()),
-        id: e.id,
         hlc: e.hlc,
+        id: e.id,
         op: payload_json(&e.payload),
         origin: e.origin.to_string(),
         origin_name: model.display_name(e.origin),

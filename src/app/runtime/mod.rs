@@ -10,6 +10,7 @@ pub mod feed;
 pub mod headless;
 pub mod interactive;
 pub mod logging;
+pub mod outbox;
 pub mod roster;
 pub mod session;
 pub mod stdin;

@@ -114,12 +114,12 @@ pub fn fingerprint(key: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn event(origin: u128, seq: u64, lamport: u64, created: u64, payload: Vec<u8>) -> Event {
+    fn event(origin: u128, seq: u64, hlc: u64, created: u64, payload: Vec<u8>) -> Event {
         Event {
             id: uuid::Uuid::from_u128(origin << 64 | u128::from(seq)),
             origin: NodeId::from_u128(origin),
             seq,
-            hlc: lamport,
+            hlc,
             created_at_ms: created,
             payload: payload.into(),
             sig: Default::default(),

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::addrs;
 use super::feed::{Deliveries, Feed};
+use super::outbox::Outbox;
 use super::roster::{Roster, fingerprint};
 use super::view::{
     DialInfo, EventRow, ExchangeRow, PeerRow, Presence, PresenceNote, SessionEvent, StatusInfo,
@@ -131,13 +132,12 @@ struct Inner {
     hinted: Mutex<HashSet<String>>,
     /// Where others can reach us (see [`addrs::reachable_addrs`]).
     addresses: Vec<SocketAddr>,
-    out: mpsc::Sender<SessionEvent>,
+    /// The way to the screen (see [`Outbox`]).
+    out: Arc<Outbox>,
     /// Which peer delivered which event, for the live view's rows.
     deliveries: Arc<Deliveries>,
     /// Whether the live view is open (see [`Session::open_view`]).
     viewing: AtomicBool,
-    /// Status updates dropped since the last one the screen took.
-    dropped_updates: AtomicU64,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Dials (`--peer`, `/peer`) still under way: a stop waits for them, briefly.
@@ -236,15 +236,16 @@ impl Session {
                 dials: Mutex::new(HashMap::new()),
                 hinted: Mutex::new(HashSet::new()),
                 addresses,
-                out,
+                out: Arc::new(Outbox::new(out)),
                 deliveries: Arc::default(),
                 viewing: AtomicBool::new(false),
-                dropped_updates: AtomicU64::new(0),
                 cancel: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
                 dialing: AtomicUsize::new(0),
             }),
         };
+        let outbox = session.inner.out.clone();
+        session.spawn(async move { outbox.pump().await });
         session.report_open();
         // Subscribe before starting, so nothing the node does is missed.
         session.spawn_node_forwarders();
@@ -299,7 +300,7 @@ impl Session {
         let mut feed = Feed::new(
             self.inner.store.clone() as Arc<dyn EventStore>,
             self.node_id(),
-            self.inner.out.clone(),
+            self.inner.out.sender().clone(),
             self.inner.deliveries.clone(),
         );
         match feed.history().await {
@@ -685,10 +686,7 @@ impl Session {
                 let link = links.get(&p.id);
                 PeerRow {
                     id: p.id,
-                    name: roster.display(
-                        p.id,
-                        names.get(&p.id).or(p.name.as_ref()).map(String::as_str),
-                    ),
+                    name: roster.display(p.id, names.get(&p.id).map(String::as_str)),
                     addr: p.addr.to_string(),
                     state: p.state,
                     last_seen: p.last_contact,
@@ -777,8 +775,15 @@ impl Session {
         tracing::info!("session stopped");
     }
 
+    /// The names peers announced: over mDNS, else in their Hello.
     fn names(&self) -> HashMap<NodeId, String> {
-        lock(&self.inner.names).clone()
+        let mut names = lock(&self.inner.names).clone();
+        for p in self.inner.node.peers() {
+            if let Some(n) = p.name {
+                names.entry(p.id).or_insert(n);
+            }
+        }
+        names
     }
 
     fn lock_tasks(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
@@ -803,21 +808,8 @@ impl Session {
     /// screen that stopped reading must not stall the node, so an update that does not fit
     /// is dropped, counted, and reported by a warning as soon as one fits again.
     fn emit(&self, event: SessionEvent) {
-        let out = &self.inner.out;
-        if let Err(mpsc::error::TrySendError::Full(_)) = out.try_send(event) {
-            self.inner.dropped_updates.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!("screen channel full; an update was dropped");
-            return;
-        }
-        let dropped = self.inner.dropped_updates.swap(0, Ordering::Relaxed);
-        if dropped > 0 {
-            let text = format!("{dropped} status update(s) not shown (the screen fell behind)");
-            if out.try_send(SessionEvent::Warning(text)).is_err() {
-                self.inner
-                    .dropped_updates
-                    .fetch_add(dropped, Ordering::Relaxed);
-            }
-        }
+        // Never waits: a screen that is slow to read must not stall the node.
+        self.inner.out.send(event);
     }
 
     /// Tells the screen something worth reading.
