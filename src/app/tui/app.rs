@@ -89,6 +89,9 @@ pub enum Effect {
     Suspend,
 }
 
+/// How far back from the newest message an arrival is looked for (see `chat_arrived`).
+const RECENT: usize = 256;
+
 /// How many join, leave and rename lines the chat keeps.
 pub const NOTICES_LEN: usize = 50;
 
@@ -989,8 +992,20 @@ impl TuiApp {
     /// A live chat message was folded: keep a scrolled-up view in place, count it, ring.
     fn chat_arrived(&mut self, stamp: Stamp, prev_newest: Option<u64>, live: bool) {
         let scrolled = self.chat_scroll > 0;
+        if !live && !scrolled {
+            return;
+        }
         let width = self.chat_inner().0;
-        let Some(line) = self.model.chat().rev().find(|l| stamp_of(l) == stamp) else {
+        // A new message is almost always among the newest; one that lands far back (an
+        // old event arriving late) is above the rows on screen and not news: a bounded
+        // look keeps a long catch-up linear.
+        let Some(line) = self
+            .model
+            .chat()
+            .rev()
+            .take(RECENT)
+            .find(|l| stamp_of(l) == stamp)
+        else {
             return;
         };
         let mut rows = 0;
