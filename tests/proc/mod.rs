@@ -150,7 +150,18 @@ impl Drop for Node {
 
 /// Runs `gossip-chat ARGS --data-dir DIR` to completion with `input` on stdin.
 pub fn run(data_dir: &Path, args: &[&str], input: &str) -> Output {
-    let mut child = command(data_dir, args)
+    run_with(command(data_dir, args), input)
+}
+
+/// As [`run`], in a private room whose secret is `secret` (via `GOSSIP_CHAT_SECRET`).
+pub fn run_private(data_dir: &Path, secret: &str, args: &[&str], input: &str) -> Output {
+    let mut cmd = command(data_dir, args);
+    cmd.env("GOSSIP_CHAT_SECRET", secret);
+    run_with(cmd, input)
+}
+
+fn run_with(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -6,13 +6,11 @@ use std::process::ExitCode;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use serde_json::json;
 
 use super::config::{self, FlagValues, ScreenOptions, Settings};
 use super::session::{Session, SessionError, SessionOptions};
-use crate::app::{Model, payload_json};
-use crate::store::file::{FileStoreOptions, FsyncPolicy, default_data_dir, room_dir};
-use crate::store::{EventStore, FileEventStore, StoreError};
+use crate::store::StoreError;
+use crate::store::file::{FsyncPolicy, default_data_dir, room_dir};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -23,7 +21,9 @@ Examples:
   gossip-chat --no-mdns --peer 10.0.0.5:7000   no multicast: dial a peer by address
   gossip-chat --headless < script.txt      scripting: stdin lines in, JSON lines out
   gossip-chat state --room kitchen         the folded chat and list as one JSON document
-  gossip-chat export                       every stored event as JSON lines
+  gossip-chat export                       every stored event as JSON lines (also while it runs)
+  gossip-chat export --since 120           only the events after commit 120
+  gossip-chat tail                         follow new events as JSON lines while the app runs
   gossip-chat config                       the settings in force and where each came from";
 
 /// LAN chat and a shared list, synced by gossip. No server, no account, no setup.
@@ -42,19 +42,39 @@ pub struct Cli {
     pub config: Option<PathBuf>,
 }
 
-/// Subcommands that read a store (stop the running app on that store first).
+/// Subcommands that read a store; they work while the app runs on it.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print every stored event as one JSON object a line, in the order
-    /// (hlc, origin, seq), with decoded app payloads.
-    Export(StoreArgs),
+    /// (hlc, origin, seq), with decoded app payloads and the author's name.
+    Export(ReadArgs),
     /// Print the folded app state (chat in order, list items, nicks) as one JSON document;
     /// replicas holding the same events print byte-identical output.
     State(StoreArgs),
+    /// Follow the store: print each new event as a JSON line (the export shape) as the
+    /// running node stores it, until Ctrl-C.
+    Tail(ReadArgs),
+    /// Rewrite the store with the app stopped: keep every intact event, drop damaged
+    /// stretches for good (peers send those events again), reclaim the space; prints what
+    /// it did.
+    Compact(StoreArgs),
     /// Print the settings in force (name, room, secret file, theme, bell, time) and where
     /// each came from: a flag, the config file or the default. Run flags go before it
     /// (gossip-chat --no-bell config), store flags after (gossip-chat config --room x).
     Config(StoreArgs),
+}
+
+/// A store and where to start reading it.
+#[derive(Debug, Clone, Args)]
+pub struct ReadArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only events after this commit number (the `commit` field of a line), or created at
+    /// or after this time (ms since the epoch with an `ms` suffix, or a UTC time),
+    /// e.g. --since 120, --since 1796150000000ms, --since 2026-12-01T20:00:00Z.
+    #[arg(long, value_name = "SEQ|TIME", value_parser = super::export::Since::parse)]
+    pub since: Option<super::export::Since>,
 }
 
 /// Where the store is.
@@ -211,9 +231,18 @@ pub fn resolve(
         Some(p) => config::load(p).map_err(|e| e.to_string())?,
         None => None,
     };
-    // Export and state take their store flags after the subcommand.
+    // Subcommands take their store flags after their name.
     let (store_m, store) = match (&mut cli.command, matches.subcommand()) {
-        (Some(Command::Export(a) | Command::State(a) | Command::Config(a)), Some((_, m))) => (m, a),
+        (
+            Some(
+                Command::Export(ReadArgs { store: a, .. })
+                | Command::Tail(ReadArgs { store: a, .. })
+                | Command::State(a)
+                | Command::Compact(a)
+                | Command::Config(a),
+            ),
+            Some((_, m)),
+        ) => (m, a),
         _ => (matches, &mut cli.run.store),
     };
     let env_secret = std::env::var_os(SECRET_ENV).is_some();
@@ -237,9 +266,22 @@ pub fn resolve(
     Ok((cli, settings, path))
 }
 
+/// The `--version` text: what two machines that do not talk compare.
+pub fn version_text() -> String {
+    format!(
+        "{} (commit {}, protocol {}, store format {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("GOSSIP_GIT_COMMIT"),
+        crate::transport::codec::PROTOCOL_VERSION,
+        crate::store::file::STORE_FORMAT_VERSION,
+    )
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    // Leaked once: clap wants a 'static version string, and this one is built at run time.
+    let version: &'static str = Box::leak(version_text().into_boxed_str());
+    let matches = Cli::command().version(version).get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -264,8 +306,30 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Some(Command::Export(args)) => export(&args).await.map(|()| ExitCode::SUCCESS),
-            Some(Command::State(args)) => state(&args).await.map(|()| ExitCode::SUCCESS),
+            Some(Command::Export(args)) => {
+                super::export::export(&store_ref(&args.store)?, args.since).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Command::State(args)) => {
+                super::export::state(&store_ref(&args)?).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Command::Tail(args)) => {
+                super::export::tail(&store_ref(&args.store)?, args.since).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Command::Compact(args)) => {
+                let store = store_ref(&args)?;
+                let dir = store.dir.clone();
+                let report = tokio::task::spawn_blocking(move || {
+                    crate::store::file::compact::compact(&store.dir, store.at_rest.as_ref())
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(explain_store_error)?;
+                println!("compacted {}: {report}", dir.display());
+                Ok(ExitCode::SUCCESS)
+            }
             Some(Command::Config(_)) => Ok(ExitCode::SUCCESS),
             None => run(cli.run).await,
         }
@@ -293,67 +357,19 @@ fn explain_store_error(e: StoreError) -> String {
     }
 }
 
-async fn open_store(args: &StoreArgs) -> Result<FileEventStore, String> {
-    let public = match room_key(args)? {
+/// The store of a room (a private room's directory is named by its id, and its payloads
+/// are sealed with a key derived from the room key).
+fn store_ref(args: &StoreArgs) -> Result<super::export::StoreRef, String> {
+    let key = room_key(args)?;
+    let public = match &key {
         Some(key) => key.room_id(&args.room),
         None => args.room.clone(),
     };
-    let dir = room_dir(&args.resolve_data_dir()?, &public);
-    if !dir.join(crate::store::file::LOG_FILE).exists() {
-        return Err(format!(
-            "no store for room `{}` in {}",
-            args.room,
-            dir.display()
-        ));
-    }
-    let options = FileStoreOptions {
-        fsync: FsyncPolicy::Never,
-        ..FileStoreOptions::default()
-    };
-    FileEventStore::open_async(dir, options)
-        .await
-        .map_err(explain_store_error)
-}
-
-async fn export(args: &StoreArgs) -> Result<(), String> {
-    let store = open_store(args).await?;
-    let mut events = store.all_events().await.map_err(|e| e.to_string())?;
-    let _ = store.close().await;
-    events.sort_by_key(crate::protocol::Event::order_key);
-    let mut out = String::new();
-    for e in &events {
-        let line = json!({
-            "id": e.id,
-            "origin": e.origin.to_string(),
-            "seq": e.seq,
-            "hlc": e.hlc,
-            "created_at_ms": e.created_at_ms,
-            "op": payload_json(&e.payload),
-        });
-        out.push_str(&line.to_string());
-        out.push('\n');
-    }
-    print_all(out).await
-}
-
-async fn state(args: &StoreArgs) -> Result<(), String> {
-    let store = open_store(args).await?;
-    let events = store.all_events().await.map_err(|e| e.to_string())?;
-    let _ = store.close().await;
-    let model = Model::from_events(events.iter());
-    let mut doc = model.state_json().map_err(|e| e.to_string())?;
-    doc.push('\n');
-    print_all(doc).await
-}
-
-async fn print_all(text: String) -> Result<(), String> {
-    use tokio::io::AsyncWriteExt;
-    let mut stdout = tokio::io::stdout();
-    stdout
-        .write_all(text.as_bytes())
-        .await
-        .and(stdout.flush().await)
-        .map_err(|e| format!("cannot write to stdout: {e}"))
+    Ok(super::export::StoreRef {
+        dir: room_dir(&args.resolve_data_dir()?, &public),
+        room: args.room.clone(),
+        at_rest: key.map(|k| crate::store::file::AtRestKey::derive(&k.bytes())),
+    })
 }
 
 fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {

@@ -226,6 +226,10 @@ pub async fn run(
         h.wait_printed(&event).await;
     }
     let reason = h.serve(options).await?;
+    // What the session said before the end (a notice at start-up, say) is not lost.
+    while let Ok(event) = h.events.try_recv() {
+        h.on_event(event).await;
+    }
     let stopped = stop_sequence(&h.session, reason).await;
     h.out
         .json(json!({

@@ -12,9 +12,16 @@ pub const LOG_FILE: &str = "gossip-chat.log";
 pub const LOG_ENV: &str = "GOSSIP_CHAT_LOG";
 
 /// Sends `tracing` output to `<dir>/gossip-chat.log` (appending). Keep the guard alive:
-/// dropping it flushes the log.
+/// dropping it flushes the log. The directory and the file are created private (0700,
+/// 0600 on Unix). The log never holds message text: the app logs ids, counts and errors.
 pub fn init(dir: &Path) -> std::io::Result<(WorkerGuard, PathBuf)> {
-    std::fs::create_dir_all(dir)?;
+    use crate::store::file::modes;
+    modes::create_private_dir(dir)?;
+    // Created here, private, before the appender opens it with the default mode.
+    modes::private_options()
+        .append(true)
+        .create(true)
+        .open(dir.join(LOG_FILE))?;
     let appender = tracing_appender::rolling::never(dir, LOG_FILE);
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter =

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod demo;
+pub mod export;
 pub mod feed;
 pub mod headless;
 pub mod interactive;

@@ -30,7 +30,7 @@ use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
 use crate::node::now_ms;
 use crate::node::{Direction, GossipConfig, GossipError, GossipNode, PeerState};
 use crate::protocol::{Event, NodeId};
-use crate::store::file::{FileStoreOptions, FsyncPolicy, room_dir};
+use crate::store::file::{FileStoreOptions, FsyncPolicy, modes, room_dir};
 use crate::store::{EventStore, FileEventStore, StoreError};
 use crate::transport::codec::PROTOCOL_VERSION;
 use crate::transport::tcp::Encryption;
@@ -190,6 +190,11 @@ impl Session {
     ) -> Result<(Session, mpsc::Receiver<SessionEvent>), SessionError> {
         let store_options = FileStoreOptions {
             fsync: opts.fsync,
+            // A private room's payloads are sealed on disk, under a key of their own.
+            at_rest: opts
+                .room_key
+                .as_ref()
+                .map(|k| crate::store::file::AtRestKey::derive(&k.bytes())),
             ..FileStoreOptions::default()
         };
         let store = Arc::new(FileEventStore::open_async(opts.store_dir(), store_options).await?);
@@ -826,13 +831,24 @@ impl Session {
         let r = self.inner.store.open_report();
         if r.dropped_records > 0 {
             let text = format!(
-                "the store in {} was damaged: {} record(s), {} bytes dropped; peers will send those events again",
+                "the store in {} was damaged: {} record(s), {} bytes dropped; peers will send those events again; \
+                 `gossip-chat compact` (with the app stopped) removes the damage for good",
                 r.dir.display(),
                 r.dropped_records,
                 r.dropped_bytes
             );
             tracing::warn!("{text}");
             self.warn(text);
+        }
+        if !r.tightened.is_empty() {
+            let text = format!(
+                "made {} file(s) and folder(s) in {} private (readable by you only): {}",
+                r.tightened.len(),
+                r.dir.display(),
+                names(&r.tightened)
+            );
+            tracing::info!("{text}");
+            self.notice(text);
         }
     }
 
@@ -1100,6 +1116,20 @@ async fn fold_roster(
     Ok((roster, name))
 }
 
+/// The file names of `paths`, for a notice.
+fn names(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    names.join(", ")
+}
+
 /// The file in the store directory that remembers the port we listened on.
 pub const PORT_FILE: &str = "port";
 
@@ -1129,7 +1159,13 @@ async fn bind_remembered_port(
     let transport = TcpTransport::bind(tcp).await?;
     if opts.port == 0 {
         let port = transport.socket_addr().port().to_string();
-        if let Err(e) = tokio::fs::write(&file, port).await {
+        let write = modes::private_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&file)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, port.as_bytes()));
+        if let Err(e) = write {
             tracing::warn!(file = %file.display(), error = %e, "cannot remember the port");
         }
     }

@@ -1,6 +1,6 @@
 //! The node's identity, kept beside its events so a restarted node is the same node.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{ErrorKind, Write};
 use std::path::Path;
 
@@ -44,7 +44,11 @@ fn load_or_create_with(dir: &Path, fresh: NodeId) -> Result<NodeId, StoreError> 
             let id = fresh;
             let tmp = dir.join(format!("{NODE_ID_FILE}.tmp"));
             let write = || -> std::io::Result<()> {
-                let mut f = File::create(&tmp)?;
+                let mut f = super::modes::private_options()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&tmp)?;
                 f.write_all(format!("{id}\n").as_bytes())?;
                 f.sync_all()?;
                 fs::rename(&tmp, &path)?;

@@ -1,6 +1,6 @@
 //! The directory lock: one open store per directory, across processes and within one.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -26,7 +26,7 @@ impl DirLock {
     /// from the same process is refused as well.
     pub fn acquire(dir: &Path) -> Result<DirLock, StoreError> {
         let path = dir.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
+        let mut file = super::modes::private_options()
             .read(true)
             .write(true)
             .create(true)

@@ -32,7 +32,7 @@
 //! confirmed by reading the held record and comparing bytes, so a CRC collision can never
 //! pass a forged event off as a duplicate.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,19 +47,30 @@ use crate::protocol::codec;
 use crate::protocol::{Event, NodeId, VectorClock};
 use crate::store::{EventStore, SaveOutcome, StoreError, StoreStats};
 
+pub mod compact;
+pub mod crypt;
 mod identity;
 mod index;
 mod lock;
+pub mod modes;
+pub mod reader;
 mod record;
 mod writer;
 
+pub use crypt::AtRestKey;
 pub use identity::{NODE_ID_FILE, load_or_create_identity, load_or_create_node_id};
 pub use lock::LOCK_FILE;
+pub use reader::{LogReader, READERS_LOCK_FILE, ReadEvent};
 pub use record::{DroppedRegion, MAGIC, MAX_BODY_LEN, RECORD_HEADER_LEN};
 
 use index::{Entry, Index, Loc};
 use record::{encode_record, record_crc};
 use writer::{Batch, Cmd, Item, Urgency};
+
+/// The version of the store's on-disk format, shown by `gossip-chat --version`. 1: the
+/// record framing of this module; 2: the same framing, with a private room's payloads
+/// sealed (see [`crypt`]), and private file modes.
+pub const STORE_FORMAT_VERSION: u32 = 2;
 
 /// The log's name inside a store directory.
 pub const LOG_FILE: &str = "events.log";
@@ -94,6 +105,8 @@ pub struct FileStoreOptions {
     /// Encoded bytes of saves not yet answered (queued, or written and awaiting their
     /// sync) past which further saves wait. A larger batch takes the whole allowance.
     pub queue_bytes: u32,
+    /// A private room's at-rest key: payloads are sealed on disk (see [`crypt`]).
+    pub at_rest: Option<AtRestKey>,
 }
 
 impl Default for FileStoreOptions {
@@ -101,6 +114,7 @@ impl Default for FileStoreOptions {
         FileStoreOptions {
             fsync: FsyncPolicy::default(),
             queue_bytes: 64 << 20,
+            at_rest: None,
         }
     }
 }
@@ -130,6 +144,9 @@ pub struct OpenReport {
     pub index_bytes: usize,
     /// Wall time of the whole open (lock, identity, scan, truncation).
     pub duration: Duration,
+    /// Directories and files whose modes were looser than private and were tightened
+    /// (0700 and 0600 on Unix; see [`modes`]).
+    pub tightened: Vec<PathBuf>,
 }
 
 /// The data directory of gossip-chat on this platform, if the platform has one.
@@ -224,6 +241,8 @@ pub(crate) struct Shared {
     syncs: std::sync::atomic::AtomicU64,
     /// The end of the commit sequence, for followers (see [`EventStore::commits`]).
     commits: tokio::sync::watch::Sender<u64>,
+    /// Opens sealed payloads on read.
+    at_rest: Option<AtRestKey>,
 }
 
 impl Shared {
@@ -251,12 +270,21 @@ impl Shared {
                 self.log_path.display()
             )));
         }
-        codec::decode(body, MAX_BODY_LEN as usize).map_err(|e| {
+        let event: Event = codec::decode(body, MAX_BODY_LEN as usize).map_err(|e| {
             StoreError::Corrupt(format!(
                 "{}: the record at offset {at} does not decode: {e}",
                 self.log_path.display()
             ))
-        })
+        })?;
+        match &self.at_rest {
+            None => Ok(event),
+            Some(key) => key.open(event).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "{}: the record at offset {at}: {e}",
+                    self.log_path.display()
+                ))
+            }),
+        }
     }
 
     /// Reads the events at `locs`, in order, merging reads of records that sit back to back.
@@ -329,18 +357,22 @@ impl FileEventStore {
     /// [`FileEventStore::open_async`].
     pub fn open(dir: &Path, options: FileStoreOptions) -> Result<Self, StoreError> {
         let started = Instant::now();
-        fs::create_dir_all(dir).map_err(io_err(format!(
+        modes::create_private_dir(dir).map_err(io_err(format!(
             "creating store directory {}",
             dir.display()
         )))?;
         let lock = lock::DirLock::acquire(dir)?;
+        let tightened = modes::tighten_store(dir);
+        if let Some(key) = &options.at_rest {
+            compact::seal_unsealed(dir, key)?;
+        }
         let identity = load_or_create_identity(dir)?;
         let node_id = identity.node_id();
         let log_path = dir.join(LOG_FILE);
         let existed = log_path
             .try_exists()
             .map_err(io_err(format!("checking {}", log_path.display())))?;
-        let mut file = OpenOptions::new()
+        let mut file = modes::private_options()
             .read(true)
             .write(true)
             .create(true)
@@ -360,7 +392,9 @@ impl FileEventStore {
 
         let mut index = Index::default();
         let mut shadowed_records = 0u64;
-        let scan = record::scan(&mut file, log_bytes_before, |r| {
+        let at_rest = options.at_rest.clone();
+        let check = |body: &[u8]| at_rest.as_ref().is_none_or(|k| k.body_opens(body));
+        let scan = record::scan_checked(&mut file, 0, log_bytes_before, &check, |r| {
             let entry = Entry {
                 origin: r.head.origin,
                 seq: r.head.seq,
@@ -408,6 +442,7 @@ impl FileEventStore {
             shadowed_records,
             index_bytes: index.heap_bytes(),
             duration: started.elapsed(),
+            tightened,
         };
         // A few lines tell the story; a disk full of garbage should not flood the log.
         for d in report.dropped.iter().take(10) {
@@ -443,6 +478,7 @@ impl FileEventStore {
             failed: Mutex::new(None),
             syncs: Default::default(),
             commits,
+            at_rest: options.at_rest.clone(),
         });
         let tx = writer::start(file, shared.clone(), options.fsync, lock, scan.valid_len)
             .map_err(io_err("starting the event store's writer threads"))?;
@@ -563,6 +599,17 @@ impl FileEventStore {
         }
         let mut records = Vec::with_capacity(events.len() * 128);
         let mut items = Vec::with_capacity(events.len());
+        let events = match &self.options.at_rest {
+            None => events,
+            Some(key) => events
+                .iter()
+                .map(|e| key.seal(e))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::Io {
+                    context: format!("sealing an event for {}", self.shared.log_path.display()),
+                    source: io::Error::other(e),
+                })?,
+        };
         for e in &events {
             let start = records.len();
             let (len, crc) = encode_record(e, &mut records).map_err(|err| StoreError::Io {

@@ -130,6 +130,8 @@ struct Window<'a> {
     file_len: u64,
     buf: Vec<u8>,
     start: u64,
+    /// A further check of a body whose CRC matched (a sealed payload must open).
+    check: &'a dyn Fn(&[u8]) -> bool,
 }
 
 impl Window<'_> {
@@ -161,12 +163,13 @@ impl Window<'_> {
             return Ok(None);
         }
         let total = RECORD_HEADER_LEN as usize + len as usize;
+        let check = self.check;
         let rec = self.get(pos, total)?;
         if rec.len() < total {
             return Ok(None);
         }
         let body = &rec[RECORD_HEADER_LEN as usize..];
-        if record_crc(body) != crc {
+        if record_crc(body) != crc || !check(body) {
             return Ok(None);
         }
         Ok(decode_head(body).map(|head| ScannedRecord {
@@ -208,6 +211,29 @@ impl Window<'_> {
 pub fn scan(
     file: &mut File,
     file_len: u64,
+    on_record: impl FnMut(ScannedRecord),
+) -> io::Result<ScanOutcome> {
+    scan_from(file, 0, file_len, on_record)
+}
+
+/// [`scan`] from offset `from` (the start of a record) rather than from the start of the
+/// file: a reader following a log another process appends to reads only what is new.
+pub fn scan_from(
+    file: &mut File,
+    from: u64,
+    file_len: u64,
+    on_record: impl FnMut(ScannedRecord),
+) -> io::Result<ScanOutcome> {
+    scan_checked(file, from, file_len, &|_| true, on_record)
+}
+
+/// [`scan_from`] where a record is intact only if `check` also accepts its body: a sealed
+/// record whose payload does not open is damage, found and skipped like a bad CRC.
+pub fn scan_checked(
+    file: &mut File,
+    from: u64,
+    file_len: u64,
+    check: &dyn Fn(&[u8]) -> bool,
     mut on_record: impl FnMut(ScannedRecord),
 ) -> io::Result<ScanOutcome> {
     let mut w = Window {
@@ -215,12 +241,13 @@ pub fn scan(
         file_len,
         buf: Vec::new(),
         start: 0,
+        check,
     };
     let mut out = ScanOutcome {
         valid_len: file_len,
         dropped: Vec::new(),
     };
-    let mut pos = 0;
+    let mut pos = from;
     while pos < file_len {
         if let Some(rec) = w.record_at(pos)? {
             pos = rec.body_offset + rec.len as u64;

@@ -74,7 +74,8 @@ impl Identity {
         }
         if theirs.protocol_version != self.protocol_version {
             return refuse(format!(
-                "protocol version {} is not ours ({})",
+                "protocol version mismatch: the peer speaks version {}, we speak version {} \
+                 (compare `gossip-chat --version` on both machines)",
                 theirs.protocol_version, self.protocol_version
             ));
         }
@@ -315,7 +316,11 @@ mod tests {
         };
         let mut h = them();
         h.protocol_version = 2;
-        assert!(reason(h, None).contains("protocol version 2"));
+        let why = reason(h, None);
+        assert!(
+            why.contains("the peer speaks version 2, we speak version 1"),
+            "{why}"
+        );
         let mut h = them();
         h.room = "other".into();
         assert!(reason(h, None).contains("room \"other\""));
