@@ -127,6 +127,7 @@ fn main() {
         clock: VectorClock::new(),
         data_dir: std::env::temp_dir(),
         addresses: Vec::new(),
+        sending: 0,
     };
     let started = Instant::now();
     let mut app = TuiApp::new(status, SystemTime::now());

@@ -12,6 +12,7 @@
 //! - [`node`]: [`node::GossipNode`], the async dispatcher that runs the engine over a
 //!   store and a transport;
 //! - [`sim`]: the same engine over a virtual network and clock (the simulator);
+//! - [`metrics`]: Prometheus metrics of a running node, read through its public API;
 //! - [`app`]: the app model of gossip-chat (chat and a shared list as a CRDT), pure code on
 //!   top of [`protocol::Event`].
 #![forbid(unsafe_code)]
@@ -26,9 +27,17 @@ pub mod protocol;
 
 pub use protocol::{ClockOrdering, Event, Message, NodeId, PeerSelectionStrategy, VectorClock};
 pub mod discovery;
+pub mod metrics;
 pub mod node;
 pub mod sim;
 pub mod store;
+pub mod text;
 pub mod transport;
 
 pub use node::{GossipConfig, GossipError, GossipNode};
+
+/// The README's Rust blocks, the "Use the library" quick start among them, run as doc tests
+/// so the README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -311,3 +311,101 @@ async fn a_dial_refused_by_a_full_inbound_cap_fails_at_once() {
     })
     .await;
 }
+
+/// A TCP proxy to `target` that can be frozen: while frozen it moves no byte either way
+/// (a cut cable that TCP does not notice). Counts the connections it accepted.
+struct FreezableProxy {
+    addr: SocketAddr,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FreezableProxy {
+    async fn start(target: SocketAddr) -> FreezableProxy {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (f, n) = (frozen.clone(), accepted.clone());
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                n.fetch_add(1, Ordering::SeqCst);
+                let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                    continue;
+                };
+                let (ir, iw) = inbound.into_split();
+                let (or, ow) = outbound.into_split();
+                tokio::spawn(pipe(ir, ow, f.clone()));
+                tokio::spawn(pipe(or, iw, f.clone()));
+            }
+        });
+        FreezableProxy {
+            addr,
+            frozen,
+            accepted,
+        }
+    }
+
+    fn freeze(&self, on: bool) {
+        self.frozen.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let thawed = || async {
+        while frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        thawed().await;
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        // Bytes read just as the freeze began wait for the thaw too.
+        thawed().await;
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_times_out_drops_its_connection_and_the_next_one_redials() {
+    let a = quiet_node().await;
+    let b = quiet_node().await;
+    let proxy = FreezableProxy::start(b.addr()).await;
+    let via = Peer::new(b.id(), proxy.addr.to_string());
+    let digest = || gossip::Message::Digest {
+        from: a.id(),
+        clock: gossip::VectorClock::new(),
+    };
+    let patient = Duration::from_secs(10);
+    a.transport.request(&via, digest(), patient).await.unwrap();
+    assert_eq!(proxy.accepted(), 1);
+    // The cable is cut: the request times out.
+    proxy.freeze(true);
+    let err = a
+        .transport
+        .request(&via, digest(), Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Timeout(_)), "{err:?}");
+    // Healed: the next request does not wait on the dead connection, it dials anew.
+    proxy.freeze(false);
+    a.transport.request(&via, digest(), patient).await.unwrap();
+    assert_eq!(proxy.accepted(), 2, "the timed-out connection was reused");
+}

@@ -9,10 +9,13 @@
 //! The library works without any of this: an event with an empty [`Event::sig`] is an
 //! unsigned event, and a node built without an identity neither signs nor verifies.
 
+pub mod keyfile;
+pub mod room;
 pub mod verify;
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+pub use room::RoomKey;
+
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -158,54 +161,6 @@ fn binding_bytes(handshake_hash: &[u8]) -> Vec<u8> {
     [HANDSHAKE_DOMAIN, handshake_hash].concat()
 }
 
-/// A room's shared key, derived from its secret: the Noise PSK of its connections.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RoomKey([u8; 32]);
-
-impl std::fmt::Debug for RoomKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RoomKey(..)")
-    }
-}
-
-impl RoomKey {
-    /// Derives the key of `room` from `secret` with Argon2id (19 MiB, 2 passes), salted by
-    /// the room name, so one secret gives unrelated keys in two rooms and guessing a
-    /// secret from a captured handshake costs an Argon2 run per guess.
-    pub fn derive(room: &str, secret: &[u8]) -> Result<RoomKey, String> {
-        if secret.is_empty() {
-            return Err("the room secret is empty".into());
-        }
-        // The salt must be at least 8 bytes; the prefix guarantees it for any room name.
-        let salt = [b"gossip-room/1:".as_slice(), room.as_bytes()].concat();
-        let mut key = [0u8; 32];
-        argon2::Argon2::default()
-            .hash_password_into(secret, &salt, &mut key)
-            .map_err(|e| format!("deriving the room key: {e}"))?;
-        Ok(RoomKey(key))
-    }
-
-    /// The key bytes (the Noise PSK).
-    pub fn bytes(&self) -> [u8; 32] {
-        self.0
-    }
-
-    /// What a private room is called in public (mDNS, Hello): 32 hex digits of a hash of
-    /// the room name and the key, so strangers learn neither, and rooms with the same name
-    /// but different secrets differ.
-    pub fn room_id(&self, room: &str) -> String {
-        let mut h = Sha256::new();
-        h.update(b"gossip-room-id/1");
-        h.update((room.len() as u64).to_le_bytes());
-        h.update(room.as_bytes());
-        h.update(self.0);
-        h.finalize()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-}
-
 /// Why an identity key file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -281,6 +236,12 @@ impl NodeIdentity {
         self.node_id
     }
 
+    /// The 32-byte secret key, for a store that keeps the key itself (the SQLite store).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn secret_bytes(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
     /// The public key.
     pub fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
         self.public
@@ -328,33 +289,23 @@ impl NodeIdentity {
             path: path.clone(),
             source,
         };
-        match fs::read_to_string(&path) {
-            Ok(text) => {
-                check_private(&path)?;
-                let secret = parse_hex32(text.trim())
-                    .ok_or_else(|| IdentityError::Malformed(path.clone()))?;
-                Ok(Self::from_secret(secret))
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                let id = Self::generate();
-                let tmp = dir.join(format!("{IDENTITY_KEY_FILE}.tmp"));
-                let hex: String = id
-                    .signing
-                    .to_bytes()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
-                let write = || -> std::io::Result<()> {
-                    let mut f = private_file(&tmp)?;
-                    f.write_all(format!("{hex}\n").as_bytes())?;
-                    f.sync_all()?;
-                    fs::rename(&tmp, &path)
-                };
-                write().map_err(io)?;
-                Ok(id)
-            }
-            Err(e) => Err(io(e)),
+        let fresh = Self::generate();
+        let hex: String = fresh
+            .signing
+            .to_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let (text, created) =
+            keyfile::load_or_create(dir, IDENTITY_KEY_FILE, true, || format!("{hex}\n"))
+                .map_err(io)?;
+        if created {
+            return Ok(fresh);
         }
+        check_private(&path)?;
+        let secret =
+            parse_hex32(text.trim()).ok_or_else(|| IdentityError::Malformed(path.clone()))?;
+        Ok(Self::from_secret(secret))
     }
 }
 
@@ -367,26 +318,6 @@ fn parse_hex32(s: &str) -> Option<[u8; 32]> {
         *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(out)
-}
-
-#[cfg(unix)]
-fn private_file(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn private_file(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
 }
 
 #[cfg(unix)]

@@ -157,7 +157,7 @@ async fn browse_loop(
     while let Ok(event) = browse.recv_async().await {
         let out = match event {
             ServiceEvent::ServiceResolved(info) => {
-                tracing::debug!(fullname = %info.fullname, addrs = ?info.addresses, port = info.port, "mDNS resolved");
+                tracing::debug!(fullname = %crate::text::Escaped(&info.fullname), addrs = ?info.addresses, port = info.port, "mDNS resolved");
                 let Some(peer) = accept(&me, &info) else {
                     continue;
                 };
@@ -196,7 +196,7 @@ fn accept(me: &Announcement, info: &mdns_sd::ResolvedService) -> Option<Discover
     }
     let version = me.version.to_string();
     if info.get_property_val_str("v") != Some(version.as_str()) {
-        tracing::info!(peer = %id, v = ?info.get_property_val_str("v"), "peer of another protocol version ignored");
+        tracing::info!(peer = %id, v = %crate::text::Escaped(info.get_property_val_str("v").unwrap_or("")), "peer of another protocol version ignored");
         return None;
     }
     let addrs = socket_addrs(info.addresses.iter(), info.port);
@@ -206,7 +206,8 @@ fn accept(me: &Announcement, info: &mdns_sd::ResolvedService) -> Option<Discover
     let name = info
         .get_property_val_str("name")
         .filter(|n| !n.is_empty())
-        .map(str::to_string)
+        // A peer's name is shown and logged: no control or bidi characters.
+        .map(|n| crate::text::escape(n).into_owned())
         .unwrap_or_else(|| id.short());
     Some(DiscoveredPeer {
         node_id: id,

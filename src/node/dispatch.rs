@@ -49,6 +49,9 @@ impl Inner {
                     own,
                     from,
                 } => store_io.push(Box::pin(self.clone().save(save, events, own, from))),
+                Output::Reserve { up_to } => {
+                    store_io.push(Box::pin(self.clone().reserve(up_to)));
+                }
                 Output::ScheduleTimer { at, timer } => self.schedule(at, timer),
                 Output::Emit(e) => self.streams.emit(e),
                 Output::Done { ticket, done } => self.answer(ticket, done),

@@ -13,6 +13,7 @@ use crate::auth::NodeIdentity;
 use crate::protocol::engine::{
     CreateError, Done, Engine, EngineConfig, Input, ReceivedEvent, Signer, StoreState,
 };
+use crate::protocol::equivocation::Equivocation;
 use crate::protocol::{Event, NodeId, VectorClock};
 use crate::store::EventStore;
 use crate::transport::{Peer, Transport};
@@ -188,6 +189,7 @@ impl GossipNode {
             clock: inner.store.clock().await?,
             own_latest_seq: inner.store.latest_seq(me).await?,
             max_hlc: inner.store.max_hlc().await?,
+            seq_reservation: inner.store.seq_reservation().await?,
         };
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         inner.transport.start(tx).await?;
@@ -345,6 +347,20 @@ impl GossipNode {
         self.inner.engine().next_seq()
     }
 
+    /// Own events asked for ([`GossipNode::create_event`] calls not yet answered) and not
+    /// yet stored: an app shows them as "sending…". They wait, in order, while the node
+    /// learns its own high-water mark from peers after a lost tail
+    /// ([`GossipNode::is_learning_seq`]).
+    pub fn pending_own(&self) -> usize {
+        self.inner.engine().pending_own()
+    }
+
+    /// Whether own events wait until a peer reports this node's high-water mark (the store
+    /// was found behind its seq reservation at start).
+    pub fn is_learning_seq(&self) -> bool {
+        self.inner.engine().is_learning_seq()
+    }
+
     /// Counters.
     pub fn stats(&self) -> GossipStats {
         self.inner.engine().stats()
@@ -378,5 +394,11 @@ impl GossipNode {
     /// Results of exchanges, and inbound input the transport refused.
     pub fn on_gossip_exchange(&self) -> broadcast::Receiver<ExchangeResult> {
         self.inner.streams.exchange.subscribe()
+    }
+
+    /// Equivocations seen: two different events of one origin under one seq, with the one
+    /// every node keeps ([`crate::protocol::equivocation`]).
+    pub fn on_equivocation(&self) -> broadcast::Receiver<Equivocation> {
+        self.inner.streams.equivocation.subscribe()
     }
 }

@@ -22,6 +22,7 @@ fn verdict(o: SaveOutcome) -> Verdict {
     match o {
         SaveOutcome::Inserted => Verdict::Inserted,
         SaveOutcome::Duplicate => Verdict::Duplicate,
+        SaveOutcome::Equivocation { held, replaced } => Verdict::Equivocation { held, replaced },
         SaveOutcome::Conflict => Verdict::Conflict,
     }
 }
@@ -89,6 +90,16 @@ impl Inner {
             Ok(verdicts) => Input::Saved { save, verdicts },
             Err(e) => Input::SaveFailed {
                 save,
+                error: e.to_string(),
+            },
+        }
+    }
+
+    /// Makes the own-seq reservation durable.
+    pub(super) async fn reserve(self: Arc<Self>, up_to: u64) -> Input {
+        match self.store.reserve_seqs(up_to).await {
+            Ok(()) => Input::Reserved { up_to },
+            Err(e) => Input::ReserveFailed {
                 error: e.to_string(),
             },
         }

@@ -4,6 +4,7 @@ use tokio::sync::broadcast;
 
 use crate::protocol::Event;
 use crate::protocol::engine::{Emit, ExchangeResult, PeerInfo, ReceivedEvent, Transition};
+use crate::protocol::equivocation::Equivocation;
 
 /// Capacity of each broadcast stream; a subscriber that lags further loses the oldest items.
 pub const STREAM_CAPACITY: usize = 4096;
@@ -15,6 +16,7 @@ pub(crate) struct Streams {
     pub(crate) peer_removed: broadcast::Sender<PeerInfo>,
     pub(crate) peer_state: broadcast::Sender<Transition>,
     pub(crate) exchange: broadcast::Sender<ExchangeResult>,
+    pub(crate) equivocation: broadcast::Sender<Equivocation>,
 }
 
 impl Streams {
@@ -26,6 +28,7 @@ impl Streams {
             peer_removed: broadcast::channel(STREAM_CAPACITY).0,
             peer_state: broadcast::channel(STREAM_CAPACITY).0,
             exchange: broadcast::channel(STREAM_CAPACITY).0,
+            equivocation: broadcast::channel(STREAM_CAPACITY).0,
         }
     }
 
@@ -51,6 +54,9 @@ impl Streams {
             }
             Emit::Exchange(r) => {
                 let _ = self.exchange.send(r);
+            }
+            Emit::Equivocation(eq) => {
+                let _ = self.equivocation.send(eq);
             }
         }
     }

@@ -6,13 +6,16 @@
 pub mod clock;
 pub mod codec;
 pub mod engine;
+pub mod equivocation;
 pub mod event;
 pub mod exchange;
 pub mod hlc;
 pub mod message;
+pub mod own_seq;
 pub mod peer;
 pub mod runs;
 pub mod selection;
+pub mod validity;
 
 pub use clock::{ClockOrdering, VectorClock};
 pub use engine::{Engine, EngineConfig, Input, Output};

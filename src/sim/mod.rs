@@ -13,6 +13,8 @@ pub mod scenario;
 pub mod store;
 
 #[cfg(test)]
+mod clock_tests;
+#[cfg(test)]
 mod tests;
 
 use std::cmp::Reverse;
@@ -67,8 +69,8 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// Defaults of the benchmarks: fanout 3, random selection, 100 events / 1 MiB per
-    /// message, 1 s rounds, anti-entropy every 30 s, 5 s timeout.
+    /// The library's defaults (`GossipConfig::new`): fanout 3, random selection, 100
+    /// events / 1 MiB per message, 1 s rounds, 10 s timeout, anti-entropy every 5 min.
     pub fn new(nodes: usize, seed: u64) -> Self {
         SimConfig {
             nodes,
@@ -79,8 +81,8 @@ impl SimConfig {
                 max_bytes: 1024 * 1024,
             },
             gossip_interval: Duration::from_secs(1),
-            anti_entropy_interval: Some(Duration::from_secs(30)),
-            gossip_timeout: Duration::from_secs(5),
+            anti_entropy_interval: Some(Duration::from_secs(300)),
+            gossip_timeout: Duration::from_secs(10),
             eager_push: true,
             full_mesh_max: 50,
             view: 20,
@@ -328,6 +330,34 @@ impl Sim {
         j
     }
 
+    /// Node `i` asks for an event with `payload`; the event, if it was created at once
+    /// (`None` if the node is down, or its own events wait, see
+    /// [`crate::protocol::own_seq`]: they are created later, in order, and then appear in
+    /// [`Sim::created`]).
+    pub fn create_with(&mut self, i: usize, payload: Bytes) -> Option<Event> {
+        if !self.nodes[i].up {
+            return None;
+        }
+        let before = self.created.len();
+        self.step(i, Input::Create { ticket: 0, payload });
+        self.created.get(before).cloned()
+    }
+
+    /// Delivers `message` to node `i` now, as if a peer `from` (any id, also one that is no
+    /// simulated node: a hostile member) had sent it.
+    pub fn inject(&mut self, from: NodeId, i: usize, message: Message) {
+        let peer = Peer::new(from, format!("{from}"));
+        self.step(
+            i,
+            Input::Received {
+                from: peer,
+                message,
+                request: None,
+                wire_bytes: 0,
+            },
+        );
+    }
+
     /// Node `i` creates an event with a `len`-byte payload; `None` if it is down.
     pub fn create(&mut self, i: usize, len: usize) -> Option<Event> {
         if !self.nodes[i].up {
@@ -365,6 +395,10 @@ impl Sim {
                         let store = &mut self.nodes[i].store;
                         let verdicts = events.into_iter().map(|e| store.save(e)).collect();
                         queue.push_back(Input::Saved { save, verdicts });
+                    }
+                    Output::Reserve { up_to } => {
+                        self.nodes[i].store.reserve_seqs(up_to);
+                        queue.push_back(Input::Reserved { up_to });
                     }
                     Output::Send { to, message } => self.send(i, index_of(to.id), message, None),
                     Output::Request {

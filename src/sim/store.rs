@@ -11,6 +11,8 @@ use crate::protocol::{Event, NodeId, VectorClock};
 pub struct SimStore {
     events: BTreeMap<(NodeId, u64), Event>,
     clock: VectorClock,
+    /// The own-seq reservation; like a file beside the log, a lost tail keeps it.
+    reservation: u64,
 }
 
 impl SimStore {
@@ -24,6 +26,7 @@ impl SimStore {
                 .next_back()
                 .map_or(0, |(k, _)| k.1),
             max_hlc: self.events.values().map(|e| e.hlc).max().unwrap_or(0),
+            seq_reservation: self.reservation,
         }
     }
 
@@ -47,11 +50,53 @@ impl SimStore {
         self.events.is_empty()
     }
 
-    /// Stores `e` unless its `(origin, seq)` is held.
+    /// Raises the own-seq reservation (durable at once here).
+    pub fn reserve_seqs(&mut self, up_to: u64) {
+        self.reservation = self.reservation.max(up_to);
+    }
+
+    /// The own-seq reservation.
+    pub fn reservation(&self) -> u64 {
+        self.reservation
+    }
+
+    /// Loses the last `n` events of `origin` (a log tail lost at a record boundary); the
+    /// reservation stays.
+    pub fn lose_tail(&mut self, origin: NodeId, n: usize) {
+        let keys: Vec<_> = self
+            .events
+            .range((origin, 0)..=(origin, u64::MAX))
+            .rev()
+            .take(n)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            self.events.remove(&k);
+        }
+        let mut top = 0;
+        while self.events.contains_key(&(origin, top + 1)) {
+            top += 1;
+        }
+        self.clock.set(origin, top);
+    }
+
+    /// Stores `e` unless its `(origin, seq)` is held; a different event held there is an
+    /// equivocation, resolved by the rule.
     pub fn save(&mut self, e: Event) -> Verdict {
-        match self.events.get(&e.key()) {
+        match self.events.get_mut(&e.key()) {
             Some(held) if *held == e => Verdict::Duplicate,
-            Some(_) => Verdict::Conflict,
+            Some(held) => {
+                let replaced = crate::protocol::equivocation::resolve(held, &e)
+                    == crate::protocol::equivocation::Resolution::Replace;
+                let before = Box::new(held.clone());
+                if replaced {
+                    *held = e;
+                }
+                Verdict::Equivocation {
+                    held: before,
+                    replaced,
+                }
+            }
             None => {
                 let (origin, seq) = e.key();
                 self.events.insert((origin, seq), e);

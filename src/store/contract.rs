@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::file::{FileEventStore, FileStoreOptions, FsyncPolicy};
 use super::{EventStore, MemoryEventStore, SaveOutcome, StoreError};
+use crate::protocol::equivocation::{Resolution, resolve};
 use crate::protocol::{Event, NodeId};
 
 fn ev(origin: u128, seq: u64) -> Event {
@@ -26,17 +27,37 @@ async fn contract(s: Arc<dyn EventStore>) {
     assert_eq!((st.total_events, st.unique_nodes, st.size_bytes), (0, 0, 0));
     assert_eq!(s.max_hlc().await.unwrap(), 0);
 
-    // Duplicates and conflicts.
+    // Duplicates and equivocations: the rule's winner is held, whatever the order.
     let e = ev(1, 1);
     assert_eq!(s.save(e.clone()).await.unwrap(), SaveOutcome::Inserted);
     assert_eq!(s.save(e.clone()).await.unwrap(), SaveOutcome::Duplicate);
     let mut forged = e.clone();
     forged.payload = Bytes::from_static(b"forged");
-    assert_eq!(s.save(forged).await.unwrap(), SaveOutcome::Conflict);
     let mut same_len = e.clone();
     same_len.hlc += 1;
-    assert_eq!(s.save(same_len).await.unwrap(), SaveOutcome::Conflict);
-    assert_eq!(s.get(e.origin, 1).await.unwrap(), Some(e.clone()));
+    let mut winner = e.clone();
+    for other in [forged, same_len] {
+        let replaced = resolve(&winner, &other) == Resolution::Replace;
+        assert_eq!(
+            s.save(other.clone()).await.unwrap(),
+            SaveOutcome::Equivocation {
+                held: Box::new(winner.clone()),
+                replaced
+            }
+        );
+        if replaced {
+            winner = other;
+        }
+        assert_eq!(s.get(e.origin, 1).await.unwrap(), Some(winner.clone()));
+    }
+    // The held winner is a duplicate now; the loser stays out.
+    assert_eq!(
+        s.save(winner.clone()).await.unwrap(),
+        SaveOutcome::Duplicate
+    );
+    assert_eq!(s.count().await.unwrap(), 1);
+    assert!(!s.save(e.clone()).await.unwrap().is_inserted());
+    let e = winner;
     assert!(s.has(e.origin, 1).await.unwrap());
     assert!(!s.has(e.origin, 2).await.unwrap());
     assert_eq!(s.get(e.origin, 2).await.unwrap(), None);
@@ -46,16 +67,25 @@ async fn contract(s: Arc<dyn EventStore>) {
     let mut twice_forged = twice.clone();
     twice_forged.payload = Bytes::from_static(b"other");
     let out = s
-        .save_many(vec![twice.clone(), twice.clone(), twice_forged])
+        .save_many(vec![twice.clone(), twice.clone(), twice_forged.clone()])
         .await
         .unwrap();
+    let replaced = resolve(&twice, &twice_forged) == Resolution::Replace;
     assert_eq!(
         out,
         vec![
             SaveOutcome::Inserted,
             SaveOutcome::Duplicate,
-            SaveOutcome::Conflict
+            SaveOutcome::Equivocation {
+                held: Box::new(twice.clone()),
+                replaced
+            }
         ]
+    );
+    let twice_winner = if replaced { twice_forged } else { twice };
+    assert_eq!(
+        s.get(twice_winner.origin, 1).await.unwrap(),
+        Some(twice_winner)
     );
 
     // Clock is contiguous, latest_seq is not.
@@ -123,6 +153,14 @@ async fn contract(s: Arc<dyn EventStore>) {
         }
     }
     assert_eq!(inserted, 1);
+
+    // The own-seq reservation only grows.
+    assert_eq!(s.seq_reservation().await.unwrap(), 0);
+    s.reserve_seqs(5).await.unwrap();
+    s.reserve_seqs(3).await.unwrap();
+    assert_eq!(s.seq_reservation().await.unwrap(), 5);
+    s.reserve_seqs(6).await.unwrap();
+    assert_eq!(s.seq_reservation().await.unwrap(), 6);
 
     // Closed means closed.
     s.close().await.unwrap();
@@ -205,5 +243,23 @@ async fn file_store_meets_the_contract_under_every_policy() {
         };
         let s = FileEventStore::open(dir.path(), opts).unwrap();
         contract(Arc::new(s)).await;
+    }
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_meets_the_contract_under_every_sync_level() {
+    use super::sqlite::{SqliteEventStore, SqliteStoreOptions, SqliteSync};
+    for synchronous in [SqliteSync::Full, SqliteSync::Normal, SqliteSync::Off] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SqliteStoreOptions {
+            synchronous,
+            ..Default::default()
+        };
+        let s = SqliteEventStore::open(dir.path(), opts.clone()).unwrap();
+        contract(Arc::new(s)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteEventStore::open(dir.path(), opts).unwrap();
+        commit_sequence(Arc::new(s)).await;
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{EventStore, SaveOutcome, StoreError, StoreStats};
+use crate::protocol::equivocation::{Resolution, resolve};
 use crate::protocol::{Event, NodeId, VectorClock};
 
 #[derive(Default)]
@@ -24,6 +25,8 @@ struct Inner {
     oldest_ms: Option<u64>,
     newest_ms: Option<u64>,
     max_hlc: u64,
+    /// The own-seq reservation ([`EventStore::reserve_seqs`]).
+    reservation: u64,
     /// The commit sequence: the key of each inserted event, in insertion order.
     committed: Vec<(NodeId, u64)>,
     closed: bool,
@@ -74,11 +77,23 @@ impl MemoryEventStore {
 impl Inner {
     fn insert(&mut self, event: Event) -> SaveOutcome {
         let log = self.origins.entry(event.origin).or_default();
-        if let Some(held) = log.events.get(&event.seq) {
-            return if *held == event {
-                SaveOutcome::Duplicate
-            } else {
-                SaveOutcome::Conflict
+        if let Some(held) = log.events.get_mut(&event.seq) {
+            if *held == event {
+                return SaveOutcome::Duplicate;
+            }
+            let replaced = resolve(held, &event) == Resolution::Replace;
+            let before = held.clone();
+            if replaced {
+                self.size_bytes =
+                    self.size_bytes - before.encoded_len() as u64 + event.encoded_len() as u64;
+                self.max_hlc = self.max_hlc.max(event.hlc);
+                *held = event;
+                // Followers of the commit sequence see the winner as a new record.
+                self.committed.push((before.origin, before.seq));
+            }
+            return SaveOutcome::Equivocation {
+                held: Box::new(before),
+                replaced,
             };
         }
         self.total += 1;
@@ -232,6 +247,16 @@ impl EventStore for MemoryEventStore {
         })
     }
 
+    async fn seq_reservation(&self) -> Result<u64, StoreError> {
+        Ok(self.lock()?.reservation)
+    }
+
+    async fn reserve_seqs(&self, up_to: u64) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        inner.reservation = inner.reservation.max(up_to);
+        Ok(())
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         self.lock()?.closed = true;
         Ok(())
@@ -264,8 +289,16 @@ mod tests {
         assert_eq!(s.save(e.clone()).await.unwrap(), SaveOutcome::Duplicate);
         let mut forged = ev(1, 1);
         forged.payload = Bytes::from_static(b"forged");
-        assert_eq!(s.save(forged).await.unwrap(), SaveOutcome::Conflict);
-        assert_eq!(s.get(e.origin, 1).await.unwrap(), Some(e.clone()));
+        let replaced = resolve(&e, &forged) == Resolution::Replace;
+        assert_eq!(
+            s.save(forged.clone()).await.unwrap(),
+            SaveOutcome::Equivocation {
+                held: Box::new(e.clone()),
+                replaced
+            }
+        );
+        let winner = if replaced { forged } else { e.clone() };
+        assert_eq!(s.get(e.origin, 1).await.unwrap(), Some(winner));
         assert!(s.has(e.origin, 1).await.unwrap());
         assert!(!s.has(e.origin, 2).await.unwrap());
         assert_eq!(s.count().await.unwrap(), 1);

@@ -22,23 +22,48 @@ use crate::protocol::{Event, NodeId, VectorClock};
 
 pub mod file;
 pub mod memory;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 #[cfg(test)]
 mod contract;
 
 pub use file::FileEventStore;
 pub use memory::MemoryEventStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteEventStore, SqliteStoreOptions, SqliteSync};
 
 /// What [`EventStore::save`] did with an event. Deciding this is atomic with the insert, so
 /// two concurrent saves of one event give one `Inserted` and one `Duplicate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SaveOutcome {
     /// The event was new and is now held.
     Inserted,
     /// The same event was already held.
     Duplicate,
-    /// A different event under the same `(origin, seq)` is held; the new one was refused.
+    /// A different event was held under the same `(origin, seq)`: an equivocation. The
+    /// store now holds the one [`crate::protocol::equivocation::resolve`] picks, the same
+    /// on every node whatever the order the two arrived in.
+    Equivocation {
+        /// The event held before this save.
+        held: Box<Event>,
+        /// Whether the new event won and replaced it (else the new one was dropped).
+        replaced: bool,
+    },
+    /// A different event under the same `(origin, seq)` is held and the new one was
+    /// refused, by a store that does not resolve equivocations itself. The memory and file
+    /// stores never answer this; the node treats it as an equivocation the held event won.
     Conflict,
+}
+
+impl SaveOutcome {
+    /// Whether the event now counts as held (new, or the winner of an equivocation).
+    pub fn is_inserted(&self) -> bool {
+        matches!(
+            self,
+            SaveOutcome::Inserted | SaveOutcome::Equivocation { replaced: true, .. }
+        )
+    }
 }
 
 /// Figures about a store.
@@ -168,6 +193,21 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Figures about the store.
     async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// The persisted own-seq reservation: the highest own seq this node may have signed
+    /// (see [`crate::protocol::own_seq`]); 0 if none. The default, for a store that cannot
+    /// persist one, is always 0, which turns seq recovery off.
+    async fn seq_reservation(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// Raises the reservation to `up_to` (never lowers it) and makes it durable before
+    /// returning: the node signs an event under a seq only after this. The default does
+    /// nothing (see [`EventStore::seq_reservation`]).
+    async fn reserve_seqs(&self, up_to: u64) -> Result<(), StoreError> {
+        let _ = up_to;
+        Ok(())
+    }
 
     /// Flushes and releases the store; later calls fail with [`StoreError::Closed`].
     async fn close(&self) -> Result<(), StoreError>;

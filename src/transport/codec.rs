@@ -41,10 +41,18 @@ pub const BYE_REPLACED: &str = "replaced by a newer connection";
 /// The `Bye` reason of a node shutting down.
 pub const BYE_STOPPING: &str = "node stopping";
 
+/// The `Bye` reason of an inbound connection closed to make room for another when the
+/// slots ran short: the sender is alive (and still dials out).
+pub const BYE_EVICTED: &str = "evicted: inbound slots are short";
+
+/// The `Bye` reason of a connection dropped after one of its requests timed out (it may
+/// be dead without TCP knowing): the sender is alive and dials a fresh one.
+pub const BYE_REDIAL: &str = "a request timed out: redialing";
+
 /// Whether a `Bye` with `reason` means the sender is going away (rather than just closing
 /// one connection while staying reachable).
 pub fn bye_means_gone(reason: &str) -> bool {
-    reason != BYE_IDLE && reason != BYE_REPLACED
+    ![BYE_IDLE, BYE_REPLACED, BYE_EVICTED, BYE_REDIAL].contains(&reason)
 }
 
 /// The first frame each side sends on a new connection.

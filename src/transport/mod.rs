@@ -13,6 +13,8 @@ use crate::protocol::codec::CodecError;
 use crate::protocol::{Message, NodeId};
 
 pub mod codec;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod memory;
 pub mod tcp;
 

@@ -119,7 +119,8 @@ pub enum InvalidOp {
         /// Its length in bytes.
         len: usize,
     },
-    /// The text holds a control character other than a newline.
+    /// The text holds a control character other than a newline, or a bidi control (see
+    /// [`crate::text::is_unsafe`]).
     #[error("the text holds the control character U+{0:04X}")]
     ControlChar(u32),
     /// The nickname is empty or only whitespace.
@@ -131,7 +132,7 @@ pub enum InvalidOp {
         /// Its length in characters.
         len: usize,
     },
-    /// The nickname holds a control character (newlines included).
+    /// The nickname holds a control or bidi character (newlines included).
     #[error("the nickname holds the control character U+{0:04X}")]
     NickControlChar(u32),
     /// The position key is not a valid fractional key.
@@ -187,7 +188,11 @@ fn check_text(text: &str) -> Result<(), InvalidOp> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(InvalidOp::TextTooLong { len: text.len() });
     }
-    match text.chars().find(|&c| c.is_control() && c != '\n') {
+    // Bidi controls too: a reversed text must not be shown (see `crate::text`).
+    match text
+        .chars()
+        .find(|&c| crate::text::is_unsafe(c) && c != '\n')
+    {
         Some(c) => Err(InvalidOp::ControlChar(u32::from(c))),
         None => Ok(()),
     }
@@ -201,7 +206,7 @@ fn check_nick(name: &str) -> Result<(), InvalidOp> {
     if len > MAX_NICK_CHARS {
         return Err(InvalidOp::NickTooLong { len });
     }
-    match name.chars().find(|c| c.is_control()) {
+    match crate::text::find_unsafe(name) {
         Some(c) => Err(InvalidOp::NickControlChar(u32::from(c))),
         None => Ok(()),
     }
@@ -471,6 +476,13 @@ pub fn payload_json(payload: &[u8]) -> Value {
         Ok(op) => {
             let mut v = op.to_json();
             if let (Err(e), Some(obj)) = (op.validate(), v.as_object_mut()) {
+                // An invalid op's text may hold what must never reach a terminal (a bidi
+                // override survives JSON): shown escaped (see `crate::text`).
+                for field in obj.values_mut() {
+                    if let Value::String(text) = field {
+                        *text = crate::text::escape(text).into_owned();
+                    }
+                }
                 obj.insert("invalid".into(), Value::String(e.to_string()));
             }
             v
@@ -485,6 +497,19 @@ pub fn payload_json(payload: &[u8]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bidi_and_control_characters_make_an_op_invalid_and_are_exported_escaped() {
+        assert!(AppOp::chat("evil\u{202e}txt").is_err());
+        assert!(AppOp::chat("two\nlines").is_ok());
+        assert!(AppOp::nick("\u{2066}bob").is_err());
+        let op = AppOp::Nick {
+            name: "\u{202e}bob".into(),
+        };
+        let json = payload_json(&op.encode_unchecked().unwrap());
+        assert_eq!(json["name"], "\\u{202e}bob");
+        assert!(json["invalid"].is_string());
+    }
 
     fn all_ops() -> Vec<AppOp> {
         let item = Uuid::from_u128(42);

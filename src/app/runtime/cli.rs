@@ -3,14 +3,17 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use super::config::{self, FlagValues, ScreenOptions, Settings};
 use super::session::{Session, SessionError, SessionOptions};
-use crate::store::StoreError;
+use super::store_kind::StoreKind;
+use crate::app::{Model, payload_json};
 use crate::store::file::{FsyncPolicy, default_data_dir, room_dir};
+use crate::store::{EventStore, StoreError};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -24,7 +27,9 @@ Examples:
   gossip-chat export                       every stored event as JSON lines (also while it runs)
   gossip-chat export --since 120           only the events after commit 120
   gossip-chat tail                         follow new events as JSON lines while the app runs
-  gossip-chat config                       the settings in force and where each came from";
+  gossip-chat config                       the settings in force and where each came from
+  gossip-chat --store sqlite               keep events in SQLite (a --features sqlite build)
+  gossip-chat --metrics                    Prometheus metrics at http://127.0.0.1:9095/metrics";
 
 /// LAN chat and a shared list, synced by gossip. No server, no account, no setup.
 #[derive(Debug, Parser)]
@@ -97,6 +102,10 @@ pub struct StoreArgs {
     /// process list), e.g. --secret-file ~/.config/gossip-chat/kitchen.secret.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
+    /// Where events are kept: `file` (default) or `sqlite` (a build with
+    /// `--features sqlite`), e.g. --store sqlite.
+    #[arg(long = "store", value_enum, default_value_t = StoreKind::File)]
+    pub kind: StoreKind,
 }
 
 /// Durability of the store.
@@ -166,6 +175,11 @@ pub struct RunArgs {
     /// Whether --room was typed (not the default or the config file's).
     #[arg(skip)]
     pub room_given: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (default 127.0.0.1:9095 when the
+    /// flag has no value; keep it on loopback unless the network may read them),
+    /// e.g. --metrics 127.0.0.1:9095.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9095")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl StoreArgs {
@@ -306,8 +320,19 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
+            Some(Command::Export(args)) if args.store.kind != StoreKind::File => {
+                if args.since.is_some() {
+                    return Err("export --since reads the file store only".to_string());
+                }
+                export_opened(&args.store).await?;
+                Ok(ExitCode::SUCCESS)
+            }
             Some(Command::Export(args)) => {
                 super::export::export(&store_ref(&args.store)?, args.since).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Command::State(args)) if args.kind != StoreKind::File => {
+                state_opened(&args).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Some(Command::State(args)) => {
@@ -360,6 +385,9 @@ fn explain_store_error(e: StoreError) -> String {
 /// The store of a room (a private room's directory is named by its id, and its payloads
 /// are sealed with a key derived from the room key).
 fn store_ref(args: &StoreArgs) -> Result<super::export::StoreRef, String> {
+    if args.kind != StoreKind::File {
+        return Err("tail and compact work on the file store only (--store file)".to_string());
+    }
     let key = room_key(args)?;
     let public = match &key {
         Some(key) => key.room_id(&args.room),
@@ -372,7 +400,75 @@ fn store_ref(args: &StoreArgs) -> Result<super::export::StoreRef, String> {
     })
 }
 
+/// Opens a room's store of `args.kind` (not read-only: the app must be stopped on it).
+async fn open_store(args: &StoreArgs) -> Result<Arc<dyn EventStore>, String> {
+    args.kind.check_available()?;
+    let public = match room_key(args)? {
+        Some(key) => key.room_id(&args.room),
+        None => args.room.clone(),
+    };
+    let dir = room_dir(&args.resolve_data_dir()?, &public);
+    if !args.kind.exists_in(&dir) {
+        return Err(format!(
+            "no store for room `{}` in {}",
+            args.room,
+            dir.display()
+        ));
+    }
+    let opened = args
+        .kind
+        .open(dir, FsyncPolicy::Never, None)
+        .await
+        .map_err(explain_store_error)?;
+    Ok(opened.store)
+}
+
+/// `export` of a store other than the file store: opened as the node would open it, so
+/// only with the app stopped on it.
+async fn export_opened(args: &StoreArgs) -> Result<(), String> {
+    let store = open_store(args).await?;
+    let mut events = store.all_events().await.map_err(|e| e.to_string())?;
+    let _ = store.close().await;
+    events.sort_by_key(crate::protocol::Event::order_key);
+    let mut out = String::new();
+    for e in &events {
+        let line = serde_json::json!({
+            "id": e.id,
+            "origin": e.origin.to_string(),
+            "seq": e.seq,
+            "hlc": e.hlc,
+            "created_at_ms": e.created_at_ms,
+            "op": payload_json(&e.payload),
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    print_all(out).await
+}
+
+/// `state` of a store other than the file store (see [`export_opened`]).
+async fn state_opened(args: &StoreArgs) -> Result<(), String> {
+    let store = open_store(args).await?;
+    let events = store.all_events().await.map_err(|e| e.to_string())?;
+    let _ = store.close().await;
+    let model = Model::from_events(events.iter());
+    let mut doc = model.state_json().map_err(|e| e.to_string())?;
+    doc.push('\n');
+    print_all(doc).await
+}
+
+async fn print_all(text: String) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let mut stdout = tokio::io::stdout();
+    stdout
+        .write_all(text.as_bytes())
+        .await
+        .and(stdout.flush().await)
+        .map_err(|e| format!("cannot write to stdout: {e}"))
+}
+
 fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
+    args.store.kind.check_available()?;
     Ok(SessionOptions {
         name: args.name.clone().unwrap_or_else(default_name),
         name_given: args.name_given,
@@ -388,6 +484,7 @@ fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
             Fsync::Never => FsyncPolicy::Never,
         },
         room_key: room_key(&args.store)?,
+        store: args.store.kind,
     })
 }
 
@@ -436,6 +533,17 @@ async fn run(args: RunArgs) -> Result<ExitCode, String> {
         other => other.to_string(),
     })?;
     tracing::info!(log = %log_path.display(), "logging here");
+    // Held for the whole session: dropping it stops the endpoint.
+    let _metrics = match args.metrics {
+        Some(addr) => match crate::metrics::serve(addr, session.metrics()).await {
+            Ok(server) => Some(server),
+            Err(e) => {
+                session.shutdown().await;
+                return Err(format!("--metrics {addr}: {e}"));
+            }
+        },
+        None => None,
+    };
     let demo = match args.demo {
         Some(n) if n > 0 => Some(super::demo::Demo::start(n, &session).await?),
         _ => None,
@@ -511,5 +619,34 @@ mod secret_tests {
         assert!(missing.unwrap_err().contains("--secret-file"));
         // The secret itself is never a flag.
         assert!(options(&[&base[..], &["--secret", "x"]].concat()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod store_flag_tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn options(args: &[&str]) -> Result<SessionOptions, String> {
+        let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        session_options(&cli.run)
+    }
+
+    #[test]
+    fn the_file_store_is_the_default() {
+        let o = options(&["gossip-chat", "--data-dir", "/tmp/x"]).unwrap();
+        assert_eq!(o.store, StoreKind::File);
+    }
+
+    #[test]
+    fn sqlite_is_chosen_by_flag_or_refused_with_the_build_to_use() {
+        let o = options(&["gossip-chat", "--data-dir", "/tmp/x", "--store", "sqlite"]);
+        if cfg!(feature = "sqlite") {
+            assert_eq!(o.unwrap().store, StoreKind::Sqlite);
+        } else {
+            let e = o.unwrap_err();
+            assert!(e.contains("--features sqlite"), "{e}");
+        }
     }
 }

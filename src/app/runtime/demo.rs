@@ -68,6 +68,7 @@ impl Demo {
                 mdns: false,
                 fsync: FsyncPolicy::Never,
                 room_key: main.options().room_key.clone(),
+                store: main.options().store,
             };
             let (bot, events) = match Session::start(opts).await {
                 Ok(s) => s,

@@ -129,6 +129,8 @@ pub struct Feed {
     /// The keys met so far, to tell a replacement from a first commit.
     seen: Seen,
     run: Option<Run>,
+    /// Whether the last store read failed (so the warning is not repeated).
+    failing: bool,
 }
 
 impl Feed {
@@ -148,6 +150,7 @@ impl Feed {
             tickets: Arc::new(Semaphore::new(IN_FLIGHT)),
             seen: Seen::default(),
             run: None,
+            failing: false,
         }
     }
 
@@ -213,15 +216,20 @@ impl Feed {
             Ok(read) => read,
             Err(StoreError::Closed) => return Ok(None),
             Err(e) => {
-                tracing::warn!(error = %e, cursor, "the live view cannot read the store; retrying");
-                self.send(SessionEvent::Warning(format!(
-                    "the live view cannot read the store ({e}); retrying"
-                )))
-                .await?;
+                // Said once per failing spell, not once per retry.
+                if !self.failing {
+                    self.failing = true;
+                    tracing::warn!(error = %e, cursor, "the live view cannot read the store; retrying");
+                    self.send(SessionEvent::Warning(format!(
+                        "the live view cannot read the store ({e}); retrying"
+                    )))
+                    .await?;
+                }
                 tokio::time::sleep(RETRY).await;
                 return Ok(Some(cursor));
             }
         };
+        self.failing = false;
         if next <= cursor {
             // The store said there is more but gave nothing: wait rather than spin.
             tokio::time::sleep(RETRY).await;

@@ -23,13 +23,13 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::command::{self, Front, Request};
-use super::session::Session;
+use super::session::{Session, SessionError};
 use super::stdin::{StdinLine, StdinLines};
 use super::view::{
-    BatchKind, EventBatch, EventRow, PeerRow, Presence, PresenceNote, Progress, SessionEvent,
-    WhoisInfo,
+    BatchKind, EquivocationRow, EventBatch, EventRow, PeerRow, Presence, PresenceNote, Progress,
+    SessionEvent, WhoisInfo,
 };
-use crate::app::{Model, payload_json};
+use crate::app::{AppOp, Model, payload_json};
 use crate::protocol::{Event, NodeId};
 
 /// Chunks of output queued for stdout; a full queue holds the feed back.
@@ -56,6 +56,27 @@ pub fn event_json(row: &EventRow, model: &Model) -> Value {
     })
 }
 
+/// The `warning` line for an equivocation: which origin signed two events under one seq,
+/// and which one every node keeps.
+pub fn equivocation_json(row: &EquivocationRow, model: &Model) -> Value {
+    let eq = &row.equivocation;
+    let name = model.display_name(eq.origin());
+    json!({
+        "type": "warning",
+        "kind": "equivocation",
+        "origin": eq.origin().to_string(),
+        "origin_name": name,
+        "seq": eq.seq(),
+        "kept": eq.winner.id.to_string(),
+        "dropped": eq.loser.id.to_string(),
+        "message": format!(
+            "{name} signed two different events as seq {}; every node keeps {}",
+            eq.seq(),
+            eq.winner.id
+        ),
+    })
+}
+
 /// An `event` line, serialised without building a JSON tree: the same bytes as
 /// [`event_json`] (whose object keys come out sorted, hence the field order here).
 #[derive(Serialize)]
@@ -63,15 +84,59 @@ struct EventLine<'a> {
     age_ms: i64,
     created_at_ms: u64,
     dir: &'static str,
-    from: Option<String>,
+    from: Option<Shown<NodeId>>,
     hlc: u64,
     id: uuid::Uuid,
-    op: Value,
-    origin: String,
+    op: OpJson,
+    origin: Shown<NodeId>,
     origin_name: std::borrow::Cow<'a, str>,
     seq: u64,
     #[serde(rename = "type")]
     kind: &'static str,
+}
+
+/// A value serialised as the string its `Display` gives, written straight into the output.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// An event's `op`: what [`payload_json`] gives, with a chat message (most of any
+/// history) written without building a JSON tree.
+enum OpJson {
+    Chat(String),
+    Other(Value),
+}
+
+impl OpJson {
+    fn of(payload: &[u8]) -> OpJson {
+        match AppOp::decode(payload) {
+            Ok(op @ AppOp::Chat { .. }) if op.validate().is_ok() => match op {
+                AppOp::Chat { text } => OpJson::Chat(text),
+                _ => OpJson::Other(payload_json(payload)),
+            },
+            _ => OpJson::Other(payload_json(payload)),
+        }
+    }
+}
+
+impl Serialize for OpJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            // The keys in the order a `Value` object (sorted) would give them.
+            OpJson::Chat(text) => {
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("op", "chat")?;
+                map.serialize_entry("text", text)?;
+                map.end()
+            }
+            OpJson::Other(v) => v.serialize(s),
+        }
+    }
 }
 
 /// Appends the `event` line of `row` (and a newline) to `out`.
@@ -85,11 +150,11 @@ pub fn write_event_line(row: &EventRow, model: &Model, out: &mut Vec<u8>) {
         } else {
             "created"
         },
-        from: row.from.map(|f| f.to_string()),
-        hlc: e.hlc,
+        from: row.from.map(Shown),
         id: e.id,
-        op: payload_json(&e.payload),
-        origin: e.origin.to_string(),
+        hlc: e.hlc,
+        op: OpJson::of(&e.payload),
+        origin: Shown(e.origin),
         origin_name: model.display_name(e.origin),
         seq: e.seq,
         kind: "event",
@@ -187,6 +252,8 @@ struct Headless {
     peers: HashMap<NodeId, PeerRow>,
     last_progress: Option<Instant>,
     out: Out,
+    /// A signal came while a typed op waited to be created.
+    signalled: bool,
 }
 
 /// Runs the headless loop until `/quit`, EOF (with `exit_on_eof`) or a signal, then the
@@ -206,6 +273,7 @@ pub async fn run(
         peers: HashMap::new(),
         last_progress: None,
         out: Out(out),
+        signalled: false,
     };
     match h.session.open_view().await {
         Ok(rows) => rows.iter().for_each(|row| {
@@ -282,6 +350,9 @@ impl Headless {
                     };
                     self.out.sync().await;
                     stdin.done();
+                    if self.signalled {
+                        break StopReason::Signal;
+                    }
                     if !go_on {
                         break StopReason::Quit;
                     }
@@ -311,12 +382,16 @@ impl Headless {
         let me = self.session.node_id();
         let reply = match command::interpret(line, Front::Headless, &self.model, me) {
             Ok(Request::Nothing) => None,
-            Ok(Request::Op(op)) => match self.session.submit(&op).await {
-                Ok(event) => {
+            Ok(Request::Op(op)) => match self.submit_live(&op).await {
+                Some(Ok(event)) => {
                     self.wait_printed(&event).await;
                     None
                 }
-                Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
+                Some(Err(e)) => Some(json!({"type": "error", "message": e.to_string()})),
+                None => {
+                    self.signalled = true;
+                    return false;
+                }
             },
             Ok(Request::Connect(addr)) => {
                 self.session.connect(addr.clone());
@@ -347,6 +422,36 @@ impl Headless {
             self.out.json(v).await;
         }
         true
+    }
+
+    /// Creates `op`, saying "sending…" first while the node waits for a peer to confirm its
+    /// last seq (after a lost tail); the session's events and signals stay live while it
+    /// waits (the next stdin lines wait their turn, so typed ops go out in order). `None`:
+    /// a signal came first.
+    async fn submit_live(&mut self, op: &AppOp) -> Option<Result<Event, SessionError>> {
+        if self.session.node().is_learning_seq() {
+            self.out
+                .json(json!({
+                    "type": "notice",
+                    "message": "sending…: waiting for a peer to confirm this node's last message number (the store lost its tail)",
+                    "pending": self.session.node().pending_own() + 1,
+                }))
+                .await;
+        }
+        let session = self.session.clone();
+        let mut submit = std::pin::pin!(session.submit(op));
+        let mut stop = std::pin::pin!(shutdown_signal());
+        let mut events_open = true;
+        loop {
+            tokio::select! {
+                r = &mut submit => return Some(r),
+                _ = &mut stop => return None,
+                event = self.events.recv(), if events_open => match event {
+                    Some(event) => self.on_event(event).await,
+                    None => events_open = false,
+                },
+            }
+        }
     }
 
     /// Handles the session's events until the live view has shown `event` (created by
@@ -552,6 +657,7 @@ async fn on_session_event(
         SessionEvent::Notice(m) => Some(json!({"type": "notice", "message": m})),
         SessionEvent::Warning(m) => Some(json!({"type": "warning", "message": m})),
         SessionEvent::Presence(note) => Some(presence_json(&note)),
+        SessionEvent::Equivocation(row) => Some(equivocation_json(&row, model)),
         SessionEvent::Exchange(_) | SessionEvent::Status(_) => None,
     };
     if let Some(v) = line {
@@ -648,10 +754,15 @@ mod tests {
             payload: bytes::Bytes::from_static(b"\xff\x00"),
             ..event.clone()
         };
+        let nick = crate::protocol::Event {
+            payload: AppOp::nick("ann").unwrap().encode().unwrap().into(),
+            ..event.clone()
+        };
         for (event, from) in [
             (event.clone(), None),
             (event, Some(NodeId::from_u128(8))),
             (undecodable, Some(NodeId::from_u128(7))),
+            (nick, None),
         ] {
             let row = EventRow {
                 at: std::time::SystemTime::UNIX_EPOCH,

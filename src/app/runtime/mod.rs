@@ -15,4 +15,5 @@ pub mod outbox;
 pub mod roster;
 pub mod session;
 pub mod stdin;
+pub mod store_kind;
 pub mod view;

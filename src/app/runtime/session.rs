@@ -1,4 +1,4 @@
-//! A running gossip-chat node: the file store, the TCP transport, mDNS discovery and the
+//! A running gossip-chat node: the event store, the TCP transport, mDNS discovery and the
 //! gossip node wired together, with one stream of [`SessionEvent`]s for a screen.
 //!
 //! The session owns the policy that ties discovery to liveness: a peer resolved by mDNS is
@@ -21,17 +21,19 @@ use super::addrs;
 use super::feed::{Deliveries, Feed};
 use super::outbox::Outbox;
 use super::roster::{Roster, fingerprint};
+use super::store_kind::StoreKind;
 use super::view::{
-    DialInfo, EventRow, ExchangeRow, PeerRow, Presence, PresenceNote, SessionEvent, StatusInfo,
-    WhoisInfo,
+    DialInfo, EquivocationRow, EventRow, ExchangeRow, PeerRow, Presence, PresenceNote,
+    SessionEvent, StatusInfo, WhoisInfo,
 };
 use crate::app::AppOp;
 use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
+use crate::metrics::{Metrics, SaveLatency, TimedStore, save_latency};
 use crate::node::now_ms;
 use crate::node::{Direction, GossipConfig, GossipError, GossipNode, PeerState};
 use crate::protocol::{Event, NodeId};
-use crate::store::file::{FileStoreOptions, FsyncPolicy, modes, room_dir};
-use crate::store::{EventStore, FileEventStore, StoreError};
+use crate::store::file::{FsyncPolicy, OpenReport, modes, room_dir};
+use crate::store::{EventStore, StoreError};
 use crate::transport::codec::PROTOCOL_VERSION;
 use crate::transport::tcp::Encryption;
 use crate::transport::{Peer, TcpConfig, TcpTransport, Transport, TransportError};
@@ -64,6 +66,8 @@ pub struct SessionOptions {
     pub fsync: FsyncPolicy,
     /// The room key, when the room has a secret (`--secret-file`, `GOSSIP_CHAT_SECRET`).
     pub room_key: Option<crate::auth::RoomKey>,
+    /// Which store keeps the events (`--store`).
+    pub store: StoreKind,
 }
 
 impl SessionOptions {
@@ -116,7 +120,10 @@ pub fn app_gossip_config(id: NodeId) -> GossipConfig {
 struct Inner {
     opts: SessionOptions,
     node: GossipNode,
-    store: Arc<FileEventStore>,
+    store: Arc<dyn EventStore>,
+    store_dir: PathBuf,
+    store_report: Option<OpenReport>,
+    save_latency: SaveLatency,
     transport: Arc<TcpTransport>,
     listen: SocketAddr,
     discovery: tokio::sync::Mutex<Option<MdnsDiscovery>>,
@@ -188,18 +195,22 @@ impl Session {
     pub async fn start(
         opts: SessionOptions,
     ) -> Result<(Session, mpsc::Receiver<SessionEvent>), SessionError> {
-        let store_options = FileStoreOptions {
-            fsync: opts.fsync,
-            // A private room's payloads are sealed on disk, under a key of their own.
-            at_rest: opts
-                .room_key
-                .as_ref()
-                .map(|k| crate::store::file::AtRestKey::derive(&k.bytes())),
-            ..FileStoreOptions::default()
-        };
-        let store = Arc::new(FileEventStore::open_async(opts.store_dir(), store_options).await?);
-        let id = store.node_id();
-        let (roster, name) = fold_roster(&store, id, &opts).await?;
+        // A private room's payloads are sealed on disk, under a key of their own.
+        let at_rest = opts
+            .room_key
+            .as_ref()
+            .map(|k| crate::store::file::AtRestKey::derive(&k.bytes()));
+        let opened = opts
+            .store
+            .open(opts.store_dir(), opts.fsync, at_rest)
+            .await?;
+        let identity = opened.identity;
+        // Timing the saves costs two clock reads each; it gives --metrics its latency.
+        let save_latency = save_latency();
+        let store: Arc<dyn EventStore> =
+            Arc::new(TimedStore::new(opened.store, save_latency.clone()));
+        let id = identity.node_id();
+        let (roster, name) = fold_roster(store.as_ref(), id, &opts).await?;
         let config = app_gossip_config(id);
         let tcp = TcpConfig {
             name: name.clone(),
@@ -207,7 +218,7 @@ impl Session {
             io_timeout: config.gossip_timeout,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(5),
-            identity: Some(store.identity().clone()),
+            identity: Some(identity.clone()),
             encryption: Encryption::Noise {
                 psk: opts.room_key.as_ref().map(|k| k.bytes()),
             },
@@ -222,9 +233,9 @@ impl Session {
         let addresses = addrs::reachable_addrs(listen);
         let node = GossipNode::with_identity(
             config,
-            store.clone() as Arc<dyn EventStore>,
+            store.clone(),
             transport.clone() as Arc<dyn Transport>,
-            store.identity().clone(),
+            identity,
         )?;
         let (out, rx) = mpsc::channel(EVENTS_CAPACITY);
         let session = Session {
@@ -232,6 +243,9 @@ impl Session {
                 opts,
                 node,
                 store,
+                store_dir: opened.dir,
+                store_report: opened.report,
+                save_latency,
                 transport,
                 listen,
                 discovery: tokio::sync::Mutex::new(None),
@@ -281,6 +295,15 @@ impl Session {
         self.inner.listen
     }
 
+    /// Metrics of this session's node, with per-peer link bytes and save latencies, for
+    /// [`crate::metrics::serve`] (`--metrics`).
+    pub fn metrics(&self) -> Metrics {
+        let tcp = self.inner.transport.clone();
+        Metrics::new(self.inner.node.clone())
+            .with_links(Arc::new(move || tcp.peer_stats()))
+            .with_save_latency(self.inner.save_latency.clone())
+    }
+
     /// The options the session runs with.
     pub fn options(&self) -> &SessionOptions {
         &self.inner.opts
@@ -288,7 +311,7 @@ impl Session {
 
     /// The store directory.
     pub fn store_dir(&self) -> &Path {
-        self.inner.store.dir()
+        &self.inner.store_dir
     }
 
     /// Opens the live view: every stored event as rows, oldest first by
@@ -303,7 +326,7 @@ impl Session {
             return Err(SessionError::Op("the live view is open already".into()));
         }
         let mut feed = Feed::new(
-            self.inner.store.clone() as Arc<dyn EventStore>,
+            self.inner.store.clone(),
             self.node_id(),
             self.inner.out.sender().clone(),
             self.inner.deliveries.clone(),
@@ -756,8 +779,9 @@ impl Session {
             nodes: stats.unique_nodes,
             store_bytes: stats.size_bytes,
             clock,
-            data_dir: self.inner.store.dir().to_path_buf(),
+            data_dir: self.inner.store_dir.clone(),
             addresses: self.inner.addresses.clone(),
+            sending: self.inner.node.pending_own(),
         }
     }
 
@@ -828,7 +852,9 @@ impl Session {
     }
 
     fn report_open(&self) {
-        let r = self.inner.store.open_report();
+        let Some(r) = &self.inner.store_report else {
+            return;
+        };
         if r.dropped_records > 0 {
             let text = format!(
                 "the store in {} was damaged: {} record(s), {} bytes dropped; peers will send those events again; \
@@ -938,6 +964,7 @@ impl Session {
         let mut added = node.on_peer_added();
         let mut removed = node.on_peer_removed();
         let mut states = node.on_peer_state();
+        let mut equivocations = node.on_equivocation();
         let this = self.clone();
         self.spawn(async move {
             loop {
@@ -962,6 +989,16 @@ impl Session {
                     r = exchanges.recv() => match r {
                         Ok(result) => this.on_exchange(result).await,
                         Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => return,
+                    },
+                    r = equivocations.recv() => match r {
+                        Ok(equivocation) => this.emit(SessionEvent::Equivocation(Box::new(EquivocationRow {
+                            at: SystemTime::now(),
+                            equivocation,
+                        }))),
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            this.warn(format!("{n} equivocations not shown (the screen fell behind)"));
+                        }
                         Err(_) => return,
                     },
                     r = added.recv() => if r.is_ok() { this.emit(SessionEvent::Peers(this.peer_rows())) },
@@ -1002,7 +1039,7 @@ impl Session {
     /// Rebuilds the roster from the store after its event stream lagged by `missed`.
     async fn refold_roster(&self, missed: u64) {
         tracing::info!(missed, "roster stream lagged: refolding it from the store");
-        match fold_roster(&self.inner.store, self.node_id(), &self.inner.opts).await {
+        match fold_roster(self.inner.store.as_ref(), self.node_id(), &self.inner.opts).await {
             Ok((roster, _)) => *lock(&self.inner.roster) = roster,
             Err(e) => tracing::warn!(error = %e, "cannot refold the roster"),
         }
@@ -1101,7 +1138,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The roster folded from the events held, and the name to run with: `--name` when given,
 /// else our latest nick there, else the default name.
 async fn fold_roster(
-    store: &FileEventStore,
+    store: &dyn EventStore,
     me: NodeId,
     opts: &SessionOptions,
 ) -> Result<(Roster, String), SessionError> {

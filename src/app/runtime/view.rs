@@ -101,6 +101,18 @@ pub struct StatusInfo {
     /// The addresses others can reach us at: this laptop's own interface addresses with
     /// our port when we listen on all of them (never `0.0.0.0`), else `listen`.
     pub addresses: Vec<SocketAddr>,
+    /// Own messages typed and not yet stored ("sending…"): they wait, in order, while the
+    /// node learns its own seq from a peer after a lost tail.
+    pub sending: usize,
+}
+
+/// Two different events of one origin under one seq, as a screen shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EquivocationRow {
+    /// When it was seen here.
+    pub at: SystemTime,
+    /// The record: the event every node keeps, and the one dropped.
+    pub equivocation: crate::protocol::equivocation::Equivocation,
 }
 
 /// How far the live view has come through the store's commit sequence (see
@@ -220,6 +232,9 @@ pub enum SessionEvent {
     Notice(String),
     /// Something that went wrong but did not stop the session.
     Warning(String),
+    /// An origin signed two different events under one seq (shown as a warning and an
+    /// events-panel row).
+    Equivocation(Box<EquivocationRow>),
     /// Fresh status-bar figures (sent after changes, at most a few times a second).
     Status(StatusInfo),
     /// A join, leave or rename, for the chat to show (not stored).

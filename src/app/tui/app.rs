@@ -18,7 +18,8 @@ use super::keymap::KeyContext;
 use crate::app::model::stamp::Stamp;
 use crate::app::runtime::command::{self, Front, Request};
 use crate::app::runtime::view::{
-    BatchKind, EventRow, ExchangeRow, PeerRow, Progress, SessionEvent, StatusInfo, UiCommand,
+    BatchKind, EquivocationRow, EventRow, ExchangeRow, PeerRow, Progress, SessionEvent, StatusInfo,
+    UiCommand,
 };
 use crate::app::{AppOp, Applied, Model, MoveTo};
 
@@ -161,6 +162,8 @@ pub struct TuiApp {
     pub(crate) peers: Vec<PeerRow>,
     pub(crate) exchanges: VecDeque<ExchangeRow>,
     pub(crate) events: VecDeque<EventRow>,
+    /// Ids of events-log rows that are the dropped side of an equivocation.
+    pub(crate) equivocated: VecDeque<Uuid>,
     pub(crate) status: StatusInfo,
     /// The live view's catch-up, while a large history streams in.
     pub(crate) progress: Option<Progress>,
@@ -204,6 +207,7 @@ impl TuiApp {
             peers: Vec::new(),
             exchanges: VecDeque::new(),
             events: VecDeque::new(),
+            equivocated: VecDeque::new(),
             status,
             progress: None,
             focus: Focus::Input,
@@ -959,6 +963,30 @@ impl TuiApp {
             }
             SessionEvent::Notice(msg) => self.flash = Some(Flash::Info(msg)),
             SessionEvent::Warning(msg) => self.flash = Some(Flash::Warning(msg)),
+            SessionEvent::Equivocation(row) => {
+                let EquivocationRow {
+                    at,
+                    equivocation: eq,
+                } = *row;
+                self.flash = Some(Flash::Warning(format!(
+                    "{} signed two different events as seq {}; the room keeps one",
+                    self.model.display_name(eq.origin()),
+                    eq.seq()
+                )));
+                if self.log_scroll > 0 && self.log_tab == LogTab::Events {
+                    self.log_scroll += 1;
+                }
+                push_bounded(&mut self.equivocated, eq.loser.id);
+                push_bounded(
+                    &mut self.events,
+                    EventRow {
+                        at,
+                        event: eq.loser,
+                        from: None,
+                        age_ms: 0,
+                    },
+                );
+            }
             SessionEvent::Status(status) => self.status = status,
             SessionEvent::Presence(note) => {
                 // Shown in the chat after the newest message, never stored.

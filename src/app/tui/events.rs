@@ -62,7 +62,12 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
         .take(height)
         .map(|row| {
             let e = &row.event;
-            let kind = AppOp::decode(&e.payload).map_or("?", |op| op.kind());
+            let dropped = app.equivocated.contains(&e.id);
+            let kind = if dropped {
+                Cell::from(Line::styled("EQUIVOCATED", theme::warning()))
+            } else {
+                Cell::from(AppOp::decode(&e.payload).map_or("?", |op| op.kind()))
+            };
             let from = match row.from {
                 Some(id) => Cell::from(Line::styled(name_of(app, id), theme::author_style(id))),
                 None => Cell::from(Line::styled("local", theme::dim())),
@@ -75,7 +80,7 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
                 )),
                 Cell::from(format!("{}:{}", e.origin.short(), e.seq)),
                 Cell::from(super::format::hlc_label(e.hlc)),
-                Cell::from(kind),
+                kind,
                 from,
                 Cell::from(super::format::age_ms(row.age_ms)),
             ])

@@ -27,6 +27,7 @@ fn status() -> StatusInfo {
         clock: VectorClock::new(),
         data_dir: PathBuf::from("/tmp/gossip"),
         addresses: Vec::new(),
+        sending: 0,
     }
 }
 

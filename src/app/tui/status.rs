@@ -35,11 +35,24 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
         (4, vec![Span::raw(format!("{} nodes", s.nodes))]),
         (3, vec![Span::raw(super::format::bytes(s.store_bytes))]),
         (7, vec![Span::raw(mdns)]),
-        (
-            10,
-            vec![Span::styled("? help", Style::new().fg(Color::Cyan))],
-        ),
     ];
+    if s.sending > 0 {
+        // Own messages wait until a peer confirms this node's seq (after a lost tail).
+        fields.insert(
+            1,
+            (
+                9,
+                vec![Span::styled(
+                    format!("sending… {}", s.sending),
+                    theme::warning(),
+                )],
+            ),
+        );
+    }
+    fields.extend([(
+        10,
+        vec![Span::styled("? help", Style::new().fg(Color::Cyan))],
+    )]);
     if let Some(p) = app.progress {
         // Said first and kept longest after "? help": the chat above is still filling.
         let text = format!("catching up: {} of {}", p.shown, p.held);

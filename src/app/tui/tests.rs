@@ -77,6 +77,7 @@ fn status(mdns: bool) -> StatusInfo {
         clock,
         data_dir: PathBuf::from("/tmp/gossip"),
         addresses: vec!["10.0.0.1:7777".parse().expect("a valid address")],
+        sending: 0,
     }
 }
 
@@ -1678,4 +1679,35 @@ fn edited_deleted_actions_replies_and_presence_lines_show() {
     // Up on an empty line offers our last message for /edit last.
     key(&mut app, KeyCode::Up);
     assert_eq!(app.input().text(), "/edit last then I take the bus");
+}
+
+#[test]
+fn an_equivocation_shows_as_a_warning_and_an_events_row() {
+    use crate::app::runtime::view::EquivocationRow;
+    use crate::protocol::equivocation::Equivocation;
+    let mut app = busy_app();
+    app.update(Action::SwitchLog);
+    let a = event(bob(), 9, 20, &AppOp::chat("one").expect("valid"));
+    let mut b = a.clone();
+    b.payload = Bytes::from(AppOp::chat("two").expect("valid").encode().expect("valid"));
+    let equivocation = Equivocation::detect(&a, &b).expect("an equivocation");
+    app.update(Action::Session(SessionEvent::Equivocation(Box::new(
+        EquivocationRow {
+            at: UNIX_EPOCH + Duration::from_secs(NOW_SECS),
+            equivocation,
+        },
+    ))));
+    assert!(matches!(app.flash(), Some(Flash::Warning(m)) if m.contains("seq 9")));
+    let panel = panel(&app, 100, 9, events::render);
+    assert!(panel.contains("EQUIVOCATED"), "{panel}");
+    assert!(panel.contains("b0b00000:9"), "{panel}");
+}
+
+#[test]
+fn own_messages_waiting_show_as_sending_in_the_status_bar() {
+    let mut s = status(true);
+    assert!(!panel(&TuiApp::new(s.clone(), now()), 120, 1, status::render).contains("sending"));
+    s.sending = 2;
+    let app = TuiApp::new(s, now());
+    assert!(panel(&app, 120, 1, status::render).contains("sending… 2"));
 }

@@ -3,15 +3,24 @@
 //! pushed. A seq the store turns out to hold already (our own events came back from a
 //! peer after a wiped store) is stepped past.
 //!
-//! Hook point: [`Engine::may_issue_seq`] gates every issue; while it says no, requests
-//! wait in order.
+//! Every issue passes the own-seq rule ([`crate::protocol::own_seq`]): the reservation is
+//! made durable first ([`Output::Reserve`]), and after a lost tail requests wait in order
+//! until a peer has reported this node's high-water mark ([`Engine::pending_own`] counts
+//! them, for a "sending…" display). The identity event (seq 1) is the same bytes every
+//! time it is made, so it never waits.
+//!
+//! An own event that lost an equivocation has its payload issued again under a fresh seq
+//! ([`Engine::reissue`]), so nothing typed is lost.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 use rand::RngCore;
 
+use crate::protocol::equivocation::{Equivocation, digest};
 use crate::protocol::event::Event;
+use crate::protocol::hlc::Hlc;
+use crate::protocol::own_seq::Decision;
 
 use super::Engine;
 use super::ingest::SaveFor;
@@ -26,12 +35,14 @@ enum What {
     Payload(Bytes),
     /// The identity event (seq 1), answering a start.
     Identity,
+    /// The payload of an own event that lost an equivocation: no one waits for it.
+    Reissue(Bytes),
 }
 
 /// One own event asked for.
 #[derive(Debug)]
 pub struct Job {
-    ticket: Ticket,
+    ticket: Option<Ticket>,
     what: What,
     attempts: u32,
 }
@@ -43,35 +54,93 @@ pub struct OwnSave {
     event: Event,
 }
 
+/// Own events issued in a run that started unsure of its high-water mark (the store's
+/// reservation did not match its own seqs: a store from before reservations, a restored
+/// backup, a fresh store). A peer reporting that it holds one of their seqs may hold a
+/// different event there; since equal clocks never carry events, this node shows it its
+/// own, once, so an equivocation is found and resolved. Bounded.
+#[derive(Debug, Default)]
+pub struct Unsure {
+    on: bool,
+    issued: VecDeque<Event>,
+    shown: std::collections::HashMap<crate::protocol::event::NodeId, u64>,
+}
+
+impl Unsure {
+    /// Own events remembered at most.
+    pub const MAX: usize = 256;
+
+    pub(super) fn new(on: bool) -> Self {
+        Unsure {
+            on,
+            ..Unsure::default()
+        }
+    }
+
+    fn issued(&mut self, e: &Event) {
+        if self.on && self.issued.len() < Self::MAX {
+            self.issued.push_back(e.clone());
+        }
+    }
+
+    /// Own events `peer` holds seqs of (up to `own_entry`) and was not shown yet.
+    fn take_unshown(&mut self, peer: crate::protocol::event::NodeId, own_entry: u64) -> Vec<Event> {
+        if self.issued.is_empty() {
+            return Vec::new();
+        }
+        let shown = self.shown.entry(peer).or_insert(0);
+        let out: Vec<Event> = self
+            .issued
+            .iter()
+            .filter(|e| e.seq > *shown && e.seq <= own_entry)
+            .cloned()
+            .collect();
+        *shown = (*shown).max(own_entry);
+        out
+    }
+}
+
 /// The queue of own events.
 #[derive(Debug, Default)]
 pub struct Creator {
     queue: VecDeque<Job>,
+    /// An own event is being saved, or a reservation written.
     busy: bool,
 }
 
 impl Creator {
-    /// Answers every waiting request: the engine stopped.
+    /// Answers every waiting request: the engine stopped. Re-issues, which no one waits
+    /// for, stay queued for the next start.
     pub(super) fn abort(&mut self, out: &mut Vec<Output>) {
         self.busy = false;
+        let mut kept = VecDeque::new();
         for job in self.queue.drain(..) {
             let done = match job.what {
                 What::Identity => Done::Started(Err(CreateError::NotStarted)),
                 What::Payload(_) => Done::Created(Err(CreateError::NotStarted)),
+                What::Reissue(_) => {
+                    kept.push_back(job);
+                    continue;
+                }
             };
-            out.push(Output::Done {
-                ticket: job.ticket,
-                done,
-            });
+            if let Some(ticket) = job.ticket {
+                out.push(Output::Done { ticket, done });
+            }
         }
+        self.queue = kept;
+    }
+
+    /// Own events asked for and not yet stored.
+    pub(super) fn pending(&self) -> usize {
+        self.queue.len() + usize::from(self.busy)
     }
 }
 
 impl Engine {
-    /// Whether a new own seq may be issued now. Always yes today; a rule that must first
-    /// learn this node's high-water mark from peers says no here, and creations wait.
+    /// Whether a new own seq may be issued now: no while this node's high-water mark must
+    /// first be learned from a peer (see [`crate::protocol::own_seq`]).
     pub fn may_issue_seq(&self) -> bool {
-        true
+        self.own_seq.decide() != Decision::Wait
     }
 
     pub(super) fn create(&mut self, ticket: Ticket, payload: Bytes) {
@@ -87,8 +156,30 @@ impl Engine {
             return;
         }
         self.creator.queue.push_back(Job {
-            ticket,
+            ticket: Some(ticket),
             what: What::Payload(payload),
+            attempts: 0,
+        });
+        self.pump();
+    }
+
+    /// Issues the payload of an own event that lost `eq` again under a fresh seq, once per
+    /// losing event.
+    pub(super) fn reissue(&mut self, eq: &Equivocation) {
+        let Some(payload) = eq.reissue_for(self.id()) else {
+            return;
+        };
+        if !self.reissued.insert(digest(&eq.loser)) {
+            return;
+        }
+        self.stats.reissued += 1;
+        tracing::warn!(
+            seq = eq.seq(),
+            "an own event lost an equivocation; its payload is issued again under a fresh seq"
+        );
+        self.creator.queue.push_back(Job {
+            ticket: None,
+            what: What::Reissue(payload),
             attempts: 0,
         });
         self.pump();
@@ -97,21 +188,39 @@ impl Engine {
     /// On start: the identity event first if this node signs and has no events yet;
     /// `ticket` is answered once it is saved.
     pub(super) fn create_identity(&mut self, ticket: Ticket) {
-        if self.signer.is_none() || self.next_seq != 1 {
+        if self.signer.is_none() || self.own_seq.next_seq() != 1 {
             self.done(ticket, Done::Started(Ok(())));
+            self.pump();
             return;
         }
         self.creator.queue.push_front(Job {
-            ticket,
+            ticket: Some(ticket),
             what: What::Identity,
             attempts: 0,
         });
         self.pump();
     }
 
-    /// Issues the next waiting event, if none is being saved.
+    /// Issues the next waiting event, if none is being saved and the own-seq rule allows.
     pub(super) fn pump(&mut self) {
-        while !self.creator.busy && self.may_issue_seq() {
+        while self.started && !self.creator.busy {
+            let Some(front) = self.creator.queue.front() else {
+                return;
+            };
+            let identity = matches!(front.what, What::Identity);
+            let seq = if identity {
+                1
+            } else {
+                match self.own_seq.decide() {
+                    Decision::Wait => return,
+                    Decision::Reserve { up_to } => {
+                        self.creator.busy = true;
+                        self.out.push(Output::Reserve { up_to });
+                        return;
+                    }
+                    Decision::Issue(seq) => seq,
+                }
+            };
             let Some(job) = self.creator.queue.pop_front() else {
                 return;
             };
@@ -120,14 +229,11 @@ impl Engine {
                     Some(s) => s.identity_event(),
                     None => continue,
                 },
-                What::Payload(p) => {
-                    let event = self.issue(p.clone());
+                What::Payload(p) | What::Reissue(p) => {
+                    let event = self.issue(p.clone(), seq);
                     let (size, limit) = (event.encoded_len(), self.config.limits.max_event_bytes());
                     if size > limit {
-                        self.done(
-                            job.ticket,
-                            Done::Created(Err(CreateError::TooLarge { size, limit })),
-                        );
+                        self.answer(&job, Err(CreateError::TooLarge { size, limit }));
                         continue;
                     }
                     event
@@ -146,17 +252,53 @@ impl Engine {
         }
     }
 
-    /// A new own event: the next seq, an HLC past all seen (and not before now), an id and time from
-    /// the engine's clock and generator, signed.
-    fn issue(&mut self, payload: Bytes) -> Event {
+    /// A peer's clock (in its digest or response) holds this node's events up to
+    /// `own_entry`: never issue at or below it; a node learning its high-water mark after a
+    /// lost tail may issue again.
+    pub(super) fn peer_reported(&mut self, peer: crate::protocol::event::NodeId, own_entry: u64) {
+        let was_learning = self.own_seq.is_learning();
+        self.own_seq.on_peer_report(own_entry);
+        let show = self.unsure.take_unshown(peer, own_entry);
+        if !show.is_empty() {
+            self.push_to(peer, show);
+        }
+        if was_learning {
+            tracing::info!(
+                %peer, own_entry, next_seq = self.own_seq.next_seq(),
+                "own high-water mark learned from a peer; waiting own events go out"
+            );
+        }
+        self.pump();
+    }
+
+    /// The reservation asked for is durable.
+    pub(super) fn reserved(&mut self, up_to: u64) {
+        self.own_seq.on_reserved(up_to);
+        self.creator.busy = false;
+        self.pump();
+    }
+
+    /// The reservation could not be written: the waiting event fails (it is not signed).
+    pub(super) fn reserve_failed(&mut self, error: String) {
+        self.creator.busy = false;
+        tracing::error!(%error, "the own-seq reservation could not be written");
+        if let Some(job) = self.creator.queue.pop_front() {
+            self.answer(&job, Err(CreateError::Store(error)));
+        }
+        self.pump();
+    }
+
+    /// A new own event under `seq`: an HLC past all seen, an id and time from the engine's
+    /// clock and generator, signed.
+    fn issue(&mut self, payload: Bytes, seq: u64) -> Event {
         let mut random = [0u8; 10];
         self.rng.fill_bytes(&mut random);
         let id = uuid::Builder::from_unix_timestamp_millis(self.now, &random).into_uuid();
         let mut event = Event {
             id,
             origin: self.id(),
-            seq: self.next_seq,
-            hlc: crate::protocol::hlc::Hlc::tick(self.now, self.hlc),
+            seq,
+            hlc: Hlc::tick(self.now, self.hlc),
             created_at_ms: self.now,
             payload,
             sig: Bytes::new(),
@@ -167,45 +309,71 @@ impl Engine {
         event
     }
 
+    /// Answers the job's ticket, if it has one.
+    fn answer(&mut self, job: &Job, result: Result<Event, CreateError>) {
+        let Some(ticket) = job.ticket else {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "an own payload could not be issued again");
+            }
+            return;
+        };
+        let done = match (&job.what, result) {
+            (What::Identity, r) => Done::Started(r.map(|_| ())),
+            (_, r) => Done::Created(r),
+        };
+        self.done(ticket, done);
+    }
+
     pub(super) fn own_saved(&mut self, own: OwnSave, verdict: Option<Verdict>) {
         self.creator.busy = false;
         let OwnSave { mut job, event } = own;
         let seq = event.seq;
-        self.next_seq = self.next_seq.max(seq.saturating_add(1));
-        match verdict {
-            Some(Verdict::Inserted) => {
-                self.held.hold(event.origin, seq);
-                self.hlc = self.hlc.max(event.hlc);
-                self.stats.events_created += 1;
-                self.emit(Emit::Created(event.clone()));
-                match job.what {
-                    What::Identity => self.done(job.ticket, Done::Started(Ok(()))),
-                    What::Payload(_) => {
-                        self.done(job.ticket, Done::Created(Ok(event.clone())));
-                        if self.config.eager_push {
-                            self.relay(vec![event], &[]);
-                        }
-                    }
+        self.own_seq.on_issued(seq);
+        let won = match verdict {
+            Some(Verdict::Inserted) => true,
+            Some(Verdict::Equivocation { ref held, replaced }) => {
+                // Our own earlier event under this seq came back from a peer while this one
+                // was being made: the rule keeps one, and the other's payload is issued again.
+                if !replaced {
+                    // The new event lost: its job is retried below, so it is not re-issued.
+                    self.reissued.insert(digest(&event));
                 }
+                if let Some(eq) = Equivocation::detect(held, &event) {
+                    self.on_equivocation(self.id(), eq, replaced);
+                }
+                replaced
             }
-            other => {
-                job.attempts += 1;
+            _ => false,
+        };
+        if won {
+            if !matches!(job.what, What::Identity) {
+                self.unsure.issued(&event);
+            }
+            self.held.hold(event.origin, seq);
+            self.hlc = self.hlc.max(event.hlc);
+            self.stats.events_created += 1;
+            self.emit(Emit::Created(event.clone()));
+            let identity = matches!(job.what, What::Identity);
+            self.answer(&job, Ok(event.clone()));
+            if !identity && self.config.eager_push {
+                self.relay(vec![event], &[]);
+            }
+        } else if matches!(job.what, What::Identity) {
+            self.answer(
+                &job,
+                Err(CreateError::Store(
+                    "own identity event already held; the store and the node disagree".into(),
+                )),
+            );
+        } else {
+            job.attempts += 1;
+            if job.attempts >= CREATE_ATTEMPTS {
                 let why = format!(
-                    "own seq {seq} already held ({other:?}); the store and the node disagree"
+                    "own seq {seq} already held ({verdict:?}); the store and the node disagree"
                 );
-                match job.what {
-                    What::Identity => self.done(
-                        job.ticket,
-                        Done::Started(Err(CreateError::Store(
-                            "own identity event already held; the store and the node disagree"
-                                .into(),
-                        ))),
-                    ),
-                    What::Payload(_) if job.attempts >= CREATE_ATTEMPTS => {
-                        self.done(job.ticket, Done::Created(Err(CreateError::Store(why))))
-                    }
-                    What::Payload(_) => self.creator.queue.push_front(job),
-                }
+                self.answer(&job, Err(CreateError::Store(why)));
+            } else {
+                self.creator.queue.push_front(job);
             }
         }
         self.pump();
@@ -213,11 +381,7 @@ impl Engine {
 
     pub(super) fn own_save_failed(&mut self, own: OwnSave, error: String) {
         self.creator.busy = false;
-        let done = match own.job.what {
-            What::Identity => Done::Started(Err(CreateError::Store(error))),
-            What::Payload(_) => Done::Created(Err(CreateError::Store(error))),
-        };
-        self.done(own.job.ticket, done);
+        self.answer(&own.job, Err(CreateError::Store(error)));
         self.pump();
     }
 }

@@ -226,8 +226,10 @@ impl Engine {
                 events,
                 clock,
             } if from == peer => {
+                let own_entry = clock.get(&self.config.node_id);
                 ex.theirs = clock;
                 ex.stage = Stage::Save;
+                self.peer_reported(peer, own_entry);
                 self.ingest(events, peer, false, Some(id));
             }
             Message::DigestResponse { from, .. } => {
@@ -427,6 +429,7 @@ impl Engine {
     /// Phase 2 for a peer: the store's clock first (it may hold events written beside
     /// the engine), then what the peer lacks.
     fn answer_digest(&mut self, request: RequestId, peer: NodeId, theirs: VectorClock) {
+        self.peer_reported(peer, theirs.get(&self.id()));
         let fetch = FetchId(self.next_id());
         self.fetches.insert(
             fetch,

@@ -1,13 +1,20 @@
 //! Received events: which are valid, and what to do with the new ones (hold them, tell
 //! the world, relay them once).
 //!
-//! Hook points for the event rules:
-//! - [`Engine::validity`]: every received event passes it before anything else; a refusal
-//!   is counted (`invalid_events`) and logged, and touches no other state;
-//! - [`Engine::on_conflict`]: the store found a different event under a held
-//!   `(origin, seq)`.
+//! The event rules:
+//! - [`Engine::validity`]: every received event passes it before anything else (the clock
+//!   and seq bounds of [`crate::protocol::validity`], and the size limit); a refusal is
+//!   counted (`invalid_events`, per reason in `invalid_by_reason`) and logged, and touches
+//!   no other state;
+//! - the local clock moves past a new event's HLC only within the same bounds
+//!   ([`crate::protocol::validity::observe`]);
+//! - [`Engine::on_equivocation`]: the store found a different event under a held
+//!   `(origin, seq)` and kept the rule's winner; counted, emitted, the winner sent where
+//!   the loser may still be held, and an own losing payload issued again.
 
+use crate::protocol::equivocation::Equivocation;
 use crate::protocol::event::{Event, NodeId};
+use crate::protocol::validity::{self, InvalidEvent};
 
 use super::Engine;
 use super::create::OwnSave;
@@ -35,12 +42,9 @@ pub enum SaveFor {
 /// Why a received event is refused before the store sees it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Invalid {
-    /// Seq 0 does not exist: seqs start at 1.
-    #[error("seq 0")]
-    ZeroSeq,
-    /// The nil origin is nobody.
-    #[error("nil origin")]
-    NilOrigin,
+    /// Its origin, seq or clocks break a rule of [`crate::protocol::validity`].
+    #[error("{0}")]
+    Rule(InvalidEvent),
     /// Larger than any event may be.
     #[error("{size} encoded bytes, over the limit of {limit}")]
     TooLarge {
@@ -54,12 +58,7 @@ pub enum Invalid {
 impl Engine {
     /// The validity rule every received event passes before it may be stored.
     pub fn validity(&self, e: &Event) -> Result<(), Invalid> {
-        if e.seq == 0 {
-            return Err(Invalid::ZeroSeq);
-        }
-        if e.origin.is_nil() {
-            return Err(Invalid::NilOrigin);
-        }
+        validity::check_event(e, self.now, &self.bounds).map_err(Invalid::Rule)?;
         let (size, limit) = (e.encoded_len(), self.config.limits.max_event_bytes());
         if size > limit {
             return Err(Invalid::TooLarge { size, limit });
@@ -82,6 +81,9 @@ impl Engine {
                 Ok(()) => valid.push(e),
                 Err(why) => {
                     self.stats.invalid_events += 1;
+                    if let Invalid::Rule(r) = &why {
+                        self.stats.invalid_by_reason[r.index()] += 1;
+                    }
                     tracing::warn!(peer = %from, origin = %e.origin, seq = e.seq, %why, "invalid event dropped");
                 }
             }
@@ -169,6 +171,15 @@ impl Engine {
                     self.held.hold(event.origin, event.seq);
                     self.stats.duplicates += 1;
                 }
+                Verdict::Equivocation { held, replaced } => {
+                    self.held.hold(event.origin, event.seq);
+                    if let Some(eq) = Equivocation::detect(&held, &event) {
+                        self.on_equivocation(from, eq, replaced);
+                    }
+                    if replaced {
+                        fresh.push(event);
+                    }
+                }
                 Verdict::Conflict => {
                     self.held.hold(event.origin, event.seq);
                     self.on_conflict(from, &event);
@@ -184,10 +195,10 @@ impl Engine {
         }
         let me = self.id();
         for e in &fresh {
-            self.hlc = self.hlc.max(e.hlc);
+            self.hlc = validity::observe(self.hlc, e.hlc, self.now, &self.bounds);
             // Our own events coming back (a wiped store): never reuse their seqs.
             if e.origin == me {
-                self.next_seq = self.next_seq.max(e.seq.saturating_add(1));
+                self.own_seq.on_own_held(e.seq);
             }
         }
         if let Some(p) = self.peers.get_mut(&from) {
@@ -218,7 +229,32 @@ impl Engine {
         ));
     }
 
-    /// The store holds a different event under `event`'s `(origin, seq)`; it was refused.
+    /// Two different events under one `(origin, seq)`: counted and emitted; the winner
+    /// goes to every peer that may hold the loser (the sender when the held event won, every
+    /// peer when the new one replaced a loser held here), the loser to its origin (if it is
+    /// a peer), and the origin issues a losing payload of its own again.
+    pub fn on_equivocation(&mut self, from: NodeId, eq: Equivocation, replaced: bool) {
+        self.stats.conflicts += 1;
+        self.stats.equivocations += 1;
+        tracing::warn!(
+            peer = %from, origin = %eq.origin(), seq = eq.seq(), replaced,
+            "equivocation: two different events under one (origin, seq); the rule's winner is kept"
+        );
+        if replaced {
+            self.flood(vec![eq.winner.clone()], &[from]);
+        } else if from != self.id() {
+            self.push_to(from, vec![eq.winner.clone()]);
+        }
+        // The origin re-issues a losing payload, so it must see the loser too.
+        if eq.origin() != self.id() && eq.origin() != from {
+            self.push_to(eq.origin(), vec![eq.loser.clone()]);
+        }
+        self.reissue(&eq);
+        self.emit(Emit::Equivocation(eq));
+    }
+
+    /// The store holds a different event under `event`'s `(origin, seq)`; it was refused
+    /// (a store that does not resolve equivocations).
     pub fn on_conflict(&mut self, from: NodeId, event: &Event) {
         self.stats.conflicts += 1;
         tracing::warn!(

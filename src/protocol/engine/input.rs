@@ -38,6 +38,8 @@ pub struct StoreState {
     pub own_latest_seq: u64,
     /// The highest HLC held.
     pub max_hlc: u64,
+    /// The persisted own-seq reservation (0 if none), see [`crate::protocol::own_seq`].
+    pub seq_reservation: u64,
 }
 
 /// What happened to one event of a [`super::Output::Save`].
@@ -47,7 +49,16 @@ pub enum Verdict {
     Inserted,
     /// The same event was held already.
     Duplicate,
-    /// A different event is held under its `(origin, seq)`; the new one was refused.
+    /// A different event was held under its `(origin, seq)`: an equivocation, which the
+    /// store resolved by [`crate::protocol::equivocation::resolve`].
+    Equivocation {
+        /// The event held before this save.
+        held: Box<Event>,
+        /// Whether the new event won and replaced it.
+        replaced: bool,
+    },
+    /// A different event is held under its `(origin, seq)` and the new one was refused by
+    /// a store that does not resolve equivocations (counted as one the held event won).
     Conflict,
     /// The driver refused it before the store, for this reason (a signature that does not
     /// verify). Not held.
@@ -176,4 +187,14 @@ pub enum Input {
     },
     /// A timer the engine scheduled is due.
     TimerFired(Timer),
+    /// The answer to an `Output::Reserve`: the reservation is durable.
+    Reserved {
+        /// The reservation now persisted.
+        up_to: u64,
+    },
+    /// An `Output::Reserve` failed: own events cannot be signed.
+    ReserveFailed {
+        /// Why.
+        error: String,
+    },
 }

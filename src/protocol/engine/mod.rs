@@ -29,6 +29,8 @@ pub mod schedule;
 pub mod stats;
 
 #[cfg(test)]
+mod rules_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeSet, HashMap};
@@ -40,7 +42,9 @@ use rand::rngs::SmallRng;
 use super::clock::VectorClock;
 use super::event::{Event, NodeId};
 use super::exchange::Limits;
+use super::own_seq::OwnSeq;
 use super::selection::{PeerSelectionStrategy, Selector};
+use super::validity::Bounds;
 
 pub use input::{ExchangeId, FetchId, Input, RequestId, SaveId, StoreState, Ticket, Verdict};
 pub use liveness::{PeerInfo, PeerState, PeerTable, Transition};
@@ -98,9 +102,19 @@ pub struct Engine {
     run: u64,
     next_id: u64,
     held: held::Held,
-    next_seq: u64,
+    /// Which own seq comes next, and whether it may be issued yet.
+    own_seq: OwnSeq,
     /// The highest HLC seen (own or received): the next own event is stamped past it.
     hlc: u64,
+    /// How far a received event's clocks may run ahead of ours.
+    bounds: Bounds,
+    /// Digests of own events that lost an equivocation and whose payload was issued again
+    /// (so a loser seen twice is issued again once).
+    reissued: BTreeSet<[u8; 32]>,
+    /// Own events issued in this run while the store may have been behind what peers hold
+    /// (see [`create::Unsure`]); shown to a peer that reports holding their seqs, so a
+    /// divergence is found even though equal clocks never carry events.
+    unsure: create::Unsure,
     peers: PeerTable,
     selector: Selector,
     rotation: usize,
@@ -127,8 +141,11 @@ impl Engine {
             run: 0,
             next_id: 0,
             held: held::Held::default(),
-            next_seq: 1,
+            own_seq: OwnSeq::start(0, 0),
             hlc: 0,
+            bounds: Bounds::default(),
+            reissued: BTreeSet::new(),
+            unsure: create::Unsure::default(),
             peers: PeerTable::default(),
             rotation: 0,
             in_flight: BTreeSet::new(),
@@ -190,6 +207,8 @@ impl Engine {
             Input::Saved { save, verdicts } => self.saved(save, verdicts),
             Input::SaveFailed { save, error } => self.save_failed(save, error),
             Input::TimerFired(timer) => self.timer(timer),
+            Input::Reserved { up_to } => self.reserved(up_to),
+            Input::ReserveFailed { error } => self.reserve_failed(error),
         }
         std::mem::take(&mut self.out)
     }
@@ -211,7 +230,28 @@ impl Engine {
 
     /// The seq the next created event will get.
     pub fn next_seq(&self) -> u64 {
-        self.next_seq
+        self.own_seq.next_seq()
+    }
+
+    /// Whether own events wait until a peer reports this node's high-water mark (a lost
+    /// tail was detected at start, see [`crate::protocol::own_seq`]).
+    pub fn is_learning_seq(&self) -> bool {
+        self.own_seq.is_learning()
+    }
+
+    /// Own events asked for and not yet stored: the app shows them as "sending…".
+    pub fn pending_own(&self) -> usize {
+        self.creator.pending()
+    }
+
+    /// The bounds received clocks are checked against.
+    pub fn bounds(&self) -> &Bounds {
+        &self.bounds
+    }
+
+    /// Sets the bounds received clocks are checked against (tests and simulations).
+    pub fn set_bounds(&mut self, bounds: Bounds) {
+        self.bounds = bounds;
     }
 
     /// The highest HLC seen.
@@ -260,7 +300,23 @@ impl Engine {
         self.started = true;
         self.run += 1;
         self.held = held::Held::new(store.clock);
-        self.next_seq = self.next_seq.max(store.own_latest_seq + 1);
+        // What this engine issued before a stop counts as held too.
+        let high_water = store
+            .own_latest_seq
+            .max(self.own_seq.next_seq().saturating_sub(1));
+        self.own_seq = OwnSeq::start(
+            high_water,
+            store.seq_reservation.max(self.own_seq.reserved()),
+        );
+        self.unsure = create::Unsure::new(store.seq_reservation != high_water || high_water == 0);
+        if self.own_seq.is_learning() {
+            tracing::warn!(
+                held = store.own_latest_seq,
+                reserved = store.seq_reservation,
+                "own events may have been lost (the store is behind the seq reservation); \
+                 new events wait until a peer reports this node's high-water mark"
+            );
+        }
         self.hlc = self.hlc.max(store.max_hlc);
         self.schedule_start();
         self.create_identity(ticket);
@@ -270,7 +326,9 @@ impl Engine {
         self.started = false;
         self.exchanges.clear();
         self.fetches.clear();
-        self.saves.clear();
+        // An own event being saved still gets its answer: its creator is waiting for it.
+        self.saves
+            .retain(|_, s| matches!(s, ingest::SaveFor::Own(_)));
         self.in_flight.clear();
         // Commands waiting on exchanges get what finished so far.
         let groups: Vec<schedule::Group> = self.groups.drain().map(|(_, g)| g).collect();

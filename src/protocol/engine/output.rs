@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::protocol::equivocation::Equivocation;
 use crate::protocol::event::{Event, NodeId};
 use crate::protocol::exchange::Want;
 use crate::protocol::message::Message;
@@ -102,6 +103,9 @@ pub enum Emit {
     PeerState(Transition),
     /// An exchange ended, or inbound input was refused.
     Exchange(ExchangeResult),
+    /// Two different events of one origin under one seq were seen; the record says which
+    /// one every node keeps.
+    Equivocation(Equivocation),
 }
 
 /// Why an own event was not created.
@@ -190,6 +194,12 @@ pub enum Output {
         own: bool,
         /// The peer they came from (nil for own events).
         from: NodeId,
+    },
+    /// Make the own-seq reservation `up_to` durable (fsynced) before any event under it is
+    /// signed; answer with `Input::Reserved` or `Input::ReserveFailed`.
+    Reserve {
+        /// The new reservation.
+        up_to: u64,
     },
     /// Fire `timer` at `at` (ms, on the engine's clock).
     ScheduleTimer {

@@ -38,6 +38,36 @@ impl Engine {
         }
     }
 
+    /// Pushes `events` to every reachable peer not in `exclude`: for the winner of an
+    /// equivocation, which exchanges never carry again (the clocks of a node holding the
+    /// loser and one holding the winner are equal), so it must reach everyone at once.
+    pub(super) fn flood(&mut self, events: Vec<Event>, exclude: &[NodeId]) {
+        let ids: Vec<NodeId> = self
+            .peers
+            .all()
+            .filter(|p| p.is_reachable() && !exclude.contains(&p.id))
+            .map(|p| p.id)
+            .collect();
+        for id in ids {
+            self.push_to(id, events.clone());
+        }
+    }
+
+    /// Pushes `events` to one peer, if it is known.
+    pub(super) fn push_to(&mut self, id: NodeId, events: Vec<Event>) {
+        let Some(to) = self.peers.get(&id).map(|p| p.peer()) else {
+            return;
+        };
+        for (message, len) in self.cut_into_pushes(events) {
+            self.stats.pushes_sent += 1;
+            self.stats.bytes_sent += len as u64;
+            self.out.push(Output::Send {
+                to: to.clone(),
+                message,
+            });
+        }
+    }
+
     /// Cuts `events` into push messages within the limits, each with its size.
     fn cut_into_pushes(&self, events: Vec<Event>) -> Vec<(Message, usize)> {
         let me = self.id();

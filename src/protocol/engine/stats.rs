@@ -1,5 +1,7 @@
 //! The engine's counters.
 
+use crate::protocol::validity::InvalidEvent;
+
 /// A snapshot of a node's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GossipStats {
@@ -9,10 +11,19 @@ pub struct GossipStats {
     pub events_received: u64,
     /// Received events already held.
     pub duplicates: u64,
-    /// Received events conflicting with a held one under the same `(origin, seq)`.
+    /// Received events conflicting with a held one under the same `(origin, seq)`
+    /// (equivocations, whichever won).
     pub conflicts: u64,
-    /// Received events that were malformed (seq 0, too large, ...).
+    /// Equivocations seen (two different events under one `(origin, seq)`), own included.
+    pub equivocations: u64,
+    /// Own payloads issued again under a fresh seq because their event lost an
+    /// equivocation.
+    pub reissued: u64,
+    /// Received events that were malformed (seq 0, too large, clocks out of bounds, ...).
     pub invalid_events: u64,
+    /// Of those, per [`InvalidEvent`] reason, in [`InvalidEvent::index`] order (see
+    /// [`InvalidEvent::NAMES`]).
+    pub invalid_by_reason: [u64; InvalidEvent::COUNT],
     /// Received events refused by signature checks (bad or missing signature, a key that
     /// is not the origin's, or an origin whose key is not held yet); never stored or relayed.
     pub rejected_events: u64,

@@ -48,6 +48,7 @@ fn ev(origin: u128, seq: u64) -> Event {
 struct Node {
     e: Engine,
     store: BTreeMap<(NodeId, u64), Event>,
+    reservation: u64,
     now: u64,
 }
 
@@ -56,6 +57,7 @@ impl Node {
         Node {
             e: Engine::new(config(id), id as u64, None),
             store: BTreeMap::new(),
+            reservation: 0,
             now: T0,
         }
     }
@@ -79,6 +81,7 @@ impl Node {
             clock: self.clock(),
             own_latest_seq: self.store.keys().filter(|k| k.0 == self.id()).count() as u64,
             max_hlc: self.store.values().map(|e| e.hlc).max().unwrap_or(0),
+            seq_reservation: self.reservation,
         };
         self.run(Input::Start { ticket: 0, store })
     }
@@ -124,6 +127,10 @@ impl Node {
                             })
                             .collect();
                         queue.push_back(Input::Saved { save, verdicts });
+                    }
+                    Output::Reserve { up_to } => {
+                        self.reservation = self.reservation.max(up_to);
+                        queue.push_back(Input::Reserved { up_to });
                     }
                     other => rest.push(other),
                 }
@@ -489,13 +496,16 @@ fn creation_waits_for_the_previous_save() {
         },
         T0,
     );
-    let first = e.handle(
+    let reserve = e.handle(
         Input::Create {
             ticket: 1,
             payload: Bytes::from_static(b"a"),
         },
         T0,
     );
+    // The own-seq reservation is made durable before seq 1 is signed.
+    assert_eq!(reserve, vec![Output::Reserve { up_to: 1 }]);
+    let first = e.handle(Input::Reserved { up_to: 1 }, T0);
     let second = e.handle(
         Input::Create {
             ticket: 2,
@@ -518,6 +528,8 @@ fn creation_waits_for_the_previous_save() {
         },
         T0,
     );
+    assert!(outs.contains(&Output::Reserve { up_to: 2 }), "{outs:?}");
+    let outs = e.handle(Input::Reserved { up_to: 2 }, T0);
     assert!(
         outs.iter()
             .any(|o| matches!(o, Output::Save { events, .. } if events[0].seq == 2))
@@ -603,4 +615,46 @@ fn refused_events_are_reported_once_per_batch() {
     assert_eq!(reports, 1);
     assert_eq!(e.stats().rejected_events, 2);
     assert_eq!(e.clock().get(&NodeId::from_u128(9)), 0);
+}
+
+#[test]
+fn an_own_event_saved_across_a_stop_is_still_answered() {
+    let mut e = Engine::new(config(1), 1, None);
+    e.handle(
+        Input::Start {
+            ticket: 0,
+            store: StoreState::default(),
+        },
+        T0,
+    );
+    let outs = e.handle(
+        Input::Create {
+            ticket: 5,
+            payload: Bytes::from_static(b"a"),
+        },
+        T0,
+    );
+    assert_eq!(outs, vec![Output::Reserve { up_to: 1 }]);
+    let outs = e.handle(Input::Reserved { up_to: 1 }, T0);
+    let Some(Output::Save { save, .. }) = outs.first() else {
+        panic!("{outs:?}")
+    };
+    e.handle(Input::Stop, T0);
+    let outs = e.handle(
+        Input::Saved {
+            save: *save,
+            verdicts: vec![Verdict::Inserted],
+        },
+        T0,
+    );
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Done {
+                ticket: 5,
+                done: Done::Created(Ok(_))
+            }
+        )),
+        "{outs:?}"
+    );
 }

@@ -1,14 +1,12 @@
 //! The node's identity, kept beside its events so a restarted node is the same node.
 
-use std::fs;
-use std::io::{ErrorKind, Write};
 use std::path::Path;
 
-use crate::auth::{IDENTITY_KEY_FILE, NodeIdentity};
+use crate::auth::{IDENTITY_KEY_FILE, NodeIdentity, keyfile};
 use crate::protocol::NodeId;
 use crate::store::StoreError;
 
-use super::{io_err, sync_dir};
+use super::io_err;
 
 /// The identity file's name inside a store directory.
 pub const NODE_ID_FILE: &str = "node-id";
@@ -27,38 +25,20 @@ pub fn load_or_create_node_id(dir: &Path) -> Result<NodeId, StoreError> {
 /// Reads `<dir>/node-id`, or writes `fresh` there if it is missing.
 fn load_or_create_with(dir: &Path, fresh: NodeId) -> Result<NodeId, StoreError> {
     let path = dir.join(NODE_ID_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => {
-            let id: NodeId = text.parse().map_err(|e| {
-                StoreError::Corrupt(format!("{}: not a node id ({e})", path.display()))
-            })?;
-            if id.is_nil() {
-                return Err(StoreError::Corrupt(format!(
-                    "{}: the nil id is not a node id",
-                    path.display()
-                )));
-            }
-            Ok(id)
-        }
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            let id = fresh;
-            let tmp = dir.join(format!("{NODE_ID_FILE}.tmp"));
-            let write = || -> std::io::Result<()> {
-                let mut f = super::modes::private_options()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(&tmp)?;
-                f.write_all(format!("{id}\n").as_bytes())?;
-                f.sync_all()?;
-                fs::rename(&tmp, &path)?;
-                sync_dir(dir)
-            };
-            write().map_err(io_err(format!("creating {}", path.display())))?;
-            Ok(id)
-        }
-        Err(e) => Err(io_err(format!("reading {}", path.display()))(e)),
+    // Written once, atomically (see `auth::keyfile`): never half written, never replaced.
+    let (text, _) = keyfile::load_or_create(dir, NODE_ID_FILE, true, || format!("{fresh}\n"))
+        .map_err(io_err(format!("reading or creating {}", path.display())))?;
+    let id: NodeId = text
+        .trim()
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("{}: not a node id ({e})", path.display())))?;
+    if id.is_nil() {
+        return Err(StoreError::Corrupt(format!(
+            "{}: the nil id is not a node id",
+            path.display()
+        )));
     }
+    Ok(id)
 }
 
 /// Loads the store's signing identity (`<dir>/identity.key`), or creates it with `node-id`
@@ -100,6 +80,7 @@ pub fn load_or_create_identity(dir: &Path) -> Result<NodeIdentity, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn created_once_then_read_back() {

@@ -92,6 +92,19 @@ impl OriginIndex {
         true
     }
 
+    /// Points a held `seq` at another record (the winner of an equivocation); returns the
+    /// record it pointed at, or `None` (and no change) if `seq` is not held.
+    pub fn replace(&mut self, seq: u64, loc: Loc) -> Option<Loc> {
+        let old = self.get(seq)?;
+        match usize::try_from(seq).ok().filter(|i| *i < self.dense.len()) {
+            Some(i) => self.dense[i] = loc,
+            None => {
+                self.sparse.insert(seq, loc);
+            }
+        }
+        Some(old)
+    }
+
     /// Held `(seq, loc)` with `seq >= from`, in seq order.
     pub fn iter_from(&self, from: u64) -> impl Iterator<Item = (u64, Loc)> + '_ {
         let start = usize::try_from(from)
@@ -147,6 +160,8 @@ pub struct Entry {
     pub created_at_ms: u64,
     /// Where its record is.
     pub loc: Loc,
+    /// It won an equivocation over the record held under its key, which it replaces.
+    pub replaces: bool,
 }
 
 /// Every record of the store by origin and seq, and the figures `stats()` reports.
@@ -178,10 +193,13 @@ impl Index {
         self.origins.get(origin).and_then(|o| o.get(seq))
     }
 
-    /// The record of `(origin, seq)`, held or in flight.
+    /// The record of `(origin, seq)`, in flight or held: an in-flight record is newer (it
+    /// may replace the held one).
     pub fn held(&self, origin: &NodeId, seq: u64) -> Option<Loc> {
-        self.get(origin, seq)
-            .or_else(|| self.pending.get(&(*origin, seq)).copied())
+        self.pending
+            .get(&(*origin, seq))
+            .copied()
+            .or_else(|| self.get(origin, seq))
     }
 
     /// Notes a record written but not yet durable.
@@ -191,8 +209,26 @@ impl Index {
 
     /// Makes a pending record visible, now that it is durable.
     pub fn publish(&mut self, e: &Entry) {
-        self.pending.remove(&(e.origin, e.seq));
-        self.insert(e);
+        // A later pending record of this key (a replacement written since) stays pending.
+        if self.pending.get(&(e.origin, e.seq)) == Some(&e.loc) {
+            self.pending.remove(&(e.origin, e.seq));
+        }
+        if !self.insert(e) && e.replaces {
+            self.replace(e);
+        }
+    }
+
+    /// Points a held key at the record of `e` (the winner of an equivocation).
+    pub fn replace(&mut self, e: &Entry) {
+        let Some(origin) = self.origins.get_mut(&e.origin) else {
+            return;
+        };
+        if let Some(old) = origin.replace(e.seq, e.loc) {
+            self.record_bytes = self.record_bytes - old.record_len() + e.loc.record_len();
+            self.max_hlc = self.max_hlc.max(e.hlc);
+            // Followers of the commit sequence see the winner as a new record.
+            self.committed.push(e.loc);
+        }
     }
 
     /// Records an event; false (and no change) if its key is held already.
@@ -292,6 +328,7 @@ mod tests {
             seq,
             hlc: seq,
             created_at_ms: 0,
+            replaces: false,
             loc: loc(n),
         };
         assert!(index.insert(&entry(1, 2, 1)));

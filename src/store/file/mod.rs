@@ -25,12 +25,15 @@
 //! a crash could take back. Damage found at open stays in the file (it is skipped again on
 //! every open) until a future compaction rewrites the log.
 //!
-//! # Duplicates and conflicts
+//! # Duplicates and equivocations
 //! As in [`crate::store::MemoryEventStore`]: the same `(origin, seq)` with the same event is
-//! a duplicate, with a different event a conflict. The index keeps each record's CRC: a
-//! different length or CRC is a conflict without any read; an equal length and CRC is
-//! confirmed by reading the held record and comparing bytes, so a CRC collision can never
-//! pass a forged event off as a duplicate.
+//! a duplicate, with a different event an equivocation. The index keeps each record's CRC:
+//! a different length or CRC is a different event without any read; an equal length and
+//! CRC is confirmed by reading the held record and comparing bytes, so a CRC collision can
+//! never pass a forged event off as a duplicate. An equivocation is resolved by
+//! [`crate::protocol::equivocation::resolve`]: if the new event wins, its record is
+//! appended and the index points at it; on open, repeated keys are resolved by the same
+//! rule, so every open keeps the same winner.
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
@@ -44,6 +47,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::auth::NodeIdentity;
 use crate::protocol::codec;
+use crate::protocol::equivocation::{Resolution, resolve};
 use crate::protocol::{Event, NodeId, VectorClock};
 use crate::store::{EventStore, SaveOutcome, StoreError, StoreStats};
 
@@ -51,10 +55,11 @@ pub mod compact;
 pub mod crypt;
 mod identity;
 mod index;
-mod lock;
+pub(crate) mod lock;
 pub mod modes;
 pub mod reader;
 mod record;
+mod reservation;
 mod writer;
 
 pub use crypt::AtRestKey;
@@ -62,6 +67,7 @@ pub use identity::{NODE_ID_FILE, load_or_create_identity, load_or_create_node_id
 pub use lock::LOCK_FILE;
 pub use reader::{LogReader, READERS_LOCK_FILE, ReadEvent};
 pub use record::{DroppedRegion, MAGIC, MAX_BODY_LEN, RECORD_HEADER_LEN};
+pub use reservation::RESERVATION_FILE;
 
 use index::{Entry, Index, Loc};
 use record::{encode_record, record_crc};
@@ -137,8 +143,9 @@ pub struct OpenReport {
     pub dropped_records: u64,
     /// Bytes in those stretches.
     pub dropped_bytes: u64,
-    /// Intact records whose `(origin, seq)` an earlier record already held; the earlier one
-    /// is kept. The writer never produces these.
+    /// Intact records whose `(origin, seq)` an earlier record already held: the writer
+    /// appends one when a new event wins an equivocation. The equivocation rule's winner of
+    /// each key is kept, whatever the order of the records.
     pub shadowed_records: u64,
     /// Heap bytes of the rebuilt index.
     pub index_bytes: usize,
@@ -320,6 +327,72 @@ impl Shared {
     }
 }
 
+/// Reads and decodes the event whose body is at `loc` in `file`.
+fn read_event(
+    file: &File,
+    path: &Path,
+    loc: Loc,
+    at_rest: Option<&AtRestKey>,
+) -> Result<Event, StoreError> {
+    let mut body = vec![0u8; loc.len as usize];
+    read_exact_at(file, &mut body, loc.offset).map_err(io_err(format!(
+        "reading the record at offset {} of {}",
+        loc.offset,
+        path.display()
+    )))?;
+    let event: Event = codec::decode(&body, MAX_BODY_LEN as usize).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "{}: the record at offset {} does not decode: {e}",
+            path.display(),
+            loc.offset
+        ))
+    })?;
+    // The equivocation rule judges the plaintext events, as every peer does.
+    match at_rest {
+        None => Ok(event),
+        Some(key) => key.open(event).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "{}: the record at offset {}: {e}",
+                path.display(),
+                loc.offset
+            ))
+        }),
+    }
+}
+
+/// Resolves keys the log holds more than one record of (equivocations appended by
+/// [`writer`] when a new event won, or repeats of one event) with the equivocation rule,
+/// so every open keeps the same winner whatever the order of the records. Returns how many
+/// records held a different event than the first of their key.
+fn resolve_repeats(
+    file: &File,
+    path: &Path,
+    index: &mut Index,
+    repeated: Vec<Entry>,
+    at_rest: Option<&AtRestKey>,
+) -> Result<u64, StoreError> {
+    let mut equivocations = 0;
+    for mut entry in repeated {
+        let Some(held_loc) = index.get(&entry.origin, entry.seq) else {
+            continue;
+        };
+        if held_loc == entry.loc {
+            continue;
+        }
+        let held = read_event(file, path, held_loc, at_rest)?;
+        let new = read_event(file, path, entry.loc, at_rest)?;
+        if held == new {
+            continue;
+        }
+        equivocations += 1;
+        if resolve(&held, &new) == Resolution::Replace {
+            entry.replaces = true;
+            index.replace(&entry);
+        }
+    }
+    Ok(equivocations)
+}
+
 /// Events in an append-only log file, with an index of offsets in memory. See the module
 /// documentation for the format, recovery and durability rules.
 ///
@@ -336,6 +409,8 @@ pub struct FileEventStore {
     identity: NodeIdentity,
     options: FileStoreOptions,
     report: OpenReport,
+    /// The own-seq reservation, as last made durable; the lock orders writes.
+    reservation: tokio::sync::Mutex<u64>,
 }
 
 impl std::fmt::Debug for FileEventStore {
@@ -367,6 +442,7 @@ impl FileEventStore {
             compact::seal_unsealed(dir, key)?;
         }
         let identity = load_or_create_identity(dir)?;
+        let reservation = reservation::load(dir)?;
         let node_id = identity.node_id();
         let log_path = dir.join(LOG_FILE);
         let existed = log_path
@@ -394,6 +470,7 @@ impl FileEventStore {
         let mut shadowed_records = 0u64;
         let at_rest = options.at_rest.clone();
         let check = |body: &[u8]| at_rest.as_ref().is_none_or(|k| k.body_opens(body));
+        let mut repeated = Vec::new();
         let scan = record::scan_checked(&mut file, 0, log_bytes_before, &check, |r| {
             let entry = Entry {
                 origin: r.head.origin,
@@ -405,12 +482,21 @@ impl FileEventStore {
                     len: r.len,
                     crc: r.crc,
                 },
+                replaces: false,
             };
             if !index.insert(&entry) {
                 shadowed_records += 1;
+                repeated.push(entry);
             }
         })
         .map_err(io_err(format!("scanning {}", log_path.display())))?;
+        let equivocations = resolve_repeats(
+            &file,
+            &log_path,
+            &mut index,
+            repeated,
+            options.at_rest.as_ref(),
+        )?;
         if scan.valid_len < log_bytes_before {
             file.set_len(scan.valid_len)
                 .and_then(|()| file.sync_all())
@@ -466,7 +552,8 @@ impl FileEventStore {
             tracing::warn!(
                 log = %log_path.display(),
                 records = shadowed_records,
-                "the event log repeats keys; the first record of each is kept"
+                equivocations,
+                "the event log repeats keys; the equivocation rule's winner of each is kept"
             );
         }
 
@@ -495,6 +582,7 @@ impl FileEventStore {
             identity,
             options,
             report,
+            reservation: tokio::sync::Mutex::new(reservation),
         })
     }
 
@@ -796,6 +884,28 @@ impl EventStore for FileEventStore {
             dropped_records: self.report.dropped_records,
             dropped_bytes: self.report.dropped_bytes,
         })
+    }
+
+    async fn seq_reservation(&self) -> Result<u64, StoreError> {
+        self.check_open()?;
+        Ok(*self.reservation.lock().await)
+    }
+
+    async fn reserve_seqs(&self, up_to: u64) -> Result<(), StoreError> {
+        self.check_open()?;
+        let mut held = self.reservation.lock().await;
+        if up_to <= *held {
+            return Ok(());
+        }
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || reservation::store(&dir, up_to))
+            .await
+            .map_err(|e| StoreError::Io {
+                context: format!("writing the seq reservation in {}", self.dir.display()),
+                source: io::Error::other(e.to_string()),
+            })??;
+        *held = up_to;
+        Ok(())
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -274,3 +274,103 @@ fn room_dirs_stay_inside_the_data_dir() {
     assert!(room_dir(base, "").starts_with(base));
     assert_ne!(room_dir(base, ""), base.to_path_buf());
 }
+
+/// Two different events under one key, the rule's winner first.
+fn equivocating_pair() -> (Event, Event) {
+    let a = ev(1, 1, b"first");
+    let b = ev(1, 1, b"second");
+    match crate::protocol::equivocation::compare(&a, &b) {
+        std::cmp::Ordering::Greater => (b, a),
+        _ => (a, b),
+    }
+}
+
+#[tokio::test]
+async fn an_equivocation_keeps_the_same_winner_in_either_order_and_after_reopen() {
+    let (winner, loser) = equivocating_pair();
+    for order in [
+        [loser.clone(), winner.clone()],
+        [winner.clone(), loser.clone()],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FileEventStore::open(dir.path(), opts(FsyncPolicy::Never)).unwrap();
+        assert_eq!(
+            s.save(order[0].clone()).await.unwrap(),
+            SaveOutcome::Inserted
+        );
+        let replaced = order[1] == winner;
+        assert_eq!(
+            s.save(order[1].clone()).await.unwrap(),
+            SaveOutcome::Equivocation {
+                held: Box::new(order[0].clone()),
+                replaced
+            }
+        );
+        assert_eq!(s.get(winner.origin, 1).await.unwrap(), Some(winner.clone()));
+        // A third copy is judged against the winner, even before it is durable.
+        assert_eq!(
+            s.save(winner.clone()).await.unwrap(),
+            SaveOutcome::Duplicate
+        );
+        let stats = s.stats().await.unwrap();
+        s.close().await.unwrap();
+
+        let s = FileEventStore::open(dir.path(), opts(FsyncPolicy::Never)).unwrap();
+        assert_eq!(s.get(winner.origin, 1).await.unwrap(), Some(winner.clone()));
+        assert_eq!(s.count().await.unwrap(), 1);
+        assert_eq!(s.stats().await.unwrap().size_bytes, stats.size_bytes);
+        assert_eq!(s.open_report().shadowed_records, u64::from(replaced));
+        s.close().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_log_holding_both_records_in_any_order_opens_to_the_winner() {
+    let (winner, loser) = equivocating_pair();
+    for order in [[&loser, &winner], [&winner, &loser]] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FileEventStore::open(dir.path(), opts(FsyncPolicy::Never)).unwrap();
+        s.close().await.unwrap();
+        // Write the log by hand, as a store from before the rule could have.
+        let mut bytes = Vec::new();
+        for e in order {
+            encode_record(e, &mut bytes).unwrap();
+        }
+        std::fs::write(dir.path().join(LOG_FILE), bytes).unwrap();
+        let s = FileEventStore::open(dir.path(), opts(FsyncPolicy::Never)).unwrap();
+        assert_eq!(s.get(winner.origin, 1).await.unwrap(), Some(winner.clone()));
+        assert_eq!(s.open_report().shadowed_records, 1);
+        s.close().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_seq_reservation_survives_a_reopen_and_a_lost_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = FileEventStore::open(dir.path(), opts(FsyncPolicy::Never)).unwrap();
+    let me = s.node_id();
+    let own = |seq: u64| {
+        let mut e = ev(0, seq, b"own");
+        e.origin = me;
+        e
+    };
+    for seq in 1..=3 {
+        s.reserve_seqs(seq).await.unwrap();
+        s.save(own(seq)).await.unwrap();
+    }
+    let after_two = s.open_report().log_bytes_after
+        + 2 * (RECORD_HEADER_LEN + codec::encode(&own(1)).unwrap().len() as u64);
+    s.close().await.unwrap();
+    // The last record is lost at a record boundary.
+    let log = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join(LOG_FILE))
+        .unwrap();
+    log.set_len(after_two).unwrap();
+    drop(log);
+
+    let s = FileEventStore::open(dir.path(), opts(FsyncPolicy::Never)).unwrap();
+    assert_eq!(s.latest_seq(me).await.unwrap(), 2);
+    assert_eq!(s.seq_reservation().await.unwrap(), 3);
+    s.close().await.unwrap();
+}

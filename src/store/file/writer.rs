@@ -16,12 +16,14 @@ use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
-use crate::protocol::NodeId;
+use crate::protocol::codec;
+use crate::protocol::equivocation::{Resolution, resolve};
+use crate::protocol::{Event, NodeId};
 use crate::store::{SaveOutcome, StoreError};
 
-use super::index::{Entry, Loc};
+use super::index::{Entry, Index, Loc};
 use super::lock::DirLock;
-use super::record::RECORD_HEADER_LEN;
+use super::record::{MAX_BODY_LEN, RECORD_HEADER_LEN};
 use super::{FsyncPolicy, Shared, read_exact_at};
 
 /// Buffered bytes past which the writer hands them to the OS without waiting for the queue
@@ -207,22 +209,94 @@ impl Writer {
         }
     }
 
-    /// Whether the held record at `loc` has exactly `body`. Encoding is deterministic and
-    /// injective, so equal bytes mean equal events.
-    fn same_body(
-        reader: &File,
-        buf: &[u8],
-        flushed_end: u64,
-        loc: Loc,
-        body: &[u8],
-    ) -> io::Result<bool> {
+    /// The body of the held record at `loc`, from the unflushed buffer or the file.
+    fn held_body(reader: &File, buf: &[u8], flushed_end: u64, loc: Loc) -> io::Result<Vec<u8>> {
         if loc.offset >= flushed_end {
             let s = (loc.offset - flushed_end) as usize;
-            return Ok(buf.get(s..s + loc.len as usize) == Some(body));
+            return buf
+                .get(s..s + loc.len as usize)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| io::Error::other("a pending record is missing from the buffer"));
         }
         let mut held = vec![0u8; loc.len as usize];
         read_exact_at(reader, &mut held, loc.offset)?;
-        Ok(held == body)
+        Ok(held)
+    }
+
+    /// Judges a save whose key is held at `loc`: a duplicate if the bytes are equal
+    /// (encoding is deterministic and injective, so equal bytes mean equal events), else an
+    /// equivocation resolved by the rule. The flag says whether the new event wins (and
+    /// must be appended).
+    fn judge(&self, loc: Loc, it: &Item, body: &[u8]) -> Result<(SaveOutcome, bool), StoreError> {
+        let shared = &self.shared;
+        let held =
+            Self::held_body(&shared.reader, &self.buf, self.flushed_end, loc).map_err(|e| {
+                StoreError::Io {
+                    context: format!(
+                        "reading the held record at offset {} of {}",
+                        loc.offset,
+                        shared.log_path.display()
+                    ),
+                    source: e,
+                }
+            })?;
+        if loc.len == it.len && loc.crc == it.crc && held == body {
+            return Ok((SaveOutcome::Duplicate, false));
+        }
+        let decode = |b: &[u8]| {
+            codec::decode::<Event>(b, MAX_BODY_LEN as usize).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "{}: a record of ({}, {}) does not decode: {e}",
+                    shared.log_path.display(),
+                    it.origin,
+                    it.seq
+                ))
+            })
+        };
+        let (mut held, mut new) = (decode(&held)?, decode(body)?);
+        // Sealed at rest, the rule (and the held event handed back) must see the plaintext
+        // events every peer sees, or this store could keep another winner than the room.
+        if let Some(key) = &shared.at_rest {
+            let open = |e: Event| {
+                key.open(e).map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "{}: a record of ({}, {}): {e}",
+                        shared.log_path.display(),
+                        it.origin,
+                        it.seq
+                    ))
+                })
+            };
+            held = open(held)?;
+            new = open(new)?;
+        }
+        let replaced = resolve(&held, &new) == Resolution::Replace;
+        Ok((
+            SaveOutcome::Equivocation {
+                held: Box::new(held),
+                replaced,
+            },
+            replaced,
+        ))
+    }
+
+    /// Appends a record to the buffer and notes it as pending.
+    fn append(&mut self, index: &mut Index, it: &Item, record: &[u8], replaces: bool) {
+        let loc = Loc {
+            offset: self.flushed_end + self.buf.len() as u64 + RECORD_HEADER_LEN,
+            len: it.len,
+            crc: it.crc,
+        };
+        self.buf.extend_from_slice(record);
+        index.add_pending(it.origin, it.seq, loc);
+        self.entries.push(Entry {
+            origin: it.origin,
+            seq: it.seq,
+            hlc: it.hlc,
+            created_at_ms: it.created_at_ms,
+            loc,
+            replaces,
+        });
     }
 
     fn take_batch(&mut self, batch: Batch) {
@@ -246,45 +320,23 @@ impl Writer {
             let body = &record[RECORD_HEADER_LEN as usize..];
             let outcome = match index.held(&it.origin, it.seq) {
                 None => {
-                    let loc = Loc {
-                        offset: self.flushed_end + self.buf.len() as u64 + RECORD_HEADER_LEN,
-                        len: it.len,
-                        crc: it.crc,
-                    };
-                    self.buf.extend_from_slice(record);
-                    index.add_pending(it.origin, it.seq, loc);
-                    self.entries.push(Entry {
-                        origin: it.origin,
-                        seq: it.seq,
-                        hlc: it.hlc,
-                        created_at_ms: it.created_at_ms,
-                        loc,
-                    });
+                    self.append(&mut index, it, record, false);
                     SaveOutcome::Inserted
                 }
-                // A different length or CRC is a different event; no read needed.
-                Some(loc) if loc.len != it.len || loc.crc != it.crc => SaveOutcome::Conflict,
-                // Same length and CRC: almost surely the same event, but a CRC collision would
-                // turn a conflict into a silent duplicate, so compare the bytes.
-                Some(loc) => {
-                    match Self::same_body(&shared.reader, &self.buf, self.flushed_end, loc, body) {
-                        Ok(true) => SaveOutcome::Duplicate,
-                        Ok(false) => SaveOutcome::Conflict,
-                        Err(e) => {
-                            // Events of this batch taken in before this one stay in; a
-                            // retry after the error finds them as duplicates.
-                            let _ = batch.reply.send(Err(StoreError::Io {
-                                context: format!(
-                                    "reading the held record at offset {} of {}",
-                                    loc.offset,
-                                    shared.log_path.display()
-                                ),
-                                source: e,
-                            }));
-                            return;
+                Some(loc) => match self.judge(loc, it, body) {
+                    Ok((outcome, replaces)) => {
+                        if replaces {
+                            self.append(&mut index, it, record, true);
                         }
+                        outcome
                     }
-                }
+                    Err(e) => {
+                        // Events of this batch taken in before this one stay in; a retry
+                        // after the error finds them as duplicates.
+                        let _ = batch.reply.send(Err(e));
+                        return;
+                    }
+                },
             };
             outcomes.push(outcome);
         }

@@ -9,15 +9,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use super::io::{FrameReader, FrameWriter, ReadError};
 use super::stats::LinkCounters;
 use crate::protocol::Message;
+use crate::text::escape;
 use crate::transport::codec::{
-    BYE_IDLE, BYE_REPLACED, BYE_STOPPING, Frame, HANDSHAKE_FRAME_MAX, LENGTH_PREFIX, encode_frame,
+    BYE_EVICTED, BYE_IDLE, BYE_REDIAL, BYE_REPLACED, BYE_STOPPING, Frame, HANDSHAKE_FRAME_MAX,
+    LENGTH_PREFIX, encode_frame,
 };
 use crate::transport::{Inbound, Peer, Reply, TransportError};
 
@@ -40,6 +42,11 @@ pub(super) enum Close {
     Idle,
     /// A newer connection with the same peer, in the same direction, took over.
     Replaced,
+    /// The inbound slots ran short and this member gave least (see `admission`).
+    Evicted,
+    /// A request on it timed out: it may be dead without TCP knowing yet, so the next
+    /// request dials a fresh one.
+    Redial,
     /// The peer said goodbye.
     PeerBye(String),
     /// The connection broke (EOF, reset, a write that failed or stalled).
@@ -55,6 +62,8 @@ impl Close {
             Close::Stopping => Some(BYE_STOPPING.into()),
             Close::Idle => Some(BYE_IDLE.into()),
             Close::Replaced => Some(BYE_REPLACED.into()),
+            Close::Evicted => Some(BYE_EVICTED.into()),
+            Close::Redial => Some(BYE_REDIAL.into()),
             Close::Violation(e) => Some(e.to_string()),
             Close::PeerBye(_) | Close::Lost(_) => None,
         }
@@ -77,6 +86,24 @@ pub(super) struct ConnLimits {
     pub(super) max_body: usize,
     pub(super) io_timeout: Duration,
     pub(super) idle_timeout: Duration,
+    /// Outbound bytes queued (or reserved for responses being built) at most, per
+    /// connection; at least one largest frame.
+    pub(super) out_budget: usize,
+}
+
+impl ConnLimits {
+    /// What one frame of `len` body bytes takes from the outbound budget.
+    fn cost(&self, len: usize) -> u32 {
+        let cost = (len + LENGTH_PREFIX).min(self.out_budget);
+        u32::try_from(cost).unwrap_or(u32::MAX)
+    }
+}
+
+/// An encoded frame waiting for the writer, with its share of the outbound budget (given
+/// back once written).
+pub(super) struct Queued {
+    body: Bytes,
+    _budget: OwnedSemaphorePermit,
 }
 
 type Pending = HashMap<u64, oneshot::Sender<(Message, usize)>>;
@@ -94,13 +121,17 @@ pub(super) struct Conn {
     pub(super) link: Arc<LinkCounters>,
     pub(super) cancel: CancellationToken,
     limits: ConnLimits,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Queued>,
+    /// Outbound bytes that may still be queued: see [`ConnLimits::out_budget`].
+    budget: Arc<Semaphore>,
     pending: Mutex<Pending>,
     next_xid: AtomicU64,
     close: Mutex<Option<Close>>,
     epoch: Instant,
     /// Milliseconds since `epoch` of the last frame in or out.
     last_activity_ms: AtomicU64,
+    /// Milliseconds since `epoch` of the last frame received.
+    last_in_ms: AtomicU64,
     request_slots: Arc<Semaphore>,
 }
 
@@ -118,7 +149,7 @@ impl Conn {
         link: Arc<LinkCounters>,
         cancel: CancellationToken,
         limits: ConnLimits,
-    ) -> (Arc<Conn>, mpsc::Receiver<Bytes>) {
+    ) -> (Arc<Conn>, mpsc::Receiver<Queued>) {
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let conn = Conn {
             serial,
@@ -129,11 +160,13 @@ impl Conn {
             cancel,
             limits,
             tx,
+            budget: Arc::new(Semaphore::new(limits.out_budget)),
             pending: Mutex::new(HashMap::new()),
             next_xid: AtomicU64::new(1),
             close: Mutex::new(None),
             epoch: Instant::now(),
             last_activity_ms: AtomicU64::new(0),
+            last_in_ms: AtomicU64::new(0),
             request_slots: Arc::new(Semaphore::new(INBOUND_REQUESTS)),
         };
         (Arc::new(conn), rx)
@@ -141,7 +174,18 @@ impl Conn {
 
     /// Queues `body` on the still-empty write queue, ahead of anything else.
     pub(super) fn queue_first(&self, body: Bytes) {
-        if self.tx.try_send(body).is_err() {
+        let queued = self
+            .budget
+            .clone()
+            .try_acquire_many_owned(self.limits.cost(body.len()))
+            .ok()
+            .map(|permit| Queued {
+                body,
+                _budget: permit,
+            });
+        // The queue is fresh and empty: this cannot fail, but if it did the connection
+        // would be useless, so it closes rather than go on without our Hello.
+        if queued.is_none_or(|q| self.tx.try_send(q).is_err()) {
             self.close(Close::Lost("could not queue the first frame".into()));
         }
     }
@@ -170,17 +214,77 @@ impl Conn {
         self.last_activity_ms.fetch_max(ms, Ordering::Relaxed);
     }
 
+    fn touch_in(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_in_ms.fetch_max(ms, Ordering::Relaxed);
+        self.last_activity_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// When the peer last sent a frame on this connection (its start, if never).
+    pub(super) fn last_in(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.last_in_ms.load(Ordering::Relaxed))
+    }
+
     fn idle_deadline(&self) -> Instant {
         let last = Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed));
         self.epoch + last + self.limits.idle_timeout
     }
 
+    /// Takes `cost` bytes of the outbound budget, waiting for the peer to drain its queue
+    /// until `deadline`. A peer that does not drain within the I/O timeout is closed: it
+    /// does not read, and holding its queue would hold our memory.
+    async fn reserve(
+        &self,
+        cost: u32,
+        deadline: Instant,
+    ) -> Result<OwnedSemaphorePermit, TransportError> {
+        let full_wait = Instant::now() + self.limits.io_timeout;
+        let drain_by = deadline.min(full_wait);
+        let acquired = tokio::select! {
+            _ = self.cancel.cancelled() => None,
+            r = timeout_at(drain_by, self.budget.clone().acquire_many_owned(cost)) => match r {
+                Ok(Ok(permit)) => Some(Ok(permit)),
+                Ok(Err(_)) => None,
+                Err(_) => Some(Err(())),
+            },
+        };
+        match acquired {
+            Some(Ok(permit)) => Ok(permit),
+            None => Err(TransportError::Closed(self.reason().describe())),
+            Some(Err(())) if drain_by == full_wait => {
+                let queued = self.limits.out_budget - self.budget.available_permits();
+                let why = format!(
+                    "{queued} outbound bytes not drained in {:?} (the peer does not read)",
+                    self.limits.io_timeout
+                );
+                self.close(Close::Lost(why.clone()));
+                Err(TransportError::Closed(why))
+            }
+            Some(Err(())) => Err(TransportError::Timeout(self.limits.io_timeout)),
+        }
+    }
+
     /// Queues an encoded body for the writer, waiting at most until `deadline`.
     async fn send_body(&self, body: Bytes, deadline: Instant) -> Result<(), TransportError> {
+        let budget = self.reserve(self.limits.cost(body.len()), deadline).await?;
+        self.queue(body, budget, deadline).await
+    }
+
+    /// Queues `body`, whose share of the budget is `budget`.
+    async fn queue(
+        &self,
+        body: Bytes,
+        budget: OwnedSemaphorePermit,
+        deadline: Instant,
+    ) -> Result<(), TransportError> {
         if !self.is_open() {
             return Err(TransportError::Closed(self.reason().describe()));
         }
-        match timeout_at(deadline, self.tx.send(body)).await {
+        let item = Queued {
+            body,
+            _budget: budget,
+        };
+        match timeout_at(deadline, self.tx.send(item)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(TransportError::Closed(self.reason().describe())),
             Err(_) => Err(TransportError::Timeout(self.limits.io_timeout)),
@@ -258,7 +362,8 @@ impl Conn {
             Frame::Hello(_) => Err(Close::Violation(TransportError::Protocol(
                 "Hello after the handshake".into(),
             ))),
-            Frame::Bye { reason } => Err(Close::PeerBye(reason)),
+            // Shown and logged from here on: escaped at once.
+            Frame::Bye { reason } => Err(Close::PeerBye(escape(&reason).into_owned())),
             Frame::Response { xid, message } => {
                 message_from(&message)?;
                 match lock(&self.pending).remove(&xid) {
@@ -286,12 +391,32 @@ impl Conn {
                         Err(_) => return Ok(()),
                     },
                 };
+                // A peer past its response budget waits here, and only it: its reader waits,
+                // so TCP slows it down.
+                let wait = self.link.response_wait();
+                if !wait.is_zero() {
+                    tokio::select! {
+                        _ = self.cancel.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+                // Room for the largest response, reserved before the node builds it: a peer
+                // that does not read gets no new responses, and memory stays bounded.
+                let deadline = Instant::now() + self.limits.io_timeout;
+                let budget = match self
+                    .reserve(self.limits.cost(self.limits.max_body), deadline)
+                    .await
+                {
+                    Ok(b) => b,
+                    Err(TransportError::Closed(why)) => return Err(Close::Lost(why)),
+                    Err(e) => return Err(Close::Lost(e.to_string())),
+                };
                 let (reply, rx) = Reply::channel();
                 self.deliver(inbound, message, Some(reply), wire_bytes)
                     .await;
                 let conn = self.clone();
                 tokio::spawn(async move {
-                    conn.answer(xid, rx).await;
+                    conn.answer(xid, rx, budget).await;
                     drop(permit);
                 });
                 Ok(())
@@ -319,8 +444,14 @@ impl Conn {
         }
     }
 
-    /// Sends the node's answer to request `xid` back as a `Response`.
-    async fn answer(&self, xid: u64, rx: oneshot::Receiver<Message>) {
+    /// Sends the node's answer to request `xid` back as a `Response`, in the room `budget`
+    /// reserved for it (what the response does not need is given back at once).
+    async fn answer(
+        &self,
+        xid: u64,
+        rx: oneshot::Receiver<Message>,
+        mut budget: OwnedSemaphorePermit,
+    ) {
         let deadline = Instant::now() + self.limits.io_timeout;
         let message = tokio::select! {
             _ = self.cancel.cancelled() => return,
@@ -335,7 +466,13 @@ impl Conn {
             },
         };
         let sent = match self.encode(&Frame::Response { xid, message }) {
-            Ok(body) => self.send_body(body, deadline).await,
+            Ok(body) => {
+                self.link.charge_response(body.len() + LENGTH_PREFIX);
+                let cost = self.limits.cost(body.len()) as usize;
+                // The reservation holds a largest frame, so the response always fits in it.
+                drop(budget.split(budget.num_permits().saturating_sub(cost)));
+                self.queue(body, budget, deadline).await
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = sent {
@@ -374,7 +511,7 @@ pub(super) async fn run_reader<R: AsyncRead + Unpin>(
         };
         let close = match read {
             Ok((frame, n)) => {
-                conn.touch();
+                conn.touch_in();
                 conn.link.received(n);
                 match conn.dispatch(frame, n, &inbound).await {
                     Ok(()) => continue,
@@ -403,7 +540,7 @@ pub(super) async fn run_reader<R: AsyncRead + Unpin>(
 pub(super) async fn run_writer<W: AsyncWrite + Unpin>(
     conn: Arc<Conn>,
     mut writer: FrameWriter<W>,
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: mpsc::Receiver<Queued>,
 ) {
     let io_timeout = conn.limits.io_timeout;
     let mut clean = true;
@@ -456,15 +593,18 @@ pub(super) async fn run_writer<W: AsyncWrite + Unpin>(
 
 async fn write_batch<W: AsyncWrite + Unpin>(
     writer: &mut FrameWriter<W>,
-    first: Bytes,
-    rx: &mut mpsc::Receiver<Bytes>,
+    first: Queued,
+    rx: &mut mpsc::Receiver<Queued>,
     conn: &Conn,
 ) -> Result<(), TransportError> {
     let mut next = Some(first);
     let (mut frames, mut bytes) = (0, 0);
-    while let Some(body) = next.take() {
+    // Each frame's budget is given back once it is flushed, not before.
+    let mut written = Vec::new();
+    while let Some(Queued { body, _budget }) = next.take() {
         let len = body.len() + LENGTH_PREFIX;
         writer.feed(body).await?;
+        written.push(_budget);
         conn.link.sent(len);
         frames += 1;
         bytes += len;

@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use crate::auth::{self, NodeIdentity, PUBLIC_KEY_LEN};
 use crate::protocol::NodeId;
+use crate::text::escape;
 use crate::transport::TransportError;
 use crate::transport::codec::{Frame, HANDSHAKE_FRAME_MAX, Hello, HelloAuth};
 
@@ -54,6 +55,19 @@ impl Identity {
         expected: Option<NodeId>,
         hash: Option<&[u8]>,
     ) -> Result<(), TransportError> {
+        self.proof(theirs, hash)?;
+        self.rules(theirs, expected)
+    }
+
+    /// Whether `theirs` proves its node id on this connection (true), or carries no proof
+    /// where none is demanded (false). A proof that fails, or a missing one where we
+    /// demand it, is an error. Only a proven id may ever be reported to the node: anyone
+    /// can write another node's id into a `Hello`.
+    pub(super) fn proof(
+        &self,
+        theirs: &Hello,
+        hash: Option<&[u8]>,
+    ) -> Result<bool, TransportError> {
         let refuse = |why: String| Err(TransportError::Handshake(why));
         match (&theirs.auth, hash) {
             (Some(a), Some(hash)) => {
@@ -63,15 +77,23 @@ impl Identity {
                 if let Err(e) = auth::verify_binding(theirs.node_id, &key, hash, &a.signature) {
                     return refuse(format!("the peer's proof of node id failed: {e}"));
                 }
+                Ok(true)
             }
-            (None, Some(_)) if self.signer.is_some() => {
-                return refuse(format!(
-                    "node {} did not prove its node id (no identity key)",
-                    theirs.node_id
-                ));
-            }
-            _ => {}
+            (None, Some(_)) if self.signer.is_some() => refuse(format!(
+                "node {} did not prove its node id (no identity key)",
+                theirs.node_id
+            )),
+            _ => Ok(false),
         }
+    }
+
+    /// The rules every `Hello` must keep, proof aside.
+    pub(super) fn rules(
+        &self,
+        theirs: &Hello,
+        expected: Option<NodeId>,
+    ) -> Result<(), TransportError> {
+        let refuse = |why: String| Err(TransportError::Handshake(why));
         if theirs.protocol_version != self.protocol_version {
             return refuse(format!(
                 "protocol version mismatch: the peer speaks version {}, we speak version {} \
@@ -81,8 +103,9 @@ impl Identity {
         }
         if theirs.room != self.room {
             return refuse(format!(
-                "room {:?} is not ours ({:?})",
-                theirs.room, self.room
+                "room \"{}\" is not ours (\"{}\")",
+                escape(&theirs.room),
+                escape(&self.room)
             ));
         }
         if theirs.node_id == self.node_id {
@@ -117,7 +140,8 @@ pub(super) struct Established<R, W> {
     pub(super) hash: Option<Vec<u8>>,
 }
 
-/// A refused handshake: why, and who the peer said it was (if it got that far).
+/// A refused handshake: why, and who the peer is, if it proved its node id before a later
+/// rule refused it.
 pub(super) type Refusal = (TransportError, Option<NodeId>);
 
 /// Checks an incoming connection's `Hello`, which must come first, within `io_timeout`.
@@ -143,7 +167,7 @@ where
         Frame::Hello(h) => h,
         Frame::Bye { reason } => {
             return Err((
-                TransportError::Closed(format!("peer said bye before hello: {reason}")),
+                TransportError::Closed(format!("peer said bye before hello: {}", escape(&reason))),
                 None,
             ));
         }
@@ -153,9 +177,18 @@ where
             return Err((e, None));
         }
     };
-    if let Err(e) = ours.check(&hello, None, hash.as_deref()) {
+    // The claimed id is reported with a refusal only once proven: a refused Hello in
+    // another node's name must not touch that node's state.
+    let proven = match ours.proof(&hello, hash.as_deref()) {
+        Ok(proven) => proven,
+        Err(e) => {
+            bye(&mut writer, &e, io_timeout).await;
+            return Err((e, None));
+        }
+    };
+    if let Err(e) = ours.rules(&hello, None) {
         bye(&mut writer, &e, io_timeout).await;
-        return Err((e, Some(hello.node_id)));
+        return Err((e, proven.then_some(hello.node_id)));
     }
     // Our Hello is not sent here: the caller queues it as the connection's first frame
     // after registering the connection, so that once the dialer has our Hello, the
@@ -198,7 +231,8 @@ where
         Frame::Hello(h) => h,
         Frame::Bye { reason } => {
             return Err(TransportError::Handshake(format!(
-                "the peer refused us: {reason}"
+                "the peer refused us: {}",
+                escape(&reason)
             )));
         }
         other => {
@@ -301,6 +335,42 @@ mod tests {
         // A peer without a proof is refused by a node that has an identity.
         let bare = me().hello(Some(b"hash-1"));
         assert!(verifier.check(&bare, None, Some(b"hash-1")).is_err());
+    }
+
+    #[test]
+    fn only_a_proven_id_may_be_reported_with_a_refusal() {
+        let key = NodeIdentity::generate();
+        let verifier = Identity {
+            signer: Some(NodeIdentity::generate()),
+            ..me()
+        };
+        // Proven, then refused by a rule: its id is known for sure.
+        let old = Identity {
+            node_id: key.node_id(),
+            signer: Some(key),
+            protocol_version: 9,
+            ..me()
+        };
+        let hello = old.hello(Some(b"h"));
+        assert!(verifier.proof(&hello, Some(b"h")).unwrap());
+        assert!(verifier.rules(&hello, None).is_err());
+        // Someone else's id with our key, or with no proof: refused before any rule.
+        let mut stolen = hello.clone();
+        stolen.node_id = NodeId::from_u128(7);
+        assert!(verifier.proof(&stolen, Some(b"h")).is_err());
+        assert!(verifier.proof(&them(), Some(b"h")).is_err());
+        // Without identities nothing is proven (and nothing demanded).
+        assert!(!me().proof(&them(), Some(b"h")).unwrap());
+        assert!(!me().proof(&them(), None).unwrap());
+    }
+
+    #[test]
+    fn a_refusal_quotes_the_peer_escaped() {
+        let mut h = them();
+        h.room = "x\u{1b}[2J\ny".into();
+        let why = me().check_plain(&h, None).unwrap_err().to_string();
+        assert_eq!(crate::text::find_unsafe(&why), None, "{why}");
+        assert!(why.contains("x\\u{001b}[2J\\u{000a}y"), "{why}");
     }
 
     #[test]

@@ -18,7 +18,9 @@
 //!
 //! The wire format is in `docs/PROTOCOL.md`.
 
+mod admission;
 mod backoff;
+mod budget;
 mod connection;
 mod handshake;
 mod io;
@@ -28,7 +30,7 @@ mod stats;
 pub use self::noise::{CHUNK_MAX, Encryption, NOISE_XX, NOISE_XX_PSK3};
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -40,17 +42,21 @@ use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use self::admission::{AddressSlot, Member, PRODUCTIVE_FOR, PerAddress, RefusalLog, make_room};
 use self::backoff::Backoff;
 use self::connection::{Close, Conn, ConnLimits, run_reader, run_writer};
 use self::handshake::{Established, Identity};
 use self::io::{FrameReader, FrameWriter};
 use self::stats::LinkCounters;
 pub use self::stats::PeerLinkStats;
-use super::codec::{Frame, HANDSHAKE_FRAME_MAX, PROTOCOL_VERSION, bye_means_gone, encode_frame};
+use super::codec::{
+    Frame, HANDSHAKE_FRAME_MAX, LENGTH_PREFIX, PROTOCOL_VERSION, bye_means_gone, encode_frame,
+};
 use super::{Inbound, Peer, PeerAddr, Transport, TransportError};
 use crate::auth::NodeIdentity;
 use crate::protocol::codec::DECODE_HARD_LIMIT;
 use crate::protocol::{Message, NodeId};
+use crate::text::Escaped;
 
 /// How a [`TcpTransport`] behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,8 +77,21 @@ pub struct TcpConfig {
     /// A connection with no frame either way for this long is closed.
     pub idle_timeout: Duration,
     /// Incoming connections alive at once (handshaking ones included); more are closed
-    /// as soon as they are accepted.
+    /// as soon as they are accepted. Established ones are kept one below it, so a new peer
+    /// always finds a slot: when one more completes its handshake, the member that gives
+    /// least (no answer to our requests lately, silent the longest) is evicted, or the
+    /// newcomer is refused if every member gives more.
     pub max_inbound_connections: usize,
+    /// Incoming connections from one IP address at once (handshaking ones included).
+    pub max_inbound_per_ip: usize,
+    /// Outbound bytes queued per connection at most, responses being built included
+    /// (raised to one largest frame if lower). A peer whose queue is full gets no new
+    /// response until it drains, and is closed if it does not drain within `io_timeout`.
+    pub max_outbound_queue_bytes: usize,
+    /// Response bytes per second each peer may be answered with (token bucket, burst one
+    /// second's worth and at least two largest frames); past it, its next requests wait.
+    /// 0: unlimited.
+    pub response_bytes_per_sec: u64,
     /// The protocol version we speak; peers must send the same.
     pub protocol_version: u32,
     /// Wait after the first failed dial to an address; doubles per failure.
@@ -88,7 +107,8 @@ pub struct TcpConfig {
 
 impl TcpConfig {
     /// The defaults for `node_id` in `room`, listening on `listen`: 1 MiB frames, 10 s I/O
-    /// timeout, 5 min idle timeout, 64 inbound connections, backoff 250 ms doubling to 30 s.
+    /// timeout, 5 min idle timeout, 64 inbound connections (16 per address), 2 MiB queued
+    /// per connection, 64 MiB/s of responses per peer, backoff 250 ms doubling to 30 s.
     pub fn new(node_id: NodeId, room: impl Into<String>, listen: SocketAddr) -> Self {
         TcpConfig {
             node_id,
@@ -99,6 +119,9 @@ impl TcpConfig {
             io_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             max_inbound_connections: 64,
+            max_inbound_per_ip: 16,
+            max_outbound_queue_bytes: 2 * 1024 * 1024,
+            response_bytes_per_sec: 64 * 1024 * 1024,
             protocol_version: PROTOCOL_VERSION,
             backoff_base: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
@@ -122,8 +145,11 @@ impl TcpConfig {
         if self.io_timeout.is_zero() || self.idle_timeout.is_zero() {
             return bad("zero timeout");
         }
-        if self.max_inbound_connections == 0 {
-            return bad("max_inbound_connections is 0");
+        if self.max_inbound_connections == 0 || self.max_inbound_per_ip == 0 {
+            return bad("max_inbound_connections or max_inbound_per_ip is 0");
+        }
+        if self.max_outbound_queue_bytes > u32::MAX as usize {
+            return bad("max_outbound_queue_bytes over 4 GiB");
         }
         if let Some(id) = &self.identity
             && id.node_id() != self.node_id
@@ -155,6 +181,10 @@ struct Shared {
     backoff: Mutex<HashMap<PeerAddr, Backoff>>,
     links: Mutex<HashMap<NodeId, Arc<LinkCounters>>>,
     inbound_slots: Arc<Semaphore>,
+    per_address: PerAddress,
+    refusals: Mutex<RefusalLog>,
+    refused: AtomicU64,
+    evicted: AtomicU64,
     serial: AtomicU64,
 }
 
@@ -200,6 +230,9 @@ impl TcpTransport {
             max_body: config.max_message_size_bytes,
             io_timeout: config.io_timeout,
             idle_timeout: config.idle_timeout,
+            out_budget: config
+                .max_outbound_queue_bytes
+                .max(config.max_message_size_bytes + LENGTH_PREFIX),
         };
         let slots = Arc::new(Semaphore::new(config.max_inbound_connections));
         Ok(TcpTransport {
@@ -215,6 +248,10 @@ impl TcpTransport {
                 backoff: Mutex::new(HashMap::new()),
                 links: Mutex::new(HashMap::new()),
                 inbound_slots: slots,
+                per_address: PerAddress::default(),
+                refusals: Mutex::new(RefusalLog::default()),
+                refused: AtomicU64::new(0),
+                evicted: AtomicU64::new(0),
                 serial: AtomicU64::new(1),
             }),
         })
@@ -254,6 +291,18 @@ impl TcpTransport {
     pub fn connection_count(&self) -> usize {
         lock(&self.shared.conns).values().map(Vec::len).sum()
     }
+
+    /// Inbound connections and input refused since start: over a cap, a failed handshake,
+    /// a broken rule. Each is counted here; only the first per address per minute is
+    /// logged and reported to the node as [`Inbound::Rejected`].
+    pub fn refused_inbound(&self) -> u64 {
+        self.shared.refused.load(Ordering::Relaxed)
+    }
+
+    /// Inbound members evicted to make room for a newcomer since start.
+    pub fn evicted_inbound(&self) -> u64 {
+        self.shared.evicted.load(Ordering::Relaxed)
+    }
 }
 
 impl Shared {
@@ -262,10 +311,79 @@ impl Shared {
     }
 
     fn link(&self, id: NodeId, addr: &PeerAddr) -> Arc<LinkCounters> {
+        let rate = self.config.response_bytes_per_sec;
+        let burst = rate.max(2 * self.limits.out_budget as u64);
         lock(&self.links)
             .entry(id)
-            .or_insert_with(|| Arc::new(LinkCounters::new(id, addr.clone())))
+            .or_insert_with(|| Arc::new(LinkCounters::new(id, addr.clone(), rate, burst)))
             .clone()
+    }
+
+    /// Counts a refusal from `remote`; logs it and reports it to the node only if it is
+    /// the first from that address this minute (a flood costs one line a minute). `peer`
+    /// is set only for a proven node id. Never waits: a flood must not stall accepting.
+    fn refuse(&self, remote: SocketAddr, peer: Option<NodeId>, error: TransportError, run: &Run) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        let Some(quiet) = lock(&self.refusals).note(remote.ip(), Instant::now()) else {
+            return;
+        };
+        tracing::warn!(%remote, ?peer, %error, quiet_refusals = quiet, "inbound connection refused");
+        let error = match quiet {
+            0 => error,
+            n => TransportError::Protocol(format!(
+                "{error} (and {n} more refusals from this address, not reported)"
+            )),
+        };
+        let item = Inbound::Rejected {
+            addr: PeerAddr(remote.to_string()),
+            peer,
+            error,
+        };
+        let inbound = run.inbound.clone();
+        let wait = self.limits.io_timeout;
+        // Bounded: one report per address per minute.
+        run.tracker.spawn(async move {
+            let _ = tokio::time::timeout(wait, inbound.send(item)).await;
+        });
+    }
+
+    /// Keeps established inbound members one below the slots, so a new peer always finds
+    /// one: when `conn` (just established) is one too many, the member that gives least
+    /// is evicted, or `conn` itself if every other gives more.
+    fn make_room(&self, conn: &Arc<Conn>) {
+        let now = Instant::now();
+        let member = |c: &Conn| Member {
+            serial: c.serial,
+            productive: c.link.productive(now, PRODUCTIVE_FOR),
+            last_in: c.last_in(),
+        };
+        let others: Vec<(Member, Arc<Conn>)> = lock(&self.conns)
+            .values()
+            .flatten()
+            .filter(|c| !c.outbound && c.is_open() && c.serial != conn.serial)
+            .map(|c| (member(c), c.clone()))
+            .collect();
+        // One slot stays free for handshakes (none can with a single slot).
+        let members_max = self.config.max_inbound_connections.saturating_sub(1).max(1);
+        if others.len() < members_max {
+            return;
+        }
+        let members: Vec<Member> = others.iter().map(|(m, _)| *m).collect();
+        let (out, refused) = match make_room(&member(conn), &members) {
+            Some(serial) => match others.into_iter().find(|(m, _)| m.serial == serial) {
+                Some((_, c)) => (c, false),
+                None => return,
+            },
+            None => (conn.clone(), true),
+        };
+        self.evicted.fetch_add(1, Ordering::Relaxed);
+        if let Some(quiet) = lock(&self.refusals).note(out.remote.ip(), now) {
+            tracing::info!(
+                peer = %out.peer.id, remote = %out.remote, newcomer_refused = refused,
+                quiet_evictions = quiet, "inbound slots short: member evicted"
+            );
+        }
+        out.close(Close::Evicted);
     }
 
     /// An open connection to `id`. When both sides dialed at once, both prefer the one
@@ -370,9 +488,12 @@ impl Shared {
         self.register(&conn);
         tracing::debug!(
             peer = %conn.peer.id, addr = %conn.peer.addr, %remote, outbound,
-            name = %hello.name, "connection established"
+            name = %Escaped(&hello.name), "connection established"
         );
         run.tracker.spawn(run_writer(conn.clone(), writer, rx));
+        if !outbound {
+            self.make_room(&conn);
+        }
         (conn, reader)
     }
 
@@ -382,7 +503,7 @@ impl Shared {
         conn: Arc<Conn>,
         reader: FrameReader<R>,
         run: Run,
-        _slot: Option<OwnedSemaphorePermit>,
+        _slot: Option<(OwnedSemaphorePermit, AddressSlot)>,
     ) {
         let close = run_reader(conn.clone(), reader, run.inbound.clone()).await;
         let last = self.unregister(&conn);
@@ -401,14 +522,11 @@ impl Shared {
             }
             Close::Violation(error) => {
                 conn.link.error(why.clone());
-                tracing::warn!(%peer, remote = %conn.remote, %error, "peer broke the protocol; connection closed");
-                Some(Inbound::Rejected {
-                    addr: PeerAddr(conn.remote.to_string()),
-                    peer: Some(peer),
-                    error,
-                })
+                // Counted each time, logged and reported once per address per minute.
+                self.refuse(conn.remote, Some(peer), error, &run);
+                None
             }
-            Close::Stopping | Close::Idle | Close::Replaced => {
+            Close::Stopping | Close::Idle | Close::Replaced | Close::Evicted | Close::Redial => {
                 tracing::debug!(%peer, reason = %why, "connection closed");
                 None
             }
@@ -436,28 +554,35 @@ impl Shared {
                     }
                 }
             };
-            match self.inbound_slots.clone().try_acquire_owned() {
+            match self.admit(remote.ip()) {
                 Ok(slot) => {
                     let this = self.clone();
                     let r = run.clone();
                     run.tracker
                         .spawn(async move { this.incoming(stream, remote, r, slot).await });
                 }
-                Err(_) => {
+                Err(error) => {
                     drop(stream);
-                    let error = TransportError::Protocol(format!(
-                        "over the limit of {} inbound connections",
-                        self.config.max_inbound_connections
-                    ));
-                    tracing::warn!(%remote, %error, "connection refused");
-                    // Never wait here: a flood must not stall accepting.
-                    let _ = run.inbound.try_send(Inbound::Rejected {
-                        addr: PeerAddr(remote.to_string()),
-                        peer: None,
-                        error,
-                    });
+                    self.refuse(remote, None, error, &run);
                 }
             }
+        }
+    }
+
+    /// A slot for a new connection from `ip`: under its address's cap and the total.
+    fn admit(&self, ip: IpAddr) -> Result<(OwnedSemaphorePermit, AddressSlot), TransportError> {
+        let per_ip = self.config.max_inbound_per_ip;
+        let Some(address) = self.per_address.take(ip, per_ip) else {
+            return Err(TransportError::Protocol(format!(
+                "over the limit of {per_ip} inbound connections from one address"
+            )));
+        };
+        match self.inbound_slots.clone().try_acquire_owned() {
+            Ok(slot) => Ok((slot, address)),
+            Err(_) => Err(TransportError::Protocol(format!(
+                "over the limit of {} inbound connections",
+                self.config.max_inbound_connections
+            ))),
         }
     }
 
@@ -481,7 +606,7 @@ impl Shared {
         stream: TcpStream,
         remote: SocketAddr,
         run: Run,
-        slot: OwnedSemaphorePermit,
+        slot: (OwnedSemaphorePermit, AddressSlot),
     ) {
         let _ = stream.set_nodelay(true);
         let io_timeout = self.limits.io_timeout;
@@ -508,17 +633,13 @@ impl Shared {
                 self.drive(conn, reader, run, Some(slot)).await;
             }
             Err((error, peer)) => {
-                tracing::warn!(%remote, ?peer, %error, "inbound connection refused");
+                // `peer` is set only when the Hello proved its node id: a Hello in another
+                // node's name touches nothing of that node.
                 if let Some(id) = peer {
                     self.link(id, &PeerAddr(remote.to_string()))
                         .error(error.to_string());
                 }
-                let item = Inbound::Rejected {
-                    addr: PeerAddr(remote.to_string()),
-                    peer,
-                    error,
-                };
-                let _ = tokio::time::timeout(io_timeout, run.inbound.send(item)).await;
+                self.refuse(remote, peer, error, &run);
             }
         }
     }
@@ -716,6 +837,11 @@ impl Transport for TcpTransport {
         let result = conn.request(message, deadline, timeout).await;
         if let Err(e) = &result {
             conn.link.error(e.to_string());
+            if matches!(e, TransportError::Timeout(_)) {
+                // The connection may be dead without TCP knowing yet (a cut cable): the
+                // next request dials a fresh one instead of waiting on this one again.
+                conn.close(Close::Redial);
+            }
         }
         result
     }

@@ -4,6 +4,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use tokio::time::Instant;
+
+use super::budget::TokenBucket;
 use crate::protocol::NodeId;
 use crate::transport::PeerAddr;
 
@@ -38,6 +41,11 @@ struct LinkState {
     connections: usize,
     connected_since: Option<SystemTime>,
     last_error: Option<String>,
+    /// When the peer last answered one of our requests (it gives, so it keeps its slot).
+    last_answer: Option<Instant>,
+    /// Its response-bytes budget, kept across reconnections so that reconnecting does not
+    /// refill it.
+    responses: TokenBucket,
 }
 
 /// Live counters of one link, shared by its connections.
@@ -54,7 +62,9 @@ pub(super) struct LinkCounters {
 }
 
 impl LinkCounters {
-    pub(super) fn new(peer: NodeId, addr: PeerAddr) -> Self {
+    /// Counters of the link to `peer`, whose responses are budgeted at `rate` bytes per
+    /// second with `burst` (rate 0: unlimited).
+    pub(super) fn new(peer: NodeId, addr: PeerAddr, rate: u64, burst: u64) -> Self {
         LinkCounters {
             peer,
             frames_in: AtomicU64::new(0),
@@ -67,6 +77,8 @@ impl LinkCounters {
                 connections: 0,
                 connected_since: None,
                 last_error: None,
+                last_answer: None,
+                responses: TokenBucket::new(rate, burst, Instant::now()),
             }),
         }
     }
@@ -86,9 +98,28 @@ impl LinkCounters {
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    /// The peer answered one of our requests after `rtt`.
     pub(super) fn rtt(&self, rtt: Duration) {
         let us = (rtt.as_micros() as u64).max(1);
         self.last_rtt_us.store(us, Ordering::Relaxed);
+        self.state().last_answer = Some(Instant::now());
+    }
+
+    /// Whether the peer answered one of our requests within `window` of `now`.
+    pub(super) fn productive(&self, now: Instant, window: Duration) -> bool {
+        self.state()
+            .last_answer
+            .is_some_and(|t| now.saturating_duration_since(t) < window)
+    }
+
+    /// Charges a response of `bytes` to the peer's budget.
+    pub(super) fn charge_response(&self, bytes: usize) {
+        self.state().responses.charge(bytes, Instant::now());
+    }
+
+    /// How long the peer's next request waits for its response budget.
+    pub(super) fn response_wait(&self) -> Duration {
+        self.state().responses.wait(Instant::now())
     }
 
     pub(super) fn error(&self, error: impl Into<String>) {
