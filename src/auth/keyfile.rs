@@ -3,20 +3,21 @@
 //! A file is written to a temporary name, synced, then linked to its final name, which
 //! fails if the name exists: a crash never leaves a half-written file, and two writers
 //! racing for one file cannot both win (the loser reads the winner's). The directory is
-//! synced after, so the name survives a power loss. Keys are created private (mode 0600
-//! on unix).
+//! synced after, so the name survives a power loss. Every file is created private (mode
+//! 0600 on unix) and a missing directory is created private too (0700), the modes of
+//! [`crate::store::file::modes`]: a node id says who wrote a store, a key is its authorship.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
 use std::path::Path;
 
+use crate::store::file::modes;
+
 /// Reads `dir/name`, or creates it with `make()` if it is missing. Returns its contents
-/// and whether this call created it. `private` files are created readable by their owner
-/// only.
+/// and whether this call created it. A created file is readable by its owner only.
 pub fn load_or_create(
     dir: &Path,
     name: &str,
-    private: bool,
     make: impl FnOnce() -> String,
 ) -> std::io::Result<(String, bool)> {
     let path = dir.join(name);
@@ -24,7 +25,7 @@ pub fn load_or_create(
         Ok(text) => Ok((text, false)),
         Err(e) if e.kind() == ErrorKind::NotFound => {
             let contents = make();
-            if write_once(dir, name, contents.as_bytes(), private)? {
+            if write_once(dir, name, contents.as_bytes())? {
                 Ok((contents, true))
             } else {
                 Ok((fs::read_to_string(&path)?, false))
@@ -34,11 +35,13 @@ pub fn load_or_create(
     }
 }
 
-/// Writes `dir/name` unless it exists; false if it did (nothing is written then).
-pub fn write_once(dir: &Path, name: &str, contents: &[u8], private: bool) -> std::io::Result<bool> {
+/// Writes `dir/name` unless it exists; false if it did (nothing is written then). The file
+/// is created 0600, and `dir` (with missing parents) 0700 if it is missing.
+pub fn write_once(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<bool> {
     let path = dir.join(name);
     let tmp = dir.join(format!("{name}.tmp"));
-    let mut f = create(&tmp, private)?;
+    modes::create_private_dir(dir)?;
+    let mut f = create(&tmp)?;
     f.write_all(contents)?;
     f.sync_all()?;
     drop(f);
@@ -55,20 +58,9 @@ pub fn write_once(dir: &Path, name: &str, contents: &[u8], private: bool) -> std
     }
 }
 
-#[cfg(unix)]
-fn create(path: &Path, private: bool) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(if private { 0o600 } else { 0o644 })
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create(path: &Path, _private: bool) -> std::io::Result<File> {
-    OpenOptions::new()
+/// Opens the temporary file, private; an old one (left by a crash) is overwritten.
+fn create(path: &Path) -> std::io::Result<File> {
+    modes::private_options()
         .write(true)
         .create(true)
         .truncate(true)
@@ -94,25 +86,25 @@ mod tests {
     #[test]
     fn written_once_then_read_back_and_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
-        let (a, created) = load_or_create(dir.path(), "k", true, || "one\n".into()).unwrap();
+        let (a, created) = load_or_create(dir.path(), "k", || "one\n".into()).unwrap();
         assert!(created);
-        let (b, created) = load_or_create(dir.path(), "k", true, || "two\n".into()).unwrap();
+        let (b, created) = load_or_create(dir.path(), "k", || "two\n".into()).unwrap();
         assert_eq!((a.as_str(), b.as_str(), created), ("one\n", "one\n", false));
-        assert!(!write_once(dir.path(), "k", b"three", true).unwrap());
+        assert!(!write_once(dir.path(), "k", b"three").unwrap());
         assert_eq!(fs::read_to_string(dir.path().join("k")).unwrap(), "one\n");
         assert!(!dir.path().join("k.tmp").exists());
     }
 
     #[cfg(unix)]
     #[test]
-    fn private_files_are_owner_only() {
+    fn files_are_0600_and_a_missing_directory_0700() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        write_once(dir.path(), "secret", b"x", true).unwrap();
-        let mode = fs::metadata(dir.path().join("secret"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o077, 0);
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("new/store");
+        write_once(&dir, "secret", b"x").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.join("secret")), 0o600);
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&root.path().join("new")), 0o700);
     }
 }

@@ -297,8 +297,7 @@ impl NodeIdentity {
             .map(|b| format!("{b:02x}"))
             .collect();
         let (text, created) =
-            keyfile::load_or_create(dir, IDENTITY_KEY_FILE, true, || format!("{hex}\n"))
-                .map_err(io)?;
+            keyfile::load_or_create(dir, IDENTITY_KEY_FILE, || format!("{hex}\n")).map_err(io)?;
         if created {
             return Ok(fresh);
         }

@@ -119,6 +119,14 @@ impl EventStore for TimedStore {
         self.inner.max_hlc().await
     }
 
+    async fn seq_reservation(&self) -> Result<u64, StoreError> {
+        self.inner.seq_reservation().await
+    }
+
+    async fn reserve_seqs(&self, up_to: u64) -> Result<(), StoreError> {
+        self.inner.reserve_seqs(up_to).await
+    }
+
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         self.inner.stats().await
     }

@@ -263,3 +263,22 @@ async fn sqlite_store_meets_the_contract_under_every_sync_level() {
         commit_sequence(Arc::new(s)).await;
     }
 }
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_keeps_a_commit_sequence_and_a_fixed_one_across_a_reopen() {
+    use super::sqlite::{SqliteEventStore, SqliteStoreOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteEventStore::open(dir.path(), SqliteStoreOptions::default()).unwrap();
+    commit_sequence(Arc::new(s)).await;
+    // Reopened, the held events come first in key order, each once.
+    let s = SqliteEventStore::open(dir.path(), SqliteStoreOptions::default()).unwrap();
+    assert_eq!(*s.commits().borrow(), 4);
+    let (events, next) = s.committed_since(0, 100).await.unwrap();
+    let keys: Vec<(u128, u64)> = events
+        .iter()
+        .map(|e| (e.origin.0.as_u128(), e.seq))
+        .collect();
+    assert_eq!((keys, next), (vec![(1, 1), (1, 2), (2, 1), (3, 1)], 4));
+    s.close().await.unwrap();
+}

@@ -3,7 +3,6 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -11,9 +10,8 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand,
 use super::config::{self, FlagValues, ScreenOptions, Settings};
 use super::session::{Session, SessionError, SessionOptions};
 use super::store_kind::StoreKind;
-use crate::app::{Model, payload_json};
+use crate::store::StoreError;
 use crate::store::file::{FsyncPolicy, default_data_dir, room_dir};
-use crate::store::{EventStore, StoreError};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -320,19 +318,8 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Some(Command::Export(args)) if args.store.kind != StoreKind::File => {
-                if args.since.is_some() {
-                    return Err("export --since reads the file store only".to_string());
-                }
-                export_opened(&args.store).await?;
-                Ok(ExitCode::SUCCESS)
-            }
             Some(Command::Export(args)) => {
                 super::export::export(&store_ref(&args.store)?, args.since).await?;
-                Ok(ExitCode::SUCCESS)
-            }
-            Some(Command::State(args)) if args.kind != StoreKind::File => {
-                state_opened(&args).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Some(Command::State(args)) => {
@@ -384,9 +371,17 @@ fn explain_store_error(e: StoreError) -> String {
 
 /// The store of a room (a private room's directory is named by its id, and its payloads
 /// are sealed with a key derived from the room key).
+///
+/// These read the log file directly (`LogReader`), without the store's lock, so they work
+/// while the app runs. A SQLite store is refused with a message: it has no lock-free
+/// reader here, and opening it as a store would take the running app's lock.
 fn store_ref(args: &StoreArgs) -> Result<super::export::StoreRef, String> {
-    if args.kind != StoreKind::File {
-        return Err("tail and compact work on the file store only (--store file)".to_string());
+    if args.kind == StoreKind::Sqlite {
+        return Err(
+            "export, state, tail and compact read a file store only; for a SQLite store \
+             (--store sqlite) read events.sqlite3 in its store directory with sqlite3 -readonly"
+                .into(),
+        );
     }
     let key = room_key(args)?;
     let public = match &key {
@@ -398,73 +393,6 @@ fn store_ref(args: &StoreArgs) -> Result<super::export::StoreRef, String> {
         room: args.room.clone(),
         at_rest: key.map(|k| crate::store::file::AtRestKey::derive(&k.bytes())),
     })
-}
-
-/// Opens a room's store of `args.kind` (not read-only: the app must be stopped on it).
-async fn open_store(args: &StoreArgs) -> Result<Arc<dyn EventStore>, String> {
-    args.kind.check_available()?;
-    let public = match room_key(args)? {
-        Some(key) => key.room_id(&args.room),
-        None => args.room.clone(),
-    };
-    let dir = room_dir(&args.resolve_data_dir()?, &public);
-    if !args.kind.exists_in(&dir) {
-        return Err(format!(
-            "no store for room `{}` in {}",
-            args.room,
-            dir.display()
-        ));
-    }
-    let opened = args
-        .kind
-        .open(dir, FsyncPolicy::Never, None)
-        .await
-        .map_err(explain_store_error)?;
-    Ok(opened.store)
-}
-
-/// `export` of a store other than the file store: opened as the node would open it, so
-/// only with the app stopped on it.
-async fn export_opened(args: &StoreArgs) -> Result<(), String> {
-    let store = open_store(args).await?;
-    let mut events = store.all_events().await.map_err(|e| e.to_string())?;
-    let _ = store.close().await;
-    events.sort_by_key(crate::protocol::Event::order_key);
-    let mut out = String::new();
-    for e in &events {
-        let line = serde_json::json!({
-            "id": e.id,
-            "origin": e.origin.to_string(),
-            "seq": e.seq,
-            "hlc": e.hlc,
-            "created_at_ms": e.created_at_ms,
-            "op": payload_json(&e.payload),
-        });
-        out.push_str(&line.to_string());
-        out.push('\n');
-    }
-    print_all(out).await
-}
-
-/// `state` of a store other than the file store (see [`export_opened`]).
-async fn state_opened(args: &StoreArgs) -> Result<(), String> {
-    let store = open_store(args).await?;
-    let events = store.all_events().await.map_err(|e| e.to_string())?;
-    let _ = store.close().await;
-    let model = Model::from_events(events.iter());
-    let mut doc = model.state_json().map_err(|e| e.to_string())?;
-    doc.push('\n');
-    print_all(doc).await
-}
-
-async fn print_all(text: String) -> Result<(), String> {
-    use tokio::io::AsyncWriteExt;
-    let mut stdout = tokio::io::stdout();
-    stdout
-        .write_all(text.as_bytes())
-        .await
-        .and(stdout.flush().await)
-        .map_err(|e| format!("cannot write to stdout: {e}"))
 }
 
 fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
@@ -631,6 +559,27 @@ mod store_flag_tests {
     fn options(args: &[&str]) -> Result<SessionOptions, String> {
         let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
         session_options(&cli.run)
+    }
+
+    #[test]
+    fn the_readers_refuse_a_sqlite_store_with_what_to_use() {
+        let cli = Cli::try_parse_from([
+            "gossip-chat",
+            "export",
+            "--data-dir",
+            "/tmp/x",
+            "--store",
+            "sqlite",
+        ])
+        .unwrap();
+        let Some(Command::Export(args)) = cli.command else {
+            panic!("not export");
+        };
+        let e = store_ref(&args.store).unwrap_err();
+        assert!(
+            e.contains("file store only") && e.contains("sqlite3 -readonly"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -437,6 +437,7 @@ impl Headless {
                     "pending": self.session.node().pending_own() + 1,
                 }))
                 .await;
+            self.out.sync().await;
         }
         let session = self.session.clone();
         let mut submit = std::pin::pin!(session.submit(op));

@@ -26,7 +26,8 @@ pub struct OpenedStore {
     pub identity: NodeIdentity,
     /// The store directory.
     pub dir: PathBuf,
-    /// What opening a file store found (damage dropped); `None` for SQLite.
+    /// What opening a file store found (damage dropped, modes tightened); `None` for
+    /// SQLite.
     pub report: Option<OpenReport>,
 }
 
@@ -51,8 +52,9 @@ impl StoreKind {
         }
     }
 
-    /// Opens (creating if needed) the store of this kind in `dir`; a file store seals
-    /// payloads at rest under `at_rest` (a private room's key).
+    /// Opens (creating if needed) the store of this kind in `dir`. A private room's
+    /// `at_rest` key seals its payloads in a file store; the SQLite store cannot seal
+    /// them, so a private room is refused there rather than kept in the clear.
     pub async fn open(
         self,
         dir: PathBuf,
@@ -74,6 +76,14 @@ impl StoreKind {
                     dir,
                 })
             }
+            StoreKind::Sqlite if at_rest.is_some() => Err(StoreError::Io {
+                context: format!("opening a SQLite store in {}", dir.display()),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "the SQLite store does not seal a private room's messages on disk; \
+                     use the file store (--store file) for a room with a secret",
+                ),
+            }),
             StoreKind::Sqlite => open_sqlite(dir, fsync).await,
         }
     }
@@ -113,4 +123,49 @@ async fn open_sqlite(dir: PathBuf, _fsync: FsyncPolicy) -> Result<OpenedStore, S
             "built without the `sqlite` feature (cargo build --features sqlite)",
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_private_room_is_refused_by_the_sqlite_store_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("room");
+        let key = AtRestKey::derive(&[7; 32]);
+        let err = match StoreKind::Sqlite
+            .open(store.clone(), FsyncPolicy::Never, Some(key))
+            .await
+        {
+            Ok(_) => panic!("a private room opened a SQLite store"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("--store file"), "{err}");
+        assert!(!store.exists());
+    }
+
+    #[tokio::test]
+    async fn a_file_store_reports_its_tightened_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("room");
+        let opened = StoreKind::File
+            .open(store.clone(), FsyncPolicy::Never, None)
+            .await
+            .unwrap();
+        opened.store.close().await.unwrap();
+        drop(opened);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let opened = StoreKind::File
+                .open(store.clone(), FsyncPolicy::Never, None)
+                .await
+                .unwrap();
+            let report = opened.report.clone().unwrap();
+            assert_eq!(report.tightened, vec![store.clone()]);
+            opened.store.close().await.unwrap();
+        }
+    }
 }

@@ -26,7 +26,7 @@ pub fn load_or_create_node_id(dir: &Path) -> Result<NodeId, StoreError> {
 fn load_or_create_with(dir: &Path, fresh: NodeId) -> Result<NodeId, StoreError> {
     let path = dir.join(NODE_ID_FILE);
     // Written once, atomically (see `auth::keyfile`): never half written, never replaced.
-    let (text, _) = keyfile::load_or_create(dir, NODE_ID_FILE, true, || format!("{fresh}\n"))
+    let (text, _) = keyfile::load_or_create(dir, NODE_ID_FILE, || format!("{fresh}\n"))
         .map_err(io_err(format!("reading or creating {}", path.display())))?;
     let id: NodeId = text
         .trim()

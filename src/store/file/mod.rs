@@ -328,36 +328,20 @@ impl Shared {
 }
 
 /// Reads and decodes the event whose body is at `loc` in `file`.
-fn read_event(
-    file: &File,
-    path: &Path,
-    loc: Loc,
-    at_rest: Option<&AtRestKey>,
-) -> Result<Event, StoreError> {
+fn read_event(file: &File, path: &Path, loc: Loc) -> Result<Event, StoreError> {
     let mut body = vec![0u8; loc.len as usize];
     read_exact_at(file, &mut body, loc.offset).map_err(io_err(format!(
         "reading the record at offset {} of {}",
         loc.offset,
         path.display()
     )))?;
-    let event: Event = codec::decode(&body, MAX_BODY_LEN as usize).map_err(|e| {
+    codec::decode(&body, MAX_BODY_LEN as usize).map_err(|e| {
         StoreError::Corrupt(format!(
             "{}: the record at offset {} does not decode: {e}",
             path.display(),
             loc.offset
         ))
-    })?;
-    // The equivocation rule judges the plaintext events, as every peer does.
-    match at_rest {
-        None => Ok(event),
-        Some(key) => key.open(event).map_err(|e| {
-            StoreError::Corrupt(format!(
-                "{}: the record at offset {}: {e}",
-                path.display(),
-                loc.offset
-            ))
-        }),
-    }
+    })
 }
 
 /// Resolves keys the log holds more than one record of (equivocations appended by
@@ -369,8 +353,18 @@ fn resolve_repeats(
     path: &Path,
     index: &mut Index,
     repeated: Vec<Entry>,
-    at_rest: Option<&AtRestKey>,
+    at_rest: Option<&crypt::AtRestKey>,
 ) -> Result<u64, StoreError> {
+    // The rule compares events as every node sees them: sealed payloads are opened first.
+    let read = |loc| -> Result<Event, StoreError> {
+        let event = read_event(file, path, loc)?;
+        match at_rest {
+            Some(key) => key
+                .open(event)
+                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display()))),
+            None => Ok(event),
+        }
+    };
     let mut equivocations = 0;
     for mut entry in repeated {
         let Some(held_loc) = index.get(&entry.origin, entry.seq) else {
@@ -379,8 +373,8 @@ fn resolve_repeats(
         if held_loc == entry.loc {
             continue;
         }
-        let held = read_event(file, path, held_loc, at_rest)?;
-        let new = read_event(file, path, entry.loc, at_rest)?;
+        let held = read(held_loc)?;
+        let new = read(entry.loc)?;
         if held == new {
             continue;
         }
@@ -468,9 +462,9 @@ impl FileEventStore {
 
         let mut index = Index::default();
         let mut shadowed_records = 0u64;
+        let mut repeated = Vec::new();
         let at_rest = options.at_rest.clone();
         let check = |body: &[u8]| at_rest.as_ref().is_none_or(|k| k.body_opens(body));
-        let mut repeated = Vec::new();
         let scan = record::scan_checked(&mut file, 0, log_bytes_before, &check, |r| {
             let entry = Entry {
                 origin: r.head.origin,
@@ -490,13 +484,8 @@ impl FileEventStore {
             }
         })
         .map_err(io_err(format!("scanning {}", log_path.display())))?;
-        let equivocations = resolve_repeats(
-            &file,
-            &log_path,
-            &mut index,
-            repeated,
-            options.at_rest.as_ref(),
-        )?;
+        let equivocations =
+            resolve_repeats(&file, &log_path, &mut index, repeated, at_rest.as_ref())?;
         if scan.valid_len < log_bytes_before {
             file.set_len(scan.valid_len)
                 .and_then(|()| file.sync_all())

@@ -404,7 +404,10 @@ async fn a_sealed_store_judges_equivocations_on_the_plaintext_events() {
             },
             "pair {i}"
         );
-        assert_eq!(s.save(winner.clone()).await.unwrap(), SaveOutcome::Duplicate);
+        assert_eq!(
+            s.save(winner.clone()).await.unwrap(),
+            SaveOutcome::Duplicate
+        );
         assert_eq!(s.get(winner.origin, 1).await.unwrap(), Some(winner.clone()));
         s.close().await.unwrap();
         // The log holds both sealed records: the open resolves them the same way.
