@@ -133,6 +133,7 @@ async fn tui(data_dir: &Path) -> (u64, Duration) {
         node_id: NodeId::random(),
         room: ROOM.into(),
         listen: "127.0.0.1:7000".parse().expect("an address"),
+        addresses: Vec::new(),
         mdns: false,
         private: false,
         events: total,

@@ -126,6 +126,7 @@ fn main() {
         store_bytes: 20 << 20,
         clock: VectorClock::new(),
         data_dir: std::env::temp_dir(),
+        addresses: Vec::new(),
         sending: 0,
     };
     let started = Instant::now();

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeStruct, Serializer};
 use uuid::Uuid;
 
-use super::chat::{ChatLine, ChatLog};
+use super::chat::{ChatLine, ChatLog, MessageKind};
 use super::list::{ItemLookupError, ItemView, ListOpError, MoveTo, SharedList};
 use super::nick::Nicks;
 use super::op::{AppOp, DecodeOpError, InvalidOp};
@@ -23,13 +23,39 @@ pub struct Counts {
     pub duplicates: u64,
     /// Ops that break the rules (see [`AppOp::validate`]) and were ignored.
     pub ignored_invalid: u64,
-    /// Ops in an op format version this build does not read, skipped.
+    /// Ops in an op format version this build does not read: shown as "unsupported
+    /// message", never guessed at.
     pub skipped_unknown_version: u64,
     /// Payloads that are not ops at all.
     pub undecodable: u64,
     /// Library identity events (an origin's seq 1, carrying its public key): not app ops,
     /// skipped on purpose.
     pub identity: u64,
+}
+
+/// Why a chat edit, delete or reply could not be made.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChatOpError {
+    /// No such message is held here (for edit and delete: none of yours).
+    #[error("no message {seq} from {origin} here (only your own messages can be changed)")]
+    NoSuchMessage {
+        /// The message's origin.
+        origin: NodeId,
+        /// Its seq.
+        seq: u64,
+    },
+    /// The message is already deleted.
+    #[error("that message is deleted")]
+    Deleted,
+    /// The message is in a format this build does not read.
+    #[error("that message is in a format this build does not read")]
+    Unsupported,
+    /// The edit would not change the text.
+    #[error("the text is unchanged")]
+    Unchanged,
+    /// The op breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidOp),
 }
 
 /// What [`Model::apply`] did with one event.
@@ -44,7 +70,7 @@ pub enum Applied {
     Duplicate,
     /// The op breaks a rule and was ignored.
     Invalid(InvalidOp),
-    /// The op is in an unknown format version and was skipped.
+    /// The op is in an unknown format version: shown as "unsupported message".
     UnknownVersion(u16),
     /// The payload is not an op.
     Undecodable(DecodeOpError),
@@ -59,7 +85,7 @@ impl std::fmt::Display for Applied {
             Applied::Folded { kind } => f.write_str(kind),
             Applied::Duplicate => f.write_str("duplicate"),
             Applied::Invalid(e) => write!(f, "ignored: {e}"),
-            Applied::UnknownVersion(v) => write!(f, "skipped: unknown op format version {v}"),
+            Applied::UnknownVersion(v) => write!(f, "unsupported: op format version {v}"),
             Applied::Undecodable(e) => write!(f, "undecodable: {e}"),
             Applied::Identity => f.write_str("identity"),
         }
@@ -112,6 +138,12 @@ impl Model {
             Ok(op) => op,
             Err(DecodeOpError::UnknownVersion(v)) => {
                 self.counts.skipped_unknown_version += 1;
+                // Shown, so the reader knows something was said, but never decoded: a
+                // guess at a format this build does not know would be garbage.
+                let kind = MessageKind::Unsupported(v);
+                let stamp = Stamp::of(event);
+                self.chat
+                    .insert(stamp, event.created_at_ms, String::new(), kind);
                 return Applied::UnknownVersion(v);
             }
             Err(e) => {
@@ -126,7 +158,22 @@ impl Model {
         let kind = op.kind();
         let stamp = Stamp::of(event);
         match op {
-            AppOp::Chat { text } => self.chat.insert(stamp, event.created_at_ms, text),
+            AppOp::Chat { text } => {
+                let kind = MessageKind::Plain;
+                self.chat.insert(stamp, event.created_at_ms, text, kind);
+            }
+            AppOp::Action { text } => {
+                let kind = MessageKind::Action;
+                self.chat.insert(stamp, event.created_at_ms, text, kind);
+            }
+            AppOp::Reply { origin, seq, text } => {
+                let kind = MessageKind::Reply(origin, seq);
+                self.chat.insert(stamp, event.created_at_ms, text, kind);
+            }
+            // The target is named by the editing event's own origin: author-only by
+            // construction.
+            AppOp::ChatEdit { seq, text } => self.chat.edit(stamp, seq, text),
+            AppOp::ChatDelete { seq } => self.chat.delete(stamp.origin, seq),
             AppOp::Nick { name } => {
                 self.nicks.set(stamp, name);
             }
@@ -150,9 +197,71 @@ impl Model {
         self.chat.lines(&self.nicks)
     }
 
-    /// The name shown for `origin`: its nickname, or its short id.
+    /// The name shown for `origin` everywhere (chat, peers, status, events): its nickname,
+    /// followed by a short id when another origin holds the same one (`me@vm·5bac`), or
+    /// else its short id.
     pub fn display_name(&self, origin: NodeId) -> std::borrow::Cow<'_, str> {
         self.nicks.display(origin)
+    }
+
+    /// The name shown for a peer known by `name` (say from its Hello) that has no nickname
+    /// op here yet: `name`, with a short id when an origin's nickname is the same.
+    pub fn display_peer_name(&self, origin: NodeId, name: &str) -> String {
+        match self.nicks.get(origin) {
+            Some(_) => self.nicks.display(origin).into_owned(),
+            None if self.nicks.holders(name) > 0 => super::nick::disambiguated(name, origin),
+            None => name.to_string(),
+        }
+    }
+
+    /// The message `(origin, seq)`, if held.
+    pub fn message(&self, origin: NodeId, seq: u64) -> Option<ChatLine<'_>> {
+        self.chat.get(origin, seq, &self.nicks)
+    }
+
+    /// `me`'s latest message that can still be edited or deleted (Up on an empty line).
+    pub fn last_own_message(&self, me: NodeId) -> Option<ChatLine<'_>> {
+        self.chat.last_editable(me, &self.nicks)
+    }
+
+    /// An op editing `me`'s message `seq` to `text`: refused unless it is `me`'s own,
+    /// held here, not deleted and actually changed.
+    pub fn edit_op(&self, me: NodeId, seq: u64, text: &str) -> Result<AppOp, ChatOpError> {
+        let line = self.own_line(me, seq)?;
+        let op = AppOp::chat_edit(seq, text)?;
+        if let AppOp::ChatEdit { text, .. } = &op
+            && text == line.text
+        {
+            return Err(ChatOpError::Unchanged);
+        }
+        Ok(op)
+    }
+
+    /// An op deleting `me`'s message `seq`: refused unless it is `me`'s own, held here and
+    /// not yet deleted.
+    pub fn delete_op(&self, me: NodeId, seq: u64) -> Result<AppOp, ChatOpError> {
+        self.own_line(me, seq)?;
+        Ok(AppOp::chat_delete(seq)?)
+    }
+
+    /// An op answering message `(origin, seq)`, which must be held here.
+    pub fn reply_op(&self, origin: NodeId, seq: u64, text: &str) -> Result<AppOp, ChatOpError> {
+        self.message(origin, seq)
+            .ok_or(ChatOpError::NoSuchMessage { origin, seq })?;
+        Ok(AppOp::reply(origin, seq, text)?)
+    }
+
+    fn own_line(&self, me: NodeId, seq: u64) -> Result<ChatLine<'_>, ChatOpError> {
+        let line = self
+            .message(me, seq)
+            .ok_or(ChatOpError::NoSuchMessage { origin: me, seq })?;
+        if line.deleted {
+            return Err(ChatOpError::Deleted);
+        }
+        if line.unsupported.is_some() {
+            return Err(ChatOpError::Unsupported);
+        }
+        Ok(line)
     }
 
     /// The nickname `origin` chose, if any.

@@ -18,8 +18,8 @@ pub mod stamp;
 #[cfg(test)]
 mod tests;
 
-pub use chat::ChatLine;
-pub use fold::{Applied, Counts, Model};
+pub use chat::{ChatLine, DELETED_TEXT, Quote, UNSUPPORTED_TEXT};
+pub use fold::{Applied, ChatOpError, Counts, Model};
 pub use list::{ItemLookupError, ItemView, ListOpError, MoveTo};
 pub use op::{AppOp, DecodeOpError, EncodeOpError, InvalidOp, OP_FORMAT_VERSION, payload_json};
 pub(crate) use seen::Seen;

@@ -2,17 +2,23 @@
 //!
 //! A payload is a 2-byte little-endian op format version followed by the bincode encoding of
 //! an [`AppOp`]. The version comes first so that a build meeting a newer format can say so
-//! and skip the event, instead of misreading it: bincode is not self-describing, so a new
-//! variant or field needs a new version.
+//! and show "unsupported message", instead of misreading it: bincode is not self-describing,
+//! so a new variant or field needs a new version. Each op is written with the *oldest*
+//! version that has it ([`AppOp::min_version`]), so older builds keep reading every op they
+//! know. `docs/APP-PROTOCOL.md` is the full byte-level description.
 
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::fractional;
+use crate::protocol::NodeId;
 use crate::protocol::codec::{self, CodecError};
 
-/// The op format version this build writes, and the only one it reads.
-pub const OP_FORMAT_VERSION: u16 = 1;
+/// The newest op format version this build writes and reads (it reads every version from 1).
+///
+/// Version 1: chat, nick and the list ops. Version 2 adds chat edit and delete, `/me` actions
+/// and replies.
+pub const OP_FORMAT_VERSION: u16 = 2;
 /// The most bytes a chat message or list item text may take.
 pub const MAX_TEXT_BYTES: usize = 4096;
 /// The most characters a nickname may take.
@@ -70,6 +76,35 @@ pub enum AppOp {
         /// The item.
         item: Uuid,
     },
+    /// A new text for one of the origin's own messages (since version 2). The message is
+    /// named by its seq alone: its origin is the editing event's origin, so only the author
+    /// can edit it (origins are signed).
+    ChatEdit {
+        /// The edited message's seq at this origin.
+        seq: u64,
+        /// The new text.
+        text: String,
+    },
+    /// One of the origin's own messages deleted, for good (since version 2).
+    ChatDelete {
+        /// The deleted message's seq at this origin.
+        seq: u64,
+    },
+    /// A `/me` action, shown as "* ann waves" (since version 2).
+    Action {
+        /// What the author does.
+        text: String,
+    },
+    /// A message answering another one, shown with the first line of the answered message
+    /// (since version 2).
+    Reply {
+        /// The answered message's origin.
+        origin: NodeId,
+        /// The answered message's seq at that origin.
+        seq: u64,
+        /// The answer.
+        text: String,
+    },
 }
 
 /// Why an op breaks the rules every replica checks before folding it.
@@ -106,6 +141,9 @@ pub enum InvalidOp {
         /// Its length in bytes.
         len: usize,
     },
+    /// A message reference names seq 0 or the nil origin, which no event has.
+    #[error("the referenced message does not exist (seq 0 or nil origin)")]
+    BadReference,
 }
 
 /// Why a payload could not be turned into an op.
@@ -120,6 +158,16 @@ pub enum DecodeOpError {
     /// The bytes after the version tag are not a valid op.
     #[error("malformed op: {0}")]
     Malformed(#[from] CodecError),
+    /// The op is newer than the version its payload claims: no honest writer does that.
+    #[error("a {kind} op needs op format version {needs}, the payload says {version}")]
+    TooNewForVersion {
+        /// The op's kind.
+        kind: &'static str,
+        /// The version the op needs.
+        needs: u16,
+        /// The version the payload claims.
+        version: u16,
+    },
 }
 
 /// Why an op could not be built or encoded.
@@ -219,6 +267,56 @@ impl AppOp {
         AppOp::ListRemove { item }
     }
 
+    /// A new text for the author's own message `seq`, trimmed and checked. See also
+    /// [`Model::edit_op`](super::Model::edit_op), which checks the message is yours.
+    pub fn chat_edit(seq: u64, text: &str) -> Result<AppOp, InvalidOp> {
+        AppOp::ChatEdit {
+            seq,
+            text: text.trim().to_string(),
+        }
+        .validated()
+    }
+
+    /// The author's own message `seq` deleted.
+    pub fn chat_delete(seq: u64) -> Result<AppOp, InvalidOp> {
+        AppOp::ChatDelete { seq }.validated()
+    }
+
+    /// A `/me` action, trimmed and checked.
+    pub fn action(text: &str) -> Result<AppOp, InvalidOp> {
+        AppOp::Action {
+            text: text.trim().to_string(),
+        }
+        .validated()
+    }
+
+    /// A reply to message `(origin, seq)`, trimmed and checked.
+    pub fn reply(origin: NodeId, seq: u64, text: &str) -> Result<AppOp, InvalidOp> {
+        AppOp::Reply {
+            origin,
+            seq,
+            text: text.trim().to_string(),
+        }
+        .validated()
+    }
+
+    /// The oldest op format version that has this op: the version it is written with.
+    pub fn min_version(&self) -> u16 {
+        match self {
+            AppOp::Chat { .. }
+            | AppOp::Nick { .. }
+            | AppOp::ListAdd { .. }
+            | AppOp::ListEdit { .. }
+            | AppOp::ListCheck { .. }
+            | AppOp::ListMove { .. }
+            | AppOp::ListRemove { .. } => 1,
+            AppOp::ChatEdit { .. }
+            | AppOp::ChatDelete { .. }
+            | AppOp::Action { .. }
+            | AppOp::Reply { .. } => 2,
+        }
+    }
+
     fn validated(self) -> Result<AppOp, InvalidOp> {
         self.validate()?;
         Ok(self)
@@ -227,10 +325,25 @@ impl AppOp {
     /// Checks the rules every replica applies to a received op before folding it: texts
     /// non-empty after trimming, at most [`MAX_TEXT_BYTES`], no control characters but
     /// newlines; nicknames at most [`MAX_NICK_CHARS`] and no control characters at all;
-    /// positions valid fractional keys.
+    /// positions valid fractional keys; message references a non-nil origin and a seq of at
+    /// least 1.
     pub fn validate(&self) -> Result<(), InvalidOp> {
         match self {
-            AppOp::Chat { text } | AppOp::ListEdit { text, .. } => check_text(text),
+            AppOp::Chat { text } | AppOp::ListEdit { text, .. } | AppOp::Action { text } => {
+                check_text(text)
+            }
+            AppOp::ChatEdit { seq, text } => {
+                check_seq(*seq)?;
+                check_text(text)
+            }
+            AppOp::ChatDelete { seq } => check_seq(*seq),
+            AppOp::Reply { origin, seq, text } => {
+                if origin.is_nil() {
+                    return Err(InvalidOp::BadReference);
+                }
+                check_seq(*seq)?;
+                check_text(text)
+            }
             AppOp::Nick { name } => check_nick(name),
             AppOp::ListAdd { text, pos, .. } => {
                 check_text(text)?;
@@ -251,6 +364,10 @@ impl AppOp {
             AppOp::ListCheck { .. } => "list_check",
             AppOp::ListMove { .. } => "list_move",
             AppOp::ListRemove { .. } => "list_remove",
+            AppOp::ChatEdit { .. } => "chat_edit",
+            AppOp::ChatDelete { .. } => "chat_delete",
+            AppOp::Action { .. } => "action",
+            AppOp::Reply { .. } => "reply",
         }
     }
 
@@ -263,7 +380,7 @@ impl AppOp {
 
     /// The payload without the checks, for tests that need what a faulty peer would send.
     pub(crate) fn encode_unchecked(&self) -> Result<Vec<u8>, CodecError> {
-        let mut out = OP_FORMAT_VERSION.to_le_bytes().to_vec();
+        let mut out = self.min_version().to_le_bytes().to_vec();
         codec::encode_into(self, &mut out)?;
         Ok(out)
     }
@@ -274,11 +391,21 @@ impl AppOp {
             return Err(DecodeOpError::Truncated(payload.len()));
         };
         let version = u16::from_le_bytes([lo, hi]);
-        if version != OP_FORMAT_VERSION {
+        if !(1..=OP_FORMAT_VERSION).contains(&version) {
             return Err(DecodeOpError::UnknownVersion(version));
         }
         let body = payload.get(2..).unwrap_or_default();
-        Ok(codec::decode(body, MAX_PAYLOAD_BYTES)?)
+        let op: AppOp = codec::decode(body, MAX_PAYLOAD_BYTES)?;
+        // A version-1 payload holding a version-2 op would be misread by a version-1 build
+        // as garbage; refusing it here keeps every build's reading of a payload the same.
+        if op.min_version() > version {
+            return Err(DecodeOpError::TooNewForVersion {
+                kind: op.kind(),
+                needs: op.min_version(),
+                version,
+            });
+        }
+        Ok(op)
     }
 
     /// The op as JSON, tagged by `"op"` with the [`AppOp::kind`] name, for `export`.
@@ -299,13 +426,52 @@ impl AppOp {
                 json!({ "op": self.kind(), "item": item, "pos": pos })
             }
             AppOp::ListRemove { item } => json!({ "op": self.kind(), "item": item }),
+            AppOp::ChatEdit { seq, text } => json!({ "op": self.kind(), "seq": seq, "text": text }),
+            AppOp::ChatDelete { seq } => json!({ "op": self.kind(), "seq": seq }),
+            AppOp::Action { text } => json!({ "op": self.kind(), "text": text }),
+            AppOp::Reply { origin, seq, text } => json!({
+                "op": self.kind(),
+                "origin": origin.to_string(),
+                "seq": seq,
+                "text": text,
+            }),
         }
     }
 }
 
+fn check_seq(seq: u64) -> Result<(), InvalidOp> {
+    if seq == 0 {
+        Err(InvalidOp::BadReference)
+    } else {
+        Ok(())
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            // Writing to a String cannot fail.
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
 /// A payload as JSON for `export`: the decoded op (with an `"invalid"` reason if it breaks
-/// the rules), or `{"op": "unknown_version", ...}` / `{"op": "undecodable", ...}`.
+/// the rules); `{"op": "identity", "key": "<hex>"}` for an origin's identity event;
+/// `{"op": "unsupported", "version": V}` for an op format this build does not read (never a
+/// guess at its content); `{"op": "undecodable", ...}` for anything else.
 pub fn payload_json(payload: &[u8]) -> Value {
+    if crate::auth::is_identity_payload(payload) {
+        return match crate::auth::identity_key_of(payload) {
+            Some(key) => json!({ "op": "identity", "key": hex(&key) }),
+            None => {
+                json!({ "op": "undecodable", "error": "bad identity key", "len": payload.len() })
+            }
+        };
+    }
     match AppOp::decode(payload) {
         Ok(op) => {
             let mut v = op.to_json();
@@ -322,7 +488,7 @@ pub fn payload_json(payload: &[u8]) -> Value {
             v
         }
         Err(DecodeOpError::UnknownVersion(version)) => {
-            json!({ "op": "unknown_version", "version": version, "len": payload.len() })
+            json!({ "op": "unsupported", "version": version })
         }
         Err(e) => json!({ "op": "undecodable", "error": e.to_string(), "len": payload.len() }),
     }
@@ -367,6 +533,19 @@ mod tests {
                 pos: "0V".into(),
             },
             AppOp::ListRemove { item },
+            AppOp::ChatEdit {
+                seq: 3,
+                text: "fixed".into(),
+            },
+            AppOp::ChatDelete { seq: 3 },
+            AppOp::Action {
+                text: "waves".into(),
+            },
+            AppOp::Reply {
+                origin: NodeId::from_u128(7),
+                seq: 2,
+                text: "yes".into(),
+            },
         ]
     }
 
@@ -374,20 +553,89 @@ mod tests {
     fn every_op_round_trips_through_a_payload() {
         for op in all_ops() {
             let payload = op.encode().unwrap();
-            assert_eq!(&payload[..2], &OP_FORMAT_VERSION.to_le_bytes());
+            assert_eq!(&payload[..2], &op.min_version().to_le_bytes());
+            assert!(op.min_version() <= OP_FORMAT_VERSION);
             assert_eq!(AppOp::decode(&payload).unwrap(), op);
         }
     }
 
     #[test]
-    fn unknown_version_is_its_own_error() {
-        let mut payload = AppOp::Chat { text: "x".into() }.encode().unwrap();
-        payload[..2].copy_from_slice(&2u16.to_le_bytes());
+    fn old_ops_keep_version_1_so_older_builds_still_read_them() {
+        for op in &all_ops()[..7] {
+            assert_eq!(op.min_version(), 1, "{}", op.kind());
+        }
+        for op in &all_ops()[7..] {
+            assert_eq!(op.min_version(), 2, "{}", op.kind());
+        }
+    }
+
+    #[test]
+    fn unknown_version_is_unsupported_never_a_guess() {
+        for v in [0u16, OP_FORMAT_VERSION + 1, u16::MAX] {
+            let mut payload = AppOp::Chat { text: "x".into() }.encode().unwrap();
+            payload[..2].copy_from_slice(&v.to_le_bytes());
+            assert!(matches!(
+                AppOp::decode(&payload),
+                Err(DecodeOpError::UnknownVersion(got)) if got == v
+            ));
+            assert_eq!(
+                payload_json(&payload),
+                json!({ "op": "unsupported", "version": v })
+            );
+        }
+    }
+
+    #[test]
+    fn a_new_op_under_an_old_version_tag_is_refused() {
+        let mut payload = AppOp::action("waves").unwrap().encode().unwrap();
+        payload[..2].copy_from_slice(&1u16.to_le_bytes());
         assert!(matches!(
             AppOp::decode(&payload),
-            Err(DecodeOpError::UnknownVersion(2))
+            Err(DecodeOpError::TooNewForVersion {
+                kind: "action",
+                needs: 2,
+                version: 1
+            })
         ));
-        assert_eq!(payload_json(&payload)["op"], "unknown_version");
+        assert_eq!(payload_json(&payload)["op"], "undecodable");
+    }
+
+    #[test]
+    fn the_identity_event_is_named_with_its_key() {
+        let key = [0xabu8; crate::auth::PUBLIC_KEY_LEN];
+        let payload = crate::auth::identity_payload(&key);
+        assert_eq!(
+            payload_json(&payload),
+            json!({ "op": "identity", "key": "ab".repeat(crate::auth::PUBLIC_KEY_LEN) })
+        );
+        let short = &payload[..payload.len() - 1];
+        assert_eq!(payload_json(short)["op"], "undecodable");
+    }
+
+    #[test]
+    fn references_and_texts_of_the_new_ops_are_checked() {
+        assert_eq!(AppOp::chat_edit(0, "x"), Err(InvalidOp::BadReference));
+        assert_eq!(AppOp::chat_edit(1, " "), Err(InvalidOp::EmptyText));
+        assert_eq!(AppOp::chat_delete(0), Err(InvalidOp::BadReference));
+        assert_eq!(
+            AppOp::action("a\u{1b}[2J"),
+            Err(InvalidOp::ControlChar(0x1b))
+        );
+        assert_eq!(
+            AppOp::reply(NodeId::from_u128(0), 1, "x"),
+            Err(InvalidOp::BadReference)
+        );
+        assert_eq!(
+            AppOp::reply(NodeId::from_u128(1), 0, "x"),
+            Err(InvalidOp::BadReference)
+        );
+        assert!(AppOp::reply(NodeId::from_u128(1), 1, "ok").is_ok());
+        assert_eq!(
+            AppOp::chat_edit(1, &"x".repeat(MAX_TEXT_BYTES + 1)),
+            Err(InvalidOp::TextTooLong {
+                len: MAX_TEXT_BYTES + 1
+            })
+        );
     }
 
     #[test]
@@ -491,5 +739,58 @@ mod tests {
         let v = payload_json(&bad);
         assert_eq!(v["op"], "chat");
         assert_eq!(v["invalid"], "the text is empty");
+    }
+
+    const APP_PROTOCOL_MD: &str = include_str!("../../../docs/APP-PROTOCOL.md");
+
+    fn unhex(text: &str) -> Vec<u8> {
+        let digits: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
+        assert!(
+            text.chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ' ' || c == '|')
+        );
+        digits
+            .chunks(2)
+            .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+            .collect()
+    }
+
+    /// The `(json, payload)` pairs of the doc's examples section.
+    fn doc_examples() -> Vec<(Value, Vec<u8>)> {
+        let section = APP_PROTOCOL_MD.split("## 5. Examples").nth(1).unwrap();
+        let block = section
+            .split("```text")
+            .nth(1)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap();
+        let lines: Vec<&str> = block.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines
+            .chunks(2)
+            .map(|pair| (serde_json::from_str(pair[0]).unwrap(), unhex(pair[1])))
+            .collect()
+    }
+
+    #[test]
+    fn the_protocol_doc_examples_decode_to_their_json() {
+        let examples = doc_examples();
+        for (expected, payload) in &examples {
+            assert_eq!(&payload_json(payload), expected);
+            if let Ok(op) = AppOp::decode(payload) {
+                // Canonical: the op encodes back to the very bytes of the doc.
+                assert_eq!(&op.encode().unwrap(), payload, "{expected}");
+            }
+        }
+        // One example per op, and for the two payloads that are not ops.
+        let mut kinds: Vec<&str> = examples
+            .iter()
+            .map(|(v, _)| v["op"].as_str().unwrap())
+            .collect();
+        kinds.sort_unstable();
+        let mut wanted: Vec<&str> = all_ops().iter().map(AppOp::kind).collect();
+        wanted.extend(["identity", "unsupported"]);
+        wanted.sort_unstable();
+        assert_eq!(kinds, wanted);
     }
 }

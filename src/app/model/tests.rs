@@ -82,6 +82,15 @@ enum Step {
     Sync(Index, Index),
     /// `to` receives one event `from` holds (any, not necessarily in causal order).
     One(Index, Index, Index),
+    /// A `/me` action.
+    Action(Index, usize),
+    /// A reply to any message created so far (maybe not yet seen by the actor).
+    Reply(Index, Index, usize),
+    /// An edit of one of the actor's messages, or of any seq of its own (`true`), which
+    /// may be no message at all.
+    ChatEdit(Index, Index, bool, usize),
+    /// A delete, chosen like an edit.
+    ChatDelete(Index, Index, bool),
 }
 
 fn target() -> impl Strategy<Value = Target> {
@@ -108,6 +117,13 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Step::Sync(a, b)),
         3 => (any::<Index>(), any::<Index>(), any::<Index>())
             .prop_map(|(a, b, e)| Step::One(a, b, e)),
+        1 => (any::<Index>(), 0..TEXTS.len()).prop_map(|(n, t)| Step::Action(n, t)),
+        1 => (any::<Index>(), any::<Index>(), 0..TEXTS.len())
+            .prop_map(|(n, m, t)| Step::Reply(n, m, t)),
+        2 => (any::<Index>(), any::<Index>(), proptest::bool::weighted(0.2), 0..TEXTS.len())
+            .prop_map(|(n, m, any, t)| Step::ChatEdit(n, m, any, t)),
+        1 => (any::<Index>(), any::<Index>(), proptest::bool::weighted(0.2))
+            .prop_map(|(n, m, any)| Step::ChatDelete(n, m, any)),
     ]
 }
 
@@ -151,6 +167,8 @@ struct Sim {
     replicas: Vec<Replica>,
     /// Every item id ever added, in creation order.
     items: Vec<Uuid>,
+    /// Every chat line (message, action, reply) ever created, as `(origin, seq)`.
+    messages: Vec<(NodeId, u64)>,
 }
 
 impl Sim {
@@ -158,7 +176,24 @@ impl Sim {
         Sim {
             replicas: (1..=n as u128).map(Replica::new).collect(),
             items: Vec::new(),
+            messages: Vec::new(),
         }
+    }
+
+    /// The seq replica `r` edits or deletes: one of its chat lines, or (`any`) any of its
+    /// seqs, chat line or not.
+    fn own_seq(&self, r: usize, pick: &Index, any: bool) -> Option<u64> {
+        let me = &self.replicas[r];
+        if any {
+            return (me.seq > 0).then(|| pick.index(me.seq as usize) as u64 + 1);
+        }
+        let own: Vec<u64> = self
+            .messages
+            .iter()
+            .filter(|(o, _)| *o == me.id)
+            .map(|(_, s)| *s)
+            .collect();
+        (!own.is_empty()).then(|| own[pick.index(own.len())])
     }
 
     fn resolve(&self, r: usize, t: &Target) -> Option<Uuid> {
@@ -218,6 +253,20 @@ impl Sim {
                 return;
             }
             Step::Chat(r, t) => (r, AppOp::chat(TEXTS[*t]).ok()),
+            Step::Action(r, t) => (r, AppOp::action(TEXTS[*t]).ok()),
+            Step::Reply(r, m, t) => {
+                let to = (!self.messages.is_empty())
+                    .then(|| self.messages[m.index(self.messages.len())]);
+                (r, to.and_then(|(o, s)| AppOp::reply(o, s, TEXTS[*t]).ok()))
+            }
+            Step::ChatEdit(r, m, any, t) => {
+                let seq = self.own_seq(r.index(n), m, *any);
+                (r, seq.and_then(|s| AppOp::chat_edit(s, TEXTS[*t]).ok()))
+            }
+            Step::ChatDelete(r, m, any) => {
+                let seq = self.own_seq(r.index(n), m, *any);
+                (r, seq.and_then(|s| AppOp::chat_delete(s).ok()))
+            }
             Step::Nick(r, t) => (r, AppOp::nick(NICKS[*t]).ok()),
             Step::Add(r, after, t) => {
                 let ri = r.index(n);
@@ -282,7 +331,14 @@ impl Sim {
         };
         let (r, Some(op)) = op else { return };
         let payload = op.encode().expect("ops built by the model are valid");
-        self.replicas[r.index(n)].create(payload);
+        let replica = &mut self.replicas[r.index(n)];
+        replica.create(payload);
+        if matches!(
+            op,
+            AppOp::Chat { .. } | AppOp::Action { .. } | AppOp::Reply { .. }
+        ) {
+            self.messages.push((replica.id, replica.seq));
+        }
     }
 
     fn union(&self) -> Vec<Event> {
@@ -361,6 +417,7 @@ fn the_simulation_produces_contested_lists() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let strategy = proptest::collection::vec(step(), 100..120);
     let (mut items, mut moved, mut removed, mut pending) = (0, 0, 0, 0);
+    let (mut edited, mut deleted, mut replies) = (0, 0, 0);
     for _ in 0..20 {
         let steps = strategy
             .new_tree(&mut runner)
@@ -371,6 +428,9 @@ fn the_simulation_produces_contested_lists() {
             sim.run(s);
         }
         let m = Model::from_events(&sim.union());
+        edited += m.chat().filter(|l| l.edited).count();
+        deleted += m.chat().filter(|l| l.deleted).count();
+        replies += m.chat().filter(|l| l.reply_to.is_some()).count();
         items += m.list_len();
         removed += m.removed_items();
         pending += m.pending_items();
@@ -384,6 +444,9 @@ fn the_simulation_produces_contested_lists() {
     assert!(moved > 20, "moves {moved}");
     assert!(removed > 5, "removed {removed}");
     assert!(pending > 0, "pending {pending}");
+    assert!(edited > 5, "edited {edited}");
+    assert!(deleted > 5, "deleted {deleted}");
+    assert!(replies > 5, "replies {replies}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -542,17 +605,25 @@ fn chat_is_ordered_by_hlc_then_origin_then_seq() {
 }
 
 #[test]
-fn an_op_with_an_unknown_version_is_skipped_and_counted() {
+fn an_op_with_an_unknown_version_shows_as_unsupported_and_is_counted() {
     let mut payload = AppOp::chat("from the future").unwrap().encode().unwrap();
     payload[..2].copy_from_slice(&(OP_FORMAT_VERSION + 1).to_le_bytes());
     let future = raw_event(node(1), 1, 1, payload);
     let now = event(1, 2, 2, &AppOp::chat("now").unwrap());
     let mut m = Model::new();
     let note = m.apply(&future);
-    assert!(matches!(note, Applied::UnknownVersion(2)));
-    assert_eq!(note.to_string(), "skipped: unknown op format version 2");
+    assert!(matches!(note, Applied::UnknownVersion(3)));
+    assert_eq!(note.to_string(), "unsupported: op format version 3");
     assert!(matches!(m.apply(&now), Applied::Folded { kind: "chat" }));
-    assert_eq!(m.chat().map(|l| l.text).collect::<Vec<_>>(), ["now"]);
+    assert_eq!(
+        m.chat()
+            .map(|l| (l.text, l.unsupported))
+            .collect::<Vec<_>>(),
+        [("unsupported message", Some(3)), ("now", None)]
+    );
+    // Never editable, never a reply target with content.
+    assert_eq!(m.edit_op(node(1), 1, "x"), Err(ChatOpError::Unsupported));
+    assert_eq!(m.last_own_message(node(1)).map(|l| l.seq), Some(2));
     let c = m.counts();
     assert_eq!(
         (c.events, c.skipped_unknown_version, c.undecodable),
@@ -818,4 +889,151 @@ fn a_second_add_of_one_id_keeps_the_first_adder() {
         (v.text, v.pos, v.added_by, v.last_editor),
         ("two", "k", node(1), node(2))
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Chat edit, delete, actions and replies
+
+#[test]
+fn the_latest_edit_wins_in_any_order_even_before_its_message() {
+    let msg = event(1, 1, 1, &AppOp::chat("helo").unwrap());
+    let e1 = event(1, 2, 2, &AppOp::chat_edit(1, "hello").unwrap());
+    let e2 = event(1, 3, 3, &AppOp::chat_edit(1, "hello!").unwrap());
+    let expected = json(&fold(&[&msg, &e1, &e2]));
+    for order in [
+        [&msg, &e2, &e1],
+        [&e2, &e1, &msg],
+        [&e1, &msg, &e2],
+        [&e2, &msg, &e1],
+    ] {
+        let m = fold(&order);
+        assert_eq!(json(&m), expected);
+        let line = m.chat().next().unwrap();
+        assert_eq!(
+            (line.text, line.edited, line.deleted),
+            ("hello!", true, false)
+        );
+    }
+    // Edits are not lines of their own.
+    assert_eq!(fold(&[&msg, &e1, &e2]).chat().len(), 1);
+}
+
+#[test]
+fn a_delete_is_final_and_shows_deleted_to_everyone() {
+    let msg = event(1, 1, 1, &AppOp::chat("secret").unwrap());
+    let del = event(1, 2, 2, &AppOp::chat_delete(1).unwrap());
+    // A faulty author's later edit does not bring it back.
+    let late = event(1, 3, 3, &AppOp::chat_edit(1, "back").unwrap());
+    let expected = json(&fold(&[&msg, &del, &late]));
+    for order in [
+        [&late, &del, &msg],
+        [&del, &msg, &late],
+        [&msg, &late, &del],
+    ] {
+        let m = fold(&order);
+        assert_eq!(json(&m), expected);
+        let line = m.chat().next().unwrap();
+        assert_eq!(
+            (line.text, line.deleted, line.edited),
+            (DELETED_TEXT, true, false)
+        );
+    }
+    assert!(!expected.contains("secret"), "{expected}");
+    let m = fold(&[&msg, &del]);
+    assert_eq!(m.delete_op(node(1), 1), Err(ChatOpError::Deleted));
+    assert_eq!(m.last_own_message(node(1)), None);
+}
+
+#[test]
+fn only_the_author_can_edit_or_delete() {
+    let msg = event(1, 1, 1, &AppOp::chat("mine").unwrap());
+    // Node 2's edit of "seq 1" names node 2's own seq 1, never node 1's message.
+    let other_edit = event(2, 1, 2, &AppOp::chat_edit(1, "hijacked").unwrap());
+    let other_del = event(2, 2, 3, &AppOp::chat_delete(1).unwrap());
+    let m = fold(&[&msg, &other_edit, &other_del]);
+    let line = m.chat().next().unwrap();
+    assert_eq!(
+        (line.text, line.edited, line.deleted),
+        ("mine", false, false)
+    );
+    assert_eq!(m.chat().len(), 1);
+    // The model refuses to build them, too.
+    assert_eq!(
+        m.edit_op(node(2), 1, "x"),
+        Err(ChatOpError::NoSuchMessage {
+            origin: node(2),
+            seq: 1
+        })
+    );
+    assert!(m.delete_op(node(2), 1).is_err());
+    assert!(m.edit_op(node(1), 1, "better").is_ok());
+    assert_eq!(m.edit_op(node(1), 1, " mine "), Err(ChatOpError::Unchanged));
+}
+
+#[test]
+fn an_edit_of_a_seq_that_is_not_a_message_changes_nothing() {
+    let nick = event(1, 1, 1, &AppOp::nick("ann").unwrap());
+    let edit = event(1, 2, 2, &AppOp::chat_edit(1, "boo").unwrap());
+    let m = fold(&[&nick, &edit]);
+    assert_eq!(m.chat().len(), 0);
+    assert_eq!(m.nick(node(1)), Some("ann"));
+}
+
+#[test]
+fn actions_are_flagged_lines() {
+    let me = event(1, 1, 1, &AppOp::action("waves").unwrap());
+    let m = fold(&[&me]);
+    let line = m.chat().next().unwrap();
+    assert_eq!((line.text, line.action), ("waves", true));
+    assert!(json(&m).contains(r#""action":true"#));
+}
+
+#[test]
+fn a_reply_quotes_the_current_first_line_of_the_answered_message() {
+    let q = event(1, 1, 1, &AppOp::chat("lunch?\nat noon").unwrap());
+    let nick = event(1, 2, 2, &AppOp::nick("ann").unwrap());
+    let a = event(2, 1, 3, &AppOp::reply(node(1), 1, "yes").unwrap());
+    let quote = |m: &Model| {
+        let line = m.chat().find(|l| l.origin == node(2)).unwrap();
+        let quote = line.reply_to.unwrap();
+        (
+            quote.author.into_owned(),
+            quote.first_line.map(str::to_string),
+            quote.deleted,
+        )
+    };
+    // The answer arrives first: the quote says the message is not here yet.
+    assert_eq!(quote(&fold(&[&a])), (node(1).short(), None, false));
+    assert_eq!(
+        quote(&fold(&[&a, &q, &nick])),
+        ("ann".into(), Some("lunch?".into()), false)
+    );
+    let edit = event(1, 3, 4, &AppOp::chat_edit(1, "dinner?").unwrap());
+    assert_eq!(quote(&fold(&[&a, &q, &edit])).1.as_deref(), Some("dinner?"));
+    let del = event(1, 4, 5, &AppOp::chat_delete(1).unwrap());
+    assert_eq!(
+        quote(&fold(&[&del, &a, &q])),
+        (node(1).short(), Some(DELETED_TEXT.into()), true)
+    );
+    let m = fold(&[&q]);
+    assert!(m.reply_op(node(1), 1, "ok").is_ok());
+    assert!(m.reply_op(node(1), 9, "ok").is_err());
+}
+
+#[test]
+fn duplicate_names_carry_a_short_id_in_chat() {
+    let (a, b) = (0x5bac_u128 << 112, 0x1234_u128 << 112);
+    let e = [
+        event(a, 1, 1, &AppOp::nick("me@vm").unwrap()),
+        event(b, 1, 1, &AppOp::nick("me@vm").unwrap()),
+        event(a, 2, 2, &AppOp::chat("hi").unwrap()),
+    ];
+    let m = Model::from_events(&e);
+    assert_eq!(m.chat().next().unwrap().author, "me@vm·5bac");
+    assert_eq!(m.display_name(node(b)), "me@vm·1234");
+    assert_eq!(
+        m.display_peer_name(node(7), "me@vm"),
+        format!("me@vm·{}", &node(7).short()[..4])
+    );
+    assert_eq!(m.display_peer_name(node(7), "cy"), "cy");
 }

@@ -4,8 +4,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+use super::config::{self, FlagValues, ScreenOptions, Settings};
 use super::session::{Session, SessionError, SessionOptions};
 use super::store_kind::StoreKind;
 use crate::store::StoreError;
@@ -23,6 +25,7 @@ Examples:
   gossip-chat export                       every stored event as JSON lines (also while it runs)
   gossip-chat export --since 120           only the events after commit 120
   gossip-chat tail                         follow new events as JSON lines while the app runs
+  gossip-chat config                       the settings in force and where each came from
   gossip-chat --store sqlite               keep events in SQLite (a --features sqlite build)
   gossip-chat --metrics                    Prometheus metrics at http://127.0.0.1:9095/metrics";
 
@@ -36,6 +39,10 @@ pub struct Cli {
     /// How to run.
     #[command(flatten)]
     pub run: RunArgs,
+    /// The config file (default: gossip-chat.toml in the platform's config dir, e.g.
+    /// ~/.config/gossip-chat/gossip-chat.toml); flags override it, e.g. --config ./chat.toml.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 }
 
 /// Subcommands that read a store; they work while the app runs on it.
@@ -54,6 +61,10 @@ pub enum Command {
     /// stretches for good (peers send those events again), reclaim the space; prints what
     /// it did.
     Compact(StoreArgs),
+    /// Print the settings in force (name, room, secret file, theme, bell, time) and where
+    /// each came from: a flag, the config file or the default. Run flags go before it
+    /// (gossip-chat --no-bell config), store flags after (gossip-chat config --room x).
+    Config(StoreArgs),
 }
 
 /// A store and where to start reading it.
@@ -139,9 +150,29 @@ pub struct RunArgs {
     #[arg(long, requires = "headless")]
     pub exit_on_eof: bool,
     /// Start N local bot nodes (default 2) over TCP on 127.0.0.1 that chat and edit the list,
-    /// to see every panel alive; their stores live in a temporary dir, e.g. --demo 3.
+    /// to see every panel alive. Without --room it runs in a room of its own
+    /// (demo-<random>) on a temporary store, so its bots never reach your real rooms,
+    /// e.g. --demo 3.
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "2")]
     pub demo: Option<usize>,
+    /// The address to listen on (default: every interface), e.g. --bind 192.168.1.20.
+    #[arg(long, value_name = "IP", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    pub bind: IpAddr,
+    /// Never ring the terminal bell on a mention (config: bell = false).
+    #[arg(long)]
+    pub no_bell: bool,
+    /// Show times in UTC instead of the local zone (config: time = "utc").
+    #[arg(long)]
+    pub utc: bool,
+    /// What the screen needs from the settings (filled in from flags and the config file).
+    #[arg(skip)]
+    pub screen: ScreenOptions,
+    /// Whether --name was given (it then overrides the stored nick).
+    #[arg(skip)]
+    pub name_given: bool,
+    /// Whether --room was typed (not the default or the config file's).
+    #[arg(skip)]
+    pub room_given: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics (default 127.0.0.1:9095 when the
     /// flag has no value; keep it on loopback unless the network may read them),
     /// e.g. --metrics 127.0.0.1:9095.
@@ -194,6 +225,59 @@ pub fn default_name() -> String {
     }
 }
 
+/// Whether `id` was typed on the command line (not a default).
+fn typed(m: &ArgMatches, id: &str) -> bool {
+    m.try_get_raw(id).ok().flatten().is_some()
+        && m.value_source(id) == Some(ValueSource::CommandLine)
+}
+
+/// The command line with the config file applied: for each setting the file can give, a
+/// typed flag wins, then the file, then the default. Also returns the settings, for
+/// `gossip-chat config`.
+pub fn resolve(
+    mut cli: Cli,
+    matches: &ArgMatches,
+) -> Result<(Cli, Settings, Option<PathBuf>), String> {
+    let path = cli.config.clone().or_else(config::default_config_path);
+    let file = match &path {
+        Some(p) => config::load(p).map_err(|e| e.to_string())?,
+        None => None,
+    };
+    // Subcommands take their store flags after their name.
+    let (store_m, store) = match (&mut cli.command, matches.subcommand()) {
+        (
+            Some(
+                Command::Export(ReadArgs { store: a, .. })
+                | Command::Tail(ReadArgs { store: a, .. })
+                | Command::State(a)
+                | Command::Compact(a)
+                | Command::Config(a),
+            ),
+            Some((_, m)),
+        ) => (m, a),
+        _ => (matches, &mut cli.run.store),
+    };
+    let env_secret = std::env::var_os(SECRET_ENV).is_some();
+    let flags = FlagValues {
+        name: cli.run.name.clone(),
+        room: typed(store_m, "room").then(|| store.room.clone()),
+        secret_file: store.secret_file.clone(),
+        no_bell: cli.run.no_bell,
+        utc: cli.run.utc,
+    };
+    let settings = Settings::resolve(&flags, file, path.clone());
+    store.room = settings.room.value.clone();
+    // The environment's secret beats the config file's secret file (not a typed flag).
+    if store.secret_file.is_none() && !env_secret {
+        store.secret_file = settings.secret_file.value.clone();
+    }
+    cli.run.room_given = flags.room.is_some();
+    cli.run.name_given = flags.name.is_some();
+    cli.run.name = settings.name.value.clone();
+    cli.run.screen = settings.screen();
+    Ok((cli, settings, path))
+}
+
 /// The `--version` text: what two machines that do not talk compare.
 pub fn version_text() -> String {
     format!(
@@ -207,7 +291,6 @@ pub fn version_text() -> String {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    use clap::{CommandFactory, FromArgMatches};
     // Leaked once: clap wants a 'static version string, and this one is built at run time.
     let version: &'static str = Box::leak(version_text().into_boxed_str());
     let matches = Cli::command().version(version).get_matches();
@@ -215,6 +298,17 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    let (cli, settings, config_path) = match resolve(cli, &matches) {
+        Ok(r) => r,
+        Err(message) => {
+            eprintln!("gossip-chat: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(Command::Config(_)) = cli.command {
+        print!("{}", settings.report(config_path.as_deref()));
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -248,6 +342,7 @@ pub fn main() -> ExitCode {
                 println!("compacted {}: {report}", dir.display());
                 Ok(ExitCode::SUCCESS)
             }
+            Some(Command::Config(_)) => Ok(ExitCode::SUCCESS),
             None => run(cli.run).await,
         }
     });
@@ -304,9 +399,10 @@ fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
     args.store.kind.check_available()?;
     Ok(SessionOptions {
         name: args.name.clone().unwrap_or_else(default_name),
+        name_given: args.name_given,
         room: args.store.room.clone(),
         port: args.port,
-        listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        listen_ip: args.bind,
         data_dir: args.store.resolve_data_dir()?,
         peers: args.peers.clone(),
         mdns: !args.no_mdns,
@@ -344,7 +440,16 @@ fn room_key(args: &StoreArgs) -> Result<Option<crate::auth::RoomKey>, String> {
 /// Runs the node; with `--headless`, exits 1 when created events were not shown to reach
 /// every connected peer before the stop.
 async fn run(args: RunArgs) -> Result<ExitCode, String> {
-    let opts = session_options(&args)?;
+    if !args.headless {
+        crate::app::tui::check_terminal()?;
+    }
+    let mut opts = session_options(&args)?;
+    // The demo's bots must never reach a real room: without an explicit --room they and
+    // we run in a room of our own, on a store that is removed afterwards.
+    let demo_store = match args.demo {
+        Some(n) if n > 0 && !args.room_given => Some(isolate_demo(&mut opts)?),
+        _ => None,
+    };
     let (_log_guard, log_path) = super::logging::init(&opts.store_dir()).map_err(|e| {
         format!(
             "cannot write the log in {}: {e}",
@@ -382,14 +487,34 @@ async fn run(args: RunArgs) -> Result<ExitCode, String> {
                 _ => ExitCode::FAILURE,
             })
     } else {
-        super::interactive::run(session, events)
+        super::interactive::run(session, events, args.screen)
             .await
             .map(|()| ExitCode::SUCCESS)
     };
     if let Some(d) = demo {
         d.stop().await;
     }
+    if let Some(dir) = demo_store
+        && let Err(e) = std::fs::remove_dir_all(&dir)
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the demo store");
+    }
     result.map_err(|e| e.to_string())
+}
+
+/// Moves `opts` to a fresh demo room (`demo-<random>`) on a new temporary data dir, with
+/// no secret and no mDNS (the bots dial over loopback); returns the dir to remove after.
+fn isolate_demo(opts: &mut SessionOptions) -> Result<PathBuf, String> {
+    let tag: u32 = rand::random();
+    let dir =
+        std::env::temp_dir().join(format!("gossip-chat-demo-{}-{tag:08x}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("cannot make the demo store in {}: {e}", dir.display()))?;
+    opts.room = format!("demo-{:04x}", tag & 0xffff);
+    opts.data_dir = dir.clone();
+    opts.room_key = None;
+    opts.mdns = false;
+    Ok(dir)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 use std::fmt;
 
 use crate::app::{AppOp, Model};
+use crate::protocol::NodeId;
 
 /// A front end that reads command lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,10 @@ pub enum ArgShape {
     ItemText,
     /// One `HOST:PORT`.
     Addr,
+    /// One word (a name), then the rest of the line as text (required).
+    WordText,
+    /// Nothing, or `last` (your last message).
+    OptLast,
 }
 
 /// Which command a line names; what front ends match on.
@@ -61,7 +66,23 @@ pub enum Verb {
     Help,
     /// Leave.
     Quit,
+    /// A `/me` action.
+    Me,
+    /// Delete your last message.
+    Delete,
+    /// Reply to someone's latest message.
+    Reply,
+    /// Who is a name: id, key, addresses, first and last seen.
+    Whois,
+    /// Cancel a dial.
+    Unpeer,
+    /// Drop offline peers from the peers panel.
+    Forget,
 }
+
+/// The word that names your last message in `/edit last TEXT` and `/delete last`. It is
+/// not hex, so it can never be an item id prefix.
+pub const LAST: &str = "last";
 
 /// One row of the command table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +168,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         args: ArgShape::ItemText,
         usage: "ID-PREFIX TEXT",
-        help: "change an item's text",
+        help: "change an item's text; /edit last TEXT changes your last message",
         fronts: BOTH,
     },
     CommandSpec {
@@ -166,6 +187,60 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: ArgShape::Addr,
         usage: "HOST:PORT",
         help: "connect to a peer",
+        fronts: BOTH,
+    },
+    CommandSpec {
+        verb: Verb::Unpeer,
+        name: "unpeer",
+        aliases: &[],
+        args: ArgShape::Addr,
+        usage: "HOST:PORT",
+        help: "stop dialing a peer",
+        fronts: BOTH,
+    },
+    CommandSpec {
+        verb: Verb::Forget,
+        name: "forget",
+        aliases: &[],
+        args: ArgShape::None,
+        usage: "",
+        help: "drop offline peers from the peers panel (not their messages)",
+        fronts: BOTH,
+    },
+    CommandSpec {
+        verb: Verb::Whois,
+        name: "whois",
+        aliases: &[],
+        args: ArgShape::Text,
+        usage: "NAME",
+        help: "show a peer's id, key fingerprint, addresses, first and last seen",
+        fronts: BOTH,
+    },
+    CommandSpec {
+        verb: Verb::Me,
+        name: "me",
+        aliases: &[],
+        args: ArgShape::Text,
+        usage: "TEXT",
+        help: "an action: /me waves shows \"* you waves\"",
+        fronts: BOTH,
+    },
+    CommandSpec {
+        verb: Verb::Reply,
+        name: "reply",
+        aliases: &[],
+        args: ArgShape::WordText,
+        usage: "NAME TEXT",
+        help: "answer NAME's latest message, quoting its first line",
+        fronts: BOTH,
+    },
+    CommandSpec {
+        verb: Verb::Delete,
+        name: "delete",
+        aliases: &["del"],
+        args: ArgShape::OptLast,
+        usage: "[last]",
+        help: "delete your last message, for everyone",
         fronts: BOTH,
     },
     CommandSpec {
@@ -225,6 +300,13 @@ pub enum Args {
     },
     /// [`ArgShape::Addr`]: a `HOST:PORT` with a valid port.
     Addr(String),
+    /// [`ArgShape::WordText`].
+    WordText {
+        /// The word.
+        word: String,
+        /// The text after it, trimmed, non-empty.
+        text: String,
+    },
 }
 
 /// A command with its arguments.
@@ -325,6 +407,14 @@ fn parse_args(spec: &'static CommandSpec, arg: &str) -> Result<Args, CommandErro
         ArgShape::Addr => Err(err(format!(
             "`{first}` is not HOST:PORT, e.g. 192.168.1.20:7777"
         ))),
+        ArgShape::WordText if first.is_empty() => Err(err(format!("needs {}", spec.usage))),
+        ArgShape::WordText if more.is_empty() => Err(err("needs the text".into())),
+        ArgShape::WordText => Ok(Args::WordText {
+            word: first.to_string(),
+            text: more.to_string(),
+        }),
+        ArgShape::OptLast if arg.is_empty() || arg == LAST => Ok(Args::None),
+        ArgShape::OptLast => Err(err(format!("unexpected argument `{arg}`"))),
     }
 }
 
@@ -343,6 +433,12 @@ pub enum Request {
     Op(AppOp),
     /// Connect to a peer at this address.
     Connect(String),
+    /// Stop dialing this address (and drop it if it never answered).
+    Unpeer(String),
+    /// Drop offline peers from the peers panel.
+    Forget,
+    /// Show what is known about the peer or origin of this name.
+    Whois(String),
     /// Print the folded state.
     State,
     /// Show the commands.
@@ -352,8 +448,8 @@ pub enum Request {
 }
 
 /// Resolves a parsed line against the folded model: builds the op (item prefixes, list
-/// positions, text checks) or names the front-end action.
-pub fn resolve(input: Input, model: &Model) -> Result<Request, CommandError> {
+/// positions, text checks, your own messages for `me`) or names the front-end action.
+pub fn resolve(input: Input, model: &Model, me: NodeId) -> Result<Request, CommandError> {
     let command = match input {
         Input::Empty => return Ok(Request::Nothing),
         Input::Chat(text) => {
@@ -377,9 +473,35 @@ pub fn resolve(input: Input, model: &Model) -> Result<Request, CommandError> {
             .map_err(|e| err(format!("cannot add the item: {e}")))?,
         (Verb::Done, Args::Item(p)) => AppOp::list_check(item(&p)?, true),
         (Verb::Undone, Args::Item(p)) => AppOp::list_check(item(&p)?, false),
+        (Verb::Edit, Args::ItemText { item: p, text }) if p == LAST => {
+            let last = model
+                .last_own_message(me)
+                .ok_or_else(|| err("you have no message to edit".into()))?;
+            model
+                .edit_op(me, last.seq, &text)
+                .map_err(|e| err(e.to_string()))?
+        }
         (Verb::Edit, Args::ItemText { item: p, text }) => {
             AppOp::list_edit(item(&p)?, &text).map_err(|e| err(e.to_string()))?
         }
+        (Verb::Delete, Args::None) => {
+            let last = model
+                .last_own_message(me)
+                .ok_or_else(|| err("you have no message to delete".into()))?;
+            model
+                .delete_op(me, last.seq)
+                .map_err(|e| err(e.to_string()))?
+        }
+        (Verb::Me, Args::Text(text)) => AppOp::action(&text).map_err(|e| err(e.to_string()))?,
+        (Verb::Reply, Args::WordText { word, text }) => {
+            let (origin, seq) = latest_message_of(model, &word).map_err(err)?;
+            model
+                .reply_op(origin, seq, &text)
+                .map_err(|e| err(e.to_string()))?
+        }
+        (Verb::Unpeer, Args::Addr(addr)) => return Ok(Request::Unpeer(addr)),
+        (Verb::Forget, Args::None) => return Ok(Request::Forget),
+        (Verb::Whois, Args::Text(name)) => return Ok(Request::Whois(name)),
         (Verb::Rm, Args::Item(p)) => AppOp::list_remove(item(&p)?),
         (Verb::Peer, Args::Addr(addr)) => return Ok(Request::Connect(addr)),
         (Verb::State, Args::None) => return Ok(Request::State),
@@ -395,37 +517,154 @@ pub fn resolve(input: Input, model: &Model) -> Result<Request, CommandError> {
     Ok(Request::Op(op))
 }
 
-/// [`parse`] then [`resolve`]: what one line asks `front` to do.
-pub fn interpret(line: &str, front: Front, model: &Model) -> Result<Request, CommandError> {
-    resolve(parse(line, front)?, model)
+/// The origins whose shown name (or nickname) is `name`, case-insensitively: `me@vm·5bac`
+/// names one of two `me@vm`s, `me@vm` names both.
+pub fn origins_named(model: &Model, name: &str) -> Vec<NodeId> {
+    let name = name.trim().trim_start_matches('@');
+    model
+        .nicks()
+        .filter(|(origin, nick)| {
+            nick.eq_ignore_ascii_case(name)
+                || model.display_name(*origin).eq_ignore_ascii_case(name)
+        })
+        .map(|(origin, _)| origin)
+        .collect()
+}
+
+/// The `(origin, seq)` of the latest message (not deleted) of the one origin called `name`.
+fn latest_message_of(model: &Model, name: &str) -> Result<(NodeId, u64), String> {
+    let origins = origins_named(model, name);
+    match origins.as_slice() {
+        [] => Err(format!("nobody here is called {name}")),
+        [origin] => model
+            .chat()
+            .rev()
+            .find(|l| l.origin == *origin && !l.deleted && l.unsupported.is_none())
+            .map(|l| (l.origin, l.seq))
+            .ok_or_else(|| format!("{name} has no message to answer")),
+        many => {
+            let names: Vec<String> = many
+                .iter()
+                .map(|o| model.display_name(*o).into_owned())
+                .collect();
+            Err(format!("{name} is ambiguous: {}", names.join(", ")))
+        }
+    }
+}
+
+/// [`parse`] then [`resolve`]: what one line from the node `me` asks `front` to do.
+pub fn interpret(
+    line: &str,
+    front: Front,
+    model: &Model,
+    me: NodeId,
+) -> Result<Request, CommandError> {
+    resolve(parse(line, front)?, model, me)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::NodeId;
 
+    fn apply(m: &mut Model, origin: u128, seq: u64, op: &AppOp) {
+        let e = crate::protocol::Event {
+            id: uuid::Uuid::now_v7(),
+            origin: NodeId::from_u128(origin),
+            seq,
+            hlc: seq,
+            created_at_ms: 0,
+            payload: op.encode().unwrap().into(),
+            sig: bytes::Bytes::new(),
+        };
+        m.apply(&e);
+    }
+
+    /// A list item, and node 1 called "ann" who said "hi" (seq 3).
     fn model_with_item() -> (Model, uuid::Uuid) {
         let mut m = Model::new();
         let op = m.new_item_op("milk", None).unwrap();
         let AppOp::ListAdd { item, .. } = op else {
             panic!("not an add")
         };
-        let e = crate::protocol::Event {
-            id: uuid::Uuid::now_v7(),
-            origin: NodeId::from_u128(1),
-            seq: 1,
-            hlc: 1,
-            created_at_ms: 0,
-            payload: op.encode().unwrap().into(),
-            sig: bytes::Bytes::new(),
-        };
-        m.apply(&e);
+        apply(&mut m, 1, 1, &op);
+        apply(&mut m, 1, 2, &AppOp::nick("ann").unwrap());
+        apply(&mut m, 1, 3, &AppOp::chat("hi").unwrap());
         (m, item)
     }
 
+    #[test]
+    fn message_commands_act_on_your_own_or_a_named_latest_message() {
+        let (mut m, _) = model_with_item();
+        let me = NodeId::from_u128(1);
+        let as_bob = |line: &str, m: &Model| interpret(line, Front::Tui, m, NodeId::from_u128(2));
+        assert_eq!(
+            run("/me waves", &m),
+            Ok(Request::Op(AppOp::action("waves").unwrap()))
+        );
+        assert_eq!(
+            run("/edit last hello", &m),
+            Ok(Request::Op(AppOp::chat_edit(3, "hello").unwrap()))
+        );
+        assert_eq!(
+            run("/delete", &m),
+            Ok(Request::Op(AppOp::chat_delete(3).unwrap()))
+        );
+        assert_eq!(run("/del last", &m), run("/delete", &m));
+        assert!(
+            run("/delete 3", &m)
+                .unwrap_err()
+                .0
+                .contains("unexpected argument")
+        );
+        // Bob has no message: nothing of Ann's can be his to change.
+        assert!(
+            as_bob("/edit last x", &m)
+                .unwrap_err()
+                .0
+                .contains("no message to edit")
+        );
+        assert!(
+            as_bob("/delete", &m)
+                .unwrap_err()
+                .0
+                .contains("no message to delete")
+        );
+        assert_eq!(
+            as_bob("/reply @Ann sure", &m),
+            Ok(Request::Op(AppOp::reply(me, 3, "sure").unwrap()))
+        );
+        assert!(
+            as_bob("/reply cy sure", &m)
+                .unwrap_err()
+                .0
+                .contains("nobody here is called cy")
+        );
+        assert!(
+            as_bob("/reply ann", &m)
+                .unwrap_err()
+                .0
+                .contains("needs the text")
+        );
+        // Two origins called ann: the short id tells them apart.
+        apply(&mut m, 0xbb << 120, 1, &AppOp::nick("ann").unwrap());
+        assert!(
+            as_bob("/reply ann x", &m)
+                .unwrap_err()
+                .0
+                .contains("ambiguous")
+        );
+        let first = m.display_name(me).into_owned();
+        assert!(as_bob(&format!("/reply {first} x"), &m).is_ok());
+        assert_eq!(run("/whois ann", &m), Ok(Request::Whois("ann".into())));
+        assert_eq!(
+            run("/unpeer 10.0.0.2:4000", &m),
+            Ok(Request::Unpeer("10.0.0.2:4000".into()))
+        );
+        assert_eq!(run("/forget", &m), Ok(Request::Forget));
+    }
+
     fn run(line: &str, m: &Model) -> Result<Request, CommandError> {
-        interpret(line, Front::Headless, m)
+        interpret(line, Front::Headless, m, NodeId::from_u128(1))
     }
 
     #[test]
@@ -503,12 +742,16 @@ mod tests {
     #[test]
     fn fronts_filter_the_table() {
         let m = Model::new();
-        let tui = interpret("/state", Front::Tui, &m).unwrap_err().0;
+        let tui = interpret("/state", Front::Tui, &m, NodeId::from_u128(1))
+            .unwrap_err()
+            .0;
         assert!(tui.contains("only with --headless"), "{tui}");
         let tui_names: Vec<_> = commands_for(Front::Tui).map(|c| c.name).collect();
         assert!(!tui_names.contains(&"state"));
         assert!(tui_names.contains(&"rm"));
-        let unknown = interpret("/zz", Front::Tui, &m).unwrap_err().0;
+        let unknown = interpret("/zz", Front::Tui, &m, NodeId::from_u128(1))
+            .unwrap_err()
+            .0;
         assert!(!unknown.contains("/state"), "{unknown}");
     }
 
@@ -530,6 +773,8 @@ mod tests {
                 ArgShape::Item => prefix.clone(),
                 ArgShape::ItemText => format!("{prefix} word"),
                 ArgShape::Addr => "127.0.0.1:1".into(),
+                ArgShape::WordText => "ann word".into(),
+                ArgShape::OptLast => String::new(),
             };
             let line = format!("/{} {sample}", spec.name);
             let got = run(&line, &m);

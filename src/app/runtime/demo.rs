@@ -59,6 +59,7 @@ impl Demo {
             let name = format!("{}-bot", NAMES[i % NAMES.len()]);
             let opts = SessionOptions {
                 name: name.clone(),
+                name_given: true,
                 room: main.options().room.clone(),
                 port: 0,
                 listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),

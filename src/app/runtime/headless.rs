@@ -23,10 +23,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::command::{self, Front, Request};
-use super::session::Session;
+use super::session::{Session, SessionError};
 use super::stdin::{StdinLine, StdinLines};
 use super::view::{
-    BatchKind, EquivocationRow, EventBatch, EventRow, PeerRow, Progress, SessionEvent,
+    BatchKind, EquivocationRow, EventBatch, EventRow, PeerRow, Presence, PresenceNote, Progress,
+    SessionEvent, WhoisInfo,
 };
 use crate::app::{AppOp, Model, payload_json};
 use crate::protocol::{Event, NodeId};
@@ -251,6 +252,8 @@ struct Headless {
     peers: HashMap<NodeId, PeerRow>,
     last_progress: Option<Instant>,
     out: Out,
+    /// A signal came while a typed op waited to be created.
+    signalled: bool,
 }
 
 /// Runs the headless loop until `/quit`, EOF (with `exit_on_eof`) or a signal, then the
@@ -270,6 +273,7 @@ pub async fn run(
         peers: HashMap::new(),
         last_progress: None,
         out: Out(out),
+        signalled: false,
     };
     match h.session.open_view().await {
         Ok(rows) => rows.iter().for_each(|row| {
@@ -313,7 +317,7 @@ impl Headless {
         json!({
             "type": "ready",
             "node_id": s.node_id().to_string(),
-            "name": s.options().name,
+            "name": s.name(),
             "room": s.options().room,
             "listen": s.listen_addr().to_string(),
             "port": s.listen_addr().port(),
@@ -346,6 +350,9 @@ impl Headless {
                     };
                     self.out.sync().await;
                     stdin.done();
+                    if self.signalled {
+                        break StopReason::Signal;
+                    }
                     if !go_on {
                         break StopReason::Quit;
                     }
@@ -372,31 +379,20 @@ impl Headless {
     /// Handles one stdin line, printing its outcome (the created event, an error, the
     /// state); false means quit.
     async fn handle_line(&mut self, line: &str) -> bool {
-        let reply = match command::interpret(line, Front::Headless, &self.model) {
+        let me = self.session.node_id();
+        let reply = match command::interpret(line, Front::Headless, &self.model, me) {
             Ok(Request::Nothing) => None,
-            Ok(Request::Op(op)) => {
-                if self.session.node().is_learning_seq() {
-                    let waiting = json!({
-                        "type": "notice",
-                        "message": "sending…: waiting for a peer to confirm this node's last message number (the store lost its tail)",
-                        "pending": self.session.node().pending_own() + 1,
-                    });
-                    self.out.json(waiting).await;
-                    self.out.sync().await;
+            Ok(Request::Op(op)) => match self.submit_live(&op).await {
+                Some(Ok(event)) => {
+                    self.wait_printed(&event).await;
+                    None
                 }
-                // An own event may wait for a peer (seq recovery): a signal still ends the run.
-                let submitted = tokio::select! {
-                    r = self.session.submit(&op) => r,
-                    _ = shutdown_signal() => return false,
-                };
-                match submitted {
-                    Ok(event) => {
-                        self.wait_printed(&event).await;
-                        None
-                    }
-                    Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
+                Some(Err(e)) => Some(json!({"type": "error", "message": e.to_string()})),
+                None => {
+                    self.signalled = true;
+                    return false;
                 }
-            }
+            },
             Ok(Request::Connect(addr)) => {
                 self.session.connect(addr.clone());
                 Some(json!({"type": "notice", "message": format!("connecting to {addr}")}))
@@ -408,6 +404,17 @@ impl Headless {
                 Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
             },
             Ok(Request::Help) => Some(help_json()),
+            Ok(Request::Unpeer(addr)) => {
+                Some(json!({"type": "notice", "message": self.session.unpeer(&addr)}))
+            }
+            Ok(Request::Forget) => {
+                let n = self.session.forget();
+                Some(json!({"type": "notice", "message": format!("forgot {n} offline peer(s)")}))
+            }
+            Ok(Request::Whois(name)) => Some(match self.session.whois(&name) {
+                Ok(found) => whois_json(&found),
+                Err(e) => json!({"type": "error", "message": e}),
+            }),
             Ok(Request::Quit) => return false,
             Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
         };
@@ -415,6 +422,37 @@ impl Headless {
             self.out.json(v).await;
         }
         true
+    }
+
+    /// Creates `op`, saying "sending…" first while the node waits for a peer to confirm its
+    /// last seq (after a lost tail); the session's events and signals stay live while it
+    /// waits (the next stdin lines wait their turn, so typed ops go out in order). `None`:
+    /// a signal came first.
+    async fn submit_live(&mut self, op: &AppOp) -> Option<Result<Event, SessionError>> {
+        if self.session.node().is_learning_seq() {
+            self.out
+                .json(json!({
+                    "type": "notice",
+                    "message": "sending…: waiting for a peer to confirm this node's last message number (the store lost its tail)",
+                    "pending": self.session.node().pending_own() + 1,
+                }))
+                .await;
+            self.out.sync().await;
+        }
+        let session = self.session.clone();
+        let mut submit = std::pin::pin!(session.submit(op));
+        let mut stop = std::pin::pin!(shutdown_signal());
+        let mut events_open = true;
+        loop {
+            tokio::select! {
+                r = &mut submit => return Some(r),
+                _ = &mut stop => return None,
+                event = self.events.recv(), if events_open => match event {
+                    Some(event) => self.on_event(event).await,
+                    None => events_open = false,
+                },
+            }
+        }
     }
 
     /// Handles the session's events until the live view has shown `event` (created by
@@ -487,6 +525,43 @@ async fn stop_sequence(session: &Session, reason: StopReason) -> Stopped {
     };
     tracing::info!(created, unsent, ?offered, "headless: stopped");
     Stopped { created, unsent }
+}
+
+/// The `presence` line of a join, leave or rename (shown, not stored).
+pub fn presence_json(note: &PresenceNote) -> Value {
+    let (kind, name, from) = match &note.kind {
+        Presence::Joined { name } => ("joined", name, None),
+        Presence::Left { name } => ("left", name, None),
+        Presence::Renamed { from, to } => ("renamed", to, Some(from)),
+    };
+    json!({
+        "type": "presence",
+        "kind": kind,
+        "id": note.who.to_string(),
+        "name": name,
+        "from": from,
+        "message": note.to_string(),
+    })
+}
+
+/// The `whois` line: everyone a `/whois NAME` found.
+pub fn whois_json(found: &[WhoisInfo]) -> Value {
+    let peers: Vec<Value> = found
+        .iter()
+        .map(|w| {
+            json!({
+                "name": w.name,
+                "id": w.id.to_string(),
+                "fingerprint": w.fingerprint,
+                "addresses": w.addresses,
+                "state": w.state.map(|s| s.name()),
+                "first_event_ms": w.first_event_ms,
+                "last_event_ms": w.last_event_ms,
+                "message": w.to_string(),
+            })
+        })
+        .collect();
+    json!({"type": "whois", "found": peers})
 }
 
 /// The `help` line: every headless command's usage, from the shared table.
@@ -582,6 +657,7 @@ async fn on_session_event(
         }
         SessionEvent::Notice(m) => Some(json!({"type": "notice", "message": m})),
         SessionEvent::Warning(m) => Some(json!({"type": "warning", "message": m})),
+        SessionEvent::Presence(note) => Some(presence_json(&note)),
         SessionEvent::Equivocation(row) => Some(equivocation_json(&row, model)),
         SessionEvent::Exchange(_) | SessionEvent::Status(_) => None,
     };

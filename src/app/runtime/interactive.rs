@@ -7,6 +7,7 @@
 
 use tokio::sync::mpsc;
 
+use super::config::ScreenOptions;
 use super::session::Session;
 use super::view::{EventRow, SessionEvent, UiCommand};
 use crate::app::{AppOp, tui};
@@ -16,7 +17,12 @@ use crate::protocol::NodeId;
 const COMMANDS_CAPACITY: usize = 64;
 
 /// Runs the TUI until the user quits or a signal arrives, then stops the session.
-pub async fn run(session: Session, events: mpsc::Receiver<SessionEvent>) -> std::io::Result<()> {
+/// `screen` carries the settings the TUI reads (bell, UTC, theme, time format).
+pub async fn run(
+    session: Session,
+    events: mpsc::Receiver<SessionEvent>,
+    screen: ScreenOptions,
+) -> std::io::Result<()> {
     let history = match session.open_view().await {
         Ok(rows) => rows,
         Err(e) => {
@@ -33,7 +39,7 @@ pub async fn run(session: Session, events: mpsc::Receiver<SessionEvent>) -> std:
     let (screen_tx, screen_rx) = mpsc::channel(super::session::EVENTS_CAPACITY);
     let relay = tokio::spawn(relay_until_signal(events, screen_tx));
     let worker = tokio::spawn(serve_commands(session.clone(), commands_rx));
-    let result = tui::run(history, status, screen_rx, commands_tx).await;
+    let result = tui::run(history, status, screen, screen_rx, commands_tx).await;
     relay.abort();
     worker.abort();
     session.shutdown().await;
@@ -84,6 +90,22 @@ async fn serve_commands(session: Session, mut commands: mpsc::Receiver<UiCommand
                 }
             }
             UiCommand::Connect(addr) => session.connect(addr),
+            UiCommand::Unpeer(addr) => {
+                let done = session.unpeer(&addr);
+                session.notice(done);
+            }
+            UiCommand::Forget => {
+                let n = session.forget();
+                session.notice(format!("forgot {n} offline peer(s)"));
+            }
+            UiCommand::Whois(name) => match session.whois(&name) {
+                Ok(found) => {
+                    for w in found {
+                        session.notice(w.to_string());
+                    }
+                }
+                Err(e) => session.warn(e),
+            },
             UiCommand::Quit => return,
         }
     }

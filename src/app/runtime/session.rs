@@ -6,10 +6,10 @@
 //! crashed or unplugged laptop leaves in seconds; a peer that vanished from mDNS but still
 //! answers stays alive.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -17,9 +17,15 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::addrs;
 use super::feed::{Deliveries, Feed};
+use super::outbox::Outbox;
+use super::roster::{Roster, fingerprint};
 use super::store_kind::StoreKind;
-use super::view::{EquivocationRow, EventRow, ExchangeRow, PeerRow, SessionEvent, StatusInfo};
+use super::view::{
+    DialInfo, EquivocationRow, EventRow, ExchangeRow, PeerRow, Presence, PresenceNote,
+    SessionEvent, StatusInfo, WhoisInfo,
+};
 use crate::app::AppOp;
 use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
 use crate::metrics::{Metrics, SaveLatency, TimedStore, save_latency};
@@ -38,8 +44,12 @@ pub const EVENTS_CAPACITY: usize = 4096;
 /// How to run a session.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
-    /// Our display name.
+    /// Our name: used as given when `name_given` (`--name`); otherwise (the config file's
+    /// name, or user@host) only until we have a nick: our last `/nick` in this room's
+    /// store wins over it, so a restart without `--name` keeps the name.
     pub name: String,
+    /// Whether `name` was asked for explicitly (`--name`) and so overrides the stored nick.
+    pub name_given: bool,
     /// The room.
     pub room: String,
     /// TCP port to listen on (0: any free port).
@@ -119,13 +129,22 @@ struct Inner {
     discovery: tokio::sync::Mutex<Option<MdnsDiscovery>>,
     /// Names peers announced over mDNS.
     names: Mutex<HashMap<NodeId, String>>,
-    out: mpsc::Sender<SessionEvent>,
+    /// Our current name (follows our `/nick`).
+    name: Mutex<String>,
+    /// Every origin's nickname, key and event times.
+    roster: Mutex<Roster>,
+    /// Dials that have not answered yet, by the address typed.
+    dials: Mutex<HashMap<String, Dial>>,
+    /// Addresses whose refused inbound handshakes were already explained once.
+    hinted: Mutex<HashSet<String>>,
+    /// Where others can reach us (see [`addrs::reachable_addrs`]).
+    addresses: Vec<SocketAddr>,
+    /// The way to the screen (see [`Outbox`]).
+    out: Arc<Outbox>,
     /// Which peer delivered which event, for the live view's rows.
     deliveries: Arc<Deliveries>,
     /// Whether the live view is open (see [`Session::open_view`]).
     viewing: AtomicBool,
-    /// Status updates dropped since the last one the screen took.
-    dropped_updates: AtomicU64,
     cancel: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Dials (`--peer`, `/peer`) still under way: a stop waits for them, briefly.
@@ -151,6 +170,18 @@ pub struct Offered {
     /// Peers (or dials still under way) that did not, in time.
     pub missed: usize,
 }
+
+/// A dial that has not answered yet.
+struct Dial {
+    attempts: u32,
+    next_retry: Option<SystemTime>,
+    cancel: CancellationToken,
+}
+
+/// The most dials in flight at once: each is a user's `/peer`, so this is generous.
+const MAX_DIALS: usize = 64;
+/// The most addresses remembered as already explained (refused handshakes).
+const MAX_HINTED: usize = 256;
 
 /// A running node with its store, transport and discovery. Cheap to clone.
 #[derive(Clone)]
@@ -179,9 +210,10 @@ impl Session {
         let store: Arc<dyn EventStore> =
             Arc::new(TimedStore::new(opened.store, save_latency.clone()));
         let id = identity.node_id();
+        let (roster, name) = fold_roster(store.as_ref(), id, &opts).await?;
         let config = app_gossip_config(id);
         let tcp = TcpConfig {
-            name: opts.name.clone(),
+            name: name.clone(),
             max_message_size_bytes: config.max_message_size_bytes,
             io_timeout: config.gossip_timeout,
             backoff_base: Duration::from_millis(200),
@@ -198,6 +230,7 @@ impl Session {
         };
         let transport = Arc::new(bind_remembered_port(tcp, &opts).await?);
         let listen = transport.socket_addr();
+        let addresses = addrs::reachable_addrs(listen);
         let node = GossipNode::with_identity(
             config,
             store.clone(),
@@ -217,15 +250,21 @@ impl Session {
                 listen,
                 discovery: tokio::sync::Mutex::new(None),
                 names: Mutex::new(HashMap::new()),
-                out,
+                name: Mutex::new(name),
+                roster: Mutex::new(roster),
+                dials: Mutex::new(HashMap::new()),
+                hinted: Mutex::new(HashSet::new()),
+                addresses,
+                out: Arc::new(Outbox::new(out)),
                 deliveries: Arc::default(),
                 viewing: AtomicBool::new(false),
-                dropped_updates: AtomicU64::new(0),
                 cancel: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
                 dialing: AtomicUsize::new(0),
             }),
         };
+        let outbox = session.inner.out.clone();
+        session.spawn(async move { outbox.pump().await });
         session.report_open();
         // Subscribe before starting, so nothing the node does is missed.
         session.spawn_node_forwarders();
@@ -289,7 +328,7 @@ impl Session {
         let mut feed = Feed::new(
             self.inner.store.clone(),
             self.node_id(),
-            self.inner.out.clone(),
+            self.inner.out.sender().clone(),
             self.inner.deliveries.clone(),
         );
         match feed.history().await {
@@ -304,13 +343,31 @@ impl Session {
         }
     }
 
-    /// Publishes our `--name` as our nick if the events held say otherwise (first run, or
-    /// the name changed), so peers show it beside our messages. Returns the event created.
+    /// Our current name: `--name`, else our last nick in this room, else the default.
+    pub fn name(&self) -> String {
+        lock(&self.inner.name).clone()
+    }
+
+    /// The addresses others can reach us at (never `0.0.0.0`).
+    pub fn addresses(&self) -> &[SocketAddr] {
+        &self.inner.addresses
+    }
+
+    /// Publishes our name as our nick when the events held (`current`: our latest nick
+    /// there) say otherwise and either we have no nick yet or `--name` asks for another.
+    /// Without `--name`, a stored nick is kept: a restart never renames us.
+    /// Returns the event created.
     pub async fn ensure_nick(&self, current: Option<&str>) -> Option<Event> {
-        let name = self.inner.opts.name.trim();
-        if current == Some(name) {
-            return None;
-        }
+        let name = self.inner.opts.name.trim().to_string();
+        let name = match current {
+            Some(c) if c == name => return None,
+            Some(c) if !self.inner.opts.name_given => {
+                *lock(&self.inner.name) = c.to_string();
+                return None;
+            }
+            _ => name,
+        };
+        let name = name.as_str();
         match AppOp::nick(name) {
             Ok(op) => match self.submit(&op).await {
                 Ok(event) => return Some(event),
@@ -328,12 +385,43 @@ impl Session {
     }
 
     /// Dials `addr` (`host:port`) in the background until it answers, then gossips with it.
+    /// Until then the address shows as a peer row with its next retry; only the first
+    /// failure is a warning (later ones update the row), and [`Session::unpeer`] stops it.
+    /// An address that is this node is refused at once, with a notice saying so.
     pub fn connect(&self, addr: String) {
+        let cancel = self.inner.cancel.child_token();
+        {
+            let mut dials = lock(&self.inner.dials);
+            if dials.contains_key(&addr) {
+                self.notice(format!("already dialing {addr}"));
+                return;
+            }
+            if dials.len() >= MAX_DIALS {
+                self.warn(format!(
+                    "not dialing {addr}: {MAX_DIALS} dials are already waiting (/unpeer some)"
+                ));
+                return;
+            }
+            dials.insert(
+                addr.clone(),
+                Dial {
+                    attempts: 0,
+                    next_retry: None,
+                    cancel: cancel.clone(),
+                },
+            );
+        }
+        self.emit(SessionEvent::Peers(self.peer_rows()));
         let this = self.clone();
         self.inner.dialing.fetch_add(1, Ordering::SeqCst);
         self.spawn(async move {
-            this.dial_until_answered(addr).await;
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = this.dial_until_answered(&addr) => {}
+            }
             this.inner.dialing.fetch_sub(1, Ordering::SeqCst);
+            lock(&this.inner.dials).remove(&addr);
+            this.emit(SessionEvent::Peers(this.peer_rows()));
         });
     }
 
@@ -408,17 +496,132 @@ impl Session {
             .any(|s| s.peer == peer && s.connections > 0)
     }
 
-    async fn dial_until_answered(&self, addr: String) {
+    /// Stops dialing `addr`, and drops a peer at that address that is not alive. Returns
+    /// what it did, for a notice.
+    pub fn unpeer(&self, addr: &str) -> String {
+        let dial = lock(&self.inner.dials).remove(addr);
+        let dropped: Vec<NodeId> = self
+            .inner
+            .node
+            .peers()
+            .into_iter()
+            .filter(|p| p.addr.to_string() == addr && p.state != PeerState::Alive)
+            .map(|p| p.id)
+            .collect();
+        for id in &dropped {
+            self.inner.node.remove_peer(*id);
+        }
+        self.emit(SessionEvent::Peers(self.peer_rows()));
+        match (dial, dropped.len()) {
+            (Some(d), _) => {
+                d.cancel.cancel();
+                format!("stopped dialing {addr}")
+            }
+            (None, 0) => {
+                format!("not dialing {addr} (an alive peer stays; /forget drops offline ones)")
+            }
+            (None, n) => format!("dropped {n} peer(s) at {addr}"),
+        }
+    }
+
+    /// Drops every offline peer from the peer table (their messages stay). A peer that
+    /// comes back is added again by discovery or its own dial. Returns how many went.
+    pub fn forget(&self) -> usize {
+        let offline: Vec<NodeId> = self
+            .inner
+            .node
+            .peers()
+            .into_iter()
+            .filter(|p| p.state == PeerState::Offline)
+            .map(|p| p.id)
+            .collect();
+        for id in &offline {
+            self.inner.node.remove_peer(*id);
+        }
+        self.emit(SessionEvent::Peers(self.peer_rows()));
+        offline.len()
+    }
+
+    /// What is known about everyone called `name` (nickname, shown name or mDNS name,
+    /// case-insensitive), or why nothing is.
+    pub fn whois(&self, name: &str) -> Result<Vec<WhoisInfo>, String> {
+        let wanted = name.trim().trim_start_matches('@');
+        let roster = lock(&self.inner.roster);
+        let names = self.names();
+        let peers: HashMap<NodeId, crate::node::PeerInfo> = self
+            .inner
+            .node
+            .peers()
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let mut ids = roster.named(wanted);
+        for (id, n) in &names {
+            let shown = roster.display(*id, Some(n));
+            if (n.eq_ignore_ascii_case(wanted) || shown.eq_ignore_ascii_case(wanted))
+                && !ids.contains(id)
+            {
+                ids.push(*id);
+            }
+        }
+        if ids.is_empty() {
+            return Err(format!("nobody here is called {wanted}"));
+        }
+        ids.sort();
+        Ok(ids
+            .into_iter()
+            .map(|id| {
+                let seen = roster.seen(id).cloned().unwrap_or_default();
+                let peer = peers.get(&id);
+                WhoisInfo {
+                    name: roster.display(id, names.get(&id).map(String::as_str)),
+                    id,
+                    fingerprint: seen.key.as_ref().map(|k| fingerprint(k)),
+                    addresses: if id == self.node_id() {
+                        self.inner
+                            .addresses
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect()
+                    } else {
+                        peer.map(|p| vec![p.addr.to_string()]).unwrap_or_default()
+                    },
+                    state: peer.map(|p| p.state),
+                    first_event_ms: seen.first_ms,
+                    last_event_ms: seen.last_ms,
+                    last_contact: peer.and_then(|p| p.last_contact),
+                }
+            })
+            .collect())
+    }
+
+    async fn dial_until_answered(&self, addr: &str) {
+        if let Some(me) = self.dial_target_is_self(addr).await {
+            self.warn(format!(
+                "{addr} is this node: others reach you at {me}; /peer needs another laptop's address"
+            ));
+            return;
+        }
         let mut wait = Duration::from_millis(500);
         loop {
-            match self.dial(&addr).await {
+            self.update_dial(addr, None);
+            match self.dial(addr).await {
                 Ok(peer) => {
                     self.notice(format!("connected to {addr} ({})", peer.id.short()));
                     return;
                 }
                 Err(e) => {
                     tracing::info!(%addr, error = %e, "peer not reachable yet");
-                    self.warn(format!("cannot reach {addr}: {e}; retrying in {wait:?}"));
+                    let first = self.update_dial(addr, Some(SystemTime::now() + wait)) == 1;
+                    if first {
+                        // One warning: later failures only update the peer row, so they
+                        // never cover the notices that follow.
+                        self.warn(format!(
+                            "cannot reach {addr}: {}; retrying in the background (/unpeer {addr} stops)",
+                            addrs::explain(&e.to_string())
+                        ));
+                    }
+                    self.emit(SessionEvent::Peers(self.peer_rows()));
                 }
             }
             tokio::select! {
@@ -427,6 +630,37 @@ impl Session {
             }
             wait = (wait * 2).min(Duration::from_secs(30));
         }
+    }
+
+    /// Records an attempt's start (`next` = `None`) or failure; returns the failures so far.
+    fn update_dial(&self, addr: &str, next: Option<SystemTime>) -> u32 {
+        let mut dials = lock(&self.inner.dials);
+        let Some(d) = dials.get_mut(addr) else {
+            return 0;
+        };
+        if next.is_some() {
+            d.attempts += 1;
+        }
+        d.next_retry = next;
+        d.attempts
+    }
+
+    /// Our own address, if `addr` resolves to this node's listener.
+    async fn dial_target_is_self(&self, addr: &str) -> Option<String> {
+        let targets: Vec<SocketAddr> = tokio::net::lookup_host(addr).await.ok()?.collect();
+        let local = addrs::interface_ips();
+        let listen = self.inner.listen;
+        targets
+            .iter()
+            .any(|t| addrs::is_self(*t, listen, &local))
+            .then(|| {
+                self.inner
+                    .addresses
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
     }
 
     async fn dial(&self, addr: &str) -> Result<Peer, SessionError> {
@@ -470,6 +704,7 @@ impl Session {
             .map(|s| (s.peer, s))
             .collect();
         let names = self.names();
+        let roster = lock(&self.inner.roster).clone();
         let mut rows: Vec<PeerRow> = self
             .inner
             .node
@@ -479,11 +714,7 @@ impl Session {
                 let link = links.get(&p.id);
                 PeerRow {
                     id: p.id,
-                    name: names
-                        .get(&p.id)
-                        .cloned()
-                        .or(p.name.clone())
-                        .unwrap_or_else(|| p.id.short()),
+                    name: roster.display(p.id, names.get(&p.id).map(String::as_str)),
                     addr: p.addr.to_string(),
                     state: p.state,
                     last_seen: p.last_contact,
@@ -494,9 +725,34 @@ impl Session {
                     bytes_in: link.map_or(0, |l| l.bytes_in),
                     bytes_out: link.map_or(0, |l| l.bytes_out),
                     last_error: p.last_error.clone(),
+                    dial: None,
                 }
             })
             .collect();
+        let known: HashSet<String> = rows.iter().map(|r| r.addr.clone()).collect();
+        for (addr, d) in lock(&self.inner.dials).iter() {
+            if known.contains(addr) {
+                continue;
+            }
+            rows.push(PeerRow {
+                id: NodeId::NIL,
+                name: addr.clone(),
+                addr: addr.clone(),
+                state: PeerState::Discovered,
+                last_seen: None,
+                rtt: None,
+                ok: 0,
+                failed: u64::from(d.attempts),
+                events_received: 0,
+                bytes_in: 0,
+                bytes_out: 0,
+                last_error: None,
+                dial: Some(DialInfo {
+                    attempts: d.attempts,
+                    next_retry: d.next_retry,
+                }),
+            });
+        }
         rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         rows
     }
@@ -513,7 +769,7 @@ impl Session {
         let stats = self.inner.store.stats().await.unwrap_or_default();
         let clock = self.inner.node.vector_clock().await.unwrap_or_default();
         StatusInfo {
-            name: self.inner.opts.name.clone(),
+            name: self.name(),
             node_id: self.node_id(),
             room: self.inner.opts.room.clone(),
             listen: self.inner.listen,
@@ -524,6 +780,7 @@ impl Session {
             store_bytes: stats.size_bytes,
             clock,
             data_dir: self.inner.store_dir.clone(),
+            addresses: self.inner.addresses.clone(),
             sending: self.inner.node.pending_own(),
         }
     }
@@ -547,12 +804,15 @@ impl Session {
         tracing::info!("session stopped");
     }
 
+    /// The names peers announced: over mDNS, else in their Hello.
     fn names(&self) -> HashMap<NodeId, String> {
-        self.inner
-            .names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        let mut names = lock(&self.inner.names).clone();
+        for p in self.inner.node.peers() {
+            if let Some(n) = p.name {
+                names.entry(p.id).or_insert(n);
+            }
+        }
+        names
     }
 
     fn lock_tasks(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
@@ -577,24 +837,12 @@ impl Session {
     /// screen that stopped reading must not stall the node, so an update that does not fit
     /// is dropped, counted, and reported by a warning as soon as one fits again.
     fn emit(&self, event: SessionEvent) {
-        let out = &self.inner.out;
-        if let Err(mpsc::error::TrySendError::Full(_)) = out.try_send(event) {
-            self.inner.dropped_updates.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!("screen channel full; an update was dropped");
-            return;
-        }
-        let dropped = self.inner.dropped_updates.swap(0, Ordering::Relaxed);
-        if dropped > 0 {
-            let text = format!("{dropped} status update(s) not shown (the screen fell behind)");
-            if out.try_send(SessionEvent::Warning(text)).is_err() {
-                self.inner
-                    .dropped_updates
-                    .fetch_add(dropped, Ordering::Relaxed);
-            }
-        }
+        // Never waits: a screen that is slow to read must not stall the node.
+        self.inner.out.send(event);
     }
 
-    fn notice(&self, text: String) {
+    /// Tells the screen something worth reading.
+    pub fn notice(&self, text: String) {
         self.emit(SessionEvent::Notice(text));
     }
 
@@ -706,9 +954,11 @@ impl Session {
 
     fn spawn_node_forwarders(&self) {
         let node = &self.inner.node;
-        // Events reach the screen through the live view's feed, from the store; this
-        // stream only tells the feed who delivered them. A lag loses those names (rows
-        // then name the origin), never an event.
+        // Events reach the screen through the live view's feed, from the store; these
+        // streams only tell the feed who delivered them and keep the roster (names for
+        // peer rows and rename notices). A lag loses delivery names (rows then name the
+        // origin), never an event, and refolds the roster from the store.
+        let mut created = node.on_event_created();
         let mut received = node.on_event_received();
         let mut exchanges = node.on_gossip_exchange();
         let mut added = node.on_peer_added();
@@ -719,13 +969,20 @@ impl Session {
         self.spawn(async move {
             loop {
                 tokio::select! {
+                    r = created.recv() => match r {
+                        Ok(event) => this.observe(&event).await,
+                        Err(broadcast::error::RecvError::Lagged(n)) => this.refold_roster(n).await,
+                        Err(_) => return,
+                    },
                     r = received.recv() => match r {
                         Ok(r) => {
+                            this.observe(&r.event).await;
                             let age_ms = now_ms() as i64 - r.event.created_at_ms as i64;
                             this.inner.deliveries.note(r.event.origin, r.event.seq, r.from, age_ms);
                         }
                         Err(broadcast::error::RecvError::Lagged(n)) => {
                             tracing::debug!(missed = n, "deliveries not noted (rows name the origin instead)");
+                            this.refold_roster(n).await;
                         }
                         Err(_) => return,
                     },
@@ -746,13 +1003,105 @@ impl Session {
                     },
                     r = added.recv() => if r.is_ok() { this.emit(SessionEvent::Peers(this.peer_rows())) },
                     r = removed.recv() => if r.is_ok() { this.emit(SessionEvent::Peers(this.peer_rows())) },
-                    r = states.recv() => if r.is_ok() { this.emit(SessionEvent::Peers(this.peer_rows())) },
+                    r = states.recv() => if let Ok(t) = r {
+                        this.on_transition(t);
+                        this.emit(SessionEvent::Peers(this.peer_rows()));
+                    },
                 }
             }
         });
     }
 
+    /// Folds an event into the roster: a rename becomes a notice, and our own nick
+    /// becomes our name (the status bar follows it).
+    async fn observe(&self, event: &Event) {
+        let rename = lock(&self.inner.roster).observe(event);
+        let Some((from, to)) = rename.or_else(|| self.first_own_nick(event)) else {
+            return;
+        };
+        if event.origin == self.node_id() {
+            // Our own rename is no news to us (the screen that typed it says so), and a
+            // script gets its event line; the status bar follows it.
+            *lock(&self.inner.name) = to;
+            let status = self.status().await;
+            self.emit(SessionEvent::Status(status));
+            return;
+        }
+        if from != to {
+            self.emit(SessionEvent::Presence(PresenceNote {
+                at: SystemTime::now(),
+                who: event.origin,
+                kind: Presence::Renamed { from, to },
+            }));
+        }
+    }
+
+    /// Rebuilds the roster from the store after its event stream lagged by `missed`.
+    async fn refold_roster(&self, missed: u64) {
+        tracing::info!(missed, "roster stream lagged: refolding it from the store");
+        match fold_roster(self.inner.store.as_ref(), self.node_id(), &self.inner.opts).await {
+            Ok((roster, _)) => *lock(&self.inner.roster) = roster,
+            Err(e) => tracing::warn!(error = %e, "cannot refold the roster"),
+        }
+    }
+
+    /// Our first nick ever (no rename to report, but our name is now that nick).
+    fn first_own_nick(&self, event: &Event) -> Option<(String, String)> {
+        if event.origin != self.node_id() {
+            return None;
+        }
+        let nick = lock(&self.inner.roster).nick(event.origin)?.to_string();
+        (nick != self.name()).then(|| (nick.clone(), nick))
+    }
+
+    /// A peer answering for the first time (or again after being offline) joined; one
+    /// going offline left.
+    fn on_transition(&self, t: crate::node::Transition) {
+        let name = || {
+            let names = self.names();
+            lock(&self.inner.roster).display(t.id, names.get(&t.id).map(String::as_str))
+        };
+        let kind = match (t.from, t.to) {
+            (PeerState::Discovered | PeerState::Offline, PeerState::Alive) => {
+                Presence::Joined { name: name() }
+            }
+            (PeerState::Alive | PeerState::Suspect, PeerState::Offline) => {
+                Presence::Left { name: name() }
+            }
+            _ => return,
+        };
+        self.emit(SessionEvent::Presence(PresenceNote {
+            at: SystemTime::now(),
+            who: t.id,
+            kind,
+        }));
+    }
+
+    /// A refused inbound handshake with a likely cause (another room secret) is
+    /// explained once per address, so the peer that dialed us with the wrong secret is
+    /// named on this side too.
+    fn hint_inbound(&self, result: &crate::node::ExchangeResult) {
+        let Some(error) = result.error.as_deref() else {
+            return;
+        };
+        let Some(hint) = addrs::hint(error) else {
+            return;
+        };
+        let addr = error.split(": ").next().unwrap_or_default().to_string();
+        {
+            let mut hinted = lock(&self.inner.hinted);
+            if hinted.len() >= MAX_HINTED || !hinted.insert(addr.clone()) {
+                return;
+            }
+        }
+        tracing::info!(%addr, %error, "inbound handshake refused");
+        self.warn(format!("a peer at {addr} could not connect: {hint}"));
+    }
+
     async fn on_exchange(&self, result: crate::node::ExchangeResult) {
+        if !result.success && result.direction == Direction::Inbound {
+            self.hint_inbound(&result);
+        }
         let offline =
             self.inner.node.peer(result.peer).map(|p| p.state) == Some(PeerState::Offline);
         if !result.success
@@ -778,6 +1127,30 @@ impl Session {
         // Exchanges change RTT, counters and states shown in the peers panel.
         self.emit(SessionEvent::Peers(self.peer_rows()));
     }
+}
+
+/// Locks a mutex, taking over a poisoned one: the data behind these locks stays valid
+/// whatever a panicking holder was doing.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The roster folded from the events held, and the name to run with: `--name` when given,
+/// else our latest nick there, else the default name.
+async fn fold_roster(
+    store: &dyn EventStore,
+    me: NodeId,
+    opts: &SessionOptions,
+) -> Result<(Roster, String), SessionError> {
+    let mut roster = Roster::default();
+    for e in store.all_events().await? {
+        roster.observe(&e);
+    }
+    let name = match roster.nick(me) {
+        Some(nick) if !opts.name_given => nick.to_string(),
+        _ => opts.name.trim().to_string(),
+    };
+    Ok((roster, name))
 }
 
 /// The file names of `paths`, for a notice.

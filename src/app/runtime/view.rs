@@ -35,6 +35,8 @@ pub struct PeerRow {
     pub bytes_out: u64,
     /// Its last error, if any.
     pub last_error: Option<String>,
+    /// Set for an address being dialed that has not answered yet (the row's `id` is nil).
+    pub dial: Option<DialInfo>,
 }
 
 /// One row of the exchanges panel.
@@ -96,6 +98,9 @@ pub struct StatusInfo {
     pub clock: VectorClock,
     /// The store's directory.
     pub data_dir: PathBuf,
+    /// The addresses others can reach us at: this laptop's own interface addresses with
+    /// our port when we listen on all of them (never `0.0.0.0`), else `listen`.
+    pub addresses: Vec<SocketAddr>,
     /// Own messages typed and not yet stored ("sending…"): they wait, in order, while the
     /// node learns its own seq from a peer after a lost tail.
     pub sending: usize,
@@ -232,6 +237,8 @@ pub enum SessionEvent {
     Equivocation(Box<EquivocationRow>),
     /// Fresh status-bar figures (sent after changes, at most a few times a second).
     Status(StatusInfo),
+    /// A join, leave or rename, for the chat to show (not stored).
+    Presence(PresenceNote),
 }
 
 /// What a screen asks its session to do.
@@ -241,6 +248,129 @@ pub enum UiCommand {
     Submit(crate::app::AppOp),
     /// Connect to a peer by address (`host:port`), as `--peer` does.
     Connect(String),
+    /// Stop dialing an address (`/unpeer`).
+    Unpeer(String),
+    /// Drop offline peers from the peers panel (`/forget`).
+    Forget,
+    /// Say what is known about a name (`/whois`); the answer comes as a notice.
+    Whois(String),
     /// Leave: stop the node cleanly.
     Quit,
+}
+
+/// A dial that has not answered yet (`/peer`, `--peer`), shown as a peer row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialInfo {
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When the next attempt starts (`None`: one is under way).
+    pub next_retry: Option<SystemTime>,
+}
+
+/// Something that happened to someone, for the chat to show as a line of its own. Shown,
+/// never stored: it is this node's view, not an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceNote {
+    /// When it was noticed (wall clock).
+    pub at: SystemTime,
+    /// Who.
+    pub who: NodeId,
+    /// What.
+    pub kind: Presence,
+}
+
+/// What a [`PresenceNote`] says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    /// A peer answered for the first time, or again after being offline.
+    Joined {
+        /// Its shown name.
+        name: String,
+    },
+    /// A peer went offline.
+    Left {
+        /// Its shown name.
+        name: String,
+    },
+    /// An origin took a new nickname.
+    Renamed {
+        /// The old one.
+        from: String,
+        /// The new one.
+        to: String,
+    },
+}
+
+impl std::fmt::Display for PresenceNote {
+    /// "ana joined", "ana left", "cy is now known as cyrus".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            Presence::Joined { name } => write!(f, "{name} joined"),
+            Presence::Left { name } => write!(f, "{name} left"),
+            Presence::Renamed { from, to } => write!(f, "{from} is now known as {to}"),
+        }
+    }
+}
+
+/// What `/whois NAME` found about one origin or peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhoisInfo {
+    /// Its shown name.
+    pub name: String,
+    /// Its node id.
+    pub id: NodeId,
+    /// Its key's fingerprint (the first 8 bytes of SHA-256 of its ed25519 key, in hex
+    /// groups), once its identity event is held.
+    pub fingerprint: Option<String>,
+    /// Where it was reached or announced.
+    pub addresses: Vec<String>,
+    /// Its liveness, if it is a peer.
+    pub state: Option<PeerState>,
+    /// Its earliest and latest event times held here, by its clock (ms since the epoch).
+    pub first_event_ms: Option<u64>,
+    /// See `first_event_ms`.
+    pub last_event_ms: Option<u64>,
+    /// The last successful contact, if it is a peer.
+    pub last_contact: Option<SystemTime>,
+}
+
+impl std::fmt::Display for WhoisInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: id {}", self.name, self.id)?;
+        match &self.fingerprint {
+            Some(fp) => write!(f, ", key {fp}")?,
+            None => f.write_str(", key not held yet")?,
+        }
+        if !self.addresses.is_empty() {
+            write!(f, ", at {}", self.addresses.join(", "))?;
+        }
+        if let Some(state) = self.state {
+            write!(f, ", {}", state.name())?;
+        }
+        let now = SystemTime::now();
+        let ago = |t: SystemTime| ago(now.duration_since(t).unwrap_or_default());
+        let at = |ms: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+        if let Some(ms) = self.first_event_ms {
+            write!(f, ", first seen {}", ago(at(ms)))?;
+        }
+        let last = match (self.last_event_ms.map(at), self.last_contact) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(t) = last {
+            write!(f, ", last seen {}", ago(t))?;
+        }
+        Ok(())
+    }
+}
+
+/// "12 s ago", "5 min ago", "3 h ago", "2 d ago".
+pub fn ago(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s} s ago"),
+        60..=3599 => format!("{} min ago", s / 60),
+        3600..=86_399 => format!("{} h ago", s / 3600),
+        _ => format!("{} d ago", s / 86_400),
+    }
 }

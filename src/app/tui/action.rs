@@ -1,17 +1,84 @@
-//! What the user or the session asks of the screen, and the key map that turns terminal
-//! input into it.
+//! What the user or the session asks of the screen. A leaf module: it names things and
+//! imports nothing else of the screen, so the key map, the state and the panels can all use
+//! it without importing each other.
 
 use std::time::SystemTime;
 
-use crossterm::event::{
-    Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
-};
-
-use super::app::{Focus, TuiApp};
 use crate::app::MoveTo;
 use crate::app::runtime::view::SessionEvent;
 
-/// One thing to do to the [`TuiApp`].
+/// The panel that takes keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// The input line (and the chat above it).
+    Input,
+    /// The shared list.
+    List,
+    /// The peers.
+    Peers,
+    /// The exchanges / events log.
+    Log,
+}
+
+impl Focus {
+    const ORDER: [Focus; 4] = [Focus::Input, Focus::List, Focus::Peers, Focus::Log];
+
+    /// The panel `by` steps along the Tab order (wrapping).
+    pub(crate) fn step(self, by: isize) -> Focus {
+        let i = Self::ORDER.iter().position(|f| *f == self).unwrap_or(0);
+        let n = Self::ORDER.len() as isize;
+        let j = (i as isize + by).rem_euclid(n);
+        Self::ORDER[usize::try_from(j).unwrap_or(0)]
+    }
+}
+
+/// A window over the panels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Popup {
+    /// Every key.
+    Help,
+    /// The vector clock.
+    Clock,
+}
+
+/// An edit of the input draft (the line editor's own keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditOp {
+    /// One character left.
+    Left,
+    /// One character right.
+    Right,
+    /// One word left.
+    WordLeft,
+    /// One word right.
+    WordRight,
+    /// To the start of the line.
+    Home,
+    /// To the end of the line.
+    End,
+    /// Delete before the cursor.
+    Backspace,
+    /// Delete under the cursor.
+    Delete,
+    /// Delete from the start of the line to the cursor.
+    KillToStart,
+    /// Delete from the cursor to the end of the line.
+    KillToEnd,
+    /// Delete the word before the cursor.
+    KillWordBack,
+    /// Delete the word after the cursor.
+    KillWordForward,
+    /// Put back the text the last kill removed.
+    Yank,
+    /// Undo the last edit.
+    Undo,
+    /// Redo what undo took back.
+    Redo,
+    /// Start a new line in the draft (a multi-line message).
+    Newline,
+}
+
+/// One thing to do to the [`TuiApp`](super::TuiApp).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Leave.
@@ -20,31 +87,33 @@ pub enum Action {
     FocusNext,
     /// Focus the previous panel.
     FocusPrev,
-    /// Close the popup, or cancel an item edit and focus the input.
+    /// Close the popup, clear the draft or the search, cancel an item edit, focus the input.
     Escape,
     /// Open the help popup.
     Help,
+    /// Scroll the help popup by this many rows.
+    HelpScroll(isize),
     /// Open the vector clock popup.
     Clock,
     /// Type a character.
     Insert(char),
-    /// Delete before the cursor.
-    Backspace,
-    /// Delete under the cursor.
-    Delete,
-    /// Cursor left.
-    Left,
-    /// Cursor right.
-    Right,
-    /// Cursor to the start.
-    Home,
-    /// Cursor to the end.
-    End,
-    /// Previous line of the input history.
+    /// Edit the draft.
+    Edit(EditOp),
+    /// Complete the nick or `/command` before the cursor (Tab).
+    Complete,
+    /// Text pasted at once (bracketed paste): one draft, however many lines.
+    Paste(String),
+    /// Up: the line above in a multi-line draft, else the previous sent line.
+    Up,
+    /// Down: the line below in a multi-line draft, else the next sent line.
+    Down,
+    /// The previous sent draft (whatever line the cursor is on).
     HistoryPrev,
-    /// Next line of the input history.
+    /// The next sent draft.
     HistoryNext,
-    /// Send the input line.
+    /// Put `/edit last TEXT` with our last message in the draft (Up on an empty line).
+    EditLast,
+    /// Send the draft.
     Submit,
     /// Scroll the chat back by this many rows.
     ScrollUp(usize),
@@ -54,6 +123,20 @@ pub enum Action {
     PageUp,
     /// Scroll the chat forward a page.
     PageDown,
+    /// The chat's oldest message.
+    ChatTop,
+    /// The chat's newest message (and what is new since scrolling up).
+    ChatBottom,
+    /// Search the chat: the previous (older) match of the search, or start one.
+    SearchOlder,
+    /// Search the chat: the next (newer) match.
+    SearchNewer,
+    /// Turn mouse capture off (native selection and copy) or back on.
+    ToggleSelect,
+    /// Draw the whole screen again.
+    Redraw,
+    /// Suspend to the shell (Ctrl-Z).
+    Suspend,
     /// Move the selection of the focused panel by this many rows.
     Select(isize),
     /// Check or uncheck the selected item.
@@ -76,6 +159,8 @@ pub enum Action {
     Tick(SystemTime),
     /// The terminal has a new size.
     Resize(u16, u16),
+    /// The terminal window gained (`true`) or lost the user's focus.
+    TerminalFocus(bool),
     /// The mouse wheel turned one notch over this cell.
     Wheel {
         /// The pointer's column.
@@ -85,100 +170,11 @@ pub enum Action {
         /// Whether it turned up (back in time).
         up: bool,
     },
-}
-
-/// The action for a terminal event, given what has focus. `None`: nothing to do.
-pub fn map_event(app: &TuiApp, ev: &TermEvent) -> Option<Action> {
-    match ev {
-        TermEvent::Key(key) => map_key(app, key),
-        TermEvent::Mouse(m) => match m.kind {
-            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => Some(Action::Wheel {
-                column: m.column,
-                row: m.row,
-                up: m.kind == MouseEventKind::ScrollUp,
-            }),
-            _ => None,
-        },
-        TermEvent::Resize(w, h) => Some(Action::Resize(*w, *h)),
-        _ => None,
-    }
-}
-
-/// The action for a key press.
-pub fn map_key(app: &TuiApp, key: &KeyEvent) -> Option<Action> {
-    // Windows reports releases too; only presses and repeats act.
-    if key.kind == KeyEventKind::Release {
-        return None;
-    }
-    // Windows reports AltGr as Ctrl+Alt: such keys type characters (`@`, `{` on many
-    // layouts), they are not control keys.
-    let ctrl =
-        key.modifiers.contains(KeyModifiers::CONTROL) && !key.modifiers.contains(KeyModifiers::ALT);
-    match key.code {
-        KeyCode::Char('c') if ctrl => return Some(Action::Quit),
-        KeyCode::Tab => return Some(Action::FocusNext),
-        KeyCode::BackTab => return Some(Action::FocusPrev),
-        KeyCode::Esc => return Some(Action::Escape),
-        KeyCode::F(1) => return Some(Action::Help),
-        KeyCode::F(2) => return Some(Action::SwitchLog),
-        KeyCode::PageUp => return Some(Action::PageUp),
-        KeyCode::PageDown => return Some(Action::PageDown),
-        _ => {}
-    }
-    if app.popup().is_some() {
-        // Any other key closes a popup, so it can never trap the user.
-        return Some(Action::Escape);
-    }
-    match app.focus() {
-        Focus::Input => input_key(app, key, ctrl),
-        Focus::List => list_key(key),
-        Focus::Peers | Focus::Log => panel_key(key),
-    }
-}
-
-fn input_key(app: &TuiApp, key: &KeyEvent, ctrl: bool) -> Option<Action> {
-    Some(match key.code {
-        KeyCode::Char('a') if ctrl => Action::Home,
-        KeyCode::Char('e') if ctrl => Action::End,
-        KeyCode::Char('?') if app.input().is_empty() => Action::Help,
-        KeyCode::Char(c) if !ctrl => Action::Insert(c),
-        KeyCode::Enter => Action::Submit,
-        KeyCode::Backspace => Action::Backspace,
-        KeyCode::Delete => Action::Delete,
-        KeyCode::Left => Action::Left,
-        KeyCode::Right => Action::Right,
-        KeyCode::Home => Action::Home,
-        KeyCode::End => Action::End,
-        KeyCode::Up => Action::HistoryPrev,
-        KeyCode::Down => Action::HistoryNext,
-        _ => return None,
-    })
-}
-
-fn list_key(key: &KeyEvent) -> Option<Action> {
-    Some(match key.code {
-        KeyCode::Char('j') | KeyCode::Down => Action::Select(1),
-        KeyCode::Char('k') | KeyCode::Up => Action::Select(-1),
-        KeyCode::Char(' ') | KeyCode::Enter => Action::Toggle,
-        KeyCode::Char('a') => Action::AddItem,
-        KeyCode::Char('e') => Action::EditItem,
-        KeyCode::Char('d') | KeyCode::Delete => Action::RemoveItem,
-        KeyCode::Char('u') => Action::Undo,
-        KeyCode::Char('J') => Action::MoveItem(MoveTo::Down),
-        KeyCode::Char('K') => Action::MoveItem(MoveTo::Up),
-        KeyCode::Char('?') => Action::Help,
-        KeyCode::Char('c') => Action::Clock,
-        _ => return None,
-    })
-}
-
-fn panel_key(key: &KeyEvent) -> Option<Action> {
-    Some(match key.code {
-        KeyCode::Char('j') | KeyCode::Down => Action::Select(1),
-        KeyCode::Char('k') | KeyCode::Up => Action::Select(-1),
-        KeyCode::Char('x') | KeyCode::Char('v') => Action::SwitchLog,
-        KeyCode::Char('c') => Action::Clock,
-        KeyCode::Char('?') => Action::Help,
-        _ => return None,
-    })
+    /// A left click on this cell: focus the panel under it.
+    Click {
+        /// The pointer's column.
+        column: u16,
+        /// The pointer's row.
+        row: u16,
+    },
 }

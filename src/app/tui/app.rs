@@ -8,9 +8,14 @@ use ratatui::layout::{Position, Rect};
 use uuid::Uuid;
 
 use super::action::Action;
+pub use super::action::{Focus, Popup};
+use super::attention::{self, Attention};
 use super::chat;
-use super::input::LineEditor;
-use super::layout;
+use super::editor::Editor;
+use super::format::TimeFmt;
+use super::geometry;
+use super::keymap::KeyContext;
+use crate::app::model::stamp::Stamp;
 use crate::app::runtime::command::{self, Front, Request};
 use crate::app::runtime::view::{
     BatchKind, EquivocationRow, EventRow, ExchangeRow, PeerRow, Progress, SessionEvent, StatusInfo,
@@ -21,28 +26,94 @@ use crate::app::{AppOp, Applied, Model, MoveTo};
 /// How many exchange rows and event rows the logs keep.
 pub const LOG_LEN: usize = 500;
 
-/// The panel that takes keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Focus {
-    /// The input line (and the chat above it).
-    Input,
-    /// The shared list.
-    List,
-    /// The peers.
-    Peers,
-    /// The exchanges / events log.
-    Log,
+/// A draft of more lines than this (a big paste) asks before it is sent.
+pub const CONFIRM_LINES: usize = 20;
+
+/// The commands of the screen itself, beside the shared table
+/// ([`command::COMMANDS`]): (name, arguments, what it does).
+pub const SCREEN_COMMANDS: &[(&str, &str, &str)] = &[
+    (
+        "search",
+        "TEXT",
+        "find in the chat (Ctrl-R older, Ctrl-S newer)",
+    ),
+    ("bell", "", "turn the bell on mentions off or on"),
+    (
+        "select",
+        "",
+        "mouse off, so the terminal selects and copies (F3)",
+    ),
+];
+
+/// Every command the input line takes, as (name, arguments, what it does): the shared
+/// table's commands for the TUI, then the screen's own. Tab completes them, help lists
+/// them.
+pub fn commands() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    command::COMMANDS
+        .iter()
+        .filter(|c| c.fronts.contains(&Front::Tui))
+        .map(|c| (c.name, c.usage, c.help))
+        .chain(SCREEN_COMMANDS.iter().copied())
 }
 
-impl Focus {
-    const ORDER: [Focus; 4] = [Focus::Input, Focus::List, Focus::Peers, Focus::Log];
+/// How the screen is set up for a run (flags and config).
+#[derive(Debug, Clone)]
+pub struct TuiOptions {
+    /// Ring the terminal bell on a mention.
+    pub bell: bool,
+    /// How times show.
+    pub time: TimeFmt,
+    /// Draw without colours (`NO_COLOR`): glyphs and marks carry every state.
+    pub no_color: bool,
+    /// The last message read in the previous run.
+    pub last_read: Option<Stamp>,
+}
 
-    fn step(self, by: isize) -> Focus {
-        let i = Self::ORDER.iter().position(|f| *f == self).unwrap_or(0);
-        let n = Self::ORDER.len() as isize;
-        let j = (i as isize + by).rem_euclid(n);
-        Self::ORDER[usize::try_from(j).unwrap_or(0)]
+impl Default for TuiOptions {
+    fn default() -> Self {
+        TuiOptions {
+            bell: true,
+            time: TimeFmt::utc(),
+            no_color: false,
+            last_read: None,
+        }
     }
+}
+
+/// What the loop does to the terminal on the state's behalf (the state itself does no
+/// I/O).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Clear and draw everything again.
+    Redraw,
+    /// Give the terminal back and stop the process until the shell resumes it.
+    Suspend,
+}
+
+/// How far back from the newest message an arrival is looked for (see `chat_arrived`).
+const RECENT: usize = 256;
+
+/// How many join, leave and rename lines the chat keeps.
+pub const NOTICES_LEN: usize = 50;
+
+/// A join, leave or rename line in the chat: this screen's view, not an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Notice {
+    /// The message it follows (`None`: before any).
+    pub(crate) after: Option<Stamp>,
+    /// When it was noticed.
+    pub(crate) at: SystemTime,
+    /// What happened ("cy is now known as cyrus").
+    pub(crate) text: String,
+}
+
+/// A search of the chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Search {
+    /// What is looked for (any case).
+    pub(crate) query: String,
+    /// The message shown as the current match.
+    pub(crate) hit: Option<Stamp>,
 }
 
 /// Which log the log panel shows.
@@ -63,15 +134,6 @@ pub enum InputMode {
     AddItem,
     /// The line is the new text of this item.
     EditItem(Uuid),
-}
-
-/// A window over the panels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Popup {
-    /// Every key.
-    Help,
-    /// The vector clock.
-    Clock,
 }
 
 /// A one-line message under the input (the last one wins).
@@ -107,8 +169,20 @@ pub struct TuiApp {
     pub(crate) progress: Option<Progress>,
     pub(crate) focus: Focus,
     pub(crate) log_tab: LogTab,
-    pub(crate) input: LineEditor,
+    editor: Editor,
     pub(crate) mode: InputMode,
+    /// A long draft waits for a second Enter.
+    confirming: bool,
+    attention: Attention,
+    pub(crate) search: Option<Search>,
+    pub(crate) notices: VecDeque<Notice>,
+    /// Mouse capture is off so the terminal's own selection works.
+    select_mode: bool,
+    pub(crate) time: TimeFmt,
+    pub(crate) no_color: bool,
+    /// Help rows scrolled past.
+    pub(crate) help_scroll: usize,
+    effects: Vec<Effect>,
     /// Chat rows scrolled back from the bottom; 0 follows new messages.
     pub(crate) chat_scroll: usize,
     /// The selected list item, and its row (kept for when the item disappears).
@@ -138,8 +212,17 @@ impl TuiApp {
             progress: None,
             focus: Focus::Input,
             log_tab: LogTab::Exchanges,
-            input: LineEditor::default(),
+            editor: Editor::default(),
             mode: InputMode::Chat,
+            confirming: false,
+            attention: Attention::default(),
+            search: None,
+            notices: VecDeque::new(),
+            select_mode: false,
+            time: TimeFmt::utc(),
+            no_color: false,
+            help_scroll: 0,
+            effects: Vec::new(),
             chat_scroll: 0,
             list_selected: None,
             list_row: 0,
@@ -152,6 +235,14 @@ impl TuiApp {
             size: Rect::new(0, 0, 80, 24),
             quit: false,
         }
+    }
+
+    /// Applies the run's options.
+    pub fn configure(&mut self, options: TuiOptions) {
+        self.attention.set_bell(options.bell);
+        self.attention.resume(options.last_read);
+        self.time = options.time;
+        self.no_color = options.no_color;
     }
 
     /// Folds the events stored before the screen opened. They go into the model only,
@@ -177,9 +268,52 @@ impl TuiApp {
         self.popup
     }
 
-    /// The input line.
-    pub fn input(&self) -> &LineEditor {
-        &self.input
+    /// The draft being typed.
+    pub fn input(&self) -> &Editor {
+        &self.editor
+    }
+
+    /// The attention state (unread, mentions, bell).
+    pub fn attention(&self) -> &Attention {
+        &self.attention
+    }
+
+    /// Whether mouse capture is off (select mode).
+    pub fn select_mode(&self) -> bool {
+        self.select_mode
+    }
+
+    /// The terminal's title: the unread count, the program, the room.
+    pub fn title(&self) -> String {
+        match self.attention.unread() {
+            0 => format!("gossip-chat — {}", self.status.room),
+            n => format!("({n}) gossip-chat — {}", self.status.room),
+        }
+    }
+
+    /// Bells due since the last call (one per mention).
+    pub fn take_bells(&mut self) -> usize {
+        self.attention.take_bells()
+    }
+
+    /// What the loop must do to the terminal, in order.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// The facts the key map needs.
+    pub fn key_context(&self) -> KeyContext {
+        KeyContext {
+            focus: self.focus,
+            popup: self.popup,
+            draft_empty: self.editor.is_empty(),
+            word_before: self.editor.word_before().is_some(),
+        }
+    }
+
+    /// The panels' places at the current size.
+    pub(crate) fn areas(&self) -> geometry::Areas {
+        geometry::areas(self.size, self.focus, self.editor.lines().len())
     }
 
     /// The message under the input.
@@ -216,7 +350,7 @@ impl TuiApp {
     /// a narrow screen hides it while the log has focus, and scrolling must not be reckoned
     /// in a zero-width chat then.
     fn chat_inner(&self) -> (usize, usize) {
-        let a = layout::areas(self.size, Focus::Input).chat;
+        let a = geometry::areas(self.size, Focus::Input, self.editor.lines().len()).chat;
         (
             usize::from(a.width.saturating_sub(2)),
             usize::from(a.height.saturating_sub(2)),
@@ -225,6 +359,30 @@ impl TuiApp {
 
     /// Handles one action; returns what to ask the session.
     pub fn update(&mut self, action: Action) -> Vec<UiCommand> {
+        let cmds = self.apply(action);
+        if self.chat_scroll == 0 {
+            let newest = self.model.chat().next_back().map(|l| stamp_of(&l));
+            self.attention.seen_bottom(newest);
+        }
+        cmds
+    }
+
+    fn apply(&mut self, action: Action) -> Vec<UiCommand> {
+        // A key closes the popup and still does what it does (it is never swallowed).
+        let passive = matches!(
+            action,
+            Action::Session(_)
+                | Action::Tick(_)
+                | Action::Resize(..)
+                | Action::TerminalFocus(_)
+                | Action::HelpScroll(_)
+                | Action::Escape
+                | Action::Help
+                | Action::Clock
+        );
+        if !passive {
+            self.popup = None;
+        }
         match action {
             Action::Quit => {
                 self.quit = true;
@@ -232,37 +390,48 @@ impl TuiApp {
             }
             Action::FocusNext => self.set_focus(self.focus.step(1)),
             Action::FocusPrev => self.set_focus(self.focus.step(-1)),
-            Action::Escape => {
-                if self.popup.take().is_none() {
-                    if self.mode != InputMode::Chat {
-                        self.input.clear();
-                    }
-                    self.mode = InputMode::Chat;
-                    self.focus = Focus::Input;
-                    self.flash = None;
-                }
+            Action::Escape => self.escape(),
+            Action::Help => {
+                self.popup = Some(Popup::Help);
+                self.help_scroll = 0;
             }
-            Action::Help => self.popup = Some(Popup::Help),
+            Action::HelpScroll(by) => {
+                let max = super::help::max_scroll(self.size);
+                self.help_scroll = self.help_scroll.saturating_add_signed(by).min(max);
+            }
             Action::Clock => self.popup = Some(Popup::Clock),
-            Action::Insert(c) => self.input.insert(c),
-            Action::Backspace => self.input.backspace(),
-            Action::Delete => self.input.delete(),
-            Action::Left => self.input.left(),
-            Action::Right => self.input.right(),
-            Action::Home => self.input.home(),
-            Action::End => self.input.end(),
-            Action::HistoryPrev => self.input.history_prev(),
-            Action::HistoryNext => self.input.history_next(),
+            Action::Insert(c) => {
+                self.confirming = false;
+                self.editor.insert(c);
+            }
+            Action::Edit(op) => {
+                self.confirming = false;
+                self.editor.edit(op);
+            }
+            Action::Complete => self.complete(),
+            Action::Paste(text) => self.paste(&text),
+            Action::Up => self.editor.up(),
+            Action::HistoryPrev => self.editor.history_prev(),
+            Action::HistoryNext => self.editor.history_next(),
+            Action::EditLast => self.edit_last(),
+            Action::Down => self.editor.down(),
             Action::Submit => return self.submit(),
             Action::ScrollUp(n) => self.scroll_chat_up(n),
             Action::ScrollDown(n) => self.chat_scroll = self.chat_scroll.saturating_sub(n),
             Action::PageUp => self.page(-1),
             Action::PageDown => self.page(1),
+            Action::ChatTop => self.scroll_chat_up(usize::MAX / 4),
+            Action::ChatBottom => self.chat_scroll = 0,
+            Action::SearchOlder => self.search_step(true),
+            Action::SearchNewer => self.search_step(false),
+            Action::ToggleSelect => self.toggle_select(),
+            Action::Redraw => self.effects.push(Effect::Redraw),
+            Action::Suspend => self.effects.push(Effect::Suspend),
             Action::Select(by) => self.select(by),
             Action::Toggle => return self.toggle(),
             Action::AddItem => {
                 self.mode = InputMode::AddItem;
-                self.input.clear();
+                self.editor.clear();
                 self.focus = Focus::Input;
             }
             Action::EditItem => self.start_edit(),
@@ -279,9 +448,149 @@ impl TuiApp {
             Action::Session(ev) => self.session(ev),
             Action::Tick(now) => self.now = now,
             Action::Resize(w, h) => self.size = Rect::new(0, 0, w, h),
+            Action::TerminalFocus(on) => self.attention.set_focused(on),
             Action::Wheel { column, row, up } => self.wheel(column, row, up),
+            Action::Click { column, row } => {
+                if let Some(focus) = geometry::panel_at(&self.areas(), column, row) {
+                    self.set_focus(focus);
+                }
+            }
         }
         Vec::new()
+    }
+
+    /// Esc: closes the popup, else takes back a pending long send, else ends the search,
+    /// else leaves a panel or an item edit for the input, else clears the draft (undo
+    /// brings it back).
+    fn escape(&mut self) {
+        if self.popup.take().is_some() {
+            return;
+        }
+        self.flash = None;
+        if std::mem::take(&mut self.confirming) {
+            return;
+        }
+        if self.search.take().is_some() {
+            return;
+        }
+        if self.focus != Focus::Input || self.mode != InputMode::Chat {
+            if self.mode != InputMode::Chat {
+                self.editor.clear();
+            }
+            self.mode = InputMode::Chat;
+            self.focus = Focus::Input;
+            return;
+        }
+        self.editor.clear();
+    }
+
+    /// Up on an empty line: our last message, ready to change with `/edit last`; with no
+    /// message of ours, the previous sent line.
+    fn edit_last(&mut self) {
+        let me = self.status.node_id;
+        let last = self
+            .model
+            .chat()
+            .rev()
+            .find(|l| l.origin == me && !l.deleted && l.unsupported.is_none())
+            .map(|l| l.text.to_string());
+        match last {
+            Some(text) => self.editor.set(&format!("/edit last {text}")),
+            None => self.editor.history_prev(),
+        }
+    }
+
+    fn paste(&mut self, text: &str) {
+        self.confirming = false;
+        self.popup = None;
+        self.focus = Focus::Input;
+        self.editor.paste(text);
+        let lines = self.editor.lines().len();
+        if lines > 1 {
+            self.flash = Some(Flash::Info(format!(
+                "pasted: {lines} lines, Enter sends them as one message"
+            )));
+        }
+    }
+
+    fn complete(&mut self) {
+        let commands: Vec<&str> = commands().map(|(name, _, _)| name).collect();
+        let mut nicks: Vec<String> = self
+            .peers
+            .iter()
+            .map(|p| self.peer_name(p.id, &p.name).to_string())
+            .collect();
+        nicks.extend(
+            self.model
+                .chat()
+                .rev()
+                .take(200)
+                .map(|l| l.author.into_owned()),
+        );
+        if !self.editor.complete(&commands, &nicks) {
+            self.flash = Some(Flash::Info("no completion".into()));
+        }
+    }
+
+    fn toggle_select(&mut self) {
+        self.select_mode = !self.select_mode;
+        self.flash = Some(Flash::Info(if self.select_mode {
+            "select mode: the mouse selects and copies; F3 or /select ends it".into()
+        } else {
+            "mouse back: clicks focus panels, the wheel scrolls".into()
+        }));
+    }
+
+    /// The newest (`older`) or next newer match of the search, shown in the chat.
+    fn search_step(&mut self, older: bool) {
+        let Some(search) = self.search.clone() else {
+            // No search yet: Ctrl-R starts one on the input line.
+            if self.editor.is_empty() {
+                self.editor.set("/search ");
+                self.focus = Focus::Input;
+            }
+            return;
+        };
+        let query = search.query.to_lowercase();
+        let matches = |l: &crate::app::ChatLine<'_>| l.text.to_lowercase().contains(&query);
+        let found = if older {
+            self.model
+                .chat()
+                .rev()
+                .filter(|l| search.hit.is_none_or(|h| stamp_of(l) < h))
+                .find(|l| matches(l))
+                .map(|l| stamp_of(&l))
+        } else {
+            self.model
+                .chat()
+                .filter(|l| search.hit.is_some_and(|h| stamp_of(l) > h))
+                .find(|l| matches(l))
+                .map(|l| stamp_of(&l))
+        };
+        match found {
+            Some(hit) => {
+                self.search = Some(Search {
+                    hit: Some(hit),
+                    ..search
+                });
+                self.show_message(hit);
+            }
+            None => {
+                let which = if older { "older" } else { "newer" };
+                self.flash = Some(Flash::Info(format!(
+                    "no {which} message with \"{}\"",
+                    search.query
+                )));
+            }
+        }
+    }
+
+    /// Scrolls so the message `at` shows a third of the way up the chat.
+    fn show_message(&mut self, at: Stamp) {
+        let (width, height) = self.chat_inner();
+        let below = chat::rows_below(self, width, at);
+        let max = chat::count_rows(self, width, usize::MAX / 4).saturating_sub(height);
+        self.chat_scroll = below.saturating_sub(height / 3).min(max);
     }
 
     fn set_focus(&mut self, focus: Focus) {
@@ -299,27 +608,41 @@ impl TuiApp {
 
     fn scroll_chat_up(&mut self, by: usize) {
         let (width, height) = self.chat_inner();
-        let wanted = self.chat_scroll + by;
+        let wanted = self.chat_scroll.saturating_add(by);
         // Count rows only as far as needed, so scrolling stays cheap in a long history.
-        let limit = wanted + height;
-        let mut total = 0;
-        let today = super::theme::day_of(self.now);
-        for line in self.model.chat().rev() {
-            total += chat::message_height(&line, width, today);
-            if total >= limit {
-                break;
-            }
-        }
+        let total = chat::count_rows(self, width, wanted.saturating_add(height));
         self.chat_scroll = wanted.min(total.saturating_sub(height));
     }
 
     fn submit(&mut self) -> Vec<UiCommand> {
-        let line = self.input.text().to_string();
+        let line = self.editor.text();
         if line.trim().is_empty() {
             return Vec::new();
         }
+        let lines = self.editor.lines().len();
+        if self.mode == InputMode::Chat && lines > CONFIRM_LINES && !self.confirming {
+            // Say what is wrong first: no point confirming a message that cannot go.
+            if let Err(e) = AppOp::chat(&line) {
+                return self.error(format!("not sent: {e}"));
+            }
+            // A big paste sent by mistake cannot be taken back: ask once.
+            self.confirming = true;
+            self.flash = Some(Flash::Warning(format!(
+                "send {lines} lines as one message? Enter sends, Esc goes back to editing"
+            )));
+            return Vec::new();
+        }
+        self.confirming = false;
         // A stale message would read as the outcome of this line.
         self.flash = None;
+        if self.mode == InputMode::Chat
+            && let Some(done) = self.screen_command(&line)
+        {
+            if done {
+                self.editor.take();
+            }
+            return Vec::new();
+        }
         let result = match self.mode {
             InputMode::Chat => self.command(&line),
             InputMode::AddItem => self.add_item(&line),
@@ -330,7 +653,7 @@ impl TuiApp {
         };
         match result {
             Ok(cmds) => {
-                self.input.take();
+                self.editor.take();
                 if self.mode != InputMode::Chat {
                     self.mode = InputMode::Chat;
                     self.focus = Focus::List;
@@ -364,10 +687,44 @@ impl TuiApp {
         }
     }
 
+    /// The commands of the screen itself (no op, no session); `None`: not one of them.
+    /// `Some(false)`: refused, the line stays.
+    fn screen_command(&mut self, line: &str) -> Option<bool> {
+        let rest = line.trim_start().strip_prefix('/')?;
+        let (cmd, arg) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let arg = arg.trim();
+        match cmd {
+            "search" if arg.is_empty() => {
+                self.flash = Some(Flash::Error("/search TEXT: what to look for".into()));
+                Some(false)
+            }
+            "search" => {
+                self.search = Some(Search {
+                    query: arg.to_string(),
+                    hit: None,
+                });
+                self.search_step(true);
+                Some(true)
+            }
+            "bell" => {
+                let on = !self.attention.bell();
+                self.attention.set_bell(on);
+                let state = if on { "on" } else { "off" };
+                self.flash = Some(Flash::Info(format!("the bell on mentions is {state}")));
+                Some(true)
+            }
+            "select" => {
+                self.toggle_select();
+                Some(true)
+            }
+            _ => None,
+        }
+    }
+
     /// A line typed in chat mode: a `/` command or a message, by the shared parser.
     fn command(&mut self, line: &str) -> Result<Vec<UiCommand>, String> {
-        let request =
-            command::interpret(line, Front::Tui, &self.model).map_err(|e| e.to_string())?;
+        let request = command::interpret(line, Front::Tui, &self.model, self.status.node_id)
+            .map_err(|e| e.to_string())?;
         Ok(match request {
             Request::Nothing | Request::State => Vec::new(),
             Request::Op(op) => {
@@ -387,9 +744,13 @@ impl TuiApp {
             }
             Request::Help => {
                 self.popup = Some(Popup::Help);
+                self.help_scroll = 0;
                 Vec::new()
             }
             Request::Quit => vec![UiCommand::Quit],
+            Request::Unpeer(addr) => vec![UiCommand::Unpeer(addr)],
+            Request::Forget => vec![UiCommand::Forget],
+            Request::Whois(name) => vec![UiCommand::Whois(name)],
         })
     }
 
@@ -418,7 +779,7 @@ impl TuiApp {
 
     /// Pages the focused list or log, else the chat; `dir` is -1 (up) or 1 (down).
     fn page(&mut self, dir: isize) {
-        let a = layout::areas(self.size, self.focus);
+        let a = self.areas();
         // A page keeps one row of context; borders and the header row are not rows.
         let rows = |r: Option<Rect>, chrome: u16| {
             r.map_or(1, |r| r.height.saturating_sub(chrome + 1).max(1)) as isize
@@ -476,7 +837,7 @@ impl TuiApp {
 
     /// The mouse wheel scrolls the panel under the pointer, whatever has focus.
     fn wheel(&mut self, column: u16, row: u16, up: bool) {
-        let a = layout::areas(self.size, self.focus);
+        let a = self.areas();
         let at = Position::new(column, row);
         let under = |r: Option<Rect>| r.is_some_and(|r| r.contains(at));
         let by: isize = if up { -1 } else { 1 };
@@ -510,7 +871,7 @@ impl TuiApp {
         };
         let (id, text) = (item.id, item.text.to_string());
         self.mode = InputMode::EditItem(id);
-        self.input.set(&text);
+        self.editor.set(&text);
         self.focus = Focus::Input;
     }
 
@@ -575,7 +936,11 @@ impl TuiApp {
             SessionEvent::Events(batch) => {
                 self.progress = batch.progress.catching_up.then_some(batch.progress);
                 match batch.kind {
-                    BatchKind::Live => batch.rows.into_iter().for_each(|r| self.fold_row(r)),
+                    BatchKind::Live => {
+                        // A history streaming in is not news: no bells, no unread counts.
+                        let live = !batch.progress.catching_up;
+                        batch.rows.into_iter().for_each(|r| self.fold_row(r, live));
+                    }
                     BatchKind::Reload { first } => {
                         if first {
                             self.model = Model::new();
@@ -585,7 +950,7 @@ impl TuiApp {
                 }
             }
             SessionEvent::Progress(p) => self.progress = p.catching_up.then_some(p),
-            SessionEvent::Created(row) | SessionEvent::Received(row) => self.fold_row(row),
+            SessionEvent::Created(row) | SessionEvent::Received(row) => self.fold_row(row, true),
             SessionEvent::Peers(peers) => {
                 self.peers = peers;
                 self.peers_row = self.peers_row.min(self.peers.len().saturating_sub(1));
@@ -623,24 +988,85 @@ impl TuiApp {
                 );
             }
             SessionEvent::Status(status) => self.status = status,
+            SessionEvent::Presence(note) => {
+                // Shown in the chat after the newest message, never stored.
+                let after = self.model.chat().next_back().map(|l| stamp_of(&l));
+                if self.notices.len() == NOTICES_LEN {
+                    self.notices.pop_front();
+                }
+                self.notices.push_back(Notice {
+                    after,
+                    at: note.at,
+                    text: note.to_string(),
+                });
+                if self.chat_scroll > 0 {
+                    self.chat_scroll += 1;
+                }
+            }
         }
     }
 }
 
+/// The stamp of a chat line (its place in the total order).
+pub(crate) fn stamp_of(l: &crate::app::ChatLine<'_>) -> Stamp {
+    Stamp {
+        hlc: l.hlc,
+        origin: l.origin,
+        seq: l.seq,
+    }
+}
+
 impl TuiApp {
+    /// A live chat message was folded: keep a scrolled-up view in place, count it, ring.
+    fn chat_arrived(&mut self, stamp: Stamp, prev_newest: Option<u64>, live: bool) {
+        let scrolled = self.chat_scroll > 0;
+        if !live && !scrolled {
+            return;
+        }
+        let width = self.chat_inner().0;
+        // A new message is almost always among the newest; one that lands far back (an
+        // old event arriving late) is above the rows on screen and not news: a bounded
+        // look keeps a long catch-up linear.
+        let Some(line) = self
+            .model
+            .chat()
+            .rev()
+            .take(RECENT)
+            .find(|l| stamp_of(l) == stamp)
+        else {
+            return;
+        };
+        let mut rows = 0;
+        if scrolled {
+            // Keep the rows the user is reading in place while new ones arrive.
+            rows = chat::message_height(self, &line, width);
+            let day = self.time.day_ms(line.created_at_ms);
+            if prev_newest.is_none_or(|p| self.time.day_ms(p) != day) {
+                rows += 1;
+            }
+        }
+        let mine = stamp.origin == self.status.node_id;
+        let mentioned = !mine && !attention::mentions(line.text, &self.status.name).is_empty();
+        drop(line);
+        self.chat_scroll += rows;
+        if live {
+            self.attention.arrived(stamp, mine, mentioned, scrolled);
+        }
+    }
+
     /// Folds one new row into the model and the events log, keeping a scrolled-back chat
-    /// or log where the user is reading.
-    fn fold_row(&mut self, row: EventRow) {
+    /// or log where the user is reading; `live`: it is news (bells, unread counts).
+    fn fold_row(&mut self, row: EventRow, live: bool) {
+        let prev_newest = self.model.chat().next_back().map(|l| l.created_at_ms);
         let applied = self.model.apply(&row.event);
-        if self.chat_scroll > 0
-            && matches!(applied, Applied::Folded { kind: "chat" })
-            && let Ok(AppOp::Chat { text }) = AppOp::decode(&row.event.payload)
+        // A new message (an edit or a delete changes one in place).
+        if matches!(applied, Applied::Folded { .. })
+            && matches!(
+                AppOp::decode(&row.event.payload),
+                Ok(AppOp::Chat { .. } | AppOp::Action { .. } | AppOp::Reply { .. })
+            )
         {
-            let width = self.chat_inner().0;
-            let name = self.model.display_name(row.event.origin);
-            let today = super::theme::day_of(self.now);
-            self.chat_scroll +=
-                chat::text_height(name.as_ref(), &text, row.event.created_at_ms, width, today);
+            self.chat_arrived(Stamp::of(&row.event), prev_newest, live);
         }
         if self.log_scroll > 0 && self.log_tab == LogTab::Events {
             self.log_scroll += 1;

@@ -1,14 +1,22 @@
 //! The chat history: only the rows on screen are built, walking the chat from its end, so
-//! a history of any length draws in the same time.
+//! a history of any length draws in the same time. Between the messages go a separator
+//! for each day and a "new since you left" line after the last message read last run.
 
+use std::ops::Range;
+
+use jiff::civil::Date;
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::app::{Focus, TuiApp};
+use super::app::{Focus, TuiApp, stamp_of};
+use super::attention::mentions;
+use super::format::{TimeFmt, day_label};
 use super::theme;
 use crate::app::ChatLine;
+use crate::app::model::stamp::Stamp;
 
 fn char_width(c: char) -> usize {
     let mut buf = [0u8; 4];
@@ -19,12 +27,36 @@ fn str_width(s: &str) -> usize {
     s.chars().map(char_width).sum()
 }
 
+/// The byte ranges of `http://` and `https://` addresses in `text` (up to the next space,
+/// without trailing punctuation).
+pub(crate) fn urls(text: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = ["https://", "http://"]
+        .iter()
+        .filter_map(|p| text[from..].find(p))
+        .min()
+    {
+        let start = from + i;
+        let len = text[start..]
+            .find(char::is_whitespace)
+            .unwrap_or(text.len() - start);
+        let url = text[start..start + len]
+            .trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '\'', '"']);
+        out.push(start..start + url.len());
+        from = start + len.max(1);
+    }
+    out
+}
+
 /// Splits `text` into rows: the first `first` columns wide, the others `rest` wide;
-/// breaks at spaces where it can, mid-word where a word is longer than a row, and at
-/// every newline.
+/// breaks at spaces where it can, mid-word where a word is longer than a row, at every
+/// newline, and never inside a URL: a URL wider than a row gets a row of its own and runs
+/// past its end (clipped on screen, whole for copying and links).
 pub(crate) fn wrap(text: &str, first: usize, rest: usize) -> Vec<&str> {
     let mut rows = Vec::new();
     for para in text.split('\n') {
+        let links: Vec<Range<usize>> = urls(para);
         let mut start = 0;
         loop {
             let avail = if rows.is_empty() { first } else { rest }.max(1);
@@ -49,10 +81,24 @@ pub(crate) fn wrap(text: &str, first: usize, rest: usize) -> Vec<&str> {
             }
             // Break after the last space in the row; a row that is one long word breaks
             // mid-word (and always takes at least one character, so the loop ends).
-            let cut = match last_space {
+            let mut cut = match last_space {
                 Some(s) if s > 0 => s,
                 _ => end.max(tail.chars().next().map_or(1, char::len_utf8)),
             };
+            if let Some(url) = links
+                .iter()
+                .find(|u| u.start < start + cut && start + cut < u.end)
+            {
+                cut = if url.start > start {
+                    url.start - start
+                } else {
+                    // The whole word: punctuation after the URL stays with it.
+                    para[url.end..]
+                        .find(' ')
+                        .map_or(para.len(), |i| url.end + i)
+                        - start
+                };
+            }
             rows.push(&tail[..cut]);
             start += cut;
             start += para[start..].len() - para[start..].trim_start_matches(' ').len();
@@ -64,47 +110,253 @@ pub(crate) fn wrap(text: &str, first: usize, rest: usize) -> Vec<&str> {
     rows
 }
 
-/// Rows a message by `name`, written at `created_ms`, takes at `width` columns.
-pub(crate) fn text_height(
-    name: &str,
-    text: &str,
-    created_ms: u64,
+/// What a message row needs to know besides the message.
+pub(crate) struct RowStyle<'a> {
+    time: &'a TimeFmt,
+    /// Our nick, highlighted in others' messages.
+    nick: &'a str,
+    me: crate::protocol::NodeId,
+    /// The search's text, highlighted everywhere.
+    query: Option<&'a str>,
+    hit: Option<Stamp>,
+}
+
+/// Byte ranges of `needle` in `text`, any case (ASCII case folding keeps byte offsets).
+fn find_all(text: &str, needle: &str) -> Vec<Range<usize>> {
+    if needle.is_empty() {
+        return Vec::new();
+    }
+    let hay = text.to_ascii_lowercase();
+    let needle = needle.to_ascii_lowercase();
+    hay.match_indices(&needle)
+        .map(|(i, m)| i..i + m.len())
+        .collect()
+}
+
+/// `row` (a slice of `text`) as spans: mentions, search matches and URLs styled.
+fn styled_row(text: &str, row: &str, marks: &[(Range<usize>, Style)]) -> Vec<Span<'static>> {
+    let offset = row.as_ptr() as usize - text.as_ptr() as usize;
+    let end = offset + row.len();
+    let mut spans = Vec::new();
+    let mut at = offset;
+    let mut inside: Vec<&(Range<usize>, Style)> = marks
+        .iter()
+        .filter(|(r, _)| r.start < end && r.end > offset)
+        .collect();
+    inside.sort_by_key(|(r, _)| r.start);
+    for (r, style) in inside {
+        let s = r.start.max(at);
+        let e = r.end.min(end);
+        if s >= e || !text.is_char_boundary(s) || !text.is_char_boundary(e) {
+            continue;
+        }
+        if s > at {
+            spans.push(Span::raw(text[at..s].to_string()));
+        }
+        spans.push(Span::styled(text[s..e].to_string(), *style));
+        at = e;
+    }
+    if at < end {
+        spans.push(Span::raw(text[at..end].to_string()));
+    }
+    spans
+}
+
+/// What is shown of a message: its text, with " (edited)" after an edited one.
+fn shown_text<'a>(line: &ChatLine<'a>) -> std::borrow::Cow<'a, str> {
+    if line.edited && !line.deleted {
+        std::borrow::Cow::Owned(format!("{} {EDITED}", line.text))
+    } else {
+        std::borrow::Cow::Borrowed(line.text)
+    }
+}
+
+/// The mark after an edited message.
+const EDITED: &str = "(edited)";
+
+/// The rows of one message: `HH:MM name: text`, continuation rows indented under the text;
+/// `HH:MM * name text` for a `/me` action; a reply starts with the first line of the
+/// message it answers (`↳ bob: …`); a deleted one says `(deleted)`.
+pub(crate) fn message_lines(
+    line: &ChatLine<'_>,
     width: usize,
-    today: u64,
-) -> usize {
-    let indent = theme::chat_time(created_ms, today).len() + 1;
-    let first = width.saturating_sub(indent + str_width(name) + 2);
-    wrap(text, first, width.saturating_sub(indent)).len()
-}
-
-/// Rows `line` takes at `width` columns.
-pub(crate) fn message_height(line: &ChatLine<'_>, width: usize, today: u64) -> usize {
-    text_height(&line.author, line.text, line.created_at_ms, width, today)
-}
-
-/// The rows of one message: `HH:MM name: text`, continuation rows indented under the text.
-pub(crate) fn message_lines(line: &ChatLine<'_>, width: usize, today: u64) -> Vec<Line<'static>> {
-    let time = theme::chat_time(line.created_at_ms, today);
-    let indent = time.len() + 1;
-    let first = width.saturating_sub(indent + str_width(&line.author) + 2);
-    let rows = wrap(line.text, first, width.saturating_sub(indent));
-    let mut out = Vec::with_capacity(rows.len());
-    let mut time = Some(time);
-    for row in rows {
-        match time.take() {
-            Some(t) => out.push(Line::from(vec![
-                Span::styled(format!("{t} "), theme::dim()),
-                Span::styled(line.author.to_string(), theme::author_style(line.origin)),
-                Span::raw(": "),
-                Span::raw(row.to_string()),
-            ])),
-            None => out.push(Line::from(vec![
-                Span::raw(" ".repeat(indent)),
-                Span::raw(row.to_string()),
-            ])),
+    st: &RowStyle<'_>,
+) -> Vec<Line<'static>> {
+    let indent = st.time.width() + 1;
+    let time = st.time.hhmm_ms(line.created_at_ms);
+    let text = shown_text(line);
+    let text = text.as_ref();
+    // "name: " or "* name "
+    let lead = str_width(&line.author) + 2;
+    let first = width.saturating_sub(indent + lead);
+    let rows = wrap(text, first, width.saturating_sub(indent));
+    let mut marks: Vec<(Range<usize>, Style)> = Vec::new();
+    let mut mentioned = false;
+    if line.deleted || line.unsupported.is_some() {
+        marks.push((0..text.len(), theme::gone()));
+    } else {
+        marks.extend(urls(text).into_iter().map(|r| (r, theme::link())));
+        if line.origin != st.me {
+            let found = mentions(line.text, st.nick);
+            mentioned = !found.is_empty();
+            marks.extend(found.into_iter().map(|r| (r, theme::mention())));
+        }
+        if let Some(q) = st.query {
+            marks.extend(
+                find_all(line.text, q)
+                    .into_iter()
+                    .map(|r| (r, theme::search_match())),
+            );
+        }
+        if line.edited {
+            marks.push((text.len() - EDITED.len()..text.len(), theme::dim()));
+        }
+        if line.action {
+            marks.insert(0, (0..text.len(), theme::action()));
         }
     }
+    let hit = st.hit == Some(stamp_of(line));
+    // A mark in the gutter says "this one" without colour: `>` the match, `!` a mention.
+    let gutter = || match (hit, mentioned) {
+        (true, _) => Span::styled(">", theme::search_match()),
+        (false, true) => Span::styled("!", theme::mention()),
+        _ => Span::raw(" "),
+    };
+    let mut out = Vec::with_capacity(rows.len() + 1);
+    if let Some(q) = &line.reply_to {
+        let quoted = match (q.deleted, q.first_line) {
+            (true, _) => crate::app::model::DELETED_TEXT.to_string(),
+            (false, Some(l)) => l.to_string(),
+            (false, None) => "a message not here yet".to_string(),
+        };
+        let room = width.saturating_sub(indent + 2);
+        let full = format!("{}: {quoted}", q.author);
+        let cut: String = if str_width(&full) > room {
+            let mut s: String = full.chars().take(room.saturating_sub(1)).collect();
+            s.push('…');
+            s
+        } else {
+            full
+        };
+        out.push(Line::from(vec![
+            Span::raw(" ".repeat(indent)),
+            Span::styled(format!("↳ {cut}"), theme::dim()),
+        ]));
+    }
+    for (i, row) in rows.into_iter().enumerate() {
+        let mut spans = if i > 0 {
+            vec![Span::raw(" ".repeat(indent - 1)), gutter()]
+        } else if line.action {
+            vec![
+                Span::styled(time.clone(), theme::dim()),
+                gutter(),
+                Span::styled("* ", theme::action()),
+                Span::styled(line.author.to_string(), theme::author_style(line.origin)),
+                Span::raw(" "),
+            ]
+        } else {
+            vec![
+                Span::styled(time.clone(), theme::dim()),
+                gutter(),
+                Span::styled(line.author.to_string(), theme::author_style(line.origin)),
+                Span::raw(": "),
+            ]
+        };
+        spans.extend(styled_row(text, row, &marks));
+        out.push(Line::from(spans));
+    }
     out
+}
+
+/// Rows a message takes at `width` columns.
+pub(crate) fn message_height(app: &TuiApp, line: &ChatLine<'_>, width: usize) -> usize {
+    message_lines(line, width, &row_style(app)).len()
+}
+
+fn separator(label: &str, width: usize, style: Style) -> Line<'static> {
+    let text = format!(" {label} ");
+    let room = width.saturating_sub(str_width(&text));
+    let left = room / 2;
+    Line::styled(
+        format!("{}{text}{}", "─".repeat(left), "─".repeat(room - left)),
+        style,
+    )
+}
+
+fn ms_of(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn row_style(app: &TuiApp) -> RowStyle<'_> {
+    let search = app.search.as_ref();
+    RowStyle {
+        time: &app.time,
+        nick: &app.status.name,
+        me: app.status.node_id,
+        query: search.map(|s| s.query.as_str()),
+        hit: search.and_then(|s| s.hit),
+    }
+}
+
+/// Walks the chat from the newest message, building rows bottom-up (separators and the
+/// "new since you left" line included) until `enough` says stop. Returns the rows, newest
+/// first, and, if `target` is given, how many rows lie below its first row.
+fn rows_up(
+    app: &TuiApp,
+    width: usize,
+    target: Option<Stamp>,
+    mut enough: impl FnMut(usize) -> bool,
+) -> (Vec<Line<'static>>, Option<usize>) {
+    let st = row_style(app);
+    let today = app.time.day(app.now);
+    let left_at = app.attention().left_at();
+    let mut rows: Vec<Line<'static>> = Vec::new();
+    let mut found = None;
+    let notice_rows = |after: Option<Stamp>, rows: &mut Vec<Line<'static>>| {
+        for n in app.notices.iter().rev().filter(|n| n.after == after) {
+            let time = st.time.hhmm_ms(ms_of(n.at));
+            rows.push(Line::styled(format!("{time}  · {}", n.text), theme::dim()));
+        }
+    };
+    let mut it = app.model.chat().rev().peekable();
+    while let Some(line) = it.next() {
+        notice_rows(Some(stamp_of(&line)), &mut rows);
+        let mut lines = message_lines(&line, width, &st);
+        while let Some(l) = lines.pop() {
+            rows.push(l);
+        }
+        let stamp = stamp_of(&line);
+        if target == Some(stamp) {
+            found = Some(rows.len());
+        }
+        let older = it.peek();
+        if let Some(mark) = left_at
+            && stamp > mark
+            && older.is_none_or(|o| stamp_of(o) <= mark)
+        {
+            rows.push(separator("new since you left", width, theme::warning()));
+        }
+        let day: Date = app.time.day_ms(line.created_at_ms);
+        if older.is_none_or(|o| app.time.day_ms(o.created_at_ms) != day) {
+            rows.push(separator(&day_label(day, today), width, theme::dim()));
+        }
+        if found.is_some() == target.is_some() && enough(rows.len()) {
+            return (rows, found);
+        }
+    }
+    notice_rows(None, &mut rows);
+    (rows, found)
+}
+
+/// How many rows the chat takes at `width`, counting no further than `limit`.
+pub(crate) fn count_rows(app: &TuiApp, width: usize, limit: usize) -> usize {
+    rows_up(app, width, None, |n| n >= limit).0.len()
+}
+
+/// How many rows lie below the first row of the message `at`.
+pub(crate) fn rows_below(app: &TuiApp, width: usize, at: Stamp) -> usize {
+    rows_up(app, width, Some(at), |_| true).1.unwrap_or(0)
 }
 
 /// What an empty chat says, so a first start is never a blank screen.
@@ -150,15 +402,25 @@ fn empty_text(app: &TuiApp) -> Vec<Line<'static>> {
 
 /// Draws the chat history in `area`.
 pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
-    let title = if app.chat_scroll > 0 {
-        format!(" Chat ({} rows back, PgDn) ", app.chat_scroll)
-    } else {
-        format!(" Chat ({}) ", app.model.chat().len())
+    let focused = app.focus == Focus::Input;
+    let name = match (&app.search, app.chat_scroll) {
+        (Some(s), _) => format!("Chat: \"{}\" (^R older, ^S newer, Esc)", s.query),
+        (None, 0) => format!("Chat ({})", app.model.chat().len()),
+        (None, n) => format!("Chat ({n} rows back)"),
     };
-    let block = Block::default()
+    let mut block = Block::default()
         .borders(Borders::ALL)
-        .border_style(theme::border(app.focus == Focus::Input))
-        .title(title);
+        .border_style(theme::border(focused))
+        .title(theme::title(&name, focused));
+    let new = app.attention().new_below();
+    if app.chat_scroll > 0 {
+        let mark = if new > 0 {
+            format!(" {new} new ↓ End ")
+        } else {
+            " ↓ End ".to_string()
+        };
+        block = block.title_bottom(Line::styled(mark, theme::warning()).right_aligned());
+    }
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let width = usize::from(inner.width);
@@ -170,17 +432,7 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
     }
     // Rows from the bottom up, until the ones on screen are covered.
     let need = app.chat_scroll + height;
-    let mut rows: Vec<Line<'static>> = Vec::with_capacity(need + 8);
-    let today = theme::day_of(app.now);
-    for line in app.model.chat().rev() {
-        let mut lines = message_lines(&line, width, today);
-        while let Some(l) = lines.pop() {
-            rows.push(l);
-        }
-        if rows.len() >= need {
-            break;
-        }
-    }
+    let (mut rows, _) = rows_up(app, width, None, |n| n >= need);
     let start = app.chat_scroll.min(rows.len().saturating_sub(height));
     let end = (start + height).min(rows.len());
     let visible: Vec<Line<'static>> = rows.drain(start..end).rev().collect();
@@ -200,5 +452,23 @@ mod tests {
         assert_eq!(wrap("ab cd", 0, 0), vec!["a", "b", "c", "d"]);
         // Wide characters take two columns.
         assert_eq!(wrap("日本語", 4, 4), vec!["日本", "語"]);
+    }
+
+    #[test]
+    fn urls_are_found_and_never_broken() {
+        let text = "see https://example.com/a/very/long/path?q=1, or http://x.io.";
+        let found: Vec<&str> = urls(text).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(
+            found,
+            ["https://example.com/a/very/long/path?q=1", "http://x.io"]
+        );
+        let rows = wrap(text, 12, 12);
+        assert!(
+            rows.contains(&"https://example.com/a/very/long/path?q=1,"),
+            "{rows:?}"
+        );
+        assert_eq!(rows[0], "see");
+        let rows = wrap("ab https://e.com/xyz cd", 8, 8);
+        assert_eq!(rows, ["ab", "https://e.com/xyz", "cd"]);
     }
 }

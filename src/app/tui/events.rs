@@ -73,16 +73,16 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
                 None => Cell::from(Line::styled("local", theme::dim())),
             };
             Row::new(vec![
-                Cell::from(Line::styled(theme::hhmmss(row.at), theme::dim())),
+                Cell::from(Line::styled(app.time.hhmmss(row.at), theme::dim())),
                 Cell::from(Line::styled(
                     app.model.display_name(e.origin).into_owned(),
                     theme::author_style(e.origin),
                 )),
                 Cell::from(format!("{}:{}", e.origin.short(), e.seq)),
-                Cell::from(theme::hlc_label(e.hlc)),
+                Cell::from(super::format::hlc_label(e.hlc)),
                 kind,
                 from,
-                Cell::from(theme::age_ms(row.age_ms)),
+                Cell::from(super::format::age_ms(row.age_ms)),
             ])
         });
     let header =
@@ -128,7 +128,7 @@ pub fn render_clock(app: &TuiApp, frame: &mut Frame) {
         lines.push(Line::styled("no events yet", theme::dim()));
     }
     let h = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
-    let area = layout::centered(frame.area(), 60, h);
+    let area = super::geometry::centered(frame.area(), 60, h);
     frame.render_widget(Clear, area);
     let block = Block::default()
         .borders(Borders::ALL)

@@ -43,15 +43,15 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
             };
             let idle = r.success && r.events_received == 0 && r.events_sent == 0;
             let row = Row::new(vec![
-                Cell::from(Line::styled(theme::hhmmss(x.at), theme::dim())),
+                Cell::from(Line::styled(app.time.hhmmss(x.at), theme::dim())),
                 Cell::from(Line::styled(
                     app.peer_name(x.peer, &x.peer_name).to_string(),
                     theme::author_style(x.peer),
                 )),
                 Cell::from(dir),
                 Cell::from(format!("+{} -{}", r.events_received, r.events_sent)),
-                Cell::from(theme::bytes(r.bytes as u64)),
-                Cell::from(theme::duration(r.duration)),
+                Cell::from(super::format::bytes(r.bytes as u64)),
+                Cell::from(super::format::duration(r.duration)),
                 outcome,
             ]);
             // Exchanges that moved nothing are the steady hum: keep them quiet so the

@@ -18,7 +18,7 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme::border(focused))
-        .title(format!(" List {done}/{len} "))
+        .title(theme::title(&format!("List {done}/{len}"), focused))
         .title_bottom(Line::styled(hint, theme::dim()).right_aligned());
     let inner = block.inner(area);
     frame.render_widget(block, area);

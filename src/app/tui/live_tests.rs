@@ -26,6 +26,7 @@ fn status() -> StatusInfo {
         store_bytes: 0,
         clock: VectorClock::new(),
         data_dir: PathBuf::from("/tmp/gossip"),
+        addresses: Vec::new(),
         sending: 0,
     }
 }

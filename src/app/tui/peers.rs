@@ -20,7 +20,10 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
     let mut block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme::border(focused))
-        .title(format!(" Peers {alive}/{} ", app.peers.len()));
+        .title(theme::title(
+            &format!("Peers {alive}/{}", app.peers.len()),
+            focused,
+        ));
     // The selected peer's last error, where a failing peer says why.
     if focused
         && let Some(err) = app
@@ -70,8 +73,10 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
         .map(|(i, p)| {
             let seen = p
                 .last_seen
-                .map_or_else(|| "never".to_string(), |t| theme::ago(app.now, t));
-            let rtt = p.rtt.map_or_else(|| "-".to_string(), theme::duration);
+                .map_or_else(|| "never".to_string(), |t| super::format::ago(app.now, t));
+            let rtt = p
+                .rtt
+                .map_or_else(|| "-".to_string(), super::format::duration);
             let name = Line::from(vec![
                 theme::state_dot(p.state),
                 Span::raw(" "),

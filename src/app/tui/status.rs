@@ -2,7 +2,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
@@ -33,7 +33,7 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
         (6, vec![Span::raw(s.listen.to_string())]),
         (5, vec![Span::raw(format!("{} events", s.events))]),
         (4, vec![Span::raw(format!("{} nodes", s.nodes))]),
-        (3, vec![Span::raw(theme::bytes(s.store_bytes))]),
+        (3, vec![Span::raw(super::format::bytes(s.store_bytes))]),
         (7, vec![Span::raw(mdns)]),
     ];
     if s.sending > 0 {
@@ -60,6 +60,23 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
             0,
             (9, vec![Span::styled(text, Style::new().fg(Color::Yellow))]),
         );
+    }
+    if app.select_mode() {
+        // Clicks and the wheel do nothing now: say why, and how to get them back.
+        let text = "SELECT: mouse free to copy, F3 ends";
+        fields.insert(
+            0,
+            (
+                11,
+                vec![Span::styled(
+                    text,
+                    Style::new().add_modifier(Modifier::REVERSED),
+                )],
+            ),
+        );
+    }
+    if !app.attention().bell() {
+        fields.push((1, vec![Span::styled("bell off", theme::dim())]));
     }
     const SEP: &str = " │ ";
     let width = |fields: &[(u8, Vec<Span>)]| -> usize {

@@ -76,6 +76,7 @@ fn status(mdns: bool) -> StatusInfo {
         store_bytes: 12_345,
         clock,
         data_dir: PathBuf::from("/tmp/gossip"),
+        addresses: vec!["10.0.0.1:7777".parse().expect("a valid address")],
         sending: 0,
     }
 }
@@ -146,6 +147,7 @@ fn peers() -> Vec<PeerRow> {
         bytes_in: 0,
         bytes_out: 0,
         last_error: None,
+        dial: None,
     };
     vec![
         peer(bob(), "bob", "10.0.0.2:7777", PeerState::Alive, Some(3)),
@@ -373,23 +375,46 @@ fn empty_room_explains_how_to_get_company() {
     assert!(text.contains("/peer THIS-LAPTOP-IP:4321"), "{text}");
 }
 
-#[test]
-fn help_popup_fits_80x24() {
-    let mut app = resized(busy_app(), 80, 24);
+/// Every text of the key map and the command table, found on the help pages at `w`x`h`
+/// (scrolling with j), and the first page as a snapshot.
+fn help_pages(w: u16, h: u16) -> String {
+    let mut app = resized(busy_app(), w, h);
     key(&mut app, KeyCode::Char('?'));
     assert_eq!(app.popup(), Some(Popup::Help));
-    let text = screen(&app, 80, 24);
-    for needle in [
-        "Ctrl-C",
-        "/peer HOST:PORT",
-        "undo the last remove",
-        "vector clock",
-    ] {
-        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    let first = screen(&app, w, h);
+    let mut seen = first.clone();
+    for _ in 0..KEYMAP.len() + 3 * commands().count() {
+        key(&mut app, KeyCode::Char('j'));
+        seen.push_str(&screen(&app, w, h));
     }
-    snapshot("help_80x24", &text);
+    for b in KEYMAP.iter() {
+        assert!(seen.contains(b.help), "{w}x{h}: help lacks {:?}", b.help);
+    }
+    for (name, _, what) in commands() {
+        assert!(
+            seen.contains(&format!("/{name}")),
+            "{w}x{h}: help lacks /{name}"
+        );
+        // Long texts wrap over rows: look for their first row.
+        let first = chat::wrap(what, 21, 21)[0];
+        assert!(seen.contains(first), "{w}x{h}: help lacks {what}");
+    }
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.popup(), None);
+    first
+}
+
+#[test]
+fn help_is_made_from_the_key_map_and_sized_to_the_screen() {
+    let small = help_pages(60, 20);
+    assert!(small.contains("j/k scroll"), "{small}");
+    snapshot("help_60x20", &small);
+    snapshot("help_80x24", &help_pages(80, 24));
+    let big = help_pages(160, 48);
+    // At 160x48 everything fits on one page, in columns.
+    assert!(!big.contains("j/k scroll"), "{big}");
+    assert!(big.contains("Ctrl-W, Alt-Bksp"), "{big}");
+    snapshot("help_160x48", &big);
 }
 
 #[test]
@@ -909,6 +934,41 @@ fn the_wheel_scrolls_the_panel_under_the_pointer() {
 // ---------------------------------------------------------------------------------------
 // The event loop, driven through a channel of terminal events and a TestBackend
 
+/// A [`Shell`] that writes down what the loop asked of the terminal.
+#[derive(Debug, Default, Clone)]
+struct Recorder {
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    fn push(&self, s: String) {
+        self.log.lock().expect("not poisoned").push(s);
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.log.lock().expect("not poisoned").clone()
+    }
+}
+
+impl Shell for Recorder {
+    fn bell(&mut self) -> std::io::Result<()> {
+        self.push("bell".into());
+        Ok(())
+    }
+    fn title(&mut self, title: &str) -> std::io::Result<()> {
+        self.push(format!("title {title}"));
+        Ok(())
+    }
+    fn mouse(&mut self, on: bool) -> std::io::Result<()> {
+        self.push(format!("mouse {on}"));
+        Ok(())
+    }
+    fn suspend(&mut self) -> std::io::Result<()> {
+        self.push("suspend".into());
+        Ok(())
+    }
+}
+
 type TermTx = futures::channel::mpsc::UnboundedSender<std::io::Result<crossterm::event::Event>>;
 
 fn press(tx: &TermTx, code: KeyCode, mods: KeyModifiers) {
@@ -930,10 +990,12 @@ async fn the_loop_draws_session_events_sends_commands_and_quits_on_ctrl_c() {
     let (session_tx, mut session_rx) = tokio::sync::mpsc::channel(16);
     let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel(16);
     let mut app = TuiApp::new(status(true), now());
+    let mut shell = Recorder::default();
     let looping = tokio::spawn(async move {
         let r = event_loop(
             &mut terminal,
             &mut term_rx,
+            &mut shell,
             &mut app,
             &mut session_rx,
             &cmd_tx,
@@ -977,12 +1039,14 @@ async fn the_loop_ends_when_the_session_goes_away() {
     let (session_tx, mut session_rx) = tokio::sync::mpsc::channel(16);
     let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel(16);
     let mut app = TuiApp::new(status(true), now());
+    let mut shell = Recorder::default();
     drop(session_tx);
     let r = tokio::time::timeout(
         Duration::from_secs(5),
         event_loop(
             &mut terminal,
             &mut term_rx,
+            &mut shell,
             &mut app,
             &mut session_rx,
             &cmd_tx,
@@ -1006,6 +1070,7 @@ async fn a_burst_of_session_events_is_folded_before_one_frame() {
     let (session_tx, mut session_rx) = tokio::sync::mpsc::channel(2048);
     let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel(16);
     let mut app = TuiApp::new(status(true), now());
+    let mut shell = Recorder::default();
     for i in 1..=1000 {
         let op = AppOp::chat(&format!("burst {i}")).expect("valid");
         session_tx
@@ -1021,6 +1086,7 @@ async fn a_burst_of_session_events_is_folded_before_one_frame() {
         let r = event_loop(
             &mut terminal,
             &mut term_rx,
+            &mut shell,
             &mut app,
             &mut session_rx,
             &cmd_tx,
@@ -1050,7 +1116,7 @@ fn peers_are_named_by_their_latest_nickname() {
     let text = panel(&app, 78, 6, peers::render);
     assert!(text.contains("● bob "), "{text}");
     // cy has no nickname event: the session's name stays.
-    assert!(text.contains(&format!("● {} ", cy().short())), "{text}");
+    assert!(text.contains(&format!("◐ {} ", cy().short())), "{text}");
 }
 
 #[test]
@@ -1081,24 +1147,41 @@ fn altgr_characters_are_typed_and_ctrl_keys_are_not() {
 }
 
 #[test]
-fn messages_of_other_days_carry_their_date() {
+fn each_day_starts_with_a_separator() {
     let mut app = TuiApp::new(status(true), now());
     let op = AppOp::chat("from yesterday, long enough to wrap onto a second row").expect("valid");
     let mut old = event(bob(), 1, 1, &op);
     old.created_at_ms -= 86_400_000;
     let today = event(bob(), 2, 2, &AppOp::chat("from today").expect("valid"));
     app.load(&[row(old, Some(bob()), 0), row(today, Some(bob()), 0)]);
-    let text = panel(&app, 44, 6, chat::render);
+    let text = panel(&app, 44, 7, chat::render);
     assert_eq!(
-        text.lines().skip(1).take(4).collect::<Vec<_>>(),
+        text.lines().skip(1).take(5).collect::<Vec<_>>(),
         [
-            "│11-13 21:14 b0b00000: from yesterday,     │",
-            "│            long enough to wrap onto a    │",
-            "│            second row                    │",
+            "│──────────── Mon 13 Nov 2023 ─────────────│",
+            "│21:14 b0b00000: from yesterday, long      │",
+            "│      enough to wrap onto a second row    │",
+            "│───────── Today, Tue 14 Nov 2023 ─────────│",
             "│21:15 b0b00000: from today                │",
         ],
         "{text}"
     );
+    snapshot("date_separator", &text);
+}
+
+#[test]
+fn times_follow_the_time_zone() {
+    let mut app = TuiApp::new(status(true), now());
+    app.configure(TuiOptions {
+        time: TimeFmt::zone(jiff::tz::TimeZone::fixed(jiff::tz::offset(9))),
+        ..TuiOptions::default()
+    });
+    let today = event(bob(), 2, 2, &AppOp::chat("from today").expect("valid"));
+    app.load(&[row(today, Some(bob()), 0)]);
+    let text = panel(&app, 44, 5, chat::render);
+    // 21:15 UTC on the 14th is 06:15 on the 15th at UTC+9.
+    assert!(text.contains("│06:15 b0b00000: from today"), "{text}");
+    assert!(text.contains("Wed 15 Nov 2023"), "{text}");
 }
 
 #[test]
@@ -1132,7 +1215,470 @@ fn a_hidden_chat_keeps_its_scroll_in_its_own_rows() {
     app.update(Action::FocusPrev);
     assert_eq!(app.focus(), Focus::Log);
     receive_chat(&mut app, 1, "one row");
-    assert_eq!(app.chat_scroll(), scrolled + 1);
+    // One row, and the separator of its day (it was written days after the others).
+    assert_eq!(app.chat_scroll(), scrolled + 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// The editor, pastes, attention, search, accessibility
+
+/// A message from bob at Lamport `lamport`, as received live.
+fn from_bob(app: &mut TuiApp, seq: u64, lamport: u64, text: &str) {
+    let op = AppOp::chat(text).expect("valid");
+    let r = row(event(bob(), seq, lamport, &op), Some(bob()), 0);
+    app.update(Action::Session(SessionEvent::Received(r)));
+}
+
+#[test]
+fn a_7kb_paste_is_one_draft_and_a_long_paste_one_message() {
+    let mut app = resized(TuiApp::new(status(true), now()), 120, 40);
+    let paste = |n: usize| -> String {
+        (1..=n)
+            .map(|i| format!("{i:03} {}", "x".repeat(66)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let big = paste(100);
+    assert!(big.len() > 7000, "{}", big.len());
+    let ev = crossterm::event::Event::Paste(big.clone());
+    app.update(map_event(&app, &ev).expect("an action"));
+    assert_eq!(app.input().text(), big, "the whole paste, in one draft");
+    // Over the size of a message: refused at once, the draft kept to trim.
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(matches!(app.flash(), Some(Flash::Error(m)) if m.contains("over the limit")));
+    assert_eq!(app.input().lines().len(), 100);
+    key(&mut app, KeyCode::Esc);
+    assert!(app.input().is_empty());
+    // Over CONFIRM_LINES lines: the first Enter asks, the second sends one message.
+    let long = paste(50);
+    app.update(Action::Paste(long.clone()));
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(matches!(app.flash(), Some(Flash::Warning(m)) if m.contains("send 50 lines")));
+    assert_eq!(app.input().lines().len(), 50, "asking keeps the draft");
+    let cmds = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        cmds,
+        vec![UiCommand::Submit(AppOp::chat(&long).expect("valid"))]
+    );
+    assert!(app.input().is_empty());
+}
+
+#[test]
+fn a_short_paste_sends_at_once_and_esc_takes_back_the_question() {
+    let mut app = TuiApp::new(status(true), now());
+    app.update(Action::Paste("one\r\ntwo\r\nthree".into()));
+    let cmds = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        cmds,
+        vec![UiCommand::Submit(
+            AppOp::chat("one\ntwo\nthree").expect("valid")
+        )]
+    );
+    let long: String = (0..30).map(|i| format!("line {i}\n")).collect();
+    app.update(Action::Paste(long));
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    key(&mut app, KeyCode::Esc);
+    assert!(app.flash().is_none());
+    assert_eq!(
+        app.input().lines().len(),
+        30,
+        "Esc after the question keeps the draft (the paste's last newline dropped)"
+    );
+    key(&mut app, KeyCode::Esc);
+    assert!(app.input().is_empty(), "a second Esc clears it");
+}
+
+#[test]
+fn readline_keys_and_multi_line_drafts_through_the_key_map() {
+    let mut app = TuiApp::new(status(true), now());
+    type_str(&mut app, "hello brave world");
+    key_mod(&mut app, KeyCode::Char('w'), KeyModifiers::CONTROL);
+    assert_eq!(app.input().text(), "hello brave ");
+    key_mod(&mut app, KeyCode::Char('u'), KeyModifiers::CONTROL);
+    assert!(app.input().is_empty());
+    key_mod(&mut app, KeyCode::Char('_'), KeyModifiers::CONTROL);
+    assert_eq!(app.input().text(), "hello brave ");
+    type_str(&mut app, "new");
+    key_mod(&mut app, KeyCode::Enter, KeyModifiers::ALT);
+    type_str(&mut app, "world");
+    let cmds = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        cmds,
+        vec![UiCommand::Submit(
+            AppOp::chat("hello brave new\nworld").expect("valid")
+        )]
+    );
+    // Up brings the sent draft back, Esc clears it.
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.input().text(), "hello brave new\nworld");
+    key(&mut app, KeyCode::Esc);
+    assert!(app.input().is_empty());
+}
+
+#[test]
+fn tab_completes_nicks_and_commands_and_moves_on_from_an_empty_line() {
+    let mut app = busy_app();
+    type_str(&mut app, "hi @b");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.input().text(), "hi @bob");
+    assert_eq!(app.focus(), Focus::Input);
+    key_mod(&mut app, KeyCode::Char('u'), KeyModifiers::CONTROL);
+    type_str(&mut app, "/se");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.input().text(), "/search");
+    key_mod(&mut app, KeyCode::Char('u'), KeyModifiers::CONTROL);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus(), Focus::List);
+}
+
+#[test]
+fn mentions_are_highlighted_counted_and_ring_once_each() {
+    let mut app = resized(busy_app(), 80, 24);
+    from_bob(&mut app, 20, 20, "@Ann can you buy milk?");
+    from_bob(&mut app, 21, 21, "joanna is not you, nor is annex");
+    from_bob(&mut app, 22, 22, "thanks ann");
+    assert_eq!(app.take_bells(), 2);
+    assert_eq!(app.take_bells(), 0);
+    let text = panel(&app, 60, 8, chat::render);
+    assert!(text.contains("!bob: @Ann can you buy milk?"), "{text}");
+    assert!(text.contains(" bob: joanna"), "{text}");
+    snapshot("mentions", &text);
+    // The highlight is a style of its own on exactly the mention.
+    let mut terminal = Terminal::new(TestBackend::new(60, 8)).expect("a test terminal");
+    terminal
+        .draw(|f| chat::render(&app, f, f.area()))
+        .expect("drawing");
+    let buf = terminal.backend().buffer();
+    let styled: String = (0..60u16)
+        .flat_map(|x| (0..8u16).map(move |y| (x, y)))
+        .filter(|&(x, y)| buf[(x, y)].bg == ratatui::style::Color::Yellow)
+        .map(|(x, y)| buf[(x, y)].symbol().to_string())
+        .collect();
+    // The two mentions and the `!` marks in the gutter of their messages.
+    assert_eq!(
+        styled.chars().count(),
+        2 + "@Ann".len() + "ann".len(),
+        "{styled}"
+    );
+    app.update(Action::Session(SessionEvent::Status(StatusInfo {
+        name: "bell-test".into(),
+        ..status(true)
+    })));
+}
+
+#[test]
+fn the_bell_toggle_silences_mentions() {
+    let mut app = busy_app();
+    submit_line(&mut app, "/bell");
+    assert!(matches!(app.flash(), Some(Flash::Info(m)) if m.contains("off")));
+    from_bob(&mut app, 20, 20, "ann?");
+    assert_eq!(app.take_bells(), 0);
+    let mut quiet = TuiApp::new(status(true), now());
+    quiet.configure(TuiOptions {
+        bell: false,
+        ..TuiOptions::default()
+    });
+    from_bob(&mut quiet, 20, 20, "ann?");
+    assert_eq!(quiet.take_bells(), 0);
+}
+
+#[test]
+fn scrolled_up_new_messages_are_counted_and_end_jumps_back() {
+    let mut app = chat_app(200);
+    key(&mut app, KeyCode::PageUp);
+    assert!(app.chat_scroll() > 0);
+    assert_eq!(app.title(), "gossip-chat — kitchen");
+    for i in 0..3 {
+        from_bob(&mut app, 300 + i, 300 + i, &format!("new {i}"));
+    }
+    assert_eq!(app.attention().new_below(), 3);
+    assert_eq!(app.title(), "(3) gossip-chat — kitchen");
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("3 new ↓ End"), "{text}");
+    assert!(!text.contains("new 2"), "{text}");
+    snapshot("unread_80x24", &text);
+    key(&mut app, KeyCode::End);
+    assert_eq!(app.chat_scroll(), 0);
+    assert_eq!(app.title(), "gossip-chat — kitchen");
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("new 2") && !text.contains("new ↓"), "{text}");
+}
+
+#[test]
+fn an_unfocused_terminal_counts_unread_in_the_title() {
+    let mut app = chat_app(3);
+    app.update(Action::TerminalFocus(false));
+    from_bob(&mut app, 10, 10, "while away");
+    assert_eq!(app.title(), "(1) gossip-chat — kitchen");
+    app.update(Action::TerminalFocus(true));
+    assert_eq!(app.title(), "gossip-chat — kitchen");
+}
+
+#[test]
+fn new_since_you_left_marks_the_last_message_read() {
+    let mut app = TuiApp::new(status(true), now());
+    let events: Vec<EventRow> = (1..=6)
+        .map(|i| {
+            let op = AppOp::chat(&format!("message {i}")).expect("valid");
+            row(event(bob(), i, i, &op), Some(bob()), 0)
+        })
+        .collect();
+    app.configure(TuiOptions {
+        last_read: Some(crate::app::model::stamp::Stamp::of(&events[3].event)),
+        ..TuiOptions::default()
+    });
+    app.load(&events);
+    let text = panel(&app, 50, 10, chat::render);
+    let lines: Vec<&str> = text.lines().collect();
+    let marker = lines.iter().position(|l| l.contains("new since you left"));
+    let four = lines.iter().position(|l| l.contains("message 4"));
+    let five = lines.iter().position(|l| l.contains("message 5"));
+    assert!(marker.is_some() && four < marker && marker < five, "{text}");
+    snapshot("new_since_you_left", &text);
+    // What is read now is kept for the next run.
+    assert_eq!(
+        app.attention().read_upto(),
+        Some(crate::app::model::stamp::Stamp::of(&events[3].event))
+    );
+    app.update(Action::Tick(now()));
+    assert_eq!(
+        app.attention().read_upto(),
+        Some(crate::app::model::stamp::Stamp::of(&events[5].event))
+    );
+}
+
+#[test]
+fn search_finds_older_and_newer_matches_and_esc_ends_it() {
+    let mut app = chat_app(200);
+    submit_line(&mut app, "/search message 17");
+    // The newest match first: "message 179".
+    let text = screen(&app, 80, 24);
+    assert!(text.contains(">b0b00000: message 179"), "{text}");
+    assert!(app.chat_scroll() > 0);
+    key_mod(&mut app, KeyCode::Char('r'), KeyModifiers::CONTROL);
+    assert!(screen(&app, 80, 24).contains(">b0b00000: message 178"));
+    key_mod(&mut app, KeyCode::Char('s'), KeyModifiers::CONTROL);
+    assert!(screen(&app, 80, 24).contains(">b0b00000: message 179"));
+    key(&mut app, KeyCode::Esc);
+    assert!(app.search.is_none());
+    submit_line(&mut app, "/search nowhere");
+    assert!(matches!(app.flash(), Some(Flash::Info(m)) if m.contains("no older message")));
+    // Ctrl-R without a search starts one on the input line.
+    let mut fresh = chat_app(3);
+    key_mod(&mut fresh, KeyCode::Char('r'), KeyModifiers::CONTROL);
+    assert_eq!(fresh.input().text(), "/search ");
+}
+
+#[test]
+fn home_and_end_on_an_empty_line_go_to_the_top_and_bottom() {
+    let mut app = chat_app(200);
+    key(&mut app, KeyCode::Home);
+    assert!(
+        screen(&app, 80, 24).contains("message 1\n") || screen(&app, 80, 24).contains("message 1 ")
+    );
+    key(&mut app, KeyCode::End);
+    assert_eq!(app.chat_scroll(), 0);
+}
+
+#[test]
+fn states_have_glyphs_and_focus_a_mark_without_colour() {
+    let mut app = busy_app();
+    app.configure(TuiOptions {
+        no_color: true,
+        ..TuiOptions::default()
+    });
+    let mut rows = peers();
+    rows[2].state = PeerState::Offline;
+    app.update(Action::Session(SessionEvent::Peers(rows)));
+    let mut terminal = Terminal::new(TestBackend::new(160, 48)).expect("a test terminal");
+    terminal.draw(|f| render(&app, f)).expect("drawing");
+    let buf = terminal.backend().buffer();
+    assert!(
+        buf.content
+            .iter()
+            .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset),
+        "NO_COLOR leaves no colour"
+    );
+    let text = buffer_text(&terminal);
+    for glyph in ["● bob", "◐ cy", "○ dee"] {
+        assert!(text.contains(glyph), "{glyph}: {text}");
+    }
+    assert!(text.contains("▶ Chat"), "{text}");
+    snapshot("no_color_160x48", &text);
+    key(&mut app, KeyCode::Tab);
+    let text = screen(&app, 160, 48);
+    assert!(
+        text.contains("▶ List") && !text.contains("▶ Chat"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_clock_popup_does_not_swallow_the_next_key() {
+    let mut app = busy_app();
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Char('c'));
+    assert_eq!(app.popup(), Some(Popup::Clock));
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.popup(), None);
+    assert_eq!(
+        app.selected_row(),
+        Some(1),
+        "j closed the clock and moved the selection"
+    );
+}
+
+#[test]
+fn a_click_focuses_the_panel_under_it_and_select_mode_frees_the_mouse() {
+    let mut app = resized(busy_app(), 160, 48);
+    let a = areas(Rect::new(0, 0, 160, 48), app.focus(), 1);
+    let peers = a.peers.expect("a peers panel");
+    let click = crossterm::event::Event::Mouse(crossterm::event::MouseEvent {
+        kind: crossterm::event::MouseEventKind::Down(crossterm::event::MouseButton::Left),
+        column: peers.x + 2,
+        row: peers.y + 2,
+        modifiers: KeyModifiers::NONE,
+    });
+    let action = map_event(&app, &click).expect("a click acts");
+    app.update(action);
+    assert_eq!(app.focus(), Focus::Peers);
+    key(&mut app, KeyCode::F(3));
+    assert!(app.select_mode());
+    assert!(screen(&app, 160, 48).contains("select"));
+    submit_line(&mut app, "/select");
+}
+
+#[test]
+fn urls_are_kept_whole_on_one_row() {
+    let mut app = TuiApp::new(status(true), now());
+    let url = "https://example.com/a/rather/long/path/to/a/page?with=query";
+    let op = AppOp::chat(&format!("look at {url} please")).expect("valid");
+    app.load(&[row(event(bob(), 1, 1, &op), Some(bob()), 0)]);
+    let text = panel(&app, 50, 6, chat::render);
+    // The URL is wider than the panel: it gets a row of its own, clipped, never split.
+    assert!(
+        text.contains("      https://example.com/a/rather/long/path/t"),
+        "{text}"
+    );
+    assert!(!text.contains("to/a/page"), "{text}");
+}
+
+#[tokio::test]
+async fn the_loop_rings_sets_the_title_frees_the_mouse_and_redraws() {
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("a test terminal");
+    let (term_tx, mut term_rx) = futures::channel::mpsc::unbounded();
+    let (session_tx, mut session_rx) = tokio::sync::mpsc::channel(16);
+    let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel(16);
+    let mut app = TuiApp::new(status(true), now());
+    let mut shell = Recorder::default();
+    let calls = shell.clone();
+    let looping = tokio::spawn(async move {
+        event_loop(
+            &mut terminal,
+            &mut term_rx,
+            &mut shell,
+            &mut app,
+            &mut session_rx,
+            &cmd_tx,
+        )
+        .await
+    });
+    let op = AppOp::chat("ann, lunch?").expect("valid");
+    session_tx
+        .send(SessionEvent::Received(row(
+            event(bob(), 1, 1, &op),
+            Some(bob()),
+            0,
+        )))
+        .await
+        .expect("the loop is listening");
+    press(&term_tx, KeyCode::F(3), KeyModifiers::NONE);
+    press(&term_tx, KeyCode::Char('l'), KeyModifiers::CONTROL);
+    press(&term_tx, KeyCode::F(3), KeyModifiers::NONE);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    press(&term_tx, KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(next_command(&mut cmd_rx).await, Some(UiCommand::Quit));
+    let r = looping.await.expect("the loop does not panic");
+    assert!(r.is_ok(), "{r:?}");
+    let calls = calls.calls();
+    assert_eq!(
+        calls.iter().filter(|c| *c == "bell").count(),
+        1,
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.starts_with("mouse"))
+            .collect::<Vec<_>>(),
+        ["mouse false", "mouse true"],
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&"title gossip-chat — kitchen".to_string()),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn edited_deleted_actions_replies_and_presence_lines_show() {
+    let mut app = resized(busy_app(), 80, 24);
+    let ops = [
+        (bob(), 20, AppOp::chat("the train is late").expect("valid")),
+        (bob(), 21, AppOp::chat("oops, wrong room").expect("valid")),
+        (
+            bob(),
+            22,
+            AppOp::chat_edit(20, "the train is very late").expect("valid"),
+        ),
+        (bob(), 23, AppOp::chat_delete(21).expect("valid")),
+        (
+            bob(),
+            24,
+            AppOp::action("waves at everyone").expect("valid"),
+        ),
+        (
+            ann(),
+            25,
+            AppOp::reply(bob(), 20, "then I take the bus").expect("valid"),
+        ),
+    ];
+    for (origin, seq, op) in ops {
+        let from = (origin != ann()).then_some(origin);
+        let r = row(event(origin, seq, seq, &op), from, 0);
+        let ev = if from.is_some() {
+            SessionEvent::Received(r)
+        } else {
+            SessionEvent::Created(r)
+        };
+        app.update(Action::Session(ev));
+    }
+    app.update(Action::Session(SessionEvent::Presence(
+        crate::app::runtime::view::PresenceNote {
+            at: now(),
+            who: cy(),
+            kind: crate::app::runtime::view::Presence::Renamed {
+                from: "cy".into(),
+                to: "cyrus".into(),
+            },
+        },
+    )));
+    let text = panel(&app, 60, 12, chat::render);
+    for needle in [
+        "bob: the train is very late (edited)",
+        "bob: (deleted)",
+        "* bob waves at everyone",
+        "↳ bob: the train is very late",
+        "ann: then I take the bus",
+        "· cy is now known as cyrus",
+    ] {
+        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    }
+    assert!(!text.contains("oops"), "{text}");
+    snapshot("message_ops", &text);
+    // Up on an empty line offers our last message for /edit last.
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.input().text(), "/edit last then I take the bus");
 }
 
 #[test]

@@ -1,9 +1,7 @@
-//! Colours and the small text formatters every panel shares (times, ages, sizes).
-
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+//! Colours, styles and the glyphs that carry state as well as colour.
 
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 
 use crate::node::PeerState;
 use crate::protocol::NodeId;
@@ -71,160 +69,76 @@ pub(crate) fn selected() -> Style {
     Style::new().add_modifier(Modifier::REVERSED)
 }
 
-/// A peer's state as a coloured dot.
+/// A peer's state as a glyph and a colour, so it reads without colour too: `●` alive,
+/// `◐` suspect, `○` offline, `◌` found but not reached yet.
 pub(crate) fn state_dot(state: PeerState) -> Span<'static> {
-    let color = match state {
-        PeerState::Alive => Color::Green,
-        PeerState::Suspect => Color::Yellow,
-        PeerState::Offline => Color::Red,
-        PeerState::Discovered => Color::DarkGray,
+    let (glyph, color) = match state {
+        PeerState::Alive => ("●", Color::Green),
+        PeerState::Suspect => ("◐", Color::Yellow),
+        PeerState::Offline => ("○", Color::Red),
+        PeerState::Discovered => ("◌", Color::DarkGray),
     };
-    Span::styled("●", Style::new().fg(color))
+    Span::styled(glyph, Style::new().fg(color))
 }
 
-fn seconds_of_day(secs: u64) -> (u64, u64, u64) {
-    let s = secs % 86_400;
-    (s / 3600, (s % 3600) / 60, s % 60)
-}
-
-/// `HH:MM` (UTC) of a time in ms since the Unix epoch. UTC keeps screens of different
-/// laptops comparable and needs no time-zone database.
-pub(crate) fn hhmm_ms(ms: u64) -> String {
-    let (h, m, _) = seconds_of_day(ms / 1000);
-    format!("{h:02}:{m:02}")
-}
-
-/// The UTC day number (days since the Unix epoch) of a time in ms.
-pub(crate) fn day_of_ms(ms: u64) -> u64 {
-    ms / 86_400_000
-}
-
-/// The UTC day number of a wall-clock time.
-pub(crate) fn day_of(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| {
-        day_of_ms(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    })
-}
-
-/// `(month, day)` of a day number, by the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`).
-fn month_day(days: u64) -> (u64, u64) {
-    let z = days + 719_468;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (m, d)
-}
-
-/// A message's time: `HH:MM` (UTC) on `today`, `MM-DD HH:MM` on other days, so an old
-/// message is not mistaken for one of today.
-pub(crate) fn chat_time(ms: u64, today: u64) -> String {
-    let day = day_of_ms(ms);
-    if day == today {
-        hhmm_ms(ms)
+/// A panel's title, marked when the panel has focus (`▶ Chat`), so focus shows without
+/// colour too.
+pub(crate) fn title(name: &str, focused: bool) -> Line<'static> {
+    if focused {
+        Line::from(vec![
+            Span::styled(" ▶ ", Style::new().fg(Color::Cyan)),
+            Span::styled(name.to_string(), Style::new().add_modifier(Modifier::BOLD)),
+            Span::raw(" "),
+        ])
     } else {
-        let (m, d) = month_day(day);
-        format!("{m:02}-{d:02} {}", hhmm_ms(ms))
+        Line::from(format!(" {name} "))
     }
 }
 
-/// `HH:MM:SS` (UTC) of a wall-clock time.
-pub(crate) fn hhmmss(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (h, m, s) = seconds_of_day(secs);
-    format!("{h:02}:{m:02}:{s:02}")
+/// A mention of our nick.
+pub(crate) fn mention() -> Style {
+    Style::new()
+        .fg(Color::Black)
+        .bg(Color::Yellow)
+        .add_modifier(Modifier::BOLD)
 }
 
-/// An HLC as `HH:MM:SS+counter` (UTC of its wall-clock part), e.g. `14:03:22+1`.
-pub(crate) fn hlc_label(hlc: u64) -> String {
-    let (ms, counter) = crate::protocol::Hlc(hlc).unpack();
-    let secs = ms / 1000;
-    let (h, m, s) = seconds_of_day(secs);
-    format!("{h:02}:{m:02}:{s:02}+{counter}")
+/// Text matching the search.
+pub(crate) fn search_match() -> Style {
+    Style::new().add_modifier(Modifier::REVERSED)
 }
 
-/// How long ago `then` was, in the largest whole unit ("3s ago", "5m ago").
-pub(crate) fn ago(now: SystemTime, then: SystemTime) -> String {
-    // A clock that stepped back shows "0s ago" rather than a negative age.
-    let secs = now.duration_since(then).map_or(0, |d| d.as_secs());
-    match secs {
-        0..60 => format!("{secs}s ago"),
-        60..3600 => format!("{}m ago", secs / 60),
-        3600..86_400 => format!("{}h ago", secs / 3600),
-        _ => format!("{}d ago", secs / 86_400),
-    }
+/// A deleted message, or one this build cannot read.
+pub(crate) fn gone() -> Style {
+    Style::new()
+        .fg(Color::DarkGray)
+        .add_modifier(Modifier::ITALIC)
 }
 
-/// A duration as "850µs", "12ms" or "1.4s".
-pub(crate) fn duration(d: Duration) -> String {
-    let us = d.as_micros();
-    if us < 1000 {
-        format!("{us}µs")
-    } else if us < 10_000_000 {
-        format!("{}ms", us / 1000)
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
+/// A `/me` action.
+pub(crate) fn action() -> Style {
+    Style::new().add_modifier(Modifier::ITALIC)
 }
 
-/// A signed age in ms as "120ms", "3.2s", "4m".
-pub(crate) fn age_ms(ms: i64) -> String {
-    let a = ms.unsigned_abs();
-    let sign = if ms < 0 { "-" } else { "" };
-    if a < 1000 {
-        format!("{sign}{a}ms")
-    } else if a < 60_000 {
-        format!("{sign}{:.1}s", a as f64 / 1000.0)
-    } else {
-        format!("{sign}{}m", a / 60_000)
-    }
+/// A URL.
+pub(crate) fn link() -> Style {
+    Style::new()
+        .fg(Color::Blue)
+        .add_modifier(Modifier::UNDERLINED)
 }
 
-/// Bytes in binary units ("512 B", "1.5 KiB", "3.0 MiB").
-pub(crate) fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
+/// Takes every colour out of a drawn buffer (`NO_COLOR`): bold, reverse and underline
+/// stay, and glyphs and title marks carry what colour did.
+pub(crate) fn strip_colors(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        cell.set_fg(Color::Reset);
+        cell.set_bg(Color::Reset);
     }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = UNITS[0];
-    for u in &UNITS[1..] {
-        if v < 1024.0 {
-            break;
-        }
-        v /= 1024.0;
-        unit = u;
-    }
-    format!("{v:.1} {unit}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formatters() {
-        assert_eq!(hhmm_ms(1_700_000_000_000), "22:13");
-        assert_eq!(hhmmss(UNIX_EPOCH + Duration::from_secs(3661)), "01:01:01");
-        let t = UNIX_EPOCH + Duration::from_secs(1000);
-        assert_eq!(ago(t, t - Duration::from_secs(3)), "3s ago");
-        assert_eq!(ago(t, t - Duration::from_secs(300)), "5m ago");
-        assert_eq!(ago(t - Duration::from_secs(5), t), "0s ago");
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(3 * 1024 * 1024), "3.0 MiB");
-        assert_eq!(duration(Duration::from_micros(850)), "850µs");
-        assert_eq!(duration(Duration::from_millis(12)), "12ms");
-        assert_eq!(age_ms(-1500), "-1.5s");
-        let today = day_of_ms(1_700_000_000_000);
-        assert_eq!(chat_time(1_700_000_000_000, today), "22:13");
-        assert_eq!(chat_time(1_700_000_000_000, today + 1), "11-14 22:13");
-        assert_eq!(chat_time(951_782_400_000, 0), "02-29 00:00");
-        assert_eq!(day_of(UNIX_EPOCH + Duration::from_secs(86_400 * 3 + 5)), 3);
-    }
 
     #[test]
     fn author_colours_are_stable_and_spread() {

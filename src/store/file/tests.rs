@@ -374,3 +374,46 @@ async fn the_seq_reservation_survives_a_reopen_and_a_lost_tail() {
     assert_eq!(s.seq_reservation().await.unwrap(), 3);
     s.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_sealed_store_judges_equivocations_on_the_plaintext_events() {
+    // The rule must pick the room's winner (the plaintext events every peer compares),
+    // not the winner among the sealed records; several pairs, so a rule applied to the
+    // sealed bytes would disagree with some of them.
+    let key = AtRestKey::derive(&[7u8; 32]);
+    let sealed = || FileStoreOptions {
+        fsync: FsyncPolicy::Never,
+        at_rest: Some(key.clone()),
+        ..Default::default()
+    };
+    for i in 0..12u8 {
+        let a = ev(1, 1, &[b'a', i]);
+        let b = ev(1, 1, &[b'b', i]);
+        let (winner, loser) = match crate::protocol::equivocation::compare(&a, &b) {
+            std::cmp::Ordering::Greater => (b, a),
+            _ => (a, b),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let s = FileEventStore::open(dir.path(), sealed()).unwrap();
+        assert_eq!(s.save(loser.clone()).await.unwrap(), SaveOutcome::Inserted);
+        assert_eq!(
+            s.save(winner.clone()).await.unwrap(),
+            SaveOutcome::Equivocation {
+                held: Box::new(loser.clone()),
+                replaced: true
+            },
+            "pair {i}"
+        );
+        assert_eq!(
+            s.save(winner.clone()).await.unwrap(),
+            SaveOutcome::Duplicate
+        );
+        assert_eq!(s.get(winner.origin, 1).await.unwrap(), Some(winner.clone()));
+        s.close().await.unwrap();
+        // The log holds both sealed records: the open resolves them the same way.
+        let s = FileEventStore::open(dir.path(), sealed()).unwrap();
+        assert_eq!(s.get(winner.origin, 1).await.unwrap(), Some(winner.clone()));
+        assert_eq!(s.count().await.unwrap(), 1);
+        s.close().await.unwrap();
+    }
+}

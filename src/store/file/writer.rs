@@ -253,7 +253,23 @@ impl Writer {
                 ))
             })
         };
-        let (held, new) = (decode(&held)?, decode(body)?);
+        let (mut held, mut new) = (decode(&held)?, decode(body)?);
+        // Sealed at rest, the rule (and the held event handed back) must see the plaintext
+        // events every peer sees, or this store could keep another winner than the room.
+        if let Some(key) = &shared.at_rest {
+            let open = |e: Event| {
+                key.open(e).map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "{}: a record of ({}, {}): {e}",
+                        shared.log_path.display(),
+                        it.origin,
+                        it.seq
+                    ))
+                })
+            };
+            held = open(held)?;
+            new = open(new)?;
+        }
         let replaced = resolve(&held, &new) == Resolution::Replace;
         Ok((
             SaveOutcome::Equivocation {
