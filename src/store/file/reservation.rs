@@ -43,7 +43,12 @@ pub fn store(dir: &Path, up_to: u64) -> Result<(), StoreError> {
     let path = path(dir);
     let tmp = dir.join(format!("{RESERVATION_FILE}.tmp"));
     let write = || -> io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
+        // Private like every file of the store (0600 on Unix).
+        let mut f = super::modes::private_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         writeln!(f, "{up_to}")?;
         f.sync_all()?;
         fs::rename(&tmp, &path)?;
