@@ -254,6 +254,9 @@ struct Headless {
     out: Out,
     /// A signal came while a typed op waited to be created.
     signalled: bool,
+    /// Own events printed before the live view showed them (it was slow): the view's copy
+    /// is not printed again.
+    printed_early: std::collections::HashSet<(NodeId, u64)>,
 }
 
 /// Runs the headless loop until `/quit`, EOF (with `exit_on_eof`) or a signal, then the
@@ -274,6 +277,7 @@ pub async fn run(
         last_progress: None,
         out: Out(out),
         signalled: false,
+        printed_early: std::collections::HashSet::new(),
     };
     match h.session.open_view().await {
         Ok(rows) => rows.iter().for_each(|row| {
@@ -365,7 +369,14 @@ impl Headless {
         })
     }
 
-    async fn on_event(&mut self, event: SessionEvent) {
+    async fn on_event(&mut self, mut event: SessionEvent) {
+        if !self.printed_early.is_empty()
+            && let SessionEvent::Events(batch) = &mut event
+            && batch.kind == BatchKind::Live
+        {
+            let early = &mut self.printed_early;
+            batch.rows.retain(|r| !early.remove(&r.event.key()));
+        }
         on_session_event(
             event,
             &mut self.model,
@@ -494,6 +505,7 @@ impl Headless {
                     };
                     self.model.apply(&row.event);
                     self.print_row(&row).await;
+                    self.printed_early.insert(event.key());
                     return;
                 }
             }
