@@ -18,14 +18,7 @@ fn nick_events(lines: &[Value]) -> Vec<String> {
         .iter()
         .filter(|v| v["type"] == "event" && v["op"]["op"] == "nick")
         .filter_map(|v| v["op"]["name"].as_str().map(str::to_string))
-        .fold(Vec::new(), |mut names: Vec<String>, n| {
-            // Known issue (closing note): under load a rename is sometimes published twice;
-            // the same name twice in a row changes nothing.
-            if names.last() != Some(&n) {
-                names.push(n);
-            }
-            names
-        })
+        .collect()
 }
 
 #[test]

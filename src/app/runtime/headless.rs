@@ -257,6 +257,11 @@ struct Headless {
     /// Own events printed before the live view showed them (it was slow): the view's copy
     /// is not printed again.
     printed_early: std::collections::HashSet<(NodeId, u64)>,
+    /// The highest own seq the live view has printed, and the highest a reload folded
+    /// without printing: an own event can reach the view while `submit` is still
+    /// returning, before [`Headless::wait_printed`] starts to look for it.
+    own_printed: u64,
+    own_folded: u64,
 }
 
 /// Runs the headless loop until `/quit`, EOF (with `exit_on_eof`) or a signal, then the
@@ -278,6 +283,8 @@ pub async fn run(
         out: Out(out),
         signalled: false,
         printed_early: std::collections::HashSet::new(),
+        own_printed: 0,
+        own_folded: 0,
     };
     match h.session.open_view().await {
         Ok(rows) => rows.iter().for_each(|row| {
@@ -377,6 +384,22 @@ impl Headless {
             let early = &mut self.printed_early;
             batch.rows.retain(|r| !early.remove(&r.event.key()));
         }
+        if let SessionEvent::Events(batch) = &event {
+            let me = self.session.node_id();
+            let top = batch
+                .rows
+                .iter()
+                .filter(|r| r.event.origin == me)
+                .map(|r| r.event.seq)
+                .max()
+                .unwrap_or(0);
+            let mark = if batch.kind == BatchKind::Live {
+                &mut self.own_printed
+            } else {
+                &mut self.own_folded
+            };
+            *mark = (*mark).max(top);
+        }
         on_session_event(
             event,
             &mut self.model,
@@ -470,6 +493,19 @@ impl Headless {
     /// this node just now), so its line is printed, and folded for a `/state` on the next
     /// line, before the next line is read, and still in commit order.
     async fn wait_printed(&mut self, event: &Event) {
+        if self.own_printed >= event.seq {
+            return;
+        }
+        if self.own_folded >= event.seq {
+            let row = EventRow {
+                at: std::time::SystemTime::now(),
+                event: event.clone(),
+                from: None,
+                age_ms: 0,
+            };
+            self.print_row(&row).await;
+            return;
+        }
         let deadline = tokio::time::Instant::now() + OWN_EVENT_WAIT;
         loop {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
