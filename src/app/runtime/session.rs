@@ -988,7 +988,11 @@ impl Session {
                     },
                     r = exchanges.recv() => match r {
                         Ok(result) => this.on_exchange(result).await,
-                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        // The events themselves come through the store's feed; only the
+                        // panel's rows for these exchanges are missing, and it says so.
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            this.warn(format!("{n} exchanges not shown in the exchange panel (the screen fell behind)"));
+                        }
                         Err(_) => return,
                     },
                     r = equivocations.recv() => match r {

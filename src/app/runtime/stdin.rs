@@ -64,7 +64,9 @@ impl StdinLines {
 
     /// The line from [`StdinLines::next`] is handled and its output written: read the next.
     pub fn done(&self) {
-        // The thread is gone only after EOF; nothing is waiting then.
+        // The channel holds one ack and the reader waits for each one before it reads on,
+        // so a full channel already lets it read; the thread is gone only after EOF,
+        // when nothing is waiting. Either way there is nothing to lose here.
         let _ = self.ack.try_send(());
     }
 }
