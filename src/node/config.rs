@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::error::ConfigError;
+use crate::protocol::engine::IngestBudgets;
 use crate::protocol::exchange::Limits;
 use crate::protocol::{NodeId, PeerSelectionStrategy};
 
@@ -47,11 +48,16 @@ pub struct GossipConfig {
     /// Off by default until it meets its redundancy target (see BENCHMARKS.md, "Lazy
     /// push"); the simulator runs it on.
     pub lazy_push: bool,
+    /// What one peer may hand this node: pushed events per second, new origins per
+    /// minute, bytes per origin (see [`IngestBudgets`] and docs/PROTOCOL.md, "Budgets and
+    /// limits"). A field of 0 means unlimited.
+    pub ingest_budgets: IngestBudgets,
 }
 
 impl GossipConfig {
     /// The defaults: interval 1 s, fanout 3, timeout 10 s, 100 events / 1 MiB per message,
-    /// random selection, anti-entropy every 5 min, duplicate detection and eager push on.
+    /// random selection, anti-entropy every 5 min, duplicate detection and eager push on,
+    /// the default [`IngestBudgets`].
     pub fn new(node_id: NodeId) -> Self {
         GossipConfig {
             node_id,
@@ -66,6 +72,7 @@ impl GossipConfig {
             enable_duplicate_detection: true,
             eager_push: true,
             lazy_push: false,
+            ingest_budgets: IngestBudgets::default(),
         }
     }
 

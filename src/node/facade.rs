@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::NodeIdentity;
 use crate::protocol::engine::{
-    CreateError, Done, Engine, EngineConfig, Input, ReceivedEvent, Signer, StoreState,
+    CreateError, Done, Engine, EngineConfig, Input, PayloadValidator, ReceivedEvent, Signer,
+    StoreState,
 };
 use crate::protocol::equivocation::Equivocation;
 use crate::protocol::{Event, NodeId, VectorClock};
@@ -77,6 +78,7 @@ fn engine_config(c: &GossipConfig) -> EngineConfig {
         eager_push: c.eager_push,
         duplicate_detection: c.enable_duplicate_detection,
         lazy_push: c.lazy_push,
+        budgets: c.ingest_budgets,
     }
 }
 
@@ -282,6 +284,15 @@ impl GossipNode {
                 self.inner.streams.emit(e);
             }
         }
+    }
+
+    /// Installs the app's payload check (or removes it with `None`): received events whose
+    /// payload it refuses are still held (a newer app may know them), but count against
+    /// their origin's undecodable quota, [`crate::protocol::engine::IngestBudgets::
+    /// max_undecodable_bytes_per_origin`]; past it they are refused
+    /// ([`GossipStats::quota_refused`]).
+    pub fn set_payload_validator(&self, validator: Option<PayloadValidator>) {
+        self.inner.engine().set_payload_validator(validator);
     }
 
     /// Every peer.

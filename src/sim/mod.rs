@@ -106,6 +106,8 @@ impl SimConfig {
             eager_push: self.eager_push,
             duplicate_detection: true,
             lazy_push: self.lazy_push,
+            // An honest crowd: the simulator measures dissemination, not defence.
+            budgets: crate::protocol::engine::IngestBudgets::unlimited(),
         }
     }
 }

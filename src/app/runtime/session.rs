@@ -237,6 +237,8 @@ impl Session {
             transport.clone() as Arc<dyn Transport>,
             identity,
         )?;
+        // Payloads this build cannot read count against their origin's undecodable quota.
+        node.set_payload_validator(Some(Arc::new(|p: &[u8]| AppOp::decode(p).is_ok())));
         let (out, rx) = mpsc::channel(EVENTS_CAPACITY);
         let session = Session {
             inner: Arc::new(Inner {

@@ -97,6 +97,7 @@ impl Engine {
                 self.tree_after_push(from, 0);
             }
         }
+        let valid = self.admit(valid, from, exchange.is_none());
         if valid.is_empty() {
             if let Some(id) = exchange {
                 self.after_receive(id, 0);
@@ -171,6 +172,7 @@ impl Engine {
             match verdict {
                 Verdict::Inserted => {
                     self.held.hold(event.origin, event.seq);
+                    self.charge(&event);
                     fresh.push(event);
                 }
                 Verdict::Duplicate => {

@@ -16,8 +16,10 @@
 //! - [`schedule`]: rounds, anti-entropy and the offline retry, as timers;
 //! - [`liveness`]: the peer table, discovered -> alive -> suspect -> offline;
 //! - [`ingest`]: which received events are valid and what to do with new ones;
-//! - [`create`]: issuing own events (seq, HLC, signature) one at a time.
+//! - [`create`]: issuing own events (seq, HLC, signature) one at a time;
+//! - [`budget`]: per-peer budgets and per-origin quotas on what is accepted.
 
+pub mod budget;
 pub mod create;
 pub mod exchange;
 pub mod held;
@@ -48,6 +50,7 @@ use super::own_seq::OwnSeq;
 use super::selection::{PeerSelectionStrategy, Selector};
 use super::validity::Bounds;
 
+pub use budget::{IngestBudgets, OriginUsage, PayloadValidator};
 pub use input::{ExchangeId, FetchId, Input, RequestId, SaveId, StoreState, Ticket, Verdict};
 pub use liveness::{PeerInfo, PeerState, PeerTable, Transition};
 pub use output::{
@@ -89,6 +92,8 @@ pub struct EngineConfig {
     /// PlumTree lazy push (see [`plumtree`]): with `eager_push`, new events go in full
     /// along a spanning tree and as `IHave` announcements to the other peers.
     pub lazy_push: bool,
+    /// Per-peer budgets and per-origin quotas on received events (see [`budget`]).
+    pub budgets: IngestBudgets,
 }
 
 /// Passes of one exchange at most; the next round goes on from where it stopped.
@@ -131,6 +136,7 @@ pub struct Engine {
     groups: HashMap<u64, schedule::Group>,
     creator: create::Creator,
     stats: GossipStats,
+    budgets: budget::Budgets,
     out: Vec<Output>,
 }
 
@@ -162,6 +168,7 @@ impl Engine {
             groups: HashMap::new(),
             creator: create::Creator::default(),
             stats: GossipStats::default(),
+            budgets: budget::Budgets::default(),
             out: Vec::new(),
         }
     }
@@ -359,6 +366,7 @@ impl Engine {
 
     fn remove_peer(&mut self, id: NodeId) {
         self.tree.forget(&id);
+        self.budgets.forget(&id);
         if let Some(p) = self.peers.remove(&id) {
             self.emit(Emit::PeerRemoved(p));
         }

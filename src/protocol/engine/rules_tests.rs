@@ -32,6 +32,7 @@ fn config(id: u128) -> EngineConfig {
         eager_push: true,
         duplicate_detection: true,
         lazy_push: false,
+        budgets: crate::protocol::engine::IngestBudgets::default(),
     }
 }
 

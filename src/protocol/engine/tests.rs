@@ -26,6 +26,7 @@ fn config(id: u128) -> EngineConfig {
         eager_push: true,
         duplicate_detection: true,
         lazy_push: false,
+        budgets: crate::protocol::engine::IngestBudgets::default(),
     }
 }
 
@@ -660,4 +661,5 @@ fn an_own_event_saved_across_a_stop_is_still_answered() {
     );
 }
 
+mod budgets;
 mod lazy_push;
