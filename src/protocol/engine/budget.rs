@@ -140,6 +140,15 @@ pub struct OriginUsage {
     pub undecodable: u64,
 }
 
+/// What admitting one event charged to its origin's quota (nothing for own events and
+/// events at or below the clock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Charge {
+    origin: Option<NodeId>,
+    bytes: u64,
+    undecodable: bool,
+}
+
 /// The budgets' state: per peer, per origin.
 #[derive(Default)]
 pub struct Budgets {
@@ -191,10 +200,18 @@ impl Engine {
     }
 
     /// The events of `events` (valid, from `from`; `pushed` if unasked) that fit the
-    /// budgets; the others are deferred or refused, counted, and reported once in a while.
-    pub(super) fn admit(&mut self, events: Vec<Event>, from: NodeId, pushed: bool) -> Vec<Event> {
+    /// budgets, with what each charged to its origin's quota (settled by
+    /// [`Engine::settle`] once the store judged them); the others are deferred or
+    /// refused, counted, and reported once in a while.
+    pub(super) fn admit(
+        &mut self,
+        events: Vec<Event>,
+        from: NodeId,
+        pushed: bool,
+    ) -> (Vec<Event>, Vec<Charge>) {
         if events.is_empty() || from == self.id() {
-            return events;
+            let n = events.len();
+            return (events, vec![Charge::default(); n]);
         }
         let now = self.now;
         let limits = self.config.budgets;
@@ -212,9 +229,9 @@ impl Engine {
             events.truncate(granted);
         }
         let events = self.admit_origins(events, from, &mut kept);
-        let events = self.admit_quota(events, &mut kept);
+        let admitted = self.admit_quota(events, &mut kept);
         self.report_kept(from, pushed, kept);
-        events
+        admitted
     }
 
     /// Drops the events of origins new to this node past `from`'s origin budget.
@@ -250,49 +267,72 @@ impl Engine {
     }
 
     /// Refuses events past their origin's byte quota (and every later one of that origin
-    /// in the batch, which could not be held contiguously).
-    fn admit_quota(&mut self, events: Vec<Event>, kept: &mut Kept) -> Vec<Event> {
+    /// in the batch, which could not be held contiguously); charges the others at once,
+    /// so batches judged at the same time cannot overshoot it together.
+    fn admit_quota(&mut self, events: Vec<Event>, kept: &mut Kept) -> (Vec<Event>, Vec<Charge>) {
         let me = self.id();
         let (max, max_undecodable) = (
             cap(self.config.budgets.max_bytes_per_origin),
             cap(self.config.budgets.max_undecodable_bytes_per_origin),
         );
-        let mut pending: HashMap<NodeId, OriginUsage> = HashMap::new();
         let mut full: HashSet<NodeId> = HashSet::new();
         let mut out = Vec::with_capacity(events.len());
+        let mut charges = Vec::with_capacity(events.len());
         for e in events {
             let o = e.origin;
             // Own events, and events at or below the clock (duplicates, equivocations the
             // store judges), cost nothing new.
             if o == me || e.seq <= self.held.clock().get(&o) {
                 out.push(e);
+                charges.push(Charge::default());
                 continue;
             }
             let size = e.encoded_len() as u64;
             let undecodable = self.budgets.undecodable(&e);
             let used = self.budgets.usage(&o);
-            let p = pending.entry(o).or_default();
             let over = full.contains(&o)
-                || used.bytes.saturating_add(p.bytes).saturating_add(size) > max
-                || (undecodable
-                    && used
-                        .undecodable
-                        .saturating_add(p.undecodable)
-                        .saturating_add(size)
-                        > max_undecodable);
+                || used.bytes.saturating_add(size) > max
+                || (undecodable && used.undecodable.saturating_add(size) > max_undecodable);
             if over {
                 full.insert(o);
                 kept.refused += 1;
                 kept.first_refused.get_or_insert((o, e.seq));
                 continue;
             }
-            p.bytes += size;
+            let u = self.budgets.usage.entry(o).or_default();
+            u.bytes += size;
             if undecodable {
-                p.undecodable += size;
+                u.undecodable += size;
             }
             out.push(e);
+            charges.push(Charge {
+                origin: Some(o),
+                bytes: size,
+                undecodable,
+            });
         }
-        out
+        (out, charges)
+    }
+
+    /// The store judged a batch: what was charged for events it did not insert (a
+    /// duplicate that raced, a refused signature, a failed write) is given back.
+    pub(super) fn settle(&mut self, charges: &[Charge], verdicts: &[super::input::Verdict]) {
+        for (i, c) in charges.iter().enumerate() {
+            let Some(origin) = c.origin else { continue };
+            let inserted = matches!(verdicts.get(i), Some(super::input::Verdict::Inserted));
+            if inserted {
+                if c.undecodable {
+                    self.stats.undecodable_events += 1;
+                }
+                continue;
+            }
+            if let Some(u) = self.budgets.usage.get_mut(&origin) {
+                u.bytes = u.bytes.saturating_sub(c.bytes);
+                if c.undecodable {
+                    u.undecodable = u.undecodable.saturating_sub(c.bytes);
+                }
+            }
+        }
     }
 
     /// Counts what was kept back; logs and reports it at most once per
@@ -338,21 +378,6 @@ impl Engine {
                     kept.refused, q.max_bytes_per_origin, q.max_undecodable_bytes_per_origin
                 ),
             ));
-        }
-    }
-
-    /// An event of a peer is now held: its origin's usage grows.
-    pub(super) fn charge(&mut self, e: &Event) {
-        if e.origin == self.id() {
-            return;
-        }
-        let size = e.encoded_len() as u64;
-        let undecodable = self.budgets.undecodable(e);
-        let u = self.budgets.usage.entry(e.origin).or_default();
-        u.bytes = u.bytes.saturating_add(size);
-        if undecodable {
-            u.undecodable = u.undecodable.saturating_add(size);
-            self.stats.undecodable_events += 1;
         }
     }
 }

@@ -34,6 +34,9 @@ pub enum SaveFor {
         exchange: Option<ExchangeId>,
         /// The events, in the order of the verdicts.
         events: Vec<Event>,
+        /// Per event, the bytes its admission charged to its origin's quota (given back
+        /// unless it is inserted).
+        charged: Vec<super::budget::Charge>,
     },
     /// An own event.
     Own(OwnSave),
@@ -97,7 +100,7 @@ impl Engine {
                 self.tree_after_push(from, 0);
             }
         }
-        let valid = self.admit(valid, from, exchange.is_none());
+        let (valid, charged) = self.admit(valid, from, exchange.is_none());
         if valid.is_empty() {
             if let Some(id) = exchange {
                 self.after_receive(id, 0);
@@ -118,6 +121,7 @@ impl Engine {
                 relay,
                 exchange,
                 events: valid,
+                charged,
             },
         );
     }
@@ -132,7 +136,9 @@ impl Engine {
                 relay,
                 exchange,
                 events,
+                charged,
             }) => {
+                self.settle(&charged, &verdicts);
                 let fresh = self.judged(from, events, verdicts);
                 let n = fresh.len();
                 if relay && exchange.is_none() {
@@ -154,7 +160,10 @@ impl Engine {
         match self.saves.remove(&save) {
             None => {}
             Some(SaveFor::Own(own)) => self.own_save_failed(own, error),
-            Some(SaveFor::Received { exchange, .. }) => {
+            Some(SaveFor::Received {
+                exchange, charged, ..
+            }) => {
+                self.settle(&charged, &[]);
                 tracing::error!(%error, "store failed while saving received events");
                 if let Some(id) = exchange {
                     self.fail_exchange(id, format!("store: {error}"));
@@ -172,7 +181,6 @@ impl Engine {
             match verdict {
                 Verdict::Inserted => {
                     self.held.hold(event.origin, event.seq);
-                    self.charge(&event);
                     fresh.push(event);
                 }
                 Verdict::Duplicate => {

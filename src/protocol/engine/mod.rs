@@ -341,6 +341,16 @@ impl Engine {
         self.exchanges.clear();
         self.fetches.clear();
         // An own event being saved still gets its answer: its creator is waiting for it.
+        // What received saves charged to their origins' quotas is given back.
+        let charged: Vec<budget::Charge> = self
+            .saves
+            .values()
+            .flat_map(|s| match s {
+                ingest::SaveFor::Received { charged, .. } => charged.clone(),
+                ingest::SaveFor::Own(_) => Vec::new(),
+            })
+            .collect();
+        self.settle(&charged, &[]);
         self.saves
             .retain(|_, s| matches!(s, ingest::SaveFor::Own(_)));
         self.in_flight.clear();
