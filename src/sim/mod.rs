@@ -15,6 +15,8 @@ pub mod store;
 #[cfg(test)]
 mod clock_tests;
 #[cfg(test)]
+mod liveness_tests;
+#[cfg(test)]
 mod tests;
 
 use std::cmp::Reverse;
