@@ -41,8 +41,8 @@ impl Clock {
 }
 
 impl Inner {
-    /// With peer exchange, the transport's view of our addresses goes to the engine once
-    /// a round (the engine signs a new record only when it changed).
+    /// With peer exchange, the transport's view of our addresses goes to the engine with
+    /// each round and detector tick (the engine signs a new record only when it changed).
     async fn tell_own_addrs(self: &Arc<Self>) {
         if !self.config.peer_exchange {
             return;
@@ -62,7 +62,7 @@ impl Inner {
             tokio::select! {
                 _ = cancel.cancelled() => {}
                 _ = tokio::time::sleep(delay) => {
-                    if matches!(timer, Timer::Round { .. }) {
+                    if matches!(timer, Timer::Round { .. } | Timer::Probe { .. }) {
                         this.tell_own_addrs().await;
                     }
                     this.feed(Input::TimerFired(timer)).await

@@ -225,7 +225,7 @@ impl Session {
             // The failure detector pings an offline peer every 500 ms: a dial back-off
             // longer than that would hide a healed link.
             backoff_base: Duration::from_millis(100),
-            backoff_max: Duration::from_millis(400),
+            backoff_max: Duration::from_millis(200),
             identity: Some(identity.clone()),
             encryption: Encryption::Noise {
                 psk: opts.room_key.as_ref().map(|k| k.bytes()),

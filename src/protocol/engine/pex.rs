@@ -7,7 +7,9 @@
 //!   [`Message::Peers`]: our record and those of our alive peers. Every
 //!   [`PEX_ROUNDS`] rounds one round peer gets it too, so news spreads without a join.
 //! - A received record is kept if its shape is right, its signature is its node's and its
-//!   epoch is newer than the one held. A node it names that we did not know is added and
+//!   epoch is newer than the one held. A new record of a node we are in contact with
+//!   (alive) goes on to our other alive peers, at most once per [`RELAY_EVERY_MS`] per node,
+//!   so a node that joins through one contact is met by the room in a round trip. A node it names that we did not know is added and
 //!   contacted at once, so a node given one `--peer` meets the room in a few round trips.
 //!   A forged record (another node's address, a bad signature) is refused and counted.
 //!
@@ -34,12 +36,18 @@ pub const MAX_SHARED: usize = 32;
 /// New peers one `Peers` message may add at most.
 pub const MAX_NEW_PER_MESSAGE: usize = 16;
 
+/// A node's new record is relayed at most this often (ms): a member re-signing its record
+/// in a loop gets no amplification.
+pub const RELAY_EVERY_MS: u64 = 10_000;
+
 /// Peer exchange state.
 #[derive(Debug, Default)]
 pub struct Pex {
     book: RecordBook,
     own_addrs: Vec<String>,
     own: Option<PeerRecord>,
+    /// When each node's record was last relayed.
+    relayed: std::collections::HashMap<NodeId, u64>,
     /// Counters.
     pub stats: PexStats,
 }
@@ -148,6 +156,7 @@ impl Engine {
         }
         let me = self.id();
         let mut added = 0;
+        let mut news = Vec::new();
         for r in records.into_iter().take(MAX_RECORDS_PER_MESSAGE) {
             let verified = r.check_shape(me).is_ok()
                 && self.signer.as_ref().is_some_and(|s| s.verify_record(&r));
@@ -160,10 +169,11 @@ impl Engine {
                 Some(a) => (r.node_id, a.to_string()),
                 None => continue,
             };
-            if !self.pex.book.insert(r) {
+            if !self.pex.book.insert(r.clone()) {
                 continue;
             }
             self.pex.stats.records_accepted += 1;
+            news.push(r);
             match self.peers.get(&id).map(|p| (p.state, p.addr.clone())) {
                 None if added < MAX_NEW_PER_MESSAGE => {
                     added += 1;
@@ -178,6 +188,46 @@ impl Engine {
                 _ => {}
             }
         }
+        self.relay_records(from, news);
+    }
+
+    /// News travels on: a new record of a node we are in contact with (its `Hello`
+    /// proved it) goes to our other alive peers, so a node that joins through one
+    /// contact is met by the whole room in a round trip, not at the next share.
+    fn relay_records(&mut self, from: NodeId, news: Vec<PeerRecord>) {
+        let now = self.now;
+        let news: Vec<PeerRecord> = news
+            .into_iter()
+            .filter(|r| self.peers.get(&r.node_id).map(|p| p.state) == Some(PeerState::Alive))
+            .filter(|r| {
+                self.pex
+                    .relayed
+                    .get(&r.node_id)
+                    .is_none_or(|t| now.saturating_sub(*t) >= RELAY_EVERY_MS)
+            })
+            .collect();
+        if news.is_empty() {
+            return;
+        }
+        for r in &news {
+            self.pex.relayed.insert(r.node_id, now);
+        }
+        let targets: Vec<Peer> = self
+            .peers
+            .all()
+            .filter(|p| p.id != from && p.state == PeerState::Alive)
+            .map(|p| p.peer())
+            .collect();
+        for to in targets {
+            let records: Vec<PeerRecord> = news
+                .iter()
+                .filter(|r| r.node_id != to.id)
+                .cloned()
+                .collect();
+            if !records.is_empty() {
+                self.send_records(to, records);
+            }
+        }
     }
 
     /// Contact a newly learnt peer now rather than at the next round.
@@ -190,5 +240,6 @@ impl Engine {
     /// Forgets a removed peer's record.
     pub(super) fn pex_forget(&mut self, id: &NodeId) {
         self.pex.book.remove(id);
+        self.pex.relayed.remove(id);
     }
 }

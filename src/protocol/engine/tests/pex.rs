@@ -128,3 +128,37 @@ fn without_an_identity_records_are_ignored() {
     });
     assert!(n.e.peers().get(&ic.node_id()).is_none());
 }
+
+#[test]
+fn a_new_record_of_a_live_peer_is_relayed_once_to_the_others() {
+    let (ia, ib, ic) = (
+        NodeIdentity::from_secret([1; 32]),
+        NodeIdentity::from_secret([2; 32]),
+        NodeIdentity::from_secret([3; 32]),
+    );
+    let mut a = with_identity(&ia);
+    for i in [&ib, &ic] {
+        a.run(from(i, Message::Prune { from: i.node_id() }));
+    }
+    // c joined through a: its record goes on to b, not back to c.
+    let record = ic.sign_peer_record(10, vec!["10.0.0.3:4000".into()]);
+    let outs = a.run(from(
+        &ic,
+        Message::Peers {
+            from: ic.node_id(),
+            records: vec![record.clone()],
+        },
+    ));
+    assert_eq!(peers_sent(&outs), vec![(ib.node_id(), vec![record])]);
+    // Re-signed at once: kept, not relayed again within the relay period.
+    let again = ic.sign_peer_record(11, vec!["10.0.0.3:4000".into()]);
+    let outs = a.run(from(
+        &ic,
+        Message::Peers {
+            from: ic.node_id(),
+            records: vec![again.clone()],
+        },
+    ));
+    assert!(peers_sent(&outs).is_empty(), "{outs:?}");
+    assert_eq!(a.e.pex().book().get(&ic.node_id()), Some(&again));
+}
