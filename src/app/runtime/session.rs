@@ -222,10 +222,10 @@ impl Session {
             name: name.clone(),
             max_message_size_bytes: config.max_message_size_bytes,
             io_timeout: config.gossip_timeout,
-            // The failure detector pings an offline peer every 500 ms: a dial back-off
+            // The failure detector pings an offline peer every 250 ms: a dial back-off
             // longer than that would hide a healed link.
-            backoff_base: Duration::from_millis(100),
-            backoff_max: Duration::from_millis(200),
+            backoff_base: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(150),
             identity: Some(identity.clone()),
             encryption: Encryption::Noise {
                 psk: opts.room_key.as_ref().map(|k| k.bytes()),
