@@ -2,6 +2,9 @@
 //! and offline within 3 s, a healed node is alive within 1 s and stays so, and a node cut
 //! off from one peer only (a congested link) is kept from going offline by the others.
 
+// Nodes are numbered: the loop index is the node.
+#![allow(clippy::needless_range_loop)]
+
 use std::time::Duration;
 
 use super::*;

@@ -820,7 +820,7 @@ impl Session {
             .into_iter()
             .filter_map(|p| p.last_contact_ms.map(|t| (t, p.peer())))
             .collect();
-        heard.sort_by(|a, b| b.0.cmp(&a.0));
+        heard.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
         heard.into_iter().map(|(_, p)| p).collect()
     }
 
