@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 use crate::protocol::engine::IngestBudgets;
+use crate::protocol::engine::ProbeConfig;
 use crate::protocol::exchange::Limits;
 use crate::protocol::{NodeId, PeerSelectionStrategy};
 
@@ -52,6 +53,16 @@ pub struct GossipConfig {
     /// minute, bytes per origin (see [`IngestBudgets`] and docs/PROTOCOL.md, "Budgets and
     /// limits"). A field of 0 means unlimited.
     pub ingest_budgets: IngestBudgets,
+    /// The failure detector: heartbeats from rounds, pings of quiet peers with deadlines
+    /// from each peer's measured RTT, and indirect probes before a peer is called offline
+    /// (`protocol::engine::detector`). `None` (the default) keeps the older rule: a failed
+    /// exchange makes a peer suspect, three in a row offline. gossip-chat uses
+    /// [`ProbeConfig::lan`].
+    pub probe: Option<ProbeConfig>,
+    /// Peer exchange: signed address records of live members travel between peers, and a
+    /// node meets the peers its peers know (`protocol::engine::pex`). Needs an identity
+    /// ([`super::GossipNode::with_identity`]). Off by default; on in gossip-chat.
+    pub peer_exchange: bool,
 }
 
 impl GossipConfig {
@@ -73,6 +84,8 @@ impl GossipConfig {
             eager_push: true,
             lazy_push: false,
             ingest_budgets: IngestBudgets::default(),
+            probe: None,
+            peer_exchange: false,
         }
     }
 

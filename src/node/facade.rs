@@ -79,6 +79,8 @@ fn engine_config(c: &GossipConfig) -> EngineConfig {
         duplicate_detection: c.enable_duplicate_detection,
         lazy_push: c.lazy_push,
         budgets: c.ingest_budgets,
+        probe: c.probe,
+        peer_exchange: c.peer_exchange,
     }
 }
 

@@ -33,6 +33,8 @@ fn config(id: u128) -> EngineConfig {
         duplicate_detection: true,
         lazy_push: false,
         budgets: crate::protocol::engine::IngestBudgets::default(),
+        probe: None,
+        peer_exchange: false,
     }
 }
 

@@ -27,6 +27,8 @@ fn config(id: u128) -> EngineConfig {
         duplicate_detection: true,
         lazy_push: false,
         budgets: crate::protocol::engine::IngestBudgets::default(),
+        probe: None,
+        peer_exchange: false,
     }
 }
 
@@ -662,4 +664,6 @@ fn an_own_event_saved_across_a_stop_is_still_answered() {
 }
 
 mod budgets;
+mod detector;
 mod lazy_push;
+mod pex;
