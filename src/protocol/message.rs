@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::blob::{BlobAnswer, BlobId, BlobPart};
 use super::clock::VectorClock;
 use super::event::{Event, NodeId};
 
@@ -59,6 +60,24 @@ pub enum Message {
         /// The sender.
         from: NodeId,
     },
+    /// "Send me this part of this blob" (a request; see [`super::blob`]).
+    BlobGet {
+        /// The sender.
+        from: NodeId,
+        /// The blob.
+        blob: BlobId,
+        /// Which part.
+        part: BlobPart,
+    },
+    /// The answer to a [`Message::BlobGet`].
+    BlobData {
+        /// The sender.
+        from: NodeId,
+        /// The blob.
+        blob: BlobId,
+        /// The part, or why not.
+        answer: BlobAnswer,
+    },
 }
 
 /// The seqs `first..=last` of one origin.
@@ -101,7 +120,9 @@ impl Message {
             | Message::Push { from, .. }
             | Message::IHave { from, .. }
             | Message::Graft { from, .. }
-            | Message::Prune { from } => *from,
+            | Message::Prune { from }
+            | Message::BlobGet { from, .. }
+            | Message::BlobData { from, .. } => *from,
         }
     }
 
@@ -114,6 +135,8 @@ impl Message {
             Message::IHave { .. } => "IHave",
             Message::Graft { .. } => "Graft",
             Message::Prune { .. } => "Prune",
+            Message::BlobGet { .. } => "BlobGet",
+            Message::BlobData { .. } => "BlobData",
         }
     }
 
@@ -123,7 +146,9 @@ impl Message {
             Message::Digest { .. }
             | Message::IHave { .. }
             | Message::Graft { .. }
-            | Message::Prune { .. } => &[],
+            | Message::Prune { .. }
+            | Message::BlobGet { .. }
+            | Message::BlobData { .. } => &[],
             Message::DigestResponse { events, .. } | Message::Push { events, .. } => events,
         }
     }
