@@ -100,13 +100,24 @@ async fn corrupted_chunks_are_refused_counted_and_fetched_from_an_honest_peer() 
     )
     .await
     .unwrap();
-    assert!(corrupting.served.load(Ordering::Relaxed) >= 1, "the hostile peer was asked");
-    assert!(seen.refused.contains(&hostile.id()), "its chunks were refused");
+    assert!(
+        corrupting.served.load(Ordering::Relaxed) >= 1,
+        "the hostile peer was asked"
+    );
+    assert!(
+        seen.refused.contains(&hostile.id()),
+        "its chunks were refused"
+    );
     assert!(!seen.refused.contains(&honest.id()));
-    let out = fetched.export(blob, &tmp.path().join("out"), "photo.jpg").unwrap();
+    let out = fetched
+        .export(blob, &tmp.path().join("out"), "photo.jpg")
+        .unwrap();
     assert_eq!(std::fs::read(out).unwrap(), bytes, "byte-identical");
     let last = seen.last.unwrap();
-    assert_eq!((last.done, last.total), (bytes.len() as u64, bytes.len() as u64));
+    assert_eq!(
+        (last.done, last.total),
+        (bytes.len() as u64, bytes.len() as u64)
+    );
     // The fetcher serves what it saved.
     fetcher
         .node
@@ -147,7 +158,10 @@ async fn a_blob_nobody_has_fails_after_the_stall_deadline() {
         &mut Seen::default(),
     )
     .await;
-    assert!(matches!(r, Err(gossip::blobs::FetchError::NoPeer(_))), "{r:?}");
+    assert!(
+        matches!(r, Err(gossip::blobs::FetchError::NoPeer(_))),
+        "{r:?}"
+    );
     a.node.stop().await;
     b.node.stop().await;
 }

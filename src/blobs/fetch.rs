@@ -136,7 +136,7 @@ pub async fn fetch(
         }
     };
     loop {
-        while let Some((peer, index)) = plan.next() {
+        while let Some((peer, index)) = plan.next_request() {
             pending.push(request(peer, index));
         }
         if plan.is_complete() {
@@ -147,7 +147,7 @@ pub async fn fetch(
             for p in reachable(node) {
                 plan.add_peer(p);
             }
-            while let Some((peer, index)) = plan.next() {
+            while let Some((peer, index)) = plan.next_request() {
                 pending.push(request(peer, index));
             }
         }
@@ -200,7 +200,13 @@ pub async fn fetch(
     Ok(())
 }
 
-fn progress(plan: &FetchPlan, blob: BlobId, total: u64, resumed: u64, started: Instant) -> Progress {
+fn progress(
+    plan: &FetchPlan,
+    blob: BlobId,
+    total: u64,
+    resumed: u64,
+    started: Instant,
+) -> Progress {
     let secs = started.elapsed().as_secs_f64().max(1e-3);
     Progress {
         blob,
@@ -289,6 +295,7 @@ async fn manifest_from(
     let Some(m) = builder.finish() else {
         return Ok(None);
     };
-    m.check(blob, limit).map_err(|e| Refusal::Bad(e.to_string()))?;
+    m.check(blob, limit)
+        .map_err(|e| Refusal::Bad(e.to_string()))?;
     Ok(Some(m))
 }

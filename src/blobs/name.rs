@@ -92,10 +92,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(unique_path(dir.path(), "a.txt"), dir.path().join("a.txt"));
         std::fs::write(dir.path().join("a.txt"), b"1").unwrap();
-        assert_eq!(unique_path(dir.path(), "a.txt"), dir.path().join("a (1).txt"));
+        assert_eq!(
+            unique_path(dir.path(), "a.txt"),
+            dir.path().join("a (1).txt")
+        );
         std::fs::write(dir.path().join("a (1).txt"), b"1").unwrap();
-        assert_eq!(unique_path(dir.path(), "a.txt"), dir.path().join("a (2).txt"));
+        assert_eq!(
+            unique_path(dir.path(), "a.txt"),
+            dir.path().join("a (2).txt")
+        );
         std::fs::write(dir.path().join("noext"), b"1").unwrap();
-        assert_eq!(unique_path(dir.path(), "noext"), dir.path().join("noext (1)"));
+        assert_eq!(
+            unique_path(dir.path(), "noext"),
+            dir.path().join("noext (1)")
+        );
     }
 }

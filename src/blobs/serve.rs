@@ -43,12 +43,12 @@ impl BlobServer for StoreServer {
             }
             match part {
                 BlobPart::Hashes { first } => store.manifest(blob)?.page(first),
-                BlobPart::Chunk { index } => store.read_chunk(blob, index).map(|data| {
-                    BlobAnswer::Chunk {
+                BlobPart::Chunk { index } => {
+                    store.read_chunk(blob, index).map(|data| BlobAnswer::Chunk {
                         index,
                         data: data.into(),
-                    }
-                }),
+                    })
+                }
             }
         })
         .await;

@@ -284,10 +284,7 @@ impl BlobStore {
             self.check_room(manifest.size)?;
         }
         self.write_manifest(manifest)?;
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&part)?;
+        OpenOptions::new().create(true).append(true).open(&part)?;
         Ok((0..manifest.chunks())
             .map(|i| {
                 self.read_at(&part, id, i, chunk_len(manifest.size, i))
@@ -300,7 +297,9 @@ impl BlobStore {
     pub fn write_chunk(&self, id: BlobId, index: u32, data: &[u8]) -> Result<(), BlobError> {
         let sealed = self.seal(id, index, data)?;
         let _w = lock(&self.write);
-        let mut f = OpenOptions::new().write(true).open(self.path(id, ".part"))?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .open(self.path(id, ".part"))?;
         f.seek(SeekFrom::Start(u64::from(index) * self.stride()))?;
         f.write_all(&sealed)?;
         Ok(())
@@ -389,7 +388,10 @@ mod tests {
         assert!(a.has(id));
         if key.is_some() {
             let stored = fs::read(a.path(id, "")).unwrap();
-            assert!(!stored.windows(64).any(|w| w == &bytes[1000..1064]), "sealed");
+            assert!(
+                !stored.windows(64).any(|w| w == &bytes[1000..1064]),
+                "sealed"
+            );
         }
         // b fetches from a, stops halfway, resumes.
         let have = b.begin_fetch(&m).unwrap();

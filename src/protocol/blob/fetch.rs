@@ -1,7 +1,7 @@
 //! Which chunk to ask of which peer: the rules of fetching one blob from several peers.
 //!
 //! The plan knows the manifest, the chunks already held and the peers that may hold the
-//! blob. [`FetchPlan::next`] hands out a missing chunk to the usable peer with the fewest
+//! blob. [`FetchPlan::next_request`] hands out a missing chunk to the usable peer with the fewest
 //! requests in flight (at most `per_peer` each), so every peer that has the blob works at
 //! once and a slow one gets less. A chunk that fails its hash is refused and goes back to
 //! the missing ones, and its sender is struck off for this blob (it is hostile or broken:
@@ -93,7 +93,7 @@ impl FetchPlan {
     /// The next request to make: a missing chunk not in flight, and the usable peer with
     /// the fewest requests in flight. `None` if every chunk is held or asked, or no peer
     /// has room.
-    pub fn next(&mut self) -> Option<(NodeId, u32)> {
+    pub fn next_request(&mut self) -> Option<(NodeId, u32)> {
         let peer = self
             .peers
             .iter()
@@ -214,7 +214,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn blob(chunks: usize) -> (Vec<u8>, Manifest) {
-        let data: Vec<u8> = (0..chunks * CHUNK_SIZE - 7).map(|i| (i % 253) as u8).collect();
+        let data: Vec<u8> = (0..chunks * CHUNK_SIZE - 7)
+            .map(|i| (i % 253) as u8)
+            .collect();
         let m = Manifest::of(&data);
         (data, m)
     }
@@ -231,13 +233,13 @@ mod tests {
         let mut plan = FetchPlan::new(&m, vec![], 2);
         plan.add_peer(a);
         plan.add_peer(b);
-        let asked: Vec<_> = std::iter::from_fn(|| plan.next()).collect();
+        let asked: Vec<_> = std::iter::from_fn(|| plan.next_request()).collect();
         assert_eq!(asked.len(), 4, "two per peer");
         assert_eq!(asked.iter().filter(|(p, _)| *p == a).count(), 2);
         for (p, i) in asked {
             assert_eq!(plan.on_chunk(p, i, chunk(&data, i)), ChunkVerdict::Accepted);
         }
-        while let Some((p, i)) = plan.next() {
+        while let Some((p, i)) = plan.next_request() {
             assert_eq!(plan.on_chunk(p, i, chunk(&data, i)), ChunkVerdict::Accepted);
         }
         assert!(plan.is_complete());
@@ -250,7 +252,7 @@ mod tests {
         let (bad, good) = (NodeId::from_u128(1), NodeId::from_u128(2));
         let mut plan = FetchPlan::new(&m, vec![], 1);
         plan.add_peer(bad);
-        let (p, i) = plan.next().unwrap();
+        let (p, i) = plan.next_request().unwrap();
         assert_eq!(p, bad);
         let mut corrupt = chunk(&data, i).to_vec();
         corrupt[0] ^= 1;
@@ -258,15 +260,18 @@ mod tests {
         assert_eq!(plan.refused_from(bad), 1);
         assert!(plan.is_stuck(), "the only peer is struck");
         plan.add_peer(bad);
-        assert!(plan.next().is_none(), "struck stays struck");
+        assert!(plan.next_request().is_none(), "struck stays struck");
         plan.add_peer(good);
-        let (p, j) = plan.next().unwrap();
+        let (p, j) = plan.next_request().unwrap();
         assert_eq!((p, j), (good, i), "the refused chunk is asked again first");
         assert_eq!(
             plan.on_chunk(good, j, chunk(&data, j)),
             ChunkVerdict::Accepted
         );
-        assert_eq!(plan.on_chunk(good, j, chunk(&data, j)), ChunkVerdict::Unexpected);
+        assert_eq!(
+            plan.on_chunk(good, j, chunk(&data, j)),
+            ChunkVerdict::Unexpected
+        );
     }
 
     #[test]
@@ -277,17 +282,17 @@ mod tests {
         assert_eq!(plan.held_bytes(), CHUNK_SIZE as u64);
         plan.add_peer(a);
         plan.add_peer(b);
-        let (p, i) = plan.next().unwrap();
+        let (p, i) = plan.next_request().unwrap();
         assert_ne!(i, 0, "held chunks are not asked");
         plan.on_missing(p, i, false);
         for _ in 0..MAX_FAILURES {
-            let (q, j) = plan.next().unwrap();
+            let (q, j) = plan.next_request().unwrap();
             assert_ne!(q, p, "a peer without the blob is not asked again");
             plan.on_failed(q, j);
         }
         assert!(plan.is_stuck());
         plan.add_peer(if p == a { b } else { a });
-        assert!(plan.next().is_some(), "named again, asked again");
+        assert!(plan.next_request().is_some(), "named again, asked again");
     }
 
     proptest! {
@@ -302,10 +307,10 @@ mod tests {
             for p in &peers { plan.add_peer(*p); }
             let mut answers = answers.into_iter();
             loop {
-                let Some((p, i)) = plan.next() else {
+                let Some((p, i)) = plan.next_request() else {
                     if plan.is_complete() { break; }
                     plan.add_peer(honest);
-                    let Some((p, i)) = plan.next() else { break };
+                    let Some((p, i)) = plan.next_request() else { break };
                     prop_assert_eq!(p, honest);
                     plan.on_chunk(p, i, chunk(&data, i));
                     continue;

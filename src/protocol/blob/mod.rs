@@ -324,7 +324,12 @@ mod tests {
         };
         let mut b = ManifestBuilder::default();
         while let Some(first) = b.next_first() {
-            let Some(BlobAnswer::Hashes { size, first, hashes }) = m.page(first) else {
+            let Some(BlobAnswer::Hashes {
+                size,
+                first,
+                hashes,
+            }) = m.page(first)
+            else {
                 panic!("no page at {first}");
             };
             b.add(size, first, hashes, u64::MAX).unwrap();
@@ -333,14 +338,28 @@ mod tests {
         assert_eq!(m.page(m.chunks() + 1), None);
 
         let mut b = ManifestBuilder::default();
-        assert!(b.add(m.size, 5, vec![[0; 32]], u64::MAX).is_err(), "not first");
+        assert!(
+            b.add(m.size, 5, vec![[0; 32]], u64::MAX).is_err(),
+            "not first"
+        );
         assert!(b.add(m.size, 0, vec![], u64::MAX).is_err(), "empty page");
-        assert!(b.add(m.size, 0, vec![[0; 32]], 10).is_err(), "over the limit");
+        assert!(
+            b.add(m.size, 0, vec![[0; 32]], 10).is_err(),
+            "over the limit"
+        );
         b.add(m.size, 0, vec![[0; 32]], u64::MAX).unwrap();
-        assert!(b.add(m.size + 1, 1, vec![[0; 32]], u64::MAX).is_err(), "size changed");
+        assert!(
+            b.add(m.size + 1, 1, vec![[0; 32]], u64::MAX).is_err(),
+            "size changed"
+        );
         let empty = Manifest::of(&[]);
         let mut b = ManifestBuilder::default();
-        let Some(BlobAnswer::Hashes { size, first, hashes }) = empty.page(0) else {
+        let Some(BlobAnswer::Hashes {
+            size,
+            first,
+            hashes,
+        }) = empty.page(0)
+        else {
             panic!("an empty blob has one page");
         };
         b.add(size, first, hashes, u64::MAX).unwrap();
