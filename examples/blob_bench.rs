@@ -40,7 +40,11 @@ async fn node(rate: u64) -> Node {
         io_timeout: g.gossip_timeout,
         identity: Some(key.clone()),
         response_bytes_per_sec: rate,
-        ..TcpConfig::new(key.node_id(), "bench", SocketAddr::from(([127, 0, 0, 1], 0)))
+        ..TcpConfig::new(
+            key.node_id(),
+            "bench",
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
     };
     let transport = Arc::new(TcpTransport::bind(t).await.expect("bind"));
     let store: Arc<dyn EventStore> = Arc::new(MemoryEventStore::new());
@@ -73,7 +77,10 @@ async fn chat_latency(alice: &GossipNode, bob: &GossipNode, until: impl Fn() -> 
     while !until() {
         tick.tick().await;
         let t0 = Instant::now();
-        let Ok(e) = alice.create_event(&b"chat line during the transfer"[..]).await else {
+        let Ok(e) = alice
+            .create_event(&b"chat line during the transfer"[..])
+            .await
+        else {
             continue;
         };
         let deadline = t0 + Duration::from_secs(5);
@@ -138,7 +145,10 @@ async fn main() {
         .expect("peer");
     alice
         .node
-        .add_peer(Peer::new(bob.node.id(), bob.transport.socket_addr().to_string()))
+        .add_peer(Peer::new(
+            bob.node.id(),
+            bob.transport.socket_addr().to_string(),
+        ))
         .expect("peer");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_until = Instant::now() + Duration::from_secs(3);
@@ -152,7 +162,15 @@ async fn main() {
         let id = manifest.id();
         tokio::spawn(async move {
             let t = Instant::now();
-            let r = fetch(&node, store, id, Some(from), FetchOptions::default(), &mut Quiet).await;
+            let r = fetch(
+                &node,
+                store,
+                id,
+                Some(from),
+                FetchOptions::default(),
+                &mut Quiet,
+            )
+            .await;
             done.store(true, std::sync::atomic::Ordering::SeqCst);
             (r, t.elapsed())
         })

@@ -162,7 +162,10 @@ fn a_save_whose_sender_is_killed_halfway_completes_from_a_node_that_saved_it() {
     );
     let id = offer(&mut ana, &mut cy, &src);
     // cy saves it first (and so serves it too).
-    cy.send(&format!("/save {id} {}", dir.path().join("cy-out").display()));
+    cy.send(&format!(
+        "/save {id} {}",
+        dir.path().join("cy-out").display()
+    ));
     wait_saved(&mut cy, &id, Duration::from_secs(300));
     std::fs::remove_file(dir.path().join("cy-out").join("movie.mkv")).unwrap();
 
