@@ -63,7 +63,7 @@ use super::{INBOUND_CAPACITY, Inner, Running, ingest, lock, schedule, streams};
 /// ```
 #[derive(Clone)]
 pub struct GossipNode {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 fn engine_config(c: &GossipConfig) -> EngineConfig {
@@ -152,6 +152,8 @@ impl GossipNode {
                 run: tokio::sync::Mutex::new(None),
                 timers: Mutex::new(CancellationToken::new()),
                 clock: schedule::Clock::new(),
+                blob_server: Mutex::new(None),
+                blob_counters: Default::default(),
             }),
         })
     }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::blob::{BlobAnswer, BlobId, BlobPart};
 use super::clock::VectorClock;
 use super::event::{Event, NodeId};
 
@@ -94,6 +95,24 @@ pub enum Message {
         /// Records, each signed by the node it describes.
         records: Vec<super::peer_record::PeerRecord>,
     },
+    /// "Send me this part of this blob" (a request; see [`super::blob`]).
+    BlobGet {
+        /// The sender.
+        from: NodeId,
+        /// The blob.
+        blob: BlobId,
+        /// Which part.
+        part: BlobPart,
+    },
+    /// The answer to a [`Message::BlobGet`].
+    BlobData {
+        /// The sender.
+        from: NodeId,
+        /// The blob.
+        blob: BlobId,
+        /// The part, or why not.
+        answer: BlobAnswer,
+    },
 }
 
 /// The seqs `first..=last` of one origin.
@@ -141,7 +160,9 @@ impl Message {
             | Message::Pong { from }
             | Message::PingReq { from, .. }
             | Message::PingAck { from, .. }
-            | Message::Peers { from, .. } => *from,
+            | Message::Peers { from, .. }
+            | Message::BlobGet { from, .. }
+            | Message::BlobData { from, .. } => *from,
         }
     }
 
@@ -159,6 +180,8 @@ impl Message {
             Message::PingReq { .. } => "PingReq",
             Message::PingAck { .. } => "PingAck",
             Message::Peers { .. } => "Peers",
+            Message::BlobGet { .. } => "BlobGet",
+            Message::BlobData { .. } => "BlobData",
         }
     }
 
@@ -173,7 +196,9 @@ impl Message {
             | Message::Pong { .. }
             | Message::PingReq { .. }
             | Message::PingAck { .. }
-            | Message::Peers { .. } => &[],
+            | Message::Peers { .. }
+            | Message::BlobGet { .. }
+            | Message::BlobData { .. } => &[],
             Message::DigestResponse { events, .. } | Message::Push { events, .. } => events,
         }
     }

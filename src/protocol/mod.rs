@@ -3,6 +3,7 @@
 //! here is a pure function or a plain state machine (time and randomness are inputs), so
 //! the node, the tests and the simulator all drive the same code.
 
+pub mod blob;
 pub mod bucket;
 pub mod clock;
 pub mod codec;

@@ -272,6 +272,45 @@ mod tests {
         }
     }
 
+    fn example_blob_get() -> Frame {
+        let a = NodeId(Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff));
+        Frame::Request {
+            xid: 9,
+            message: Message::BlobGet {
+                from: a,
+                blob: crate::protocol::blob::BlobId([0xab; 32]),
+                part: crate::protocol::blob::BlobPart::Chunk { index: 2 },
+            },
+        }
+    }
+
+    fn example_blob_data() -> Frame {
+        let b = NodeId(Uuid::from_u128(0xffee_ddcc_bbaa_9988_7766_5544_3322_1100));
+        Frame::Response {
+            xid: 9,
+            message: Message::BlobData {
+                from: b,
+                blob: crate::protocol::blob::BlobId([0xab; 32]),
+                answer: crate::protocol::blob::BlobAnswer::Chunk {
+                    index: 2,
+                    data: Bytes::from_static(b"hi"),
+                },
+            },
+        }
+    }
+
+    const BLOB_GET_HEX: &str = "\
+00 00 00 36 01 09 0b 10 00 11 22 33 44 55 66 77
+88 99 aa bb cc dd ee ff ab ab ab ab ab ab ab ab
+ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab
+ab ab ab ab ab ab ab ab 01 02";
+
+    const BLOB_DATA_HEX: &str = "\
+00 00 00 39 02 09 0c 10 ff ee dd cc bb aa 99 88
+77 66 55 44 33 22 11 00 ab ab ab ab ab ab ab ab
+ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab
+ab ab ab ab ab ab ab ab 01 02 02 68 69";
+
     const IHAVE_HEX: &str = "\
 00 00 00 27 03 03 10 00 11 22 33 44 55 66 77 88
 99 aa bb cc dd ee ff 01 10 00 11 22 33 44 55 66
@@ -310,6 +349,8 @@ cf 8b 01 00 00 02 79 6f 00";
             (example_push(), PUSH_HEX),
             (example_ihave(), IHAVE_HEX),
             (example_prune(), PRUNE_HEX),
+            (example_blob_get(), BLOB_GET_HEX),
+            (example_blob_data(), BLOB_DATA_HEX),
         ] {
             let bytes = wire(&frame);
             assert_eq!(hex(&bytes), expected, "{}", frame.kind());
@@ -323,6 +364,8 @@ cf 8b 01 00 00 02 79 6f 00";
             ("Push", PUSH_HEX),
             ("IHave", IHAVE_HEX),
             ("Prune", PRUNE_HEX),
+            ("BlobGet", BLOB_GET_HEX),
+            ("BlobData", BLOB_DATA_HEX),
         ] {
             assert!(
                 PROTOCOL_MD.contains(expected),

@@ -17,6 +17,10 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod files;
+
+pub use files::{default_save_dir, guess_mime};
+
 use super::addrs;
 use super::feed::{Deliveries, Feed};
 use super::known_peers;
@@ -70,6 +74,9 @@ pub struct SessionOptions {
     pub room_key: Option<crate::auth::RoomKey>,
     /// Which store keeps the events (`--store`).
     pub store: StoreKind,
+    /// The largest file sent or saved, and the blob store's quota (`--max-file`,
+    /// `--blob-quota`).
+    pub blobs: crate::blobs::BlobLimits,
 }
 
 impl SessionOptions {
@@ -155,6 +162,10 @@ struct Inner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Dials (`--peer`, `/peer`) still under way: a stop waits for them, briefly.
     dialing: AtomicUsize,
+    /// Files sent and saved (`<store>/blobs/`), served to peers.
+    blobs: Arc<crate::blobs::BlobStore>,
+    /// Blobs being fetched (one fetch per blob).
+    saving: Mutex<HashSet<crate::protocol::blob::BlobId>>,
 }
 
 /// How offering our events to one peer at a stop ended.
@@ -247,6 +258,16 @@ impl Session {
         )?;
         // Payloads this build cannot read count against their origin's undecodable quota.
         node.set_payload_validator(Some(Arc::new(|p: &[u8]| AppOp::decode(p).is_ok())));
+        // A private room's files are sealed on disk like its log.
+        let blob_key = opts
+            .room_key
+            .as_ref()
+            .map(|k| crate::blobs::BlobKey::derive(&k.bytes()));
+        let blobs = Arc::new(
+            crate::blobs::BlobStore::open(opened.dir.join("blobs"), blob_key, opts.blobs)
+                .map_err(|e| SessionError::Op(format!("blob store: {e}")))?,
+        );
+        node.set_blob_server(Arc::new(crate::blobs::StoreServer::new(blobs.clone())));
         let (out, rx) = mpsc::channel(EVENTS_CAPACITY);
         let session = Session {
             inner: Arc::new(Inner {
@@ -271,6 +292,8 @@ impl Session {
                 cancel: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
                 dialing: AtomicUsize::new(0),
+                blobs,
+                saving: Mutex::new(HashSet::new()),
             }),
         };
         let outbox = session.inner.out.clone();
