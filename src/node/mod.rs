@@ -14,6 +14,7 @@
 
 pub mod config;
 mod dispatch;
+mod ephemeral;
 pub mod error;
 mod exchange;
 pub mod facade;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::clock::VectorClock;
+use super::ephemeral::Ephemeral;
 use super::event::{Event, NodeId};
 
 /// One protocol message. Transports carry these; the exchange logic produces them.
@@ -59,6 +60,14 @@ pub enum Message {
         /// The sender.
         from: NodeId,
     },
+    /// An ephemeral note for the peers of the moment: never stored, never in a clock
+    /// (see [`crate::protocol::ephemeral`]).
+    Ephemeral {
+        /// The sender (the origin, or a relay).
+        from: NodeId,
+        /// The note.
+        ephemeral: Ephemeral,
+    },
 }
 
 /// The seqs `first..=last` of one origin.
@@ -101,7 +110,8 @@ impl Message {
             | Message::Push { from, .. }
             | Message::IHave { from, .. }
             | Message::Graft { from, .. }
-            | Message::Prune { from } => *from,
+            | Message::Prune { from }
+            | Message::Ephemeral { from, .. } => *from,
         }
     }
 
@@ -114,6 +124,7 @@ impl Message {
             Message::IHave { .. } => "IHave",
             Message::Graft { .. } => "Graft",
             Message::Prune { .. } => "Prune",
+            Message::Ephemeral { .. } => "Ephemeral",
         }
     }
 
@@ -123,7 +134,8 @@ impl Message {
             Message::Digest { .. }
             | Message::IHave { .. }
             | Message::Graft { .. }
-            | Message::Prune { .. } => &[],
+            | Message::Prune { .. }
+            | Message::Ephemeral { .. } => &[],
             Message::DigestResponse { events, .. } | Message::Push { events, .. } => events,
         }
     }

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use crate::protocol::clock::VectorClock;
+use crate::protocol::ephemeral::Ephemeral;
 use crate::protocol::event::{Event, NodeId};
 use crate::protocol::message::Message;
 use crate::protocol::peer::Peer;
@@ -196,5 +197,24 @@ pub enum Input {
     ReserveFailed {
         /// Why.
         error: String,
+    },
+    /// Send an ephemeral note to the direct peers. Answered by `Done::Ephemeral`.
+    BroadcastEphemeral {
+        /// The caller's ticket.
+        ticket: Ticket,
+        /// The payload (1 to [`crate::protocol::ephemeral::MAX_EPHEMERAL_PAYLOAD`] bytes).
+        payload: Bytes,
+        /// Relays allowed beyond the direct peers (at most
+        /// [`crate::protocol::ephemeral::MAX_EPHEMERAL_HOPS`]).
+        ttl: u8,
+    },
+    /// The answer to an `Output::CheckEphemeral`.
+    EphemeralChecked {
+        /// The peer it came from.
+        from: NodeId,
+        /// The ephemeral, as the output gave it.
+        ephemeral: Ephemeral,
+        /// `Ok` if its signature is its origin's (or this node does not verify).
+        result: Result<(), String>,
     },
 }

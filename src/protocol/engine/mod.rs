@@ -16,9 +16,11 @@
 //! - [`schedule`]: rounds, anti-entropy and the offline retry, as timers;
 //! - [`liveness`]: the peer table, discovered -> alive -> suspect -> offline;
 //! - [`ingest`]: which received events are valid and what to do with new ones;
-//! - [`create`]: issuing own events (seq, HLC, signature) one at a time.
+//! - [`create`]: issuing own events (seq, HLC, signature) one at a time;
+//! - [`ephemeral`]: notes for direct peers, relayed once, never stored.
 
 pub mod create;
+pub mod ephemeral;
 pub mod exchange;
 pub mod held;
 pub mod ingest;
@@ -130,6 +132,7 @@ pub struct Engine {
     saves: HashMap<SaveId, ingest::SaveFor>,
     groups: HashMap<u64, schedule::Group>,
     creator: create::Creator,
+    ephemeral: ephemeral::Ephemerals,
     stats: GossipStats,
     out: Vec<Output>,
 }
@@ -161,6 +164,7 @@ impl Engine {
             saves: HashMap::new(),
             groups: HashMap::new(),
             creator: create::Creator::default(),
+            ephemeral: ephemeral::Ephemerals::default(),
             stats: GossipStats::default(),
             out: Vec::new(),
         }
@@ -216,6 +220,16 @@ impl Engine {
             Input::TimerFired(timer) => self.timer(timer),
             Input::Reserved { up_to } => self.reserved(up_to),
             Input::ReserveFailed { error } => self.reserve_failed(error),
+            Input::BroadcastEphemeral {
+                ticket,
+                payload,
+                ttl,
+            } => self.broadcast_ephemeral(ticket, payload, ttl),
+            Input::EphemeralChecked {
+                from,
+                ephemeral,
+                result,
+            } => self.ephemeral_checked(from, ephemeral, result),
         }
         std::mem::take(&mut self.out)
     }
@@ -279,6 +293,11 @@ impl Engine {
     /// Counters.
     pub fn stats(&self) -> GossipStats {
         self.stats
+    }
+
+    /// The ephemeral state (dedupe memory, rates).
+    pub fn ephemerals(&self) -> &ephemeral::Ephemerals {
+        &self.ephemeral
     }
 
     /// Exchanges in flight (outbound).
@@ -359,6 +378,7 @@ impl Engine {
 
     fn remove_peer(&mut self, id: NodeId) {
         self.tree.forget(&id);
+        self.ephemeral.forget(&id);
         if let Some(p) = self.peers.remove(&id) {
             self.emit(Emit::PeerRemoved(p));
         }
