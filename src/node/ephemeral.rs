@@ -24,8 +24,9 @@ impl Inner {
         let result = match &self.keys {
             None => Ok(()),
             Some(keys) => match self.origin_key(keys, ephemeral.origin).await {
-                Some(key) => auth::verify_event(&ephemeral.signed_form(), &key)
-                    .map_err(|e| e.to_string()),
+                Some(key) => {
+                    auth::verify_event(&ephemeral.signed_form(), &key).map_err(|e| e.to_string())
+                }
                 None => Err(auth::AuthError::UnknownKey.to_string()),
             },
         };

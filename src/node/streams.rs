@@ -3,8 +3,8 @@
 use tokio::sync::broadcast;
 
 use crate::protocol::Event;
-use crate::protocol::ephemeral::ReceivedEphemeral;
 use crate::protocol::engine::{Emit, ExchangeResult, PeerInfo, ReceivedEvent, Transition};
+use crate::protocol::ephemeral::ReceivedEphemeral;
 use crate::protocol::equivocation::Equivocation;
 
 /// Capacity of each broadcast stream; a subscriber that lags further loses the oldest items.

@@ -272,6 +272,30 @@ mod tests {
         }
     }
 
+    fn example_ephemeral() -> Frame {
+        let a = NodeId(Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff));
+        Frame::Push {
+            message: Message::Ephemeral {
+                from: a,
+                ephemeral: crate::protocol::Ephemeral {
+                    origin: a,
+                    id: Uuid::from_u128(0x0102_0304_0506_4708_890a_0b0c_0d0e_0f10),
+                    created_at_ms: 1_700_000_000_000,
+                    hops: 1,
+                    payload: Bytes::from_static(b"hi"),
+                    sig: bytes::Bytes::new(),
+                },
+            },
+        }
+    }
+
+    const EPHEMERAL_HEX: &str = "\
+00 00 00 43 03 06 10 00 11 22 33 44 55 66 77 88
+99 aa bb cc dd ee ff 10 00 11 22 33 44 55 66 77
+88 99 aa bb cc dd ee ff 10 01 02 03 04 05 06 47
+08 89 0a 0b 0c 0d 0e 0f 10 fd 00 68 e5 cf 8b 01
+00 00 01 02 68 69 00";
+
     const IHAVE_HEX: &str = "\
 00 00 00 27 03 03 10 00 11 22 33 44 55 66 77 88
 99 aa bb cc dd ee ff 01 10 00 11 22 33 44 55 66
@@ -310,6 +334,7 @@ cf 8b 01 00 00 02 79 6f 00";
             (example_push(), PUSH_HEX),
             (example_ihave(), IHAVE_HEX),
             (example_prune(), PRUNE_HEX),
+            (example_ephemeral(), EPHEMERAL_HEX),
         ] {
             let bytes = wire(&frame);
             assert_eq!(hex(&bytes), expected, "{}", frame.kind());
@@ -323,6 +348,7 @@ cf 8b 01 00 00 02 79 6f 00";
             ("Push", PUSH_HEX),
             ("IHave", IHAVE_HEX),
             ("Prune", PRUNE_HEX),
+            ("Ephemeral", EPHEMERAL_HEX),
         ] {
             assert!(
                 PROTOCOL_MD.contains(expected),

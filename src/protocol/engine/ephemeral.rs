@@ -18,8 +18,7 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use crate::protocol::ephemeral::{
-    EPHEMERAL_MAX_AGE_MS, Ephemeral, MAX_EPHEMERAL_HOPS, MAX_EPHEMERAL_PAYLOAD,
-    ReceivedEphemeral,
+    EPHEMERAL_MAX_AGE_MS, Ephemeral, MAX_EPHEMERAL_HOPS, MAX_EPHEMERAL_PAYLOAD, ReceivedEphemeral,
 };
 use crate::protocol::event::NodeId;
 use crate::protocol::message::Message;
@@ -196,10 +195,7 @@ impl Engine {
             return;
         }
         e.hops = e.hops.min(MAX_EPHEMERAL_HOPS);
-        self.out.push(Output::CheckEphemeral {
-            from,
-            ephemeral: e,
-        });
+        self.out.push(Output::CheckEphemeral { from, ephemeral: e });
     }
 
     /// The driver's verdict on an ephemeral's signature: deliver and relay it, or count it.

@@ -660,5 +660,5 @@ fn an_own_event_saved_across_a_stop_is_still_answered() {
     );
 }
 
-mod lazy_push;
 mod ephemeral;
+mod lazy_push;

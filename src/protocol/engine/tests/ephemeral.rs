@@ -2,10 +2,10 @@
 //! signature verdicts, never stored.
 
 use super::*;
+use crate::protocol::engine::ephemeral::{BURST, RATE_PER_SEC, SEEN_MAX};
 use crate::protocol::ephemeral::{
     EPHEMERAL_MAX_AGE_MS, Ephemeral, MAX_EPHEMERAL_HOPS, MAX_EPHEMERAL_PAYLOAD,
 };
-use crate::protocol::engine::ephemeral::{BURST, RATE_PER_SEC, SEEN_MAX};
 
 fn node(id: u128, peers: &[u128]) -> Node {
     let mut n = Node::new(id);
@@ -151,7 +151,10 @@ fn a_received_note_is_checked_delivered_and_relayed_once_never_stored() {
     let e = note(2, 77, 1, n.now);
     let outs = n.run(from(3, e.clone()));
     assert_eq!(checks(&outs), vec![(NodeId::from_u128(3), e.clone())]);
-    assert!(delivered(&outs).is_empty(), "nothing before the signature check");
+    assert!(
+        delivered(&outs).is_empty(),
+        "nothing before the signature check"
+    );
     let outs = n.run(Input::EphemeralChecked {
         from: NodeId::from_u128(3),
         ephemeral: e.clone(),
@@ -176,7 +179,11 @@ fn a_received_note_is_checked_delivered_and_relayed_once_never_stored() {
     assert!(ephemeral_sends(&outs).is_empty());
     let s = n.e.stats();
     assert_eq!(
-        (s.ephemerals_received, s.ephemerals_relayed, s.ephemerals_duplicate),
+        (
+            s.ephemerals_received,
+            s.ephemerals_relayed,
+            s.ephemerals_duplicate
+        ),
         (1, 1, 1)
     );
     assert_eq!((s.events_received, s.pushes_sent), (0, 0));
@@ -295,7 +302,11 @@ fn a_bad_signature_is_refused_and_the_genuine_copy_still_passes() {
     assert!(delivered(&outs).is_empty() && ephemeral_sends(&outs).is_empty());
     assert_eq!(n.e.stats().ephemerals_refused, 1);
     let outs = receive(&mut n, 2, e, Ok(()));
-    assert_eq!(delivered(&outs).len(), 1, "the forgery did not make it a duplicate");
+    assert_eq!(
+        delivered(&outs).len(),
+        1,
+        "the forgery did not make it a duplicate"
+    );
 }
 
 #[test]
