@@ -92,9 +92,7 @@ impl Signal {
 
     /// Reads a payload from a peer, checking its text as [`Signal::away`] does.
     pub fn decode(payload: &[u8]) -> Result<Signal, SignalError> {
-        let body = payload
-            .strip_prefix(MAGIC)
-            .ok_or(SignalError::NotASignal)?;
+        let body = payload.strip_prefix(MAGIC).ok_or(SignalError::NotASignal)?;
         let s: Signal =
             codec::decode(body, 1024).map_err(|e| SignalError::Malformed(e.to_string()))?;
         if let Signal::Away { text: Some(t) } = &s {
@@ -131,7 +129,7 @@ fn check_text(t: &str) -> Result<(), SignalError> {
 
 /// Whether a user is here.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Presence {
+pub enum Availability {
     /// Here (or nothing heard).
     #[default]
     Active,
@@ -139,13 +137,13 @@ pub enum Presence {
     Away(Option<String>),
 }
 
-impl Presence {
+impl Availability {
     /// `away` or `away: lunch`, for beside a name; empty when active.
     pub fn label(&self) -> String {
         match self {
-            Presence::Active => String::new(),
-            Presence::Away(None) => "away".into(),
-            Presence::Away(Some(t)) => format!("away: {t}"),
+            Availability::Active => String::new(),
+            Availability::Away(None) => "away".into(),
+            Availability::Away(Some(t)) => format!("away: {t}"),
         }
     }
 }
@@ -248,8 +246,7 @@ impl Own {
             self.away = Away::Idle;
             self.away_sent = now;
             out.push(Signal::Away { text: None });
-        } else if self.away != Away::No && now.saturating_sub(self.away_sent) >= AWAY_REFRESH_MS
-        {
+        } else if self.away != Away::No && now.saturating_sub(self.away_sent) >= AWAY_REFRESH_MS {
             self.away_sent = now;
             out.push(Signal::Away {
                 text: self.away_text(),
@@ -266,11 +263,11 @@ impl Own {
     }
 
     /// This user's presence.
-    pub fn presence(&self) -> Presence {
+    pub fn availability(&self) -> Availability {
         match &self.away {
-            Away::No => Presence::Active,
-            Away::Idle => Presence::Away(None),
-            Away::Said(t) => Presence::Away(t.clone()),
+            Away::No => Availability::Active,
+            Away::Idle => Availability::Away(None),
+            Away::Said(t) => Availability::Away(t.clone()),
         }
     }
 }
@@ -281,7 +278,7 @@ pub enum Change {
     /// Started (`true`) or stopped (`false`) typing.
     Typing(bool),
     /// Now active or away.
-    Presence(Presence),
+    Availability(Availability),
 }
 
 /// The others' typing and presence, from their notes.
@@ -304,16 +301,16 @@ impl Activity {
             }
             Signal::StoppedTyping => self.stop_typing(who, now),
             Signal::Active => {
-                let was = self.presence(who, now);
+                let was = self.availability(who, now);
                 self.away.remove(&who);
-                (was != Presence::Active).then_some(Change::Presence(Presence::Active))
+                (was != Availability::Active).then_some(Change::Availability(Availability::Active))
             }
             Signal::Away { text } => {
-                let was = self.presence(who, now);
+                let was = self.availability(who, now);
                 let until = now + AWAY_SHOWN_MS;
                 insert_bounded(&mut self.away, who, (text.clone(), until), |v| v.1);
-                let is = Presence::Away(text.clone());
-                (was != is).then_some(Change::Presence(is))
+                let is = Availability::Away(text.clone());
+                (was != is).then_some(Change::Availability(is))
             }
         }
     }
@@ -343,10 +340,10 @@ impl Activity {
     }
 
     /// `who`'s presence at `now`.
-    pub fn presence(&self, who: NodeId, now: u64) -> Presence {
+    pub fn availability(&self, who: NodeId, now: u64) -> Availability {
         match self.away.get(&who) {
-            Some((text, until)) if *until > now => Presence::Away(text.clone()),
-            _ => Presence::Active,
+            Some((text, until)) if *until > now => Availability::Away(text.clone()),
+            _ => Availability::Active,
         }
     }
 
@@ -467,14 +464,14 @@ mod tests {
             own.tick(T + AWAY_AFTER_MS, true),
             vec![Signal::Away { text: None }]
         );
-        assert_eq!(own.presence(), Presence::Away(None));
+        assert_eq!(own.availability(), Availability::Away(None));
         let refresh = T + AWAY_AFTER_MS + AWAY_REFRESH_MS;
         assert_eq!(own.tick(refresh, true), vec![Signal::Away { text: None }]);
         assert_eq!(
             own.keystroke(refresh + 1),
             vec![Signal::Active, Signal::Typing]
         );
-        assert_eq!(own.presence(), Presence::Active);
+        assert_eq!(own.availability(), Availability::Active);
         let mut headless = Own::new(T);
         assert!(headless.tick(T + AWAY_AFTER_MS, false).is_empty());
     }
@@ -489,7 +486,7 @@ mod tests {
             }]
         );
         assert!(own.keystroke(T + 1).contains(&Signal::Typing));
-        assert_eq!(own.presence(), Presence::Away(Some("lunch".into())));
+        assert_eq!(own.availability(), Availability::Away(Some("lunch".into())));
         assert!(
             own.tick(T + AWAY_REFRESH_MS + 1, true)
                 .contains(&Signal::Away {
@@ -527,20 +524,22 @@ mod tests {
         let away = Signal::away("lunch").unwrap();
         assert_eq!(
             a.observe(id(1), &away, T),
-            Some(Change::Presence(Presence::Away(Some("lunch".into()))))
+            Some(Change::Availability(Availability::Away(Some(
+                "lunch".into()
+            ))))
         );
         assert_eq!(a.observe(id(1), &away, T + 60_000), None);
         assert_eq!(
-            a.presence(id(1), T + 60_000 + AWAY_SHOWN_MS - 1),
-            Presence::Away(Some("lunch".into()))
+            a.availability(id(1), T + 60_000 + AWAY_SHOWN_MS - 1),
+            Availability::Away(Some("lunch".into()))
         );
         assert_eq!(
-            a.presence(id(1), T + 60_000 + AWAY_SHOWN_MS),
-            Presence::Active
+            a.availability(id(1), T + 60_000 + AWAY_SHOWN_MS),
+            Availability::Active
         );
         assert_eq!(
             a.observe(id(1), &Signal::Active, T + 70_000),
-            Some(Change::Presence(Presence::Active))
+            Some(Change::Availability(Availability::Active))
         );
         assert_eq!(a.observe(id(1), &Signal::Active, T + 70_001), None);
     }

@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use crate::app::activity::Signal;
 use crate::app::{AppOp, Model};
 use crate::protocol::NodeId;
 
@@ -41,6 +42,8 @@ pub enum ArgShape {
     WordText,
     /// Nothing, or `last` (your last message).
     OptLast,
+    /// Nothing, or the rest of the line as text.
+    OptText,
 }
 
 /// Which command a line names; what front ends match on.
@@ -78,6 +81,12 @@ pub enum Verb {
     Unpeer,
     /// Drop offline peers from the peers panel.
     Forget,
+    /// Tell the peers you are typing (scripts; the TUI does it from keystrokes).
+    Typing,
+    /// Tell the peers you are away, with an optional reason.
+    Away,
+    /// Tell the peers you are back.
+    Back,
 }
 
 /// The word that names your last message in `/edit last TEXT` and `/delete last`. It is
@@ -242,6 +251,33 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "[last]",
         help: "delete your last message, for everyone",
         fronts: BOTH,
+    },
+    CommandSpec {
+        verb: Verb::Away,
+        name: "away",
+        aliases: &[],
+        args: ArgShape::OptText,
+        usage: "[TEXT]",
+        help: "show the others you are away (and why), until /back",
+        fronts: BOTH,
+    },
+    CommandSpec {
+        verb: Verb::Back,
+        name: "back",
+        aliases: &[],
+        args: ArgShape::None,
+        usage: "",
+        help: "show the others you are here again",
+        fronts: BOTH,
+    },
+    CommandSpec {
+        verb: Verb::Typing,
+        name: "typing",
+        aliases: &[],
+        args: ArgShape::None,
+        usage: "",
+        help: "show the others you are typing (it stops after 5 s, or when you send)",
+        fronts: &[Front::Headless],
     },
     CommandSpec {
         verb: Verb::State,
@@ -415,6 +451,8 @@ fn parse_args(spec: &'static CommandSpec, arg: &str) -> Result<Args, CommandErro
         }),
         ArgShape::OptLast if arg.is_empty() || arg == LAST => Ok(Args::None),
         ArgShape::OptLast => Err(err(format!("unexpected argument `{arg}`"))),
+        ArgShape::OptText if arg.is_empty() => Ok(Args::None),
+        ArgShape::OptText => Ok(Args::Text(arg.to_string())),
     }
 }
 
@@ -445,6 +483,12 @@ pub enum Request {
     Help,
     /// Leave.
     Quit,
+    /// Tell the peers you are typing (an ephemeral note, never stored).
+    Typing,
+    /// Tell the peers you are away (an ephemeral note, never stored): the checked note.
+    Away(Signal),
+    /// Tell the peers you are back.
+    Back,
 }
 
 /// Resolves a parsed line against the folded model: builds the op (item prefixes, list
@@ -507,6 +551,14 @@ pub fn resolve(input: Input, model: &Model, me: NodeId) -> Result<Request, Comma
         (Verb::State, Args::None) => return Ok(Request::State),
         (Verb::Help, Args::None) => return Ok(Request::Help),
         (Verb::Quit, Args::None) => return Ok(Request::Quit),
+        (Verb::Typing, Args::None) => return Ok(Request::Typing),
+        (Verb::Back, Args::None) => return Ok(Request::Back),
+        (Verb::Away, Args::None) => return Ok(Request::Away(Signal::Away { text: None })),
+        (Verb::Away, Args::Text(text)) => {
+            return Signal::away(&text)
+                .map(Request::Away)
+                .map_err(|e| err(e.to_string()));
+        }
         // Only reachable if a table row and this match disagree; the table test covers it.
         (verb, args) => {
             return Err(CommandError(format!(
@@ -775,6 +827,7 @@ mod tests {
                 ArgShape::Addr => "127.0.0.1:1".into(),
                 ArgShape::WordText => "ann word".into(),
                 ArgShape::OptLast => String::new(),
+                ArgShape::OptText => "word".into(),
             };
             let line = format!("/{} {sample}", spec.name);
             let got = run(&line, &m);

@@ -106,6 +106,12 @@ async fn serve_commands(session: Session, mut commands: mpsc::Receiver<UiCommand
                 }
                 Err(e) => session.warn(e),
             },
+            UiCommand::Signal(signal) => {
+                // A typing note that cannot go (the node is stopping) is not worth a flash.
+                if let Err(e) = session.signal(&signal).await {
+                    tracing::debug!(error = %e, kind = signal.kind(), "note not sent");
+                }
+            }
             UiCommand::Quit => return,
         }
     }

@@ -239,6 +239,8 @@ pub enum SessionEvent {
     Status(StatusInfo),
     /// A join, leave or rename, for the chat to show (not stored).
     Presence(PresenceNote),
+    /// A peer's typing or presence note (ephemeral: never stored, never exported).
+    Signal(SignalNote),
 }
 
 /// What a screen asks its session to do.
@@ -256,6 +258,19 @@ pub enum UiCommand {
     Whois(String),
     /// Leave: stop the node cleanly.
     Quit,
+    /// Send a typing or presence note to the peers (ephemeral, never stored).
+    Signal(crate::app::activity::Signal),
+}
+
+/// A peer's typing or presence note, as it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalNote {
+    /// When it arrived (wall clock).
+    pub at: SystemTime,
+    /// Who wrote it.
+    pub who: NodeId,
+    /// What it says.
+    pub signal: crate::app::activity::Signal,
 }
 
 /// A dial that has not answered yet (`/peer`, `--peer`), shown as a peer row.
