@@ -792,6 +792,26 @@ mod tests {
     }
 
     #[test]
+    fn away_back_and_typing_are_notes_with_checked_text() {
+        let m = Model::new();
+        assert_eq!(
+            run("/away", &m),
+            Ok(Request::Away(Signal::Away { text: None }))
+        );
+        assert_eq!(
+            run("/away  out for lunch ", &m),
+            Ok(Request::Away(Signal::Away {
+                text: Some("out for lunch".into())
+            }))
+        );
+        assert!(run("/away \u{202e}evil", &m).is_err());
+        assert_eq!(run("/back", &m), Ok(Request::Back));
+        assert_eq!(run("/typing", &m), Ok(Request::Typing));
+        let tui = interpret("/typing", Front::Tui, &m, NodeId::from_u128(1));
+        assert!(tui.is_err_and(|e| e.0.contains("--headless")));
+    }
+
+    #[test]
     fn fronts_filter_the_table() {
         let m = Model::new();
         let tui = interpret("/state", Front::Tui, &m, NodeId::from_u128(1))
