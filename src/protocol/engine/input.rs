@@ -198,6 +198,9 @@ pub enum Input {
         /// Why.
         error: String,
     },
+    /// Where this node can be reached (`ip:port`, most useful first), for its signed peer
+    /// record ([`super::pex`]). Told again when it changes; the same list is a no-op.
+    OwnAddrs(Vec<String>),
     /// Send an ephemeral note to the direct peers. Answered by `Done::Ephemeral`.
     BroadcastEphemeral {
         /// The caller's ticket.
