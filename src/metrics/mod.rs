@@ -214,6 +214,24 @@ impl Metrics {
             .get_or_create(&vec![("result", "failed".into())])
             .inc_by(s.exchanges_failed);
         reg.register("exchanges", "Exchanges, by result", exchanges);
+        let ephemerals = Family::<Labels, Counter>::default();
+        for (outcome, n) in [
+            ("sent", s.ephemerals_sent),
+            ("received", s.ephemerals_received),
+            ("relayed", s.ephemerals_relayed),
+            ("duplicate", s.ephemerals_duplicate),
+            ("dropped", s.ephemerals_dropped),
+            ("refused", s.ephemerals_refused),
+        ] {
+            ephemerals
+                .get_or_create(&vec![("outcome", outcome.into())])
+                .inc_by(n);
+        }
+        reg.register(
+            "ephemerals",
+            "Ephemeral notes (typing, presence), by outcome; never stored",
+            ephemerals,
+        );
         let bytes = Family::<Labels, Counter>::default();
         bytes
             .get_or_create(&vec![("direction", "in".into())])

@@ -52,6 +52,9 @@ impl Inner {
                 Output::Reserve { up_to } => {
                     store_io.push(Box::pin(self.clone().reserve(up_to)));
                 }
+                Output::CheckEphemeral { from, ephemeral } => {
+                    store_io.push(Box::pin(self.clone().check_ephemeral(from, ephemeral)));
+                }
                 Output::ScheduleTimer { at, timer } => self.schedule(at, timer),
                 Output::Emit(e) => self.streams.emit(e),
                 Output::Done { ticket, done } => self.answer(ticket, done),

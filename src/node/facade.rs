@@ -14,6 +14,7 @@ use crate::protocol::engine::{
     CreateError, Done, Engine, EngineConfig, Input, PayloadValidator, ReceivedEvent, Signer,
     StoreState,
 };
+use crate::protocol::ephemeral::ReceivedEphemeral;
 use crate::protocol::equivocation::Equivocation;
 use crate::protocol::{Event, NodeId, VectorClock};
 use crate::store::EventStore;
@@ -248,6 +249,33 @@ impl GossipNode {
         }
     }
 
+    /// Sends an ephemeral note to every reachable direct peer, each of which relays it to
+    /// its own peers while `ttl` relays remain (at most
+    /// [`crate::protocol::ephemeral::MAX_EPHEMERAL_HOPS`]). It is signed like an event but
+    /// never stored and never in the clock: peers not connected now never see it (see
+    /// [`crate::protocol::ephemeral`]). Returns how many peers it went to. Fails if the node
+    /// is stopped or the payload is empty or over
+    /// [`crate::protocol::ephemeral::MAX_EPHEMERAL_PAYLOAD`] bytes.
+    pub async fn broadcast_ephemeral(
+        &self,
+        payload: impl Into<Bytes>,
+        ttl: u8,
+    ) -> Result<usize, GossipError> {
+        let payload = payload.into();
+        match self
+            .inner
+            .command(|ticket| Input::BroadcastEphemeral {
+                ticket,
+                payload,
+                ttl,
+            })
+            .await
+        {
+            Some(Done::Ephemeral(r)) => r.map_err(create_error),
+            _ => Err(GossipError::NotStarted),
+        }
+    }
+
     /// Adds a peer (or updates its address). Fires `on_peer_added` if it is new.
     pub fn add_peer(&self, peer: Peer) -> Result<(), GossipError> {
         if peer.id == self.id() {
@@ -410,6 +438,12 @@ impl GossipNode {
     /// Results of exchanges, and inbound input the transport refused.
     pub fn on_gossip_exchange(&self) -> broadcast::Receiver<ExchangeResult> {
         self.inner.streams.exchange.subscribe()
+    }
+
+    /// Ephemeral notes from peers ([`GossipNode::broadcast_ephemeral`]), each delivered
+    /// once, after its signature checked out.
+    pub fn on_ephemeral(&self) -> broadcast::Receiver<ReceivedEphemeral> {
+        self.inner.streams.ephemeral.subscribe()
     }
 
     /// Equivocations seen: two different events of one origin under one seq, with the one

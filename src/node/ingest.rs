@@ -16,7 +16,7 @@ use super::{Inner, VERIFY_INLINE_MAX, lock};
 
 /// Verified public keys of origins, learnt from their identity events.
 #[derive(Default)]
-pub(crate) struct Keys(Mutex<HashMap<NodeId, VerifyingKey>>);
+pub(crate) struct Keys(pub(super) Mutex<HashMap<NodeId, VerifyingKey>>);
 
 fn verdict(o: SaveOutcome) -> Verdict {
     match o {

@@ -15,6 +15,7 @@
 mod blobs;
 pub mod config;
 mod dispatch;
+mod ephemeral;
 pub mod error;
 mod exchange;
 pub mod facade;

@@ -4,6 +4,7 @@ use tokio::sync::broadcast;
 
 use crate::protocol::Event;
 use crate::protocol::engine::{Emit, ExchangeResult, PeerInfo, ReceivedEvent, Transition};
+use crate::protocol::ephemeral::ReceivedEphemeral;
 use crate::protocol::equivocation::Equivocation;
 
 /// Capacity of each broadcast stream; a subscriber that lags further loses the oldest items.
@@ -17,6 +18,7 @@ pub(crate) struct Streams {
     pub(crate) peer_state: broadcast::Sender<Transition>,
     pub(crate) exchange: broadcast::Sender<ExchangeResult>,
     pub(crate) equivocation: broadcast::Sender<Equivocation>,
+    pub(crate) ephemeral: broadcast::Sender<ReceivedEphemeral>,
 }
 
 impl Streams {
@@ -29,6 +31,7 @@ impl Streams {
             peer_state: broadcast::channel(STREAM_CAPACITY).0,
             exchange: broadcast::channel(STREAM_CAPACITY).0,
             equivocation: broadcast::channel(STREAM_CAPACITY).0,
+            ephemeral: broadcast::channel(STREAM_CAPACITY).0,
         }
     }
 
@@ -57,6 +60,9 @@ impl Streams {
             }
             Emit::Equivocation(eq) => {
                 let _ = self.equivocation.send(eq);
+            }
+            Emit::Ephemeral(e) => {
+                let _ = self.ephemeral.send(e);
             }
         }
     }

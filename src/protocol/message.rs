@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blob::{BlobAnswer, BlobId, BlobPart};
 use super::clock::VectorClock;
+use super::ephemeral::Ephemeral;
 use super::event::{Event, NodeId};
 
 /// One protocol message. Transports carry these; the exchange logic produces them.
@@ -113,6 +114,14 @@ pub enum Message {
         /// The part, or why not.
         answer: BlobAnswer,
     },
+    /// An ephemeral note for the peers of the moment: never stored, never in a clock
+    /// (see [`crate::protocol::ephemeral`]).
+    Ephemeral {
+        /// The sender (the origin, or a relay).
+        from: NodeId,
+        /// The note.
+        ephemeral: Ephemeral,
+    },
 }
 
 /// The seqs `first..=last` of one origin.
@@ -163,6 +172,7 @@ impl Message {
             | Message::Peers { from, .. }
             | Message::BlobGet { from, .. }
             | Message::BlobData { from, .. } => *from,
+            Message::Ephemeral { from, .. } => *from,
         }
     }
 
@@ -182,6 +192,7 @@ impl Message {
             Message::Peers { .. } => "Peers",
             Message::BlobGet { .. } => "BlobGet",
             Message::BlobData { .. } => "BlobData",
+            Message::Ephemeral { .. } => "Ephemeral",
         }
     }
 
@@ -199,6 +210,7 @@ impl Message {
             | Message::Peers { .. }
             | Message::BlobGet { .. }
             | Message::BlobData { .. } => &[],
+            Message::Ephemeral { .. } => &[],
             Message::DigestResponse { events, .. } | Message::Push { events, .. } => events,
         }
     }

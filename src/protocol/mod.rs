@@ -8,6 +8,7 @@ pub mod bucket;
 pub mod clock;
 pub mod codec;
 pub mod engine;
+pub mod ephemeral;
 pub mod equivocation;
 pub mod event;
 pub mod exchange;
@@ -23,6 +24,7 @@ pub mod validity;
 
 pub use clock::{ClockOrdering, VectorClock};
 pub use engine::{Engine, EngineConfig, Input, Output};
+pub use ephemeral::{Ephemeral, ReceivedEphemeral};
 pub use event::{Event, NodeId};
 pub use exchange::{Batch, Limits, Want};
 pub use hlc::Hlc;

@@ -434,6 +434,14 @@ impl Sim {
                             self.respond(i, requester, key, message);
                         }
                     }
+                    // The simulator does not sign: every ephemeral checks out.
+                    Output::CheckEphemeral { from, ephemeral } => {
+                        queue.push_back(Input::EphemeralChecked {
+                            from,
+                            ephemeral,
+                            result: Ok(()),
+                        });
+                    }
                     Output::ScheduleTimer { at, timer } => {
                         let restarts = self.nodes[i].restarts;
                         self.at(at.max(self.now), i, What::Timer(timer, restarts));

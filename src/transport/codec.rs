@@ -299,6 +299,23 @@ mod tests {
         }
     }
 
+    fn example_ephemeral() -> Frame {
+        let a = NodeId(Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff));
+        Frame::Push {
+            message: Message::Ephemeral {
+                from: a,
+                ephemeral: crate::protocol::Ephemeral {
+                    origin: a,
+                    id: Uuid::from_u128(0x0102_0304_0506_4708_890a_0b0c_0d0e_0f10),
+                    created_at_ms: 1_700_000_000_000,
+                    hops: 1,
+                    payload: Bytes::from_static(b"hi"),
+                    sig: bytes::Bytes::new(),
+                },
+            },
+        }
+    }
+
     const BLOB_GET_HEX: &str = "\
 00 00 00 36 01 09 0b 10 00 11 22 33 44 55 66 77
 88 99 aa bb cc dd ee ff ab ab ab ab ab ab ab ab
@@ -310,6 +327,13 @@ ab ab ab ab ab ab ab ab 01 02";
 77 66 55 44 33 22 11 00 ab ab ab ab ab ab ab ab
 ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab
 ab ab ab ab ab ab ab ab 01 02 02 68 69";
+
+    const EPHEMERAL_HEX: &str = "\
+00 00 00 43 03 0d 10 00 11 22 33 44 55 66 77 88
+99 aa bb cc dd ee ff 10 00 11 22 33 44 55 66 77
+88 99 aa bb cc dd ee ff 10 01 02 03 04 05 06 47
+08 89 0a 0b 0c 0d 0e 0f 10 fd 00 68 e5 cf 8b 01
+00 00 01 02 68 69 00";
 
     const IHAVE_HEX: &str = "\
 00 00 00 27 03 03 10 00 11 22 33 44 55 66 77 88
@@ -351,6 +375,7 @@ cf 8b 01 00 00 02 79 6f 00";
             (example_prune(), PRUNE_HEX),
             (example_blob_get(), BLOB_GET_HEX),
             (example_blob_data(), BLOB_DATA_HEX),
+            (example_ephemeral(), EPHEMERAL_HEX),
         ] {
             let bytes = wire(&frame);
             assert_eq!(hex(&bytes), expected, "{}", frame.kind());
@@ -366,6 +391,7 @@ cf 8b 01 00 00 02 79 6f 00";
             ("Prune", PRUNE_HEX),
             ("BlobGet", BLOB_GET_HEX),
             ("BlobData", BLOB_DATA_HEX),
+            ("Ephemeral", EPHEMERAL_HEX),
         ] {
             assert!(
                 PROTOCOL_MD.contains(expected),

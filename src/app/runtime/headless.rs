@@ -29,11 +29,16 @@ use super::view::{
     BatchKind, EquivocationRow, EventBatch, EventRow, PeerRow, Presence, PresenceNote, Progress,
     SessionEvent, WhoisInfo,
 };
+use crate::app::activity::{Activity, Availability, Change, Own, Signal};
 use crate::app::{AppOp, Model, payload_json};
+use crate::node::now_ms;
 use crate::protocol::{Event, NodeId};
 
 /// Chunks of output queued for stdout; a full queue holds the feed back.
 const OUT_CAPACITY: usize = 8;
+
+/// How often typing and presence notes are checked (stopped typing, away refreshed).
+const SIGNAL_TICK: Duration = Duration::from_secs(1);
 
 /// Shortest time between two `progress` lines of one catch-up.
 const PROGRESS_GAP: Duration = Duration::from_millis(100);
@@ -262,6 +267,10 @@ struct Headless {
     /// returning, before [`Headless::wait_printed`] starts to look for it.
     own_printed: u64,
     own_folded: u64,
+    /// When this user's typing and presence notes are due (`/typing`, `/away`, `/back`).
+    own: Own,
+    /// The others' typing and presence, for printing changes only.
+    activity: Activity,
 }
 
 /// Runs the headless loop until `/quit`, EOF (with `exit_on_eof`) or a signal, then the
@@ -285,6 +294,8 @@ pub async fn run(
         printed_early: std::collections::HashSet::new(),
         own_printed: 0,
         own_folded: 0,
+        own: Own::new(now_ms()),
+        activity: Activity::default(),
     };
     match h.session.open_view().await {
         Ok(rows) => rows.iter().for_each(|row| {
@@ -344,9 +355,12 @@ impl Headless {
     async fn serve(&mut self, options: HeadlessOptions) -> std::io::Result<StopReason> {
         let mut stdin = StdinLines::spawn()?;
         let mut stop = std::pin::pin!(shutdown_signal());
+        let mut tick = tokio::time::interval(SIGNAL_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         Ok(loop {
             tokio::select! {
                 _ = &mut stop => break StopReason::Signal,
+                _ = tick.tick() => self.on_tick().await,
                 line = stdin.next() => {
                     let go_on = match line {
                         StdinLine::Line(text) => self.handle_line(&text).await,
@@ -377,6 +391,14 @@ impl Headless {
     }
 
     async fn on_event(&mut self, mut event: SessionEvent) {
+        if let SessionEvent::Signal(note) = &event {
+            let now = ms_of(note.at);
+            if let Some(change) = self.activity.observe(note.who, &note.signal, now) {
+                let line = change_json(note.who, &change, &self.model);
+                self.out.json(line).await;
+            }
+            return;
+        }
         if !self.printed_early.is_empty()
             && let SessionEvent::Events(batch) = &mut event
             && batch.kind == BatchKind::Live
@@ -419,6 +441,8 @@ impl Headless {
             Ok(Request::Op(op)) => match self.submit_live(&op).await {
                 Some(Ok(event)) => {
                     self.wait_printed(&event).await;
+                    let stopped = self.own.sent(now_ms());
+                    self.send_signals(stopped).await;
                     None
                 }
                 Some(Err(e)) => Some(json!({"type": "error", "message": e.to_string()})),
@@ -464,12 +488,71 @@ impl Headless {
                 Some(json!({"type": "notice", "message": message, "file_id": file_id}))
             }
             Ok(Request::Files) => Some(files_json(&self.model)),
+            Ok(Request::Typing) => {
+                let due = self.own.keystroke(now_ms());
+                Some(self.signal_reply(due, "typing").await)
+            }
+            Ok(Request::Away(Signal::Away { text })) => {
+                let due = self.own.set_away(text, now_ms());
+                Some(self.signal_reply(due, "away").await)
+            }
+            Ok(Request::Away(_)) => None,
+            Ok(Request::Back) => {
+                let due = self.own.set_back(now_ms());
+                Some(self.signal_reply(due, "back").await)
+            }
             Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
         };
         if let Some(v) = reply {
             self.out.json(v).await;
         }
         true
+    }
+
+    /// Sends the notes `due`, and says what went: a `notice`, or an `error` if the node
+    /// refused them.
+    async fn signal_reply(&mut self, due: Vec<Signal>, what: &str) -> Value {
+        if due.is_empty() {
+            let message = format!("{what}: nothing new to tell (typing is said at most every 2 s)");
+            return json!({"type": "notice", "message": message});
+        }
+        let mut peers = 0;
+        for s in &due {
+            match self.session.signal(s).await {
+                Ok(n) => peers = peers.max(n),
+                Err(e) => return json!({"type": "error", "message": format!("{what}: {e}")}),
+            }
+        }
+        let message = match self.own.availability() {
+            Availability::Away(_) if what == "away" => format!(
+                "you are away ({}): told {peers} peer(s); /back ends it",
+                self.own.availability().label()
+            ),
+            _ => format!("{what}: told {peers} peer(s)"),
+        };
+        json!({"type": "notice", "message": message})
+    }
+
+    /// Sends notes the rules made due, without a reply line (a failure is logged).
+    async fn send_signals(&mut self, due: Vec<Signal>) {
+        for s in due {
+            if let Err(e) = self.session.signal(&s).await {
+                tracing::debug!(error = %e, kind = s.kind(), "note not sent");
+            }
+        }
+    }
+
+    /// Once a second: "stopped typing" after quiet, "away" refreshed, typists that
+    /// expired printed as stopped.
+    async fn on_tick(&mut self) {
+        let now = now_ms();
+        // A script is never idle-away: it says /away itself.
+        let due = self.own.tick(now, false);
+        self.send_signals(due).await;
+        for who in self.activity.expire(now) {
+            let line = change_json(who, &Change::Typing(false), &self.model);
+            self.out.json(line).await;
+        }
     }
 
     /// Creates `op`, saying "sending…" first while the node waits for a peer to confirm its
@@ -604,6 +687,41 @@ pub fn presence_json(note: &PresenceNote) -> Value {
         "from": from,
         "message": note.to_string(),
     })
+}
+
+/// The `typing` or `presence` line of a change in a peer's notes (ephemeral: never
+/// stored, never in `export`).
+pub fn change_json(who: NodeId, change: &Change, model: &Model) -> Value {
+    let name = model.display_name(who);
+    match change {
+        Change::Typing(typing) => json!({
+            "type": "typing",
+            "id": who.to_string(),
+            "name": name,
+            "typing": typing,
+        }),
+        Change::Availability(p) => {
+            let (kind, text, message) = match p {
+                Availability::Active => ("active", None, format!("{name} is back")),
+                Availability::Away(text) => {
+                    ("away", text.clone(), format!("{name} is {}", p.label()))
+                }
+            };
+            json!({
+                "type": "presence",
+                "kind": kind,
+                "id": who.to_string(),
+                "name": name,
+                "text": text,
+                "message": message,
+            })
+        }
+    }
+}
+
+fn ms_of(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The `whois` line: everyone a `/whois NAME` found.
@@ -770,7 +888,8 @@ async fn on_session_event(
         SessionEvent::Presence(note) => Some(presence_json(&note)),
         SessionEvent::Equivocation(row) => Some(equivocation_json(&row, model)),
         SessionEvent::Transfer(t) => Some(transfer_json(&t)),
-        SessionEvent::Exchange(_) | SessionEvent::Status(_) => None,
+        // Headless::on_event prints these, with the typing state it keeps.
+        SessionEvent::Exchange(_) | SessionEvent::Status(_) | SessionEvent::Signal(_) => None,
     };
     if let Some(v) = line {
         out.json(v).await;

@@ -116,6 +116,12 @@ async fn serve_commands(session: Session, mut commands: mpsc::Receiver<UiCommand
                 });
             }
             UiCommand::SaveFile(request) => session.save_file(request),
+            UiCommand::Signal(signal) => {
+                // A typing note that cannot go (the node is stopping) is not worth a flash.
+                if let Err(e) = session.signal(&signal).await {
+                    tracing::debug!(error = %e, kind = signal.kind(), "note not sent");
+                }
+            }
             UiCommand::Quit => return,
         }
     }

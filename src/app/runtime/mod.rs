@@ -15,6 +15,7 @@ pub mod logging;
 pub mod outbox;
 pub mod roster;
 pub mod session;
+pub mod signals;
 pub mod stdin;
 pub mod store_kind;
 pub mod view;

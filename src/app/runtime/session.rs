@@ -301,6 +301,7 @@ impl Session {
         session.report_open();
         // Subscribe before starting, so nothing the node does is missed.
         session.spawn_node_forwarders();
+        session.spawn_signal_forwarder();
         session.inner.node.start().await?;
         if session.inner.opts.mdns {
             session.start_discovery()?;
@@ -893,7 +894,7 @@ impl Session {
         self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn spawn(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+    pub(super) fn spawn(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
         let cancel = self.inner.cancel.clone();
         let handle = tokio::spawn(async move {
             tokio::select! {
@@ -910,7 +911,7 @@ impl Session {
     /// this way: the feed sends them, waiting for the screen ([`Session::open_view`]). A
     /// screen that stopped reading must not stall the node, so an update that does not fit
     /// is dropped, counted, and reported by a warning as soon as one fits again.
-    fn emit(&self, event: SessionEvent) {
+    pub(super) fn emit(&self, event: SessionEvent) {
         // Never waits: a screen that is slow to read must not stall the node.
         self.inner.out.send(event);
     }

@@ -241,6 +241,8 @@ pub enum SessionEvent {
     Presence(PresenceNote),
     /// A file being saved (`/save`): its progress, then where it was saved or why not.
     Transfer(TransferInfo),
+    /// A peer's typing or presence note (ephemeral: never stored, never exported).
+    Signal(SignalNote),
 }
 
 /// Where a file transfer is.
@@ -292,6 +294,19 @@ pub enum UiCommand {
     SaveFile(super::command::SaveRequest),
     /// Leave: stop the node cleanly.
     Quit,
+    /// Send a typing or presence note to the peers (ephemeral, never stored).
+    Signal(crate::app::activity::Signal),
+}
+
+/// A peer's typing or presence note, as it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalNote {
+    /// When it arrived (wall clock).
+    pub at: SystemTime,
+    /// Who wrote it.
+    pub who: NodeId,
+    /// What it says.
+    pub signal: crate::app::activity::Signal,
 }
 
 /// A dial that has not answered yet (`/peer`, `--peer`), shown as a peer row.

@@ -177,4 +177,6 @@ pub enum Action {
         /// The pointer's row.
         row: u16,
     },
+    /// The once-a-second check of typing and idle time (may send notes).
+    IdleCheck(SystemTime),
 }

@@ -9,12 +9,14 @@ use uuid::Uuid;
 
 use super::action::Action;
 pub use super::action::{Focus, Popup};
+use super::activity;
 use super::attention::{self, Attention};
 use super::chat;
 use super::editor::Editor;
 use super::format::TimeFmt;
 use super::geometry;
 use super::keymap::KeyContext;
+use crate::app::activity::{Activity, Own};
 use crate::app::model::stamp::Stamp;
 use crate::app::runtime::command::{self, Front, Request};
 use crate::app::runtime::view::{
@@ -199,6 +201,10 @@ pub struct TuiApp {
     quit: bool,
     /// Files being saved (and the last state of those done), by file id.
     pub(crate) transfers: std::collections::HashMap<String, TransferInfo>,
+    /// When this user's typing and presence notes are due.
+    pub(crate) own: Own,
+    /// The others' typing and presence.
+    pub(crate) activity: Activity,
 }
 
 impl TuiApp {
@@ -237,6 +243,8 @@ impl TuiApp {
             now,
             size: Rect::new(0, 0, 80, 24),
             quit: false,
+            own: Own::new(activity::ms(now)),
+            activity: Activity::default(),
         }
     }
 
@@ -362,7 +370,9 @@ impl TuiApp {
 
     /// Handles one action; returns what to ask the session.
     pub fn update(&mut self, action: Action) -> Vec<UiCommand> {
-        let cmds = self.apply(action);
+        let touch = activity::touch_of(&action);
+        let mut cmds = self.apply(action);
+        cmds.extend(self.track_activity(touch));
         if self.chat_scroll == 0 {
             let newest = self.model.chat().next_back().map(|l| stamp_of(&l));
             self.attention.seen_bottom(newest);
@@ -376,6 +386,7 @@ impl TuiApp {
             action,
             Action::Session(_)
                 | Action::Tick(_)
+                | Action::IdleCheck(_)
                 | Action::Resize(..)
                 | Action::TerminalFocus(_)
                 | Action::HelpScroll(_)
@@ -450,6 +461,8 @@ impl TuiApp {
             }
             Action::Session(ev) => self.session(ev),
             Action::Tick(now) => self.now = now,
+            // Handled by `track_activity`, which sends what it makes due.
+            Action::IdleCheck(_) => {}
             Action::Resize(w, h) => self.size = Rect::new(0, 0, w, h),
             Action::TerminalFocus(on) => self.attention.set_focused(on),
             Action::Wheel { column, row, up } => self.wheel(column, row, up),
@@ -766,6 +779,20 @@ impl TuiApp {
                 self.list_files();
                 Vec::new()
             }
+            Request::Away(away) => {
+                let cmds = self.set_availability(Some(away));
+                let label = self.own_availability().label();
+                self.flash = Some(Flash::Info(format!(
+                    "the others see you {label}; /back when you are back"
+                )));
+                cmds
+            }
+            Request::Back => {
+                self.flash = Some(Flash::Info("the others see you here".into()));
+                self.set_availability(None)
+            }
+            // Offered to scripts only: here, keystrokes say it.
+            Request::Typing => Vec::new(),
         })
     }
 
@@ -1051,6 +1078,7 @@ impl TuiApp {
                 }
                 self.transfers.insert(t.file_id.clone(), t);
             }
+            SessionEvent::Signal(note) => self.on_signal(note),
             SessionEvent::Presence(note) => {
                 // Shown in the chat after the newest message, never stored.
                 let after = self.model.chat().next_back().map(|l| stamp_of(&l));
@@ -1130,6 +1158,9 @@ impl TuiApp {
             )
         {
             self.chat_arrived(Stamp::of(&row.event), prev_newest, live);
+            if live {
+                self.message_from(row.event.origin);
+            }
         }
         if self.log_scroll > 0 && self.log_tab == LogTab::Events {
             self.log_scroll += 1;

@@ -463,6 +463,11 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
         .borders(Borders::ALL)
         .border_style(theme::border(focused))
         .title(theme::title(&name, focused));
+    // Who is typing, on the bottom border: under the chat, costing it no row.
+    if let Some(typing) = app.typing_line() {
+        block =
+            block.title_bottom(Line::styled(format!(" {typing} "), theme::dim()).left_aligned());
+    }
     let new = app.attention().new_below();
     if app.chat_scroll > 0 {
         let mark = if new > 0 {

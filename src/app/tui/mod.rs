@@ -6,6 +6,7 @@
 //! pure function of the state. Redraws follow events and are capped at 30 per second.
 
 mod action;
+mod activity;
 mod app;
 mod attention;
 mod chat;
@@ -355,7 +356,10 @@ where
                 // The session ended: the screen has nothing left to show.
                 None => return Ok(()),
             },
-            _ = tick.tick() => dirty = true,
+            _ = tick.tick() => {
+                cmds = app.update(Action::IdleCheck(SystemTime::now()));
+                dirty = true;
+            }
             _ = tokio::time::sleep_until(due.into()), if dirty => {}
         }
         for cmd in cmds {

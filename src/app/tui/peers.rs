@@ -77,7 +77,7 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
             let rtt = p
                 .rtt
                 .map_or_else(|| "-".to_string(), super::format::duration);
-            let name = Line::from(vec![
+            let mut name = Line::from(vec![
                 theme::state_dot(p.state),
                 Span::raw(" "),
                 Span::styled(
@@ -85,6 +85,11 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
                     theme::author_style(p.id),
                 ),
             ]);
+            // Away, beside the name (from the peer's notes; never stored).
+            let away = app.availability(p.id).label();
+            if !away.is_empty() {
+                name.push_span(Span::styled(format!(" ({away})"), theme::dim()));
+            }
             let mut failed = Span::raw(p.failed.to_string());
             if p.failed > 0 {
                 failed = failed.style(theme::error());

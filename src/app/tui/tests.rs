@@ -276,7 +276,16 @@ fn key(app: &mut TuiApp, code: KeyCode) -> Vec<UiCommand> {
     key_mod(app, code, KeyModifiers::NONE)
 }
 
+/// The commands a key gives, without typing and presence notes (their own tests below
+/// look at those, through [`key_all`]).
 fn key_mod(app: &mut TuiApp, code: KeyCode, mods: KeyModifiers) -> Vec<UiCommand> {
+    let mut cmds = key_all(app, code, mods);
+    cmds.retain(|c| !matches!(c, UiCommand::Signal(_)));
+    cmds
+}
+
+/// Every command a key gives.
+fn key_all(app: &mut TuiApp, code: KeyCode, mods: KeyModifiers) -> Vec<UiCommand> {
     match map_key(app, &KeyEvent::new(code, mods)) {
         Some(action) => app.update(action),
         None => Vec::new(),
@@ -976,11 +985,17 @@ fn press(tx: &TermTx, code: KeyCode, mods: KeyModifiers) {
     tx.unbounded_send(Ok(ev)).expect("the loop is listening");
 }
 
+/// The next command other than a typing or presence note.
 async fn next_command(rx: &mut tokio::sync::mpsc::Receiver<UiCommand>) -> Option<UiCommand> {
-    tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .ok()
-        .flatten()
+    loop {
+        let cmd = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .ok()
+            .flatten();
+        if !matches!(cmd, Some(UiCommand::Signal(_))) {
+            return cmd;
+        }
+    }
 }
 
 #[tokio::test]
@@ -1743,4 +1758,150 @@ fn a_file_message_shows_name_size_author_and_a_gauge_while_saving() {
         "{shown}"
     );
     snapshot("file_gauge_140x30", &shown);
+}
+
+// ---------------------------------------------------------------------------------------
+// Typing and presence (ephemeral notes: never stored)
+
+fn ana() -> NodeId {
+    NodeId::from_u128(0xa0a0_0000_0000_0000_0000_0000_0000_0005)
+}
+
+fn note(app: &mut TuiApp, who: NodeId, signal: crate::app::activity::Signal) {
+    app.update(Action::Session(SessionEvent::Signal(
+        crate::app::runtime::view::SignalNote {
+            at: app.now,
+            who,
+            signal,
+        },
+    )));
+}
+
+/// The busy screen with ana among the peers.
+fn app_with_ana() -> TuiApp {
+    let mut app = busy_app();
+    let mut rows = peers();
+    let mut row = rows[0].clone();
+    row.id = ana();
+    row.name = "ana".into();
+    row.addr = "10.0.0.5:7777".into();
+    rows.insert(0, row);
+    app.update(Action::Session(SessionEvent::Peers(rows)));
+    app
+}
+
+fn signals(cmds: &[UiCommand]) -> Vec<crate::app::activity::Signal> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            UiCommand::Signal(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_typist_shows_under_the_chat_and_several_are_named() {
+    use crate::app::activity::Signal;
+    let mut app = app_with_ana();
+    note(&mut app, ana(), Signal::Typing);
+    snapshot("panel_chat_typing", &panel(&app, 60, 9, chat::render));
+    assert!(panel(&app, 60, 9, chat::render).contains("ana is typing…"));
+    note(&mut app, bob(), Signal::Typing);
+    assert!(panel(&app, 60, 9, chat::render).contains("ana and bob are typing…"));
+    note(&mut app, bob(), Signal::StoppedTyping);
+    assert!(panel(&app, 60, 9, chat::render).contains("ana is typing…"));
+    // No "stopped" note from ana: she stops being shown after 6 s all the same.
+    app.update(Action::Tick(now() + Duration::from_secs(6)));
+    assert!(!panel(&app, 60, 9, chat::render).contains("typing"));
+    // A message from a typist ends their typing at once.
+    note(&mut app, bob(), Signal::Typing);
+    let op = AppOp::chat("finished").expect("valid");
+    let ev = event(bob(), 50, 70, &op);
+    app.update(Action::Session(SessionEvent::Received(row(
+        ev,
+        Some(bob()),
+        0,
+    ))));
+    assert!(!panel(&app, 60, 9, chat::render).contains("typing"));
+}
+
+#[test]
+fn away_shows_beside_the_peers_name() {
+    use crate::app::activity::Signal;
+    let mut app = app_with_ana();
+    note(&mut app, ana(), Signal::away("lunch").expect("valid"));
+    note(&mut app, cy(), Signal::Away { text: None });
+    let shown = panel(&app, 78, 7, peers::render);
+    snapshot("panel_peers_away", &shown);
+    assert!(shown.contains("ana (away: lunch)"), "{shown}");
+    assert!(shown.contains("cy (away)"), "{shown}");
+    note(&mut app, ana(), Signal::Active);
+    assert!(!panel(&app, 78, 7, peers::render).contains("ana (away"));
+}
+
+#[test]
+fn keystrokes_say_typing_at_most_every_two_seconds_and_enter_stops_it() {
+    use crate::app::activity::Signal;
+    let mut app = TuiApp::new(status(true), now());
+    let k =
+        |app: &mut TuiApp, c: char| signals(&key_all(app, KeyCode::Char(c), KeyModifiers::NONE));
+    assert_eq!(k(&mut app, 'h'), vec![Signal::Typing]);
+    assert!(k(&mut app, 'i').is_empty());
+    app.update(Action::Tick(now() + Duration::from_secs(2)));
+    assert_eq!(k(&mut app, '!'), vec![Signal::Typing]);
+    let enter = key_all(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(signals(&enter), vec![Signal::StoppedTyping]);
+    assert!(enter.contains(&UiCommand::Submit(AppOp::chat("hi!").expect("valid"))));
+    // A command in the draft is not typing a message.
+    assert!(k(&mut app, '/').is_empty());
+    assert!(k(&mut app, 'b').is_empty());
+}
+
+#[test]
+fn five_quiet_seconds_stop_typing_and_ten_idle_minutes_are_away() {
+    use crate::app::activity::Signal;
+    let mut app = TuiApp::new(status(true), now());
+    key_all(&mut app, KeyCode::Char('x'), KeyModifiers::NONE);
+    let idle = |app: &mut TuiApp, secs: u64| {
+        signals(&app.update(Action::IdleCheck(now() + Duration::from_secs(secs))))
+    };
+    assert!(idle(&mut app, 4).is_empty());
+    assert_eq!(idle(&mut app, 5), vec![Signal::StoppedTyping]);
+    assert!(idle(&mut app, 6).is_empty());
+    assert_eq!(idle(&mut app, 600), vec![Signal::Away { text: None }]);
+    assert_eq!(
+        app.availability(app.status.node_id),
+        crate::app::activity::Availability::Away(None)
+    );
+    // The next key is back (and typing).
+    let back = signals(&key_all(&mut app, KeyCode::Char('y'), KeyModifiers::NONE));
+    assert_eq!(back, vec![Signal::Active, Signal::Typing]);
+}
+
+#[test]
+fn away_and_back_commands_send_notes_not_events() {
+    use crate::app::activity::Signal;
+    let mut app = TuiApp::new(status(true), now());
+    type_str_all(&mut app, "/away lunch");
+    let cmds = key_all(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(
+        cmds,
+        vec![UiCommand::Signal(Signal::Away {
+            text: Some("lunch".into())
+        })]
+    );
+    assert!(matches!(app.flash(), Some(Flash::Info(m)) if m.contains("away: lunch")));
+    type_str_all(&mut app, "/back");
+    let cmds = key_all(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(cmds, vec![UiCommand::Signal(Signal::Active)]);
+    type_str_all(&mut app, "/typing");
+    let cmds = key_all(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(cmds.is_empty(), "scripts only: {cmds:?}");
+    assert!(matches!(app.flash(), Some(Flash::Error(m)) if m.contains("--headless")));
+}
+
+fn type_str_all(app: &mut TuiApp, s: &str) {
+    for c in s.chars() {
+        key_all(app, KeyCode::Char(c), KeyModifiers::NONE);
+    }
 }

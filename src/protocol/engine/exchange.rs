@@ -427,6 +427,10 @@ impl Engine {
                 self.refuse_request(request);
                 self.on_prune(id);
             }
+            (Message::Ephemeral { ephemeral, .. }, request) => {
+                self.refuse_request(request);
+                self.on_ephemeral(id, ephemeral);
+            }
             (other, request) => {
                 self.refuse_request(request);
                 self.stats.rejected_inbound += 1;

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use crate::protocol::clock::VectorClock;
+use crate::protocol::ephemeral::Ephemeral;
 use crate::protocol::event::{Event, NodeId};
 use crate::protocol::message::Message;
 use crate::protocol::peer::Peer;
@@ -200,4 +201,23 @@ pub enum Input {
     /// Where this node can be reached (`ip:port`, most useful first), for its signed peer
     /// record ([`super::pex`]). Told again when it changes; the same list is a no-op.
     OwnAddrs(Vec<String>),
+    /// Send an ephemeral note to the direct peers. Answered by `Done::Ephemeral`.
+    BroadcastEphemeral {
+        /// The caller's ticket.
+        ticket: Ticket,
+        /// The payload (1 to [`crate::protocol::ephemeral::MAX_EPHEMERAL_PAYLOAD`] bytes).
+        payload: Bytes,
+        /// Relays allowed beyond the direct peers (at most
+        /// [`crate::protocol::ephemeral::MAX_EPHEMERAL_HOPS`]).
+        ttl: u8,
+    },
+    /// The answer to an `Output::CheckEphemeral`.
+    EphemeralChecked {
+        /// The peer it came from.
+        from: NodeId,
+        /// The ephemeral, as the output gave it.
+        ephemeral: Ephemeral,
+        /// `Ok` if its signature is its origin's (or this node does not verify).
+        result: Result<(), String>,
+    },
 }

@@ -20,11 +20,13 @@
 //! - [`budget`]: per-peer budgets and per-origin quotas on what is accepted;
 //! - [`detector`]: failure detection from heartbeats with RTT-derived deadlines and
 //!   indirect probes (SWIM's ping-req);
-//! - [`pex`]: peer exchange, signed address records of live members.
+//! - [`pex`]: peer exchange, signed address records of live members;
+//! - [`ephemeral`]: notes for direct peers, relayed once, never stored.
 
 pub mod budget;
 pub mod create;
 pub mod detector;
+pub mod ephemeral;
 pub mod exchange;
 pub mod held;
 pub mod ingest;
@@ -156,6 +158,7 @@ pub struct Engine {
     saves: HashMap<SaveId, ingest::SaveFor>,
     groups: HashMap<u64, schedule::Group>,
     creator: create::Creator,
+    ephemeral: ephemeral::Ephemerals,
     stats: GossipStats,
     budgets: budget::Budgets,
     out: Vec<Output>,
@@ -191,6 +194,7 @@ impl Engine {
             saves: HashMap::new(),
             groups: HashMap::new(),
             creator: create::Creator::default(),
+            ephemeral: ephemeral::Ephemerals::default(),
             stats: GossipStats::default(),
             budgets: budget::Budgets::default(),
             out: Vec::new(),
@@ -259,6 +263,16 @@ impl Engine {
             Input::TimerFired(timer) => self.timer(timer),
             Input::Reserved { up_to } => self.reserved(up_to),
             Input::ReserveFailed { error } => self.reserve_failed(error),
+            Input::BroadcastEphemeral {
+                ticket,
+                payload,
+                ttl,
+            } => self.broadcast_ephemeral(ticket, payload, ttl),
+            Input::EphemeralChecked {
+                from,
+                ephemeral,
+                result,
+            } => self.ephemeral_checked(from, ephemeral, result),
         }
         std::mem::take(&mut self.out)
     }
@@ -322,6 +336,11 @@ impl Engine {
     /// Counters.
     pub fn stats(&self) -> GossipStats {
         self.stats
+    }
+
+    /// The ephemeral state (dedupe memory, rates).
+    pub fn ephemerals(&self) -> &ephemeral::Ephemerals {
+        &self.ephemeral
     }
 
     /// The failure detector's counters.
@@ -437,6 +456,7 @@ impl Engine {
         self.budgets.forget(&id);
         self.detector.forget(&id);
         self.pex_forget(&id);
+        self.ephemeral.forget(&id);
         if let Some(p) = self.peers.remove(&id) {
             self.emit(Emit::PeerRemoved(p));
         }

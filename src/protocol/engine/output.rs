@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::protocol::ephemeral::{Ephemeral, ReceivedEphemeral};
 use crate::protocol::equivocation::Equivocation;
 use crate::protocol::event::{Event, NodeId};
 use crate::protocol::exchange::Want;
@@ -120,6 +121,8 @@ pub enum Emit {
     /// Two different events of one origin under one seq were seen; the record says which
     /// one every node keeps.
     Equivocation(Equivocation),
+    /// An ephemeral note from a peer passed its checks (never stored).
+    Ephemeral(ReceivedEphemeral),
 }
 
 /// Why an own event was not created.
@@ -155,6 +158,8 @@ pub enum Done {
     Exchange(ExchangeResult),
     /// `Input::Gossip` / `Input::AntiEntropy`: the results of every exchange started.
     Exchanges(Vec<ExchangeResult>),
+    /// `Input::BroadcastEphemeral`: how many peers it went to, or why not.
+    Ephemeral(Result<usize, CreateError>),
 }
 
 /// One thing for the driver to do.
@@ -214,6 +219,14 @@ pub enum Output {
     Reserve {
         /// The new reservation.
         up_to: u64,
+    },
+    /// Check that an ephemeral's signature is its origin's (as an event's, on
+    /// [`Ephemeral::signed_form`]); answer with `Input::EphemeralChecked`.
+    CheckEphemeral {
+        /// The peer it came from.
+        from: NodeId,
+        /// The ephemeral.
+        ephemeral: Ephemeral,
     },
     /// Fire `timer` at `at` (ms, on the engine's clock).
     ScheduleTimer {

@@ -56,4 +56,16 @@ pub struct GossipStats {
     pub rounds: u64,
     /// Anti-entropy sweeps run.
     pub anti_entropy_runs: u64,
+    /// Own ephemerals sent (one per peer).
+    pub ephemerals_sent: u64,
+    /// Ephemerals from peers delivered to the stream.
+    pub ephemerals_received: u64,
+    /// Ephemerals relayed (one per peer).
+    pub ephemerals_relayed: u64,
+    /// Ephemerals dropped as copies already delivered (or our own coming back).
+    pub ephemerals_duplicate: u64,
+    /// Ephemerals dropped because their peer sent more than its rate.
+    pub ephemerals_dropped: u64,
+    /// Ephemerals refused: bad signature, bad size, or stale.
+    pub ephemerals_refused: u64,
 }

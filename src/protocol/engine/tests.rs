@@ -665,5 +665,6 @@ fn an_own_event_saved_across_a_stop_is_still_answered() {
 
 mod budgets;
 mod detector;
+mod ephemeral;
 mod lazy_push;
 mod pex;
