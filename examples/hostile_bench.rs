@@ -24,7 +24,7 @@ use gossip::node::{GossipConfig, GossipNode};
 use gossip::store::{EventStore, MemoryEventStore};
 use gossip::transport::codec::Frame;
 use gossip::transport::{TcpConfig, TcpTransport, Transport};
-use gossip::{Message, NodeId, VectorClock};
+use gossip::{Message, NodeId};
 use hostile_common::{Claim, Member, dial_from, rss_bytes};
 
 const ROOM: &str = "bench";
@@ -121,7 +121,7 @@ fn empty_digest(from: NodeId, xid: u64) -> Frame {
         xid,
         message: Message::Digest {
             from,
-            clock: VectorClock::new(),
+            entries: Vec::new(),
         },
     }
 }

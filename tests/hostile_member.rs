@@ -24,7 +24,7 @@ use gossip::store::{EventStore, MemoryEventStore};
 use gossip::text::find_unsafe;
 use gossip::transport::codec::Frame;
 use gossip::transport::{TcpConfig, TcpTransport, Transport};
-use gossip::{Event, Message, NodeId, VectorClock};
+use gossip::{Event, Message, NodeId};
 use hostile_common::{Claim, Member, dial_from, rss_bytes};
 use tcp_common::{ROOM, TcpNode, eventually, fast_config, tcp_config};
 use tokio::time::Instant;
@@ -265,7 +265,7 @@ fn empty_digest(from: NodeId, xid: u64) -> Frame {
         xid,
         message: Message::Digest {
             from,
-            clock: VectorClock::new(),
+            entries: Vec::new(),
         },
     }
 }

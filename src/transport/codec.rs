@@ -228,7 +228,10 @@ mod tests {
         let clock: VectorClock = [(a, 3), (b, 300)].into_iter().collect();
         Frame::Request {
             xid: 7,
-            message: Message::Digest { from: a, clock },
+            message: Message::Digest {
+                from: a,
+                entries: clock.iter().collect(),
+            },
         }
     }
 
@@ -346,7 +349,7 @@ cf 8b 01 00 00 02 79 6f 00";
             xid: u64::MAX,
             message: Message::Digest {
                 from: NodeId::from_u128(1),
-                clock: VectorClock::new(),
+                entries: Vec::new(),
             },
         };
         let body = encode_frame(&big, 1 << 20).unwrap();

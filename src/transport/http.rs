@@ -430,7 +430,7 @@ mod tests {
             from: Peer::new(NodeId::random(), "127.0.0.1:1"),
             message: Message::Digest {
                 from: NodeId::random(),
-                clock: VectorClock::new(),
+                entries: Vec::new(),
             },
         };
         let body = codec::encode(&spoof).unwrap();

@@ -151,8 +151,15 @@ fn sends(outs: &[Output]) -> Vec<(NodeId, &Message)> {
 }
 
 /// Runs one exchange from `a` to `b` to its end, delivering every message at once.
-/// Returns the result and the number of passes (digests sent).
+/// Returns the result and the number of requests (reconciliation rounds and digests).
 fn exchange(a: &mut Node, b: &mut Node) -> (ExchangeResult, usize) {
+    let (r, passes, _) = traced_exchange(a, b);
+    (r, passes)
+}
+
+/// [`exchange`], also returning its messages: `(a's id, response)`, `(b's id, request)`
+/// and `(peer, send)` for every send of `a`.
+fn traced_exchange(a: &mut Node, b: &mut Node) -> (ExchangeResult, usize, Vec<(NodeId, Message)>) {
     let b_peer = Peer::new(b.id(), "b");
     let a_peer = Peer::new(a.id(), "a");
     let mut pending = a.run(Input::GossipWith {
@@ -160,6 +167,7 @@ fn exchange(a: &mut Node, b: &mut Node) -> (ExchangeResult, usize) {
         peer: b_peer.id,
     });
     let mut passes = 0;
+    let mut trace = Vec::new();
     loop {
         let mut next = Vec::new();
         for out in pending {
@@ -168,6 +176,7 @@ fn exchange(a: &mut Node, b: &mut Node) -> (ExchangeResult, usize) {
                     exchange, message, ..
                 } => {
                     passes += 1;
+                    trace.push((b_peer.id, message.clone()));
                     let answer = b.run(Input::Received {
                         from: a_peer.clone(),
                         message,
@@ -176,6 +185,7 @@ fn exchange(a: &mut Node, b: &mut Node) -> (ExchangeResult, usize) {
                     });
                     for o in answer {
                         if let Output::Respond { message, .. } = o {
+                            trace.push((a_peer.id, message.clone()));
                             next.extend(a.run(Input::Response {
                                 exchange,
                                 message,
@@ -185,6 +195,7 @@ fn exchange(a: &mut Node, b: &mut Node) -> (ExchangeResult, usize) {
                     }
                 }
                 Output::Send { to, message } if to.id == b_peer.id => {
+                    trace.push((to.id, message.clone()));
                     b.run(Input::Received {
                         from: a_peer.clone(),
                         message,
@@ -192,10 +203,11 @@ fn exchange(a: &mut Node, b: &mut Node) -> (ExchangeResult, usize) {
                         wire_bytes: 0,
                     });
                 }
+                Output::Send { to, message } => trace.push((to.id, message)),
                 Output::Done {
                     done: Done::Exchange(r),
                     ..
-                } => return (r, passes),
+                } => return (r, passes, trace),
                 _ => {}
             }
         }
@@ -214,7 +226,7 @@ fn started(id: u128, peers: &[u128]) -> Node {
 }
 
 #[test]
-fn an_exchange_starts_with_a_store_read_then_a_digest() {
+fn an_exchange_starts_with_a_store_read_then_one_fingerprint() {
     let mut e = Engine::new(config(1), 1, None);
     e.handle(
         Input::Start {
@@ -247,11 +259,15 @@ fn an_exchange_starts_with_a_store_read_then_a_digest() {
     match &outs[..] {
         [
             Output::Request {
-                message: Message::Digest { clock: c, .. },
+                message: Message::Reconcile { ranges, .. },
                 ..
             },
         ] => {
-            assert_eq!(*c, clock, "the digest carries the store's clock")
+            assert_eq!(
+                *ranges,
+                crate::protocol::reconcile::initiate(&clock),
+                "one fingerprint of the store's clock"
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -322,34 +338,13 @@ fn an_exchange_response_is_never_relayed() {
     let mut a = started(1, &[2, 3, 4]);
     let mut b = started(2, &[1]);
     b.store.insert((NodeId::from_u128(9), 1), ev(9, 1));
-    let outs = a.run(Input::GossipWith {
-        ticket: 1,
-        peer: NodeId::from_u128(2),
-    });
-    let Some(Output::Request {
-        exchange, message, ..
-    }) = outs.first().cloned()
-    else {
-        panic!("{outs:?}")
-    };
-    let answer = b.run(Input::Received {
-        from: peer(1),
-        message,
-        request: Some(RequestId(1)),
-        wire_bytes: 0,
-    });
-    let Some(message) = answer.into_iter().find_map(|o| match o {
-        Output::Respond { message, .. } => Some(message),
-        _ => None,
-    }) else {
-        panic!("no response")
-    };
-    let outs = a.run(Input::Response {
-        exchange,
-        message,
-        wire_bytes: 0,
-    });
-    assert!(sends(&outs).is_empty(), "{outs:?}");
+    let (r, _, trace) = traced_exchange(&mut a, &mut b);
+    assert!(r.success, "{r:?}");
+    let others: Vec<_> = trace
+        .iter()
+        .filter(|(to, _)| *to != b.id() && *to != a.id())
+        .collect();
+    assert!(others.is_empty(), "{others:?}");
     assert!(a.store.contains_key(&(NodeId::from_u128(9), 1)));
 }
 
@@ -661,3 +656,4 @@ fn an_own_event_saved_across_a_stop_is_still_answered() {
 }
 
 mod lazy_push;
+mod reconcile;
