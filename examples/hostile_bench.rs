@@ -7,9 +7,9 @@
 //! ```
 //!
 //! Attacks (members authenticate properly: Noise XX and a signed `Hello`, see
-//! `tests/hostile_common`): 400 empty digests a second from one member; N slow readers
-//! (8, then 32) that ask for everything and never read; 63 idle members, then a new honest
-//! peer joining. Alice holds 24 events of 120 KB, so "everything" is ~2.9 MB.
+//! `tests/hostile_common`): 400 digests a second asking for everything from one member; N
+//! slow readers (8, then 32) that ask for everything and never read; 63 idle members, then
+//! a new honest peer joining. Alice holds 24 events of 120 KB, so "everything" is ~2.9 MB.
 
 #[path = "../tests/hostile_common/mod.rs"]
 mod hostile_common;
@@ -116,12 +116,13 @@ fn report(what: &str, mut lat: Vec<Duration>, rss: (u64, u64)) {
     );
 }
 
-fn empty_digest(from: NodeId, xid: u64) -> Frame {
+/// A digest that asks for every event of `origin` (it claims to hold none).
+fn ask_everything(from: NodeId, origin: NodeId, xid: u64) -> Frame {
     Frame::Request {
         xid,
         message: Message::Digest {
             from,
-            entries: Vec::new(),
+            entries: vec![(origin, 0)],
         },
     }
 }
@@ -152,13 +153,14 @@ async fn slow_readers(alice: &Node, bob: &Node, n: usize, first_ip: usize) {
     let joined = members.len();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let peak = peak_rss(stop.clone());
+    let origin = bob.node.id();
     let mut held = Vec::new();
     for (from, m) in members {
         let (mut tx, rx) = m.split();
         held.push((
             tokio::spawn(async move {
                 for xid in 1..=64 {
-                    if tx.send(&empty_digest(from, xid)).await.is_err() {
+                    if tx.send(&ask_everything(from, origin, xid)).await.is_err() {
                         break;
                     }
                 }
@@ -225,7 +227,7 @@ async fn main() {
         (base, rss_bytes()),
     );
 
-    // 400 empty digests a second, answers read.
+    // 400 digests a second asking for all of bob's events, answers read.
     let key = NodeIdentity::generate();
     let m = Member::join(alice.addr(), &Claim::honest(&key, ROOM))
         .await
@@ -238,13 +240,14 @@ async fn main() {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let peak = peak_rss(stop.clone());
     let started = Instant::now();
+    let origin = bob.node.id();
     let asking = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_micros(2500));
         let mut xid = 0;
         loop {
             tick.tick().await;
             xid += 1;
-            if tx.send(&empty_digest(from, xid)).await.is_err() {
+            if tx.send(&ask_everything(from, origin, xid)).await.is_err() {
                 break;
             }
         }
@@ -257,7 +260,7 @@ async fn main() {
     let bytes = got.load(std::sync::atomic::Ordering::Relaxed);
     report(
         &format!(
-            "400 empty digests/s ({:.1} MB/s answered)",
+            "400 ask-everything digests/s ({:.1} MB/s answered)",
             bytes as f64 / secs / 1e6
         ),
         lat,
