@@ -62,6 +62,7 @@ async fn preloaded() -> Arc<MemoryEventStore> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_of_100k_origins_still_gossips_and_a_late_joiner_gets_everything() {
+    let t0 = std::time::Instant::now();
     let a = start(preloaded().await).await;
     let b = start(preloaded().await).await;
     a.node.add_peer(b.peer()).unwrap();
@@ -76,7 +77,7 @@ async fn a_room_of_100k_origins_still_gossips_and_a_late_joiner_gets_everything(
     let after = a.node.stats();
     let ok = after.exchanges_ok - before.exchanges_ok;
     let sent = after.bytes_sent - before.bytes_sent;
-    eprintln!("at rest: {ok} exchanges, {sent} bytes sent by a");
+    eprintln!("at rest: {ok} exchanges, {sent} bytes sent by a ({:?})", t0.elapsed());
     // Own identity events may still be moving at first; 100,000-entry clocks (2 MB each)
     // would be orders of magnitude more.
     assert!(sent / ok < 10_000, "{} bytes per exchange", sent / ok);
@@ -88,6 +89,7 @@ async fn a_room_of_100k_origins_still_gossips_and_a_late_joiner_gets_everything(
     })
     .await;
 
+    eprintln!("b got the new event ({:?})", t0.elapsed());
     // A late joiner with an empty store gets the whole history from one peer.
     let c = start(Arc::new(MemoryEventStore::new())).await;
     c.node.add_peer(a.peer()).unwrap();
@@ -103,6 +105,7 @@ async fn a_room_of_100k_origins_still_gossips_and_a_late_joiner_gets_everything(
         },
     )
     .await;
+    eprintln!("the late joiner holds everything ({:?})", t0.elapsed());
     assert!(c.store.has(e.origin, e.seq).await.unwrap());
     assert_eq!(a.node.stats().refused_requests, 0);
     assert_eq!(c.node.stats().refused_requests, 0);
