@@ -77,7 +77,10 @@ async fn a_room_of_100k_origins_still_gossips_and_a_late_joiner_gets_everything(
     let after = a.node.stats();
     let ok = after.exchanges_ok - before.exchanges_ok;
     let sent = after.bytes_sent - before.bytes_sent;
-    eprintln!("at rest: {ok} exchanges, {sent} bytes sent by a ({:?})", t0.elapsed());
+    eprintln!(
+        "at rest: {ok} exchanges, {sent} bytes sent by a ({:?})",
+        t0.elapsed()
+    );
     // Own identity events may still be moving at first; 100,000-entry clocks (2 MB each)
     // would be orders of magnitude more.
     assert!(sent / ok < 10_000, "{} bytes per exchange", sent / ok);
