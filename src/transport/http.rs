@@ -388,7 +388,6 @@ async fn on_send(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::VectorClock;
 
     async fn started() -> (HttpTransport, mpsc::Receiver<Inbound>) {
         let t = HttpTransport::bind(HttpConfig::new(
