@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Attacks (members authenticate properly: Noise XX and a signed `Hello`, see
-//! `tests/hostile_common`): 400 empty digests a second from one member; N slow readers
+//! `tests/hostile_common`): 400 digests a second asking for everything
+//! from one member; N slow readers
 //! (8, then 32) that ask for everything and never read; 63 idle members, then a new honest
 //! peer joining; and the engine's budgets (issue 12 part B): one member pushing 10,000
 //! signed events/s, 60,000 sybil identities (then a late joiner), 40 undecodable events
@@ -26,7 +27,7 @@ use gossip::node::{GossipConfig, GossipNode};
 use gossip::store::{EventStore, MemoryEventStore};
 use gossip::transport::codec::Frame;
 use gossip::transport::{TcpConfig, TcpTransport, Transport};
-use gossip::{Message, NodeId, VectorClock};
+use gossip::{Message, NodeId};
 use hostile_common::{Claim, Member, dial_from, rss_bytes};
 
 const ROOM: &str = "bench";
@@ -121,12 +122,13 @@ fn report(what: &str, mut lat: Vec<Duration>, rss: (u64, u64)) {
     );
 }
 
-fn empty_digest(from: NodeId, xid: u64) -> Frame {
+/// A digest that asks for every event of `origin` (it claims to hold none).
+fn ask_everything(from: NodeId, origin: NodeId, xid: u64) -> Frame {
     Frame::Request {
         xid,
         message: Message::Digest {
             from,
-            clock: VectorClock::new(),
+            entries: vec![(origin, 0)],
         },
     }
 }
@@ -157,13 +159,14 @@ async fn slow_readers(alice: &Node, bob: &Node, n: usize, first_ip: usize) {
     let joined = members.len();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let peak = peak_rss(stop.clone());
+    let origin = bob.node.id();
     let mut held = Vec::new();
     for (from, m) in members {
         let (mut tx, rx) = m.split();
         held.push((
             tokio::spawn(async move {
                 for xid in 1..=64 {
-                    if tx.send(&empty_digest(from, xid)).await.is_err() {
+                    if tx.send(&ask_everything(from, origin, xid)).await.is_err() {
                         break;
                     }
                 }
@@ -230,7 +233,7 @@ async fn main() {
         (base, rss_bytes()),
     );
 
-    // 400 empty digests a second, answers read.
+    // 400 digests a second asking for all of bob's events, answers read.
     let key = NodeIdentity::generate();
     let m = Member::join(alice.addr(), &Claim::honest(&key, ROOM))
         .await
@@ -243,13 +246,14 @@ async fn main() {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let peak = peak_rss(stop.clone());
     let started = Instant::now();
+    let origin = bob.node.id();
     let asking = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_micros(2500));
         let mut xid = 0;
         loop {
             tick.tick().await;
             xid += 1;
-            if tx.send(&empty_digest(from, xid)).await.is_err() {
+            if tx.send(&ask_everything(from, origin, xid)).await.is_err() {
                 break;
             }
         }
@@ -262,7 +266,7 @@ async fn main() {
     let bytes = got.load(std::sync::atomic::Ordering::Relaxed);
     report(
         &format!(
-            "400 empty digests/s ({:.1} MB/s answered)",
+            "400 ask-everything digests/s ({:.1} MB/s answered)",
             bytes as f64 / secs / 1e6
         ),
         lat,

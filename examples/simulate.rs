@@ -9,7 +9,8 @@
 //!
 //! Flags: `--nodes N`, `--scenario one-sender|every-node|random-sender|cold-join`,
 //! `--fanout K`, `--strategy random|round_robin|...`, `--seed S`, `--loss P`,
-//! `--max-events N`, `--max-bytes B`, `--json` (one JSON object per scenario).
+//! `--max-events N`, `--max-bytes B`, `--eager-only` (lazy push off, as in the node),
+//! `--json` (one JSON object per scenario).
 
 use gossip::PeerSelectionStrategy;
 use gossip::sim::SimConfig;
@@ -139,6 +140,9 @@ fn main() -> Result<(), String> {
         c.net.loss = loss;
         c.limits.max_events = parsed(&args, "--max-events", c.limits.max_events)?;
         c.limits.max_bytes = parsed(&args, "--max-bytes", c.limits.max_bytes)?;
+        if args.iter().any(|a| a == "--eager-only") {
+            c.lazy_push = false;
+        }
         if p.big_messages {
             c.limits.max_events = 500;
             c.limits.max_bytes = 4 * 1024 * 1024;

@@ -1,7 +1,7 @@
 //! A member that authenticates properly (Noise, then a signed `Hello`) and then attacks a
 //! live node on 127.0.0.1: spoofed Hellos, idle members filling the slots, slow readers,
-//! repeated empty digests, control and bidi characters in every text field, a `Bye` with
-//! escape sequences. After each attack two honest nodes still exchange.
+//! repeated digests asking for everything, control and bidi characters in every text
+//! field, a `Bye` with escape sequences. After each attack two honest nodes still exchange.
 //!
 //! The tests run one at a time (they measure this process's memory and capture its log).
 //! Figures (RSS, honest latency during attacks) are in `examples/hostile_bench.rs`.
@@ -26,7 +26,7 @@ use gossip::store::{EventStore, MemoryEventStore};
 use gossip::text::find_unsafe;
 use gossip::transport::codec::Frame;
 use gossip::transport::{TcpConfig, TcpTransport, Transport};
-use gossip::{Event, Message, NodeId, VectorClock};
+use gossip::{Event, Message, NodeId};
 use hostile_common::{Claim, Member, dial_from, rss_bytes};
 use tcp_common::{ROOM, TcpNode, eventually, fast_config, tcp_config};
 use tokio::time::Instant;
@@ -273,12 +273,13 @@ async fn history(s: &Scene, n: usize, size: usize) {
     .await;
 }
 
-fn empty_digest(from: NodeId, xid: u64) -> Frame {
+/// A digest that asks for every event of `origin` (it claims to hold none).
+fn ask_everything(from: NodeId, origin: NodeId, xid: u64) -> Frame {
     Frame::Request {
         xid,
         message: Message::Digest {
             from,
-            clock: VectorClock::new(),
+            entries: vec![(origin, 0)],
         },
     }
 }
@@ -299,6 +300,7 @@ async fn slow_readers_are_cut_and_memory_returns() {
             .unwrap();
         members.push((key.node_id(), m));
     }
+    let origin = s.bob.id();
     let mut readers = Vec::new();
     for (from, m) in members {
         // Ask for everything, many times, and never read.
@@ -307,7 +309,7 @@ async fn slow_readers_are_cut_and_memory_returns() {
             from,
             tokio::spawn(async move {
                 for xid in 1..=64 {
-                    if tx.send(&empty_digest(from, xid)).await.is_err() {
+                    if tx.send(&ask_everything(from, origin, xid)).await.is_err() {
                         break;
                     }
                 }
@@ -371,12 +373,13 @@ async fn asking_for_everything_is_answered_within_the_response_budget() {
     let reading = tokio::spawn(async move { rx.drain(&counted).await });
     let started = Instant::now();
     let from = key.node_id();
+    let origin = s.bob.id();
     let asking = tokio::spawn(async move {
         // 400 digests a second for 3 s.
         let mut tick = tokio::time::interval(Duration::from_micros(2500));
         for xid in 1..=1200 {
             tick.tick().await;
-            if tx.send(&empty_digest(from, xid)).await.is_err() {
+            if tx.send(&ask_everything(from, origin, xid)).await.is_err() {
                 break;
             }
         }

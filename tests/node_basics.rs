@@ -59,16 +59,16 @@ async fn own_events_get_seqs_1_then_2_and_a_growing_hlc() {
 async fn empty_and_oversized_payloads_are_refused_at_creation() {
     let net = MemoryNetwork::new(1);
     let mut config = fast_config(NodeId::random());
-    config.max_message_size_bytes = 4096;
+    config.max_message_size_bytes = 16 * 1024;
     let (node, store) = solo(&net, config);
     node.start().await.unwrap();
     assert!(matches!(
         node.create_event(Bytes::new()).await,
         Err(GossipError::EmptyPayload)
     ));
-    let err = node.create_event(vec![0u8; 4096]).await.unwrap_err();
+    let err = node.create_event(vec![0u8; 16 * 1024]).await.unwrap_err();
     assert!(
-        matches!(err, GossipError::EventTooLarge { limit: 2048, .. }),
+        matches!(err, GossipError::EventTooLarge { limit: 8192, .. }),
         "{err}"
     );
     // The refused event consumed no seq.

@@ -397,19 +397,35 @@ async fn a_digest_response_with_conflicting_events_is_counted_and_resolved_by_th
             h.listen_port = addr.port();
         }
         send(&mut s, &h).await;
-        // Answer every digest with the forgeries until the victim hangs up.
-        while let Some(frame) = recv(&mut s).await {
-            if let Frame::Request { xid, .. } = frame {
-                let response = Frame::Response {
-                    xid,
-                    message: Message::DigestResponse {
-                        from: fake,
-                        events: answer.clone(),
-                        clock: VectorClock::new(),
-                    },
-                };
-                send(&mut s, &response).await;
+        // Claim to be one ahead on every forged origin, so the victim asks about them;
+        // answer every digest with the forgeries, until the victim hangs up.
+        let mut claims: Vec<(NodeId, u64)> = Vec::new();
+        for e in &answer {
+            match claims.iter_mut().find(|c| c.0 == e.origin) {
+                Some(c) => c.1 = c.1.max(e.seq + 1),
+                None => claims.push((e.origin, e.seq + 1)),
             }
+        }
+        claims.sort();
+        while let Some(frame) = recv(&mut s).await {
+            let Frame::Request { xid, message } = frame else {
+                continue;
+            };
+            let message = match message {
+                Message::Reconcile { .. } => Message::Reconcile {
+                    from: fake,
+                    ranges: vec![gossip::protocol::reconcile::Range {
+                        upper: None,
+                        body: gossip::protocol::reconcile::Body::Entries(claims.clone()),
+                    }],
+                },
+                _ => Message::DigestResponse {
+                    from: fake,
+                    events: answer.clone(),
+                    clock: VectorClock::new(),
+                },
+            };
+            send(&mut s, &Frame::Response { xid, message }).await;
         }
     });
     let conflicts = scene.victim.node.stats().conflicts;

@@ -167,7 +167,7 @@ async fn failing_dials_back_off_and_requests_inside_the_window_fail_fast() {
             &ghost,
             gossip::Message::Digest {
                 from: a.id(),
-                clock: Default::default(),
+                entries: Vec::new(),
             },
             Duration::from_secs(5),
         )
@@ -391,7 +391,7 @@ async fn a_request_that_times_out_drops_its_connection_and_the_next_one_redials(
     let via = Peer::new(b.id(), proxy.addr.to_string());
     let digest = || gossip::Message::Digest {
         from: a.id(),
-        clock: gossip::VectorClock::new(),
+        entries: Vec::new(),
     };
     let patient = Duration::from_secs(10);
     a.transport.request(&via, digest(), patient).await.unwrap();

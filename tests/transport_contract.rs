@@ -159,7 +159,7 @@ async fn requests_are_answered_with_the_sender_known(kind: &Kind) {
     let mut b = end(kind).await;
     let digest = Message::Digest {
         from: a.id,
-        clock: VectorClock::new(),
+        entries: Vec::new(),
     };
     let (t, peer, d) = (a.t.clone(), b.peer(), digest.clone());
     let ask = tokio::spawn(async move { t.request(&peer, d, Duration::from_secs(10)).await });
@@ -221,7 +221,7 @@ async fn concurrent_requests_both_ways_all_succeed(kind: &Kind) {
         set.spawn(async move {
             let d = Message::Digest {
                 from: ia,
-                clock: VectorClock::new(),
+                entries: Vec::new(),
             };
             ta.request(&pb, d, Duration::from_secs(10))
                 .await
@@ -230,7 +230,7 @@ async fn concurrent_requests_both_ways_all_succeed(kind: &Kind) {
         set.spawn(async move {
             let d = Message::Digest {
                 from: ib,
-                clock: VectorClock::new(),
+                entries: Vec::new(),
             };
             tb.request(&pa, d, Duration::from_secs(10))
                 .await
@@ -261,7 +261,7 @@ async fn an_unanswered_request_times_out_at_its_deadline(kind: &Kind) {
         tokio::spawn(async move {
             let d = Message::Digest {
                 from: me,
-                clock: VectorClock::new(),
+                entries: Vec::new(),
             };
             t.request(&peer, d, Duration::from_secs(10)).await
         })
@@ -269,14 +269,14 @@ async fn an_unanswered_request_times_out_at_its_deadline(kind: &Kind) {
     let (_, _, reply) = b.next_message().await;
     reply.expect("a reply").send(Message::Digest {
         from: b.id,
-        clock: VectorClock::new(),
+        entries: Vec::new(),
     });
     warm.await.unwrap().unwrap();
     let started = Instant::now();
     let ask = tokio::spawn(async move {
         let d = Message::Digest {
             from: me,
-            clock: VectorClock::new(),
+            entries: Vec::new(),
         };
         t.request(&peer, d, Duration::from_millis(300)).await
     });
@@ -299,7 +299,7 @@ async fn unreachable_and_stopped_peers_fail_and_restart_works(kind: &Kind) {
     let b = end(kind).await;
     let digest = Message::Digest {
         from: a.id,
-        clock: VectorClock::new(),
+        entries: Vec::new(),
     };
     let dead = Peer::new(NodeId::random(), kind.dead.as_str());
     let r =

@@ -125,7 +125,7 @@ impl Metrics {
 
     fn node_counters(&self, reg: &mut Registry) {
         let s = self.node.stats();
-        let counters: [(&str, &str, u64); 16] = [
+        let counters: [(&str, &str, u64); 17] = [
             (
                 "events_created",
                 "Events created by this node",
@@ -165,6 +165,11 @@ impl Metrics {
                 "inbound_rejected",
                 "Inbound input refused by the transport",
                 s.rejected_inbound,
+            ),
+            (
+                "requests_refused",
+                "Reconcile rounds and digests refused for breaking the rules",
+                s.refused_requests,
             ),
             (
                 "events_equivocation",

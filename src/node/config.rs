@@ -11,8 +11,10 @@ use crate::protocol::{NodeId, PeerSelectionStrategy};
 /// Largest fanout accepted: beyond this a round is a broadcast, not gossip.
 pub const MAX_FANOUT: usize = 50;
 
-/// Smallest message size accepted: room for an envelope and a small event.
-pub const MIN_MESSAGE_SIZE: usize = 1024;
+/// Smallest message size accepted: room for a reconciliation round's largest answer to one
+/// range ([`crate::protocol::reconcile::MIN_BUDGET`]) with its envelope, so every round
+/// fits a frame and progresses.
+pub const MIN_MESSAGE_SIZE: usize = 16 * 1024;
 
 /// How a node gossips. Every field is used; see each for what it controls.
 #[derive(Debug, Clone, PartialEq)]

@@ -30,7 +30,7 @@ pub enum ConfigError {
     #[error("fanout {0} is over the maximum of 50")]
     FanoutTooLarge(usize),
     /// Message size under [`super::config::MIN_MESSAGE_SIZE`].
-    #[error("max_message_size_bytes {0} is under the minimum of 1024")]
+    #[error("max_message_size_bytes {0} is under the minimum of 16384")]
     MessageTooSmall(usize),
 }
 

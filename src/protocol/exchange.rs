@@ -9,7 +9,7 @@
 use super::clock::VectorClock;
 use super::codec::encoded_len;
 use super::event::{Event, NodeId};
-use super::message::Message;
+use super::message::{MAX_DIGEST, Message};
 use super::runs;
 
 /// Bytes reserved in every message for what a transport wraps around it (frame tag,
@@ -33,12 +33,72 @@ impl Limits {
     }
 }
 
-/// Phase 1: the digest of our clock.
-pub fn digest(from: NodeId, clock: &VectorClock) -> Message {
+/// Phase 1: our entries for `origins` (in increasing id order, at most [`MAX_DIGEST`]).
+pub fn digest(from: NodeId, clock: &VectorClock, origins: &[NodeId]) -> Message {
     Message::Digest {
         from,
-        clock: clock.clone(),
+        entries: origins.iter().map(|o| (*o, clock.get(o))).collect(),
     }
+}
+
+/// How many origins one digest of ours asks about under `limits`: [`MAX_DIGEST`], or
+/// fewer when a quarter of a message could not hold them (each entry is at most
+/// [`DIGEST_ENTRY_MAX`] bytes), so the response's clock leaves room for events.
+pub fn digest_page(limits: Limits) -> usize {
+    (limits.max_bytes / 4 / DIGEST_ENTRY_MAX).clamp(1, MAX_DIGEST)
+}
+
+/// The largest encoding of one digest entry: a 16-byte id with its length, a u64 varint.
+pub const DIGEST_ENTRY_MAX: usize = 17 + 9;
+
+/// A peer's digest that breaks the rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DigestError {
+    /// More than [`MAX_DIGEST`] entries.
+    #[error("digest of {0} entries, over the limit of {MAX_DIGEST}")]
+    TooLong(usize),
+    /// Entries not in strictly increasing id order.
+    #[error("digest entries out of order")]
+    Order,
+}
+
+/// Checks a peer's digest entries.
+pub fn check_digest(entries: &[(NodeId, u64)]) -> Result<(), DigestError> {
+    if entries.len() > MAX_DIGEST {
+        return Err(DigestError::TooLong(entries.len()));
+    }
+    if entries.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(DigestError::Order);
+    }
+    Ok(())
+}
+
+/// Our entries for the origins a digest asks about: the clock a response carries.
+pub fn entries_for(ours: &VectorClock, entries: &[(NodeId, u64)]) -> VectorClock {
+    entries.iter().map(|(o, _)| (*o, ours.get(o))).collect()
+}
+
+/// For each origin of `among` where `ours` is ahead of `theirs`, what `theirs` lacks,
+/// rotated like [`wants`].
+pub fn wants_among(
+    ours: &VectorClock,
+    theirs: &VectorClock,
+    among: &[NodeId],
+    rotation: usize,
+) -> Vec<Want> {
+    let mut out: Vec<Want> = among
+        .iter()
+        .filter(|o| ours.get(o) > theirs.get(o))
+        .map(|o| Want {
+            origin: *o,
+            after: theirs.get(o),
+        })
+        .collect();
+    if !out.is_empty() {
+        let k = rotation % out.len();
+        out.rotate_left(k);
+    }
+    out
 }
 
 /// Events the other side lacks from one origin: every event with `seq > after`.

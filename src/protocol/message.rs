@@ -1,4 +1,4 @@
-//! The messages of the 3-phase exchange.
+//! The messages of the exchange: reconciliation rounds, then digest, response and push.
 
 use serde::{Deserialize, Serialize};
 
@@ -6,32 +6,38 @@ use super::blob::{BlobAnswer, BlobId, BlobPart};
 use super::clock::VectorClock;
 use super::ephemeral::Ephemeral;
 use super::event::{Event, NodeId};
+use super::reconcile::Range;
 
 /// One protocol message. Transports carry these; the exchange logic produces them.
 ///
 /// An exchange started by A with B:
-/// 1. A -> B [`Message::Digest`]: A's clock.
-/// 2. B -> A [`Message::DigestResponse`]: the events B holds beyond A's clock, and B's clock.
-/// 3. A -> B [`Message::Push`]: the events A holds beyond B's clock.
+/// 0. A -> B [`Message::Reconcile`] and back, in rounds, until A knows the origins on which
+///    their clocks differ (agreeing clocks: one fingerprint each way, see
+///    [`super::reconcile`]);
+/// 1. A -> B [`Message::Digest`]: A's entries for (a page of) those origins;
+/// 2. B -> A [`Message::DigestResponse`]: the events B holds beyond them, and B's entries
+///    for the same origins;
+/// 3. A -> B [`Message::Push`]: the events A holds beyond B's entries.
 ///
 /// A `Push` also carries new events eagerly, outside any exchange.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
-    /// Phase 1: "this is what I hold".
+    /// Phase 1: "of these origins, this is what I hold".
     Digest {
         /// The sender.
         from: NodeId,
-        /// The sender's vector clock.
-        clock: VectorClock,
+        /// The sender's entry (0: none) for each origin it asks about, in strictly
+        /// increasing id order, at most [`MAX_DIGEST`]. Only these origins are answered.
+        entries: Vec<(NodeId, u64)>,
     },
     /// Phase 2: "here is what you lack, and this is what I hold".
     DigestResponse {
         /// The sender.
         from: NodeId,
-        /// Events beyond the digest's clock, per origin in seq order, possibly cut.
+        /// Events beyond the digest's entries, per origin in seq order, possibly cut.
         #[serde(with = "super::runs")]
         events: Vec<Event>,
-        /// The sender's vector clock.
+        /// The sender's entries for the origins the digest asked about (absent: 0).
         clock: VectorClock,
     },
     /// Phase 3, or an eager push: events the receiver lacks.
@@ -122,7 +128,20 @@ pub enum Message {
         /// The note.
         ephemeral: Ephemeral,
     },
+    /// One round of range-based set reconciliation of the two clocks (request and
+    /// response alike; see [`super::reconcile`]). An empty list in a response: agreed.
+    Reconcile {
+        /// The sender.
+        from: NodeId,
+        /// Consecutive ranges of origins, each with what the sender says about it.
+        ranges: Vec<Range>,
+    },
 }
+
+/// The most origins one [`Message::Digest`] may ask about: 4,096 entries are at most
+/// 106,496 bytes, and the response's clock as many, so both fit any frame limit of 256 KiB
+/// or more beside the events. A longer digest is refused.
+pub const MAX_DIGEST: usize = 4096;
 
 /// The seqs `first..=last` of one origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,7 +191,7 @@ impl Message {
             | Message::Peers { from, .. }
             | Message::BlobGet { from, .. }
             | Message::BlobData { from, .. } => *from,
-            Message::Ephemeral { from, .. } => *from,
+            Message::Ephemeral { from, .. } | Message::Reconcile { from, .. } => *from,
         }
     }
 
@@ -193,6 +212,7 @@ impl Message {
             Message::BlobGet { .. } => "BlobGet",
             Message::BlobData { .. } => "BlobData",
             Message::Ephemeral { .. } => "Ephemeral",
+            Message::Reconcile { .. } => "Reconcile",
         }
     }
 
@@ -210,7 +230,7 @@ impl Message {
             | Message::Peers { .. }
             | Message::BlobGet { .. }
             | Message::BlobData { .. } => &[],
-            Message::Ephemeral { .. } => &[],
+            Message::Ephemeral { .. } | Message::Reconcile { .. } => &[],
             Message::DigestResponse { events, .. } | Message::Push { events, .. } => events,
         }
     }

@@ -228,7 +228,52 @@ mod tests {
         let clock: VectorClock = [(a, 3), (b, 300)].into_iter().collect();
         Frame::Request {
             xid: 7,
-            message: Message::Digest { from: a, clock },
+            message: Message::Digest {
+                from: a,
+                entries: clock.iter().collect(),
+            },
+        }
+    }
+
+    /// A opens exchange 8 with one fingerprint of the clock {A: 3, B: 300}.
+    fn example_reconcile() -> Frame {
+        let a = NodeId(Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff));
+        let b = NodeId(Uuid::from_u128(0xffee_ddcc_bbaa_9988_7766_5544_3322_1100));
+        let clock: VectorClock = [(a, 3), (b, 300)].into_iter().collect();
+        Frame::Request {
+            xid: 8,
+            message: Message::Reconcile {
+                from: a,
+                ranges: crate::protocol::reconcile::initiate(&clock),
+            },
+        }
+    }
+
+    /// B, holding the same clock, answers: agreed.
+    fn example_reconciled() -> Frame {
+        let b = NodeId(Uuid::from_u128(0xffee_ddcc_bbaa_9988_7766_5544_3322_1100));
+        Frame::Response {
+            xid: 8,
+            message: Message::Reconcile {
+                from: b,
+                ranges: Vec::new(),
+            },
+        }
+    }
+
+    /// B, holding {A: 3, B: 301}, answers with its entries (a range this small is listed).
+    fn example_entries() -> Frame {
+        let a = NodeId(Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff));
+        let b = NodeId(Uuid::from_u128(0xffee_ddcc_bbaa_9988_7766_5544_3322_1100));
+        Frame::Response {
+            xid: 8,
+            message: Message::Reconcile {
+                from: b,
+                ranges: vec![crate::protocol::reconcile::Range {
+                    upper: None,
+                    body: crate::protocol::reconcile::Body::Entries(vec![(a, 3), (b, 301)]),
+                }],
+            },
         }
     }
 
@@ -355,6 +400,22 @@ ab ab ab ab ab ab ab ab 01 02 02 68 69";
 66 77 88 99 aa bb cc dd ee ff 03 10 ff ee dd cc
 bb aa 99 88 77 66 55 44 33 22 11 00 fb 2c 01";
 
+    const RECONCILE_HEX: &str = "\
+00 00 00 21 01 08 0e 10 00 11 22 33 44 55 66 77
+88 99 aa bb cc dd ee ff 01 00 01 02 fd ae 05 95
+16 b6 66 a3 97";
+
+    const RECONCILED_HEX: &str = "\
+00 00 00 15 02 08 0e 10 ff ee dd cc bb aa 99 88
+77 66 55 44 33 22 11 00 00";
+
+    const ENTRIES_HEX: &str = "\
+00 00 00 3e 02 08 0e 10 ff ee dd cc bb aa 99 88
+77 66 55 44 33 22 11 00 01 00 02 02 10 00 11 22
+33 44 55 66 77 88 99 aa bb cc dd ee ff 03 10 ff
+ee dd cc bb aa 99 88 77 66 55 44 33 22 11 00 fb
+2d 01";
+
     const PUSH_HEX: &str = "\
 00 00 00 75 03 02 10 00 11 22 33 44 55 66 77 88
 99 aa bb cc dd ee ff 01 10 00 11 22 33 44 55 66
@@ -376,6 +437,9 @@ cf 8b 01 00 00 02 79 6f 00";
             (example_blob_get(), BLOB_GET_HEX),
             (example_blob_data(), BLOB_DATA_HEX),
             (example_ephemeral(), EPHEMERAL_HEX),
+            (example_reconcile(), RECONCILE_HEX),
+            (example_reconciled(), RECONCILED_HEX),
+            (example_entries(), ENTRIES_HEX),
         ] {
             let bytes = wire(&frame);
             assert_eq!(hex(&bytes), expected, "{}", frame.kind());
@@ -392,6 +456,9 @@ cf 8b 01 00 00 02 79 6f 00";
             ("BlobGet", BLOB_GET_HEX),
             ("BlobData", BLOB_DATA_HEX),
             ("Ephemeral", EPHEMERAL_HEX),
+            ("Reconcile", RECONCILE_HEX),
+            ("Reconcile (agreed)", RECONCILED_HEX),
+            ("Reconcile (entries)", ENTRIES_HEX),
         ] {
             assert!(
                 PROTOCOL_MD.contains(expected),
@@ -514,7 +581,7 @@ cf 8b 01 00 00 02 79 6f 00";
             xid: u64::MAX,
             message: Message::Digest {
                 from: NodeId::from_u128(1),
-                clock: VectorClock::new(),
+                entries: Vec::new(),
             },
         };
         let body = encode_frame(&big, 1 << 20).unwrap();

@@ -388,7 +388,6 @@ async fn on_send(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::VectorClock;
 
     async fn started() -> (HttpTransport, mpsc::Receiver<Inbound>) {
         let t = HttpTransport::bind(HttpConfig::new(
@@ -430,7 +429,7 @@ mod tests {
             from: Peer::new(NodeId::random(), "127.0.0.1:1"),
             message: Message::Digest {
                 from: NodeId::random(),
-                clock: VectorClock::new(),
+                entries: Vec::new(),
             },
         };
         let body = codec::encode(&spoof).unwrap();

@@ -1,14 +1,22 @@
-//! The exchange: digest (phase 1), response (phase 2), push (phase 3), and the rule that
-//! decides whether another pass follows.
+//! The exchange: reconciliation rounds (see [`super::reconcile`]), then digest (phase 1),
+//! response (phase 2), push (phase 3), and the rule that decides whether another pass
+//! follows.
 //!
-//! An outbound exchange runs passes while either side still lacks events the other holds
-//! and the last pass made progress, so a cold node catches up at the speed of round trips
-//! rather than one batch per gossip interval. Each pass:
-//! 1. send our digest (what we hold contiguously) as a request;
+//! An outbound exchange first learns the origins on which the two clocks differ, by rounds
+//! of range-based set reconciliation (two agreeing nodes: one fingerprint each way). Those
+//! origins are then served a page of [`exchange::digest_page`] at a time, in passes that
+//! run while either side still lacks events of the page the other holds and the last pass
+//! made progress, so a cold node catches up at the speed of round trips rather than one
+//! batch per gossip interval. Each pass:
+//! 1. send our digest (our entries for the page's origins) as a request;
 //! 2. the response brings events we lack (ingested like any received events) and the
-//!    peer's clock;
-//! 3. fetch what the peer lacks, judged against its clock and what this exchange already
-//!    pushed to it, and push it, cut to the limits.
+//!    peer's entries for the same origins;
+//! 3. fetch what the peer lacks of the page, judged against its entries and what this
+//!    exchange already pushed to it, and push it, cut to the limits.
+//!
+//! When the pages are done and the reconciliation had been cut (its round bound, or too
+//! many differences to hold), it starts again from one fingerprint, as long as the last
+//! cycle moved events: no message, whatever the sizes, ever exceeds the frame limit.
 
 use crate::protocol::clock::VectorClock;
 use crate::protocol::event::{Event, NodeId};
@@ -22,9 +30,11 @@ use super::{Engine, MAX_PASSES};
 
 /// Where one outbound exchange stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// Reading the store's clock before the first digest.
+pub(super) enum Stage {
+    /// Reading the store's clock before the first reconciliation round.
     Clock,
+    /// Awaiting the answer to a reconciliation round.
+    Reconcile,
     /// Awaiting the response to our digest.
     Response,
     /// Awaiting the verdicts on the events the response brought.
@@ -36,29 +46,34 @@ enum Stage {
 /// One outbound exchange.
 #[derive(Debug)]
 pub struct Outbound {
-    peer: Peer,
+    pub(super) peer: Peer,
     group: Option<u64>,
     /// Holds the peer's in-flight mark (rounds skip a peer already in an exchange).
     marked: bool,
     started: u64,
-    asked: u64,
+    pub(super) asked: u64,
+    /// Digest passes sent.
     pass: u32,
-    stage: Stage,
-    /// The peer's clock as its last response gave it.
+    pub(super) stage: Stage,
+    /// The reconciliation: rounds, what it found, whether it finished.
+    pub(super) rec: super::reconcile::Progress,
+    /// The origins the current digest passes serve.
+    page: Vec<NodeId>,
+    /// The peer's entries for the page's origins, as its last response gave them.
     theirs: VectorClock,
     /// What this exchange pushed to the peer, contiguously per origin.
     pushed: VectorClock,
     pass_received: usize,
     sent: usize,
     received: usize,
-    bytes: usize,
-    rtt: Option<u64>,
+    pub(super) bytes: usize,
+    pub(super) rtt: Option<u64>,
 }
 
 /// What a store read is for.
 #[derive(Debug)]
 pub enum FetchFor {
-    /// The clock before an exchange's first digest.
+    /// The clock before an exchange's first reconciliation round.
     Clock(ExchangeId),
     /// Phase 3 of an exchange.
     Push(ExchangeId),
@@ -70,8 +85,8 @@ pub enum FetchFor {
         peer: NodeId,
         /// When its digest came.
         started: u64,
-        /// Its clock.
-        theirs: VectorClock,
+        /// Its entries.
+        theirs: Vec<(NodeId, u64)>,
     },
     /// Phase 2 for a peer's digest.
     Answer {
@@ -81,6 +96,19 @@ pub enum FetchFor {
         peer: NodeId,
         /// When its digest came.
         started: u64,
+        /// Our entries for the origins it asked about.
+        ours: VectorClock,
+    },
+    /// The clock before answering a peer's reconciliation round.
+    AnswerReconcile {
+        /// The request to answer.
+        request: RequestId,
+        /// The peer.
+        peer: NodeId,
+        /// When the round came.
+        started: u64,
+        /// Its ranges.
+        ranges: Vec<crate::protocol::reconcile::Range>,
     },
 }
 
@@ -99,6 +127,8 @@ impl Engine {
                 asked: self.now,
                 pass: 0,
                 stage: Stage::Clock,
+                rec: super::reconcile::Progress::default(),
+                page: Vec::new(),
                 theirs: VectorClock::new(),
                 pushed: VectorClock::new(),
                 pass_received: 0,
@@ -146,7 +176,7 @@ impl Engine {
         self.held.merge(&clock);
         match self.fetches.remove(&fetch) {
             None => {}
-            Some(FetchFor::Clock(id)) => self.send_digest(id),
+            Some(FetchFor::Clock(id)) => self.reconcile_round(id, None),
             Some(FetchFor::Push(id)) => self.push_phase(id, events),
             Some(FetchFor::AnswerClock {
                 request,
@@ -158,7 +188,14 @@ impl Engine {
                 request,
                 peer,
                 started,
-            }) => self.respond(request, peer, started, events, None),
+                ours,
+            }) => self.respond(request, peer, started, ours, events, None),
+            Some(FetchFor::AnswerReconcile {
+                request,
+                peer,
+                started,
+                ranges,
+            }) => self.respond_reconcile(request, peer, started, &ranges),
         }
     }
 
@@ -173,20 +210,52 @@ impl Engine {
                     request,
                     peer,
                     started,
+                    ..
                 }
                 | FetchFor::AnswerClock {
                     request,
                     peer,
                     started,
                     ..
+                }
+                | FetchFor::AnswerReconcile {
+                    request,
+                    peer,
+                    started,
+                    ..
                 },
-            ) => self.respond(request, peer, started, Vec::new(), Some(error)),
+            ) => self.respond(
+                request,
+                peer,
+                started,
+                VectorClock::new(),
+                Vec::new(),
+                Some(error),
+            ),
         }
     }
 
-    /// Phase 1 of the next pass.
+    /// The reconciliation is over (or cut): serve what it found, a page at a time.
+    pub(super) fn next_page(&mut self, id: ExchangeId) {
+        let page_len = exchange::digest_page(self.config.limits);
+        let Some(ex) = self.exchanges.get_mut(&id) else {
+            return;
+        };
+        ex.page = ex.rec.take_page(page_len);
+        ex.theirs = VectorClock::new();
+        if ex.page.is_empty() {
+            self.finish_exchange(id);
+        } else {
+            self.send_digest(id);
+        }
+    }
+
+    /// Phase 1 of the next pass: our entries for the page's origins.
     fn send_digest(&mut self, id: ExchangeId) {
-        let message = exchange::digest(self.id(), self.held.clock());
+        let Some(ex) = self.exchanges.get(&id) else {
+            return;
+        };
+        let message = exchange::digest(self.id(), self.held.clock(), &ex.page);
         let len = message.encoded_len();
         let timeout = self.config.gossip_timeout;
         let now = self.now;
@@ -213,7 +282,7 @@ impl Engine {
         let Some(ex) = self.exchanges.get_mut(&id) else {
             return; // a late response of an exchange that already ended
         };
-        if ex.stage != Stage::Response {
+        if ex.stage != Stage::Response && ex.stage != Stage::Reconcile {
             return;
         }
         self.stats.bytes_received += wire_bytes as u64;
@@ -227,23 +296,40 @@ impl Engine {
         let Some(ex) = self.exchanges.get_mut(&id) else {
             return;
         };
-        match message {
-            Message::DigestResponse {
-                from,
-                events,
-                clock,
-            } if from == peer => {
-                let own_entry = clock.get(&self.config.node_id);
-                ex.theirs = clock;
+        let stage = ex.stage;
+        match (message, stage) {
+            (
+                Message::DigestResponse {
+                    from,
+                    events,
+                    clock,
+                },
+                Stage::Response,
+            ) if from == peer => {
+                let me = self.config.node_id;
+                let asked_me = ex.page.binary_search(&me).is_ok();
+                // Only the page's origins count: anything else in the clock is ignored.
+                ex.theirs = ex.page.iter().map(|o| (*o, clock.get(o))).collect();
                 ex.stage = Stage::Save;
-                self.peer_reported(peer, own_entry);
+                if asked_me {
+                    self.peer_reported(peer, clock.get(&me));
+                }
                 self.ingest(events, peer, false, Some(id));
             }
-            Message::DigestResponse { from, .. } => {
-                self.fail_exchange(id, format!("response from {from}, expected {peer}"))
+            (Message::Reconcile { from, ranges }, Stage::Reconcile) if from == peer => {
+                self.reconcile_round(id, Some(ranges))
             }
-            other => {
-                self.fail_exchange(id, format!("expected DigestResponse, got {}", other.kind()))
+            (other, _) if other.from() != peer => self.fail_exchange(
+                id,
+                format!("{} from {}, expected {peer}", other.kind(), other.from()),
+            ),
+            (other, stage) => {
+                let expected = if stage == Stage::Reconcile {
+                    "Reconcile"
+                } else {
+                    "DigestResponse"
+                };
+                self.fail_exchange(id, format!("expected {expected}, got {}", other.kind()))
             }
         }
     }
@@ -258,7 +344,7 @@ impl Engine {
         ex.received += received;
         ex.pass_received = received;
         let theirs = ex.theirs.merged(&ex.pushed);
-        let wants = exchange::wants(self.held.clock(), &theirs, rotation);
+        let wants = exchange::wants_among(self.held.clock(), &theirs, &ex.page, rotation);
         if wants.is_empty() {
             self.end_pass(id, 0, false);
             return;
@@ -310,10 +396,23 @@ impl Engine {
             return;
         };
         ex.sent += sent;
-        let they_have_more = !exchange::wants(&ex.theirs, self.held.clock(), 0).is_empty();
+        if ex.pass_received > 0 || sent > 0 {
+            ex.rec.moved = true;
+        }
+        let they_have_more =
+            !exchange::wants_among(&ex.theirs, self.held.clock(), &ex.page, 0).is_empty();
         let more = (ex.pass_received > 0 && they_have_more) || (sent > 0 && cut);
-        if more && ex.pass < MAX_PASSES {
+        let requests = ex.pass + ex.rec.rounds;
+        if requests >= MAX_PASSES {
+            self.finish_exchange(id);
+        } else if more {
             self.send_digest(id);
+        } else if ex.rec.has_pending() {
+            self.next_page(id);
+        } else if ex.rec.again() {
+            // The reconciliation was cut and this cycle moved events: look again.
+            ex.rec.restart();
+            self.reconcile_round(id, None);
         } else {
             self.finish_exchange(id);
         }
@@ -408,8 +507,11 @@ impl Engine {
                 self.refuse_request(request);
                 self.on_peers(id, records);
             }
-            (Message::Digest { clock, .. }, Some(request)) => {
-                self.answer_digest(request, id, clock)
+            (Message::Digest { entries, .. }, Some(request)) => {
+                self.answer_digest(request, id, entries)
+            }
+            (Message::Reconcile { ranges, .. }, Some(request)) => {
+                self.answer_reconcile(request, id, ranges)
             }
             (Message::Push { events, .. }, request) => {
                 self.refuse_request(request);
@@ -446,21 +548,28 @@ impl Engine {
     }
 
     /// A request that is not a digest gets an empty response, so no reply is left hanging.
-    fn refuse_request(&mut self, request: Option<RequestId>) {
+    pub(super) fn refuse_request(&mut self, request: Option<RequestId>) {
         if let Some(request) = request {
             let message = Message::DigestResponse {
                 from: self.id(),
                 events: Vec::new(),
-                clock: self.held.clock().clone(),
+                clock: VectorClock::new(),
             };
             self.out.push(Output::Respond { request, message });
         }
     }
 
     /// Phase 2 for a peer: the store's clock first (it may hold events written beside
-    /// the engine), then what the peer lacks.
-    fn answer_digest(&mut self, request: RequestId, peer: NodeId, theirs: VectorClock) {
-        self.peer_reported(peer, theirs.get(&self.id()));
+    /// the engine), then what the peer lacks of the origins it asked about.
+    fn answer_digest(&mut self, request: RequestId, peer: NodeId, theirs: Vec<(NodeId, u64)>) {
+        if let Err(e) = exchange::check_digest(&theirs) {
+            self.refuse_round(request, peer, format!("digest refused: {e}"));
+            return;
+        }
+        let me = self.id();
+        if let Ok(i) = theirs.binary_search_by_key(&me, |(o, _)| *o) {
+            self.peer_reported(peer, theirs[i].1);
+        }
         let fetch = FetchId(self.next_id());
         self.fetches.insert(
             fetch,
@@ -483,12 +592,15 @@ impl Engine {
         request: RequestId,
         peer: NodeId,
         started: u64,
-        theirs: VectorClock,
+        theirs: Vec<(NodeId, u64)>,
     ) {
         let rotation = self.next_rotation();
-        let wants = exchange::wants(self.held.clock(), &theirs, rotation);
+        let ours = exchange::entries_for(self.held.clock(), &theirs);
+        let origins: Vec<NodeId> = theirs.iter().map(|(o, _)| *o).collect();
+        let theirs: VectorClock = theirs.into_iter().collect();
+        let wants = exchange::wants_among(&ours, &theirs, &origins, rotation);
         if wants.is_empty() {
-            self.respond(request, peer, started, Vec::new(), None);
+            self.respond(request, peer, started, ours, Vec::new(), None);
             return;
         }
         let fetch = FetchId(self.next_id());
@@ -498,6 +610,7 @@ impl Engine {
                 request,
                 peer,
                 started,
+                ours,
             },
         );
         self.out.push(Output::Fetch {
@@ -512,11 +625,11 @@ impl Engine {
         request: RequestId,
         peer: NodeId,
         started: u64,
+        ours: VectorClock,
         events: Vec<Event>,
         error: Option<String>,
     ) {
         let me = self.id();
-        let ours = self.held.clock().clone();
         let mut batch = Batch::for_response(me, &ours, self.config.limits);
         for e in events {
             if !batch.push(e) {

@@ -10,6 +10,7 @@
 //! node's.
 //!
 //! The rules, one file each:
+//! - [`reconcile`]: the set-reconciliation rounds that open an exchange;
 //! - [`exchange`]: digest, response, continuation passes and the final push;
 //! - [`relay`]: eager push of new events, once per event (infect and die);
 //! - [`plumtree`]: lazy push: eager along a spanning tree, `IHave`/`Graft`/`Prune`;
@@ -35,6 +36,7 @@ pub mod liveness;
 pub mod output;
 pub mod pex;
 pub mod plumtree;
+pub mod reconcile;
 pub mod relay;
 pub mod schedule;
 pub mod stats;

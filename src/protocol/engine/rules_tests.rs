@@ -128,7 +128,10 @@ impl Node {
         let id = NodeId::from_u128(from);
         self.run(Input::Received {
             from: Peer::new(id, format!("n{from}")),
-            message: Message::Digest { from: id, clock },
+            message: Message::Digest {
+                from: id,
+                entries: clock.iter().collect(),
+            },
             request: Some(RequestId(77)),
             wire_bytes: 100,
         });

@@ -48,6 +48,9 @@ pub struct GossipStats {
     pub grafts_sent: u64,
     /// Inbound input refused by the transport (bad frames, failed handshakes).
     pub rejected_inbound: u64,
+    /// Reconciliation rounds and digests refused for breaking the rules (too many ranges,
+    /// bounds out of order, oversized or misplaced lists, a digest too long), either way.
+    pub refused_requests: u64,
     /// Message bytes sent.
     pub bytes_sent: u64,
     /// Message bytes received.

@@ -154,8 +154,15 @@ fn sends(outs: &[Output]) -> Vec<(NodeId, &Message)> {
 }
 
 /// Runs one exchange from `a` to `b` to its end, delivering every message at once.
-/// Returns the result and the number of passes (digests sent).
+/// Returns the result and the number of requests (reconciliation rounds and digests).
 fn exchange(a: &mut Node, b: &mut Node) -> (ExchangeResult, usize) {
+    let (r, passes, _) = traced_exchange(a, b);
+    (r, passes)
+}
+
+/// [`exchange`], also returning its messages: `(a's id, response)`, `(b's id, request)`
+/// and `(peer, send)` for every send of `a`.
+fn traced_exchange(a: &mut Node, b: &mut Node) -> (ExchangeResult, usize, Vec<(NodeId, Message)>) {
     let b_peer = Peer::new(b.id(), "b");
     let a_peer = Peer::new(a.id(), "a");
     let mut pending = a.run(Input::GossipWith {
@@ -163,6 +170,7 @@ fn exchange(a: &mut Node, b: &mut Node) -> (ExchangeResult, usize) {
         peer: b_peer.id,
     });
     let mut passes = 0;
+    let mut trace = Vec::new();
     loop {
         let mut next = Vec::new();
         for out in pending {
@@ -171,6 +179,7 @@ fn exchange(a: &mut Node, b: &mut Node) -> (ExchangeResult, usize) {
                     exchange, message, ..
                 } => {
                     passes += 1;
+                    trace.push((b_peer.id, message.clone()));
                     let answer = b.run(Input::Received {
                         from: a_peer.clone(),
                         message,
@@ -179,6 +188,7 @@ fn exchange(a: &mut Node, b: &mut Node) -> (ExchangeResult, usize) {
                     });
                     for o in answer {
                         if let Output::Respond { message, .. } = o {
+                            trace.push((a_peer.id, message.clone()));
                             next.extend(a.run(Input::Response {
                                 exchange,
                                 message,
@@ -188,6 +198,7 @@ fn exchange(a: &mut Node, b: &mut Node) -> (ExchangeResult, usize) {
                     }
                 }
                 Output::Send { to, message } if to.id == b_peer.id => {
+                    trace.push((to.id, message.clone()));
                     b.run(Input::Received {
                         from: a_peer.clone(),
                         message,
@@ -195,10 +206,11 @@ fn exchange(a: &mut Node, b: &mut Node) -> (ExchangeResult, usize) {
                         wire_bytes: 0,
                     });
                 }
+                Output::Send { to, message } => trace.push((to.id, message)),
                 Output::Done {
                     done: Done::Exchange(r),
                     ..
-                } => return (r, passes),
+                } => return (r, passes, trace),
                 _ => {}
             }
         }
@@ -217,7 +229,7 @@ fn started(id: u128, peers: &[u128]) -> Node {
 }
 
 #[test]
-fn an_exchange_starts_with_a_store_read_then_a_digest() {
+fn an_exchange_starts_with_a_store_read_then_one_fingerprint() {
     let mut e = Engine::new(config(1), 1, None);
     e.handle(
         Input::Start {
@@ -250,11 +262,15 @@ fn an_exchange_starts_with_a_store_read_then_a_digest() {
     match &outs[..] {
         [
             Output::Request {
-                message: Message::Digest { clock: c, .. },
+                message: Message::Reconcile { ranges, .. },
                 ..
             },
         ] => {
-            assert_eq!(*c, clock, "the digest carries the store's clock")
+            assert_eq!(
+                *ranges,
+                crate::protocol::reconcile::initiate(&clock),
+                "one fingerprint of the store's clock"
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -325,34 +341,13 @@ fn an_exchange_response_is_never_relayed() {
     let mut a = started(1, &[2, 3, 4]);
     let mut b = started(2, &[1]);
     b.store.insert((NodeId::from_u128(9), 1), ev(9, 1));
-    let outs = a.run(Input::GossipWith {
-        ticket: 1,
-        peer: NodeId::from_u128(2),
-    });
-    let Some(Output::Request {
-        exchange, message, ..
-    }) = outs.first().cloned()
-    else {
-        panic!("{outs:?}")
-    };
-    let answer = b.run(Input::Received {
-        from: peer(1),
-        message,
-        request: Some(RequestId(1)),
-        wire_bytes: 0,
-    });
-    let Some(message) = answer.into_iter().find_map(|o| match o {
-        Output::Respond { message, .. } => Some(message),
-        _ => None,
-    }) else {
-        panic!("no response")
-    };
-    let outs = a.run(Input::Response {
-        exchange,
-        message,
-        wire_bytes: 0,
-    });
-    assert!(sends(&outs).is_empty(), "{outs:?}");
+    let (r, _, trace) = traced_exchange(&mut a, &mut b);
+    assert!(r.success, "{r:?}");
+    let others: Vec<_> = trace
+        .iter()
+        .filter(|(to, _)| *to != b.id() && *to != a.id())
+        .collect();
+    assert!(others.is_empty(), "{others:?}");
     assert!(a.store.contains_key(&(NodeId::from_u128(9), 1)));
 }
 
@@ -668,3 +663,4 @@ mod detector;
 mod ephemeral;
 mod lazy_push;
 mod pex;
+mod reconcile;
