@@ -15,6 +15,7 @@ use super::editor::Editor;
 use super::format::TimeFmt;
 use super::geometry;
 use super::keymap::KeyContext;
+use super::theme::Palette;
 use crate::app::model::stamp::Stamp;
 use crate::app::runtime::command::{self, Front, Request};
 use crate::app::runtime::view::{
@@ -63,8 +64,11 @@ pub struct TuiOptions {
     pub bell: bool,
     /// How times show.
     pub time: TimeFmt,
-    /// Draw without colours (`NO_COLOR`): glyphs and marks carry every state.
-    pub no_color: bool,
+    /// The colours: dark, light, or none (`NO_COLOR`: glyphs and marks carry every
+    /// state).
+    pub palette: Palette,
+    /// Write URLs in the chat as OSC 8 hyperlinks (see `hyperlink`).
+    pub links: bool,
     /// The last message read in the previous run.
     pub last_read: Option<Stamp>,
 }
@@ -74,7 +78,8 @@ impl Default for TuiOptions {
         TuiOptions {
             bell: true,
             time: TimeFmt::utc(),
-            no_color: false,
+            palette: Palette::Dark,
+            links: false,
             last_read: None,
         }
     }
@@ -179,7 +184,9 @@ pub struct TuiApp {
     /// Mouse capture is off so the terminal's own selection works.
     select_mode: bool,
     pub(crate) time: TimeFmt,
-    pub(crate) no_color: bool,
+    pub(crate) palette: Palette,
+    /// URLs in the chat are written as hyperlinks.
+    pub(crate) links: bool,
     /// Help rows scrolled past.
     pub(crate) help_scroll: usize,
     effects: Vec<Effect>,
@@ -220,7 +227,8 @@ impl TuiApp {
             notices: VecDeque::new(),
             select_mode: false,
             time: TimeFmt::utc(),
-            no_color: false,
+            palette: Palette::Dark,
+            links: false,
             help_scroll: 0,
             effects: Vec::new(),
             chat_scroll: 0,
@@ -242,7 +250,8 @@ impl TuiApp {
         self.attention.set_bell(options.bell);
         self.attention.resume(options.last_read);
         self.time = options.time;
-        self.no_color = options.no_color;
+        self.palette = options.palette;
+        self.links = options.links;
     }
 
     /// Folds the events stored before the screen opened. They go into the model only,

@@ -14,7 +14,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use super::app::{Focus, TuiApp, stamp_of};
 use super::attention::mentions;
 use super::format::{TimeFmt, day_label};
-use super::theme;
+use super::{hyperlink, theme};
 use crate::app::ChatLine;
 use crate::app::model::stamp::Stamp;
 
@@ -436,7 +436,36 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
     let start = app.chat_scroll.min(rows.len().saturating_sub(height));
     let end = (start + height).min(rows.len());
     let visible: Vec<Line<'static>> = rows.drain(start..end).rev().collect();
+    let links = if app.links {
+        links_on_rows(&visible)
+    } else {
+        Vec::new()
+    };
     frame.render_widget(Paragraph::new(visible), inner);
+    let buf = frame.buffer_mut();
+    for (row, col, url) in links {
+        let (Ok(row), Ok(col)) = (u16::try_from(row), u16::try_from(col)) else {
+            continue;
+        };
+        let x = inner.x.saturating_add(col);
+        if row < inner.height && x < inner.right() {
+            let width = str_width(&url);
+            hyperlink::link(buf, x, inner.y + row, inner.right(), &url, width);
+        }
+    }
+}
+
+/// Where the URLs of `rows` start: (row, column, URL). A URL is never wrapped, so each one
+/// lies whole on one row (it may run past its end; only the columns on screen are linked).
+fn links_on_rows(rows: &[Line<'_>]) -> Vec<(usize, usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in rows.iter().enumerate() {
+        let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+        for r in urls(&text) {
+            out.push((i, str_width(&text[..r.start]), text[r].to_string()));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
