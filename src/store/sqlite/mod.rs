@@ -464,6 +464,35 @@ impl EventStore for SqliteEventStore {
         Ok(self.state()?.stats())
     }
 
+    async fn seq_reservation(&self) -> Result<u64, StoreError> {
+        self.check_open()?;
+        self.read(|conn| {
+            conn.query_row("SELECT seq FROM reservation WHERE slot = 1", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+            .map(|v| v.map_or(0, |s| s.max(0) as u64))
+            .map_err(sql_err("reading the seq reservation"))
+        })
+        .await
+    }
+
+    async fn reserve_seqs(&self, up_to: u64) -> Result<(), StoreError> {
+        self.check_open()?;
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        writer
+            .send(Cmd::Reserve { up_to, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Err(StoreError::Closed);
