@@ -852,6 +852,11 @@ impl Session {
         self.emit(SessionEvent::Notice(text));
     }
 
+    /// Answers a screen's command with lines it shows in full (`/whois`).
+    pub fn answer(&self, lines: Vec<String>) {
+        self.emit(SessionEvent::Answer(lines));
+    }
+
     /// Tells the screen that something went wrong without stopping the session.
     pub fn warn(&self, text: String) {
         self.emit(SessionEvent::Warning(text));

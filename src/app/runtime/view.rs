@@ -239,6 +239,9 @@ pub enum SessionEvent {
     Status(StatusInfo),
     /// A join, leave or rename, for the chat to show (not stored).
     Presence(PresenceNote),
+    /// The answer to a command of the screen's that is too long for its one-line notice
+    /// (`/whois`): lines for the chat to show in full, not stored.
+    Answer(Vec<String>),
 }
 
 /// What a screen asks its session to do.
@@ -252,7 +255,8 @@ pub enum UiCommand {
     Unpeer(String),
     /// Drop offline peers from the peers panel (`/forget`).
     Forget,
-    /// Say what is known about a name (`/whois`); the answer comes as a notice.
+    /// Say what is known about a name (`/whois`); the answer comes as an
+    /// [`SessionEvent::Answer`].
     Whois(String),
     /// Leave: stop the node cleanly.
     Quit,

@@ -997,21 +997,25 @@ impl TuiApp {
                 );
             }
             SessionEvent::Status(status) => self.status = status,
-            SessionEvent::Presence(note) => {
-                // Shown in the chat after the newest message, never stored.
-                let after = self.model.chat().next_back().map(|l| stamp_of(&l));
-                if self.notices.len() == NOTICES_LEN {
-                    self.notices.pop_front();
-                }
-                self.notices.push_back(Notice {
-                    after,
-                    at: note.at,
-                    text: note.to_string(),
-                });
-                if self.chat_scroll > 0 {
-                    self.chat_scroll += 1;
+            SessionEvent::Presence(note) => self.add_notice(note.at, note.to_string()),
+            SessionEvent::Answer(lines) => {
+                for line in lines {
+                    self.add_notice(self.now, line);
                 }
             }
+        }
+    }
+
+    /// A line for the chat after the newest message (a join, a `/whois` answer), shown
+    /// but never stored; the oldest goes past [`NOTICES_LEN`].
+    fn add_notice(&mut self, at: SystemTime, text: String) {
+        let after = self.model.chat().next_back().map(|l| stamp_of(&l));
+        if self.notices.len() == NOTICES_LEN {
+            self.notices.pop_front();
+        }
+        self.notices.push_back(Notice { after, at, text });
+        if self.chat_scroll > 0 {
+            self.chat_scroll += 1;
         }
     }
 }

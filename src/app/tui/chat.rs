@@ -315,8 +315,7 @@ fn rows_up(
     let mut found = None;
     let notice_rows = |after: Option<Stamp>, rows: &mut Vec<Line<'static>>| {
         for n in app.notices.iter().rev().filter(|n| n.after == after) {
-            let time = st.time.hhmm_ms(ms_of(n.at));
-            rows.push(Line::styled(format!("{time}  · {}", n.text), theme::dim()));
+            rows.extend(notice_lines(n, st.time, width).into_iter().rev());
         }
     };
     let mut it = app.model.chat().rev().peekable();
@@ -347,6 +346,26 @@ fn rows_up(
     }
     notice_rows(None, &mut rows);
     (rows, found)
+}
+
+/// A notice (a join, a `/whois` answer) as `HH:MM  · text`, wrapped under its text so
+/// none of it is cut.
+fn notice_lines(n: &super::app::Notice, time: &TimeFmt, width: usize) -> Vec<Line<'static>> {
+    let indent = time.width() + 4;
+    let stamp = time.hhmm_ms(ms_of(n.at));
+    let room = width.saturating_sub(indent);
+    wrap(&n.text, room, room)
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let lead = if i == 0 {
+                format!("{stamp}  · ")
+            } else {
+                " ".repeat(indent)
+            };
+            Line::styled(format!("{lead}{row}"), theme::dim())
+        })
+        .collect()
 }
 
 /// How many rows the chat takes at `width`, counting no further than `limit`.
@@ -426,7 +445,13 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
     let width = usize::from(inner.width);
     let height = usize::from(inner.height);
     if app.model.chat().len() == 0 {
-        let p = Paragraph::new(empty_text(app)).wrap(Wrap { trim: false });
+        // Joins and answers that came before any message show under the welcome.
+        let mut lines = empty_text(app);
+        let st = row_style(app);
+        for n in &app.notices {
+            lines.extend(notice_lines(n, st.time, width));
+        }
+        let p = Paragraph::new(lines).wrap(Wrap { trim: false });
         frame.render_widget(p, inner);
         return;
     }

@@ -1563,6 +1563,43 @@ fn urls_are_kept_whole_on_one_row() {
     assert!(!text.contains("to/a/page"), "{text}");
 }
 
+#[test]
+fn whois_answers_and_joins_before_any_message_show_in_full_in_the_chat() {
+    let mut app = TuiApp::new(status(false), now());
+    app.update(Action::Session(SessionEvent::Presence(
+        crate::app::runtime::view::PresenceNote {
+            at: now(),
+            who: bob(),
+            kind: crate::app::runtime::view::Presence::Joined { name: "bob".into() },
+        },
+    )));
+    let text = panel(&app, 60, 20, chat::render);
+    assert!(text.contains("· bob joined"), "{text}");
+    assert!(text.contains("mDNS is off"), "the welcome stays: {text}");
+    let whois = "bob: id b0b00000-0000-0000-0000-000000000002, key 70ac 7091 4f33 f2aa, \
+                 at 127.0.0.1:47002, alive, first seen 3 min ago, last seen 1 s ago";
+    let cmds = submit_line(&mut app, "/whois bob");
+    assert_eq!(cmds, vec![UiCommand::Whois("bob".into())]);
+    let op = AppOp::chat("hello").expect("valid");
+    app.update(Action::Session(SessionEvent::Received(row(
+        event(bob(), 1, 1, &op),
+        Some(bob()),
+        0,
+    ))));
+    app.update(Action::Session(SessionEvent::Answer(vec![whois.into()])));
+    let text = panel(&app, 60, 12, chat::render);
+    // Every word of the answer is on screen: it wraps under its text instead of being cut.
+    let shown: String = text
+        .lines()
+        .map(|l| l.trim_matches('│').trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let words: Vec<&str> = whois.split(' ').collect();
+    assert!(shown.contains(&words.join(" ")), "{text}");
+    assert!(text.contains("  · bob: id b0b0"), "{text}");
+    assert!(text.contains("last seen 1 s ago"), "{text}");
+}
+
 /// The screen of `app` with one message of bob's holding two URLs (one clipped) and a
 /// mention, drawn at 60x12 with hyperlinks on or off.
 fn linked_screen(links: bool) -> ratatui::buffer::Buffer {
