@@ -152,6 +152,19 @@ pub enum Flash {
     Error(String),
 }
 
+/// Columns of the input box's bottom border that a flash cannot use (its corners and the
+/// spaces around the text).
+pub(crate) const FLASH_MARGIN: u16 = 4;
+
+impl Flash {
+    /// What it says.
+    pub fn text(&self) -> &str {
+        match self {
+            Flash::Info(t) | Flash::Warning(t) | Flash::Error(t) => t,
+        }
+    }
+}
+
 /// An item as it was when removed, to put it back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Removed {
@@ -970,8 +983,8 @@ impl TuiApp {
                 }
                 push_bounded(&mut self.exchanges, row);
             }
-            SessionEvent::Notice(msg) => self.flash = Some(Flash::Info(msg)),
-            SessionEvent::Warning(msg) => self.flash = Some(Flash::Warning(msg)),
+            SessionEvent::Notice(msg) => self.session_flash(Flash::Info(msg)),
+            SessionEvent::Warning(msg) => self.session_flash(Flash::Warning(msg)),
             SessionEvent::Equivocation(row) => {
                 let EquivocationRow {
                     at,
@@ -1004,6 +1017,25 @@ impl TuiApp {
                 }
             }
         }
+    }
+
+    /// Shows the session's `flash` under the input; one too long for that line is also
+    /// put in the chat in full, so no error is only ever seen cut (the flash then ends in
+    /// "…").
+    fn session_flash(&mut self, flash: Flash) {
+        let text = flash.text();
+        let room = geometry::areas(self.size, self.focus, self.editor.lines().len())
+            .input
+            .width
+            .saturating_sub(FLASH_MARGIN);
+        if ratatui::text::Span::raw(text).width() > usize::from(room) {
+            let line = match &flash {
+                Flash::Warning(_) | Flash::Error(_) => format!("⚠ {text}"),
+                Flash::Info(_) => text.to_string(),
+            };
+            self.add_notice(self.now, line);
+        }
+        self.flash = Some(flash);
     }
 
     /// A line for the chat after the newest message (a join, a `/whois` answer), shown

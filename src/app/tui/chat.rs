@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use jiff::civil::Date;
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
@@ -445,14 +445,22 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
     let width = usize::from(inner.width);
     let height = usize::from(inner.height);
     if app.model.chat().len() == 0 {
-        // Joins and answers that came before any message show under the welcome.
-        let mut lines = empty_text(app);
+        // Joins and answers that came before any message show at the bottom, the newest
+        // last; the welcome takes the rows above them.
         let st = row_style(app);
-        for n in &app.notices {
-            lines.extend(notice_lines(n, st.time, width));
-        }
-        let p = Paragraph::new(lines).wrap(Wrap { trim: false });
-        frame.render_widget(p, inner);
+        let mut notes: Vec<Line<'static>> = app
+            .notices
+            .iter()
+            .flat_map(|n| notice_lines(n, st.time, width))
+            .collect();
+        let keep = notes.len().min(height);
+        let notes: Vec<Line<'static>> = notes.drain(notes.len() - keep..).collect();
+        let rows = u16::try_from(keep).unwrap_or(inner.height);
+        let [top, bottom] =
+            Layout::vertical([Constraint::Min(0), Constraint::Length(rows)]).areas(inner);
+        let p = Paragraph::new(empty_text(app)).wrap(Wrap { trim: false });
+        frame.render_widget(p, top);
+        frame.render_widget(Paragraph::new(notes), bottom);
         return;
     }
     // Rows from the bottom up, until the ones on screen are covered.

@@ -1600,6 +1600,29 @@ fn whois_answers_and_joins_before_any_message_show_in_full_in_the_chat() {
     assert!(text.contains("last seen 1 s ago"), "{text}");
 }
 
+#[test]
+fn a_warning_too_long_for_the_flash_is_cut_there_and_whole_in_the_chat() {
+    let mut app = resized(TuiApp::new(status(false), now()), 80, 24);
+    let long = "cannot reach 127.0.0.1:47999: nothing listens there (network: cannot connect: \
+                connection refused); retrying in the background (/unpeer 127.0.0.1:47999 stops)";
+    app.update(Action::Session(SessionEvent::Warning(long.into())));
+    let text = screen(&app, 80, 24);
+    assert!(text.contains(" cannot reach 127.0.0.1:47999"), "{text}");
+    assert!(text.contains("…"), "the flash says it is cut: {text}");
+    let chat = panel(&app, 60, 20, chat::render);
+    let shown: String = chat
+        .lines()
+        .map(|l| l.trim_matches('│').trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(shown.contains(&format!("⚠ {long}")), "{chat}");
+    // A short one stays in the flash only.
+    app.update(Action::Session(SessionEvent::Notice(
+        "connected to x".into(),
+    )));
+    assert_eq!(app.notices.len(), 1);
+}
+
 /// The screen of `app` with one message of bob's holding two URLs (one clipped) and a
 /// mention, drawn at 60x12 with hyperlinks on or off.
 fn linked_screen(links: bool) -> ratatui::buffer::Buffer {
