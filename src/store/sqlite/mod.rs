@@ -186,6 +186,23 @@ impl SqliteEventStore {
             })?
     }
 
+    /// Sends the writer the command `cmd` builds around its reply channel, and waits for
+    /// the reply.
+    async fn ask<T>(&self, cmd: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Result<T, StoreError> {
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        writer
+            .send(cmd(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)
+    }
+
     /// This node's id: its identity key's.
     pub fn node_id(&self) -> NodeId {
         self.identity.node_id()
@@ -313,18 +330,7 @@ impl EventStore for SqliteEventStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let writer = self
-            .writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or(StoreError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        writer
-            .send(Cmd::Save { events, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        let out = answer.await.map_err(|_| StoreError::Closed)?;
+        let out = self.ask(|reply| Cmd::Save { events, reply }).await?;
         // The writer has committed and counted the batch: tell followers.
         let end = self.state()?.committed_len();
         self.commits.send_if_modified(|v| {
@@ -479,18 +485,7 @@ impl EventStore for SqliteEventStore {
 
     async fn reserve_seqs(&self, up_to: u64) -> Result<(), StoreError> {
         self.check_open()?;
-        let writer = self
-            .writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or(StoreError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        writer
-            .send(Cmd::Reserve { up_to, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| Cmd::Reserve { up_to, reply }).await?
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -185,23 +185,13 @@ fn reserve(conn: &Connection, up_to: u64) -> Result<(), StoreError> {
 fn insert(tx: &Transaction<'_>, e: &Event) -> Result<SaveOutcome, StoreError> {
     let origin = e.origin.0.as_bytes();
     let seq = seq_key(e.seq);
-    let changed = tx
-        .prepare_cached(
-            "INSERT INTO events (origin, seq, id, hlc, created_at_ms, payload, sig)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-        )
-        .and_then(|mut st| {
-            st.execute(params![
-                origin.as_slice(),
-                seq.as_slice(),
-                e.id.as_bytes().as_slice(),
-                e.hlc as i64,
-                e.created_at_ms as i64,
-                e.payload.as_ref(),
-                e.sig.as_ref(),
-            ])
-        })
-        .map_err(sql_err("inserting an event"))?;
+    let changed = write_row(
+        tx,
+        "INSERT INTO events (origin, seq, id, hlc, created_at_ms, payload, sig)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+        e,
+    )
+    .map_err(sql_err("inserting an event"))?;
     if changed == 1 {
         return Ok(SaveOutcome::Inserted);
     }
@@ -224,26 +214,33 @@ fn insert(tx: &Transaction<'_>, e: &Event) -> Result<SaveOutcome, StoreError> {
     // Equivocation: every store keeps the rule's winner, whatever the arrival order.
     let replaced = resolve(&held, e) == Resolution::Replace;
     if replaced {
-        tx.prepare_cached(
+        write_row(
+            tx,
             "UPDATE events SET id = ?3, hlc = ?4, created_at_ms = ?5, payload = ?6, sig = ?7
              WHERE origin = ?1 AND seq = ?2",
+            e,
         )
-        .and_then(|mut st| {
-            st.execute(params![
-                origin.as_slice(),
-                seq.as_slice(),
-                e.id.as_bytes().as_slice(),
-                e.hlc as i64,
-                e.created_at_ms as i64,
-                e.payload.as_ref(),
-                e.sig.as_ref(),
-            ])
-        })
         .map_err(sql_err("replacing an equivocated event"))?;
     }
     Ok(SaveOutcome::Equivocation {
         held: Box::new(held),
         replaced,
+    })
+}
+
+/// Runs `sql` with `e`'s columns as `?1`..`?7` (origin, seq, id, hlc, created_at_ms,
+/// payload, sig); returns the rows changed.
+fn write_row(tx: &Transaction<'_>, sql: &str, e: &Event) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql).and_then(|mut st| {
+        st.execute(params![
+            e.origin.0.as_bytes().as_slice(),
+            seq_key(e.seq).as_slice(),
+            e.id.as_bytes().as_slice(),
+            e.hlc as i64,
+            e.created_at_ms as i64,
+            e.payload.as_ref(),
+            e.sig.as_ref(),
+        ])
     })
 }
 
