@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::error::ConfigError;
+use crate::protocol::engine::ProbeConfig;
 use crate::protocol::exchange::Limits;
 use crate::protocol::{NodeId, PeerSelectionStrategy};
 
@@ -47,6 +48,16 @@ pub struct GossipConfig {
     /// Off by default until it meets its redundancy target (see BENCHMARKS.md, "Lazy
     /// push"); the simulator runs it on.
     pub lazy_push: bool,
+    /// The failure detector: heartbeats from rounds, pings of quiet peers with deadlines
+    /// from each peer's measured RTT, and indirect probes before a peer is called offline
+    /// (`protocol::engine::detector`). `None` (the default) keeps the older rule: a failed
+    /// exchange makes a peer suspect, three in a row offline. gossip-chat uses
+    /// [`ProbeConfig::lan`].
+    pub probe: Option<ProbeConfig>,
+    /// Peer exchange: signed address records of live members travel between peers, and a
+    /// node meets the peers its peers know (`protocol::engine::pex`). Needs an identity
+    /// ([`super::GossipNode::with_identity`]). Off by default; on in gossip-chat.
+    pub peer_exchange: bool,
 }
 
 impl GossipConfig {
@@ -66,6 +77,8 @@ impl GossipConfig {
             enable_duplicate_detection: true,
             eager_push: true,
             lazy_push: false,
+            probe: None,
+            peer_exchange: false,
         }
     }
 

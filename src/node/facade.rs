@@ -77,6 +77,8 @@ fn engine_config(c: &GossipConfig) -> EngineConfig {
         eager_push: c.eager_push,
         duplicate_detection: c.enable_duplicate_detection,
         lazy_push: c.lazy_push,
+        probe: c.probe,
+        peer_exchange: c.peer_exchange,
     }
 }
 

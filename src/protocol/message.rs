@@ -59,6 +59,41 @@ pub enum Message {
         /// The sender.
         from: NodeId,
     },
+    /// Liveness: "are you there?" (a request, answered by [`Message::Pong`]). Sent to a
+    /// peer that has been quiet for a probe interval; see `engine::detector`.
+    Ping {
+        /// The sender.
+        from: NodeId,
+    },
+    /// The answer to a [`Message::Ping`].
+    Pong {
+        /// The sender.
+        from: NodeId,
+    },
+    /// SWIM's ping-req (a request): "ping `target` for me", answered by
+    /// [`Message::PingAck`] once the receiver's own ping of it ended.
+    PingReq {
+        /// The sender.
+        from: NodeId,
+        /// The peer to probe.
+        target: NodeId,
+    },
+    /// The answer to a [`Message::PingReq`]: whether `target` answered the sender's ping.
+    PingAck {
+        /// The sender (the helper).
+        from: NodeId,
+        /// The probed peer.
+        target: NodeId,
+        /// True if it answered.
+        alive: bool,
+    },
+    /// Peer exchange (one-way): signed address records of live members.
+    Peers {
+        /// The sender.
+        from: NodeId,
+        /// Records, each signed by the node it describes.
+        records: Vec<super::peer_record::PeerRecord>,
+    },
 }
 
 /// The seqs `first..=last` of one origin.
@@ -101,7 +136,12 @@ impl Message {
             | Message::Push { from, .. }
             | Message::IHave { from, .. }
             | Message::Graft { from, .. }
-            | Message::Prune { from } => *from,
+            | Message::Prune { from }
+            | Message::Ping { from }
+            | Message::Pong { from }
+            | Message::PingReq { from, .. }
+            | Message::PingAck { from, .. }
+            | Message::Peers { from, .. } => *from,
         }
     }
 
@@ -114,6 +154,11 @@ impl Message {
             Message::IHave { .. } => "IHave",
             Message::Graft { .. } => "Graft",
             Message::Prune { .. } => "Prune",
+            Message::Ping { .. } => "Ping",
+            Message::Pong { .. } => "Pong",
+            Message::PingReq { .. } => "PingReq",
+            Message::PingAck { .. } => "PingAck",
+            Message::Peers { .. } => "Peers",
         }
     }
 
@@ -123,7 +168,12 @@ impl Message {
             Message::Digest { .. }
             | Message::IHave { .. }
             | Message::Graft { .. }
-            | Message::Prune { .. } => &[],
+            | Message::Prune { .. }
+            | Message::Ping { .. }
+            | Message::Pong { .. }
+            | Message::PingReq { .. }
+            | Message::PingAck { .. }
+            | Message::Peers { .. } => &[],
             Message::DigestResponse { events, .. } | Message::Push { events, .. } => events,
         }
     }

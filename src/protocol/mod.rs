@@ -13,6 +13,7 @@ pub mod hlc;
 pub mod message;
 pub mod own_seq;
 pub mod peer;
+pub mod peer_record;
 pub mod reconcile;
 pub mod runs;
 pub mod selection;

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::addrs;
 use super::feed::{Deliveries, Feed};
+use super::known_peers;
 use super::outbox::Outbox;
 use super::roster::{Roster, fingerprint};
 use super::store_kind::StoreKind;
@@ -31,6 +32,7 @@ use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
 use crate::metrics::{Metrics, SaveLatency, TimedStore, save_latency};
 use crate::node::now_ms;
 use crate::node::{Direction, GossipConfig, GossipError, GossipNode, PeerState};
+use crate::protocol::engine::ProbeConfig;
 use crate::protocol::{Event, NodeId};
 use crate::store::file::{FsyncPolicy, OpenReport, modes, room_dir};
 use crate::store::{EventStore, StoreError};
@@ -113,6 +115,10 @@ pub fn app_gossip_config(id: NodeId) -> GossipConfig {
     GossipConfig {
         gossip_timeout: Duration::from_secs(3),
         anti_entropy_interval: Duration::from_secs(30),
+        // A silently cut laptop is suspect within ~1 s and offline within ~1.5 s on a LAN;
+        // peers tell each other where the room's members are.
+        probe: Some(ProbeConfig::lan()),
+        peer_exchange: true,
         ..GossipConfig::new(id)
     }
 }
@@ -216,8 +222,10 @@ impl Session {
             name: name.clone(),
             max_message_size_bytes: config.max_message_size_bytes,
             io_timeout: config.gossip_timeout,
-            backoff_base: Duration::from_millis(200),
-            backoff_max: Duration::from_secs(5),
+            // The failure detector pings an offline peer every 250 ms: a dial back-off
+            // longer than that would hide a healed link.
+            backoff_base: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(150),
             identity: Some(identity.clone()),
             encryption: Encryption::Noise {
                 psk: opts.room_key.as_ref().map(|k| k.bytes()),
@@ -275,6 +283,8 @@ impl Session {
         for addr in session.inner.opts.peers.clone() {
             session.connect(addr);
         }
+        session.redial_known_peers();
+        session.spawn(remember_peers(session.clone()));
         session.spawn(status_ticker(session.clone()));
         tracing::info!(node = %id, listen = %listen, room = %session.inner.opts.room, "session started");
         Ok((session, rx))
@@ -791,8 +801,47 @@ impl Session {
         }
     }
 
+    /// The peers of the last run (`<store dir>/peers`): added and contacted at once, so a
+    /// restarted laptop does not wait for mDNS or a `--peer` to meet them again.
+    fn redial_known_peers(&self) {
+        for peer in known_peers::load(&self.inner.store_dir) {
+            let id = peer.id;
+            if id == self.node_id() || self.inner.node.add_peer(peer).is_err() {
+                continue;
+            }
+            let node = self.inner.node.clone();
+            self.spawn(async move {
+                let _ = node.gossip_with(id).await;
+            });
+        }
+    }
+
+    /// The peers worth redialing after a restart: every one ever heard from, most
+    /// recently heard first.
+    fn peers_to_remember(&self) -> Vec<Peer> {
+        let mut heard: Vec<_> = self
+            .inner
+            .node
+            .peers()
+            .into_iter()
+            .filter_map(|p| p.last_contact_ms.map(|t| (t, p.peer())))
+            .collect();
+        heard.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+        heard.into_iter().map(|(_, p)| p).collect()
+    }
+
+    fn save_known_peers(&self, peers: &[Peer]) {
+        if let Err(e) = known_peers::save(&self.inner.store_dir, peers) {
+            tracing::warn!(error = %e, "cannot remember the peers");
+        }
+    }
+
     /// Stops discovery (a goodbye on the LAN), the node and its tasks, and closes the store.
     pub async fn shutdown(&self) {
+        let known = self.peers_to_remember();
+        if !known.is_empty() {
+            self.save_known_peers(&known);
+        }
         self.inner.cancel.cancel();
         if let Some(d) = self.inner.discovery.lock().await.take() {
             d.shutdown().await;
@@ -1237,6 +1286,24 @@ async fn bind_remembered_port(
         }
     }
     Ok(transport)
+}
+
+/// Writes `<store dir>/peers` when the set of peers heard from changes (checked every
+/// 2 s), so even a crash leaves a recent list.
+async fn remember_peers(session: Session) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut last: Vec<(NodeId, String)> = Vec::new();
+    loop {
+        tick.tick().await;
+        let peers = session.peers_to_remember();
+        let mut set: Vec<(NodeId, String)> =
+            peers.iter().map(|p| (p.id, p.addr.0.clone())).collect();
+        set.sort();
+        if !peers.is_empty() && set != last {
+            session.save_known_peers(&peers);
+            last = set;
+        }
+    }
 }
 
 /// Sends fresh status figures every second.

@@ -32,6 +32,8 @@ fn config(id: u128) -> EngineConfig {
         eager_push: true,
         duplicate_detection: true,
         lazy_push: false,
+        probe: None,
+        peer_exchange: false,
     }
 }
 

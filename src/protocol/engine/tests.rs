@@ -26,6 +26,8 @@ fn config(id: u128) -> EngineConfig {
         eager_push: true,
         duplicate_detection: true,
         lazy_push: false,
+        probe: None,
+        peer_exchange: false,
     }
 }
 
@@ -660,4 +662,6 @@ fn an_own_event_saved_across_a_stop_is_still_answered() {
     );
 }
 
+mod detector;
 mod lazy_push;
+mod pex;
