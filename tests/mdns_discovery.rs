@@ -98,6 +98,42 @@ fn peers_of_the_room_are_found_others_and_ourselves_are_not() {
 }
 
 #[test]
+fn a_renamed_peer_resolves_again_with_its_new_name() {
+    if std::env::var_os(INSIDE).is_none() {
+        return in_private_netns("a_renamed_peer_resolves_again_with_its_new_name");
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (a, b) = (NodeId::random(), NodeId::random());
+        let (da, mut ra) = MdnsDiscovery::start(announce(a, "alice", "lobby")).unwrap();
+        let (mut db, _rb) = MdnsDiscovery::start(announce(b, "cy", "lobby")).unwrap();
+        let removed = |e: &DiscoveryEvent| *e == DiscoveryEvent::Removed(b);
+        expect_event(
+            &mut ra,
+            Duration::from_secs(10),
+            "cy resolved",
+            |e| matches!(e, DiscoveryEvent::Resolved(p) if p.node_id == b && p.name == "cy"),
+            removed,
+        )
+        .await;
+        // A /nick while running: the same instance, announced again with the new name.
+        db.rename("cyrus").unwrap();
+        assert_eq!(db.name(), "cyrus");
+        let took = expect_event(
+            &mut ra,
+            Duration::from_secs(10),
+            "cy resolved again as cyrus",
+            |e| matches!(e, DiscoveryEvent::Resolved(p) if p.node_id == b && p.name == "cyrus"),
+            removed,
+        )
+        .await;
+        println!("the new name reached alice after {took:?}");
+        db.shutdown().await;
+        da.shutdown().await;
+    });
+}
+
+#[test]
 fn a_killed_peer_is_dropped_after_a_failed_verify_and_a_live_one_is_kept() {
     if let Ok(id) = std::env::var(CHILD) {
         // Child mode: register, say so, and wait to be killed.

@@ -409,3 +409,59 @@ async fn a_request_that_times_out_drops_its_connection_and_the_next_one_redials(
     a.transport.request(&via, digest(), patient).await.unwrap();
     assert_eq!(proxy.accepted(), 2, "the timed-out connection was reused");
 }
+
+/// The `Hello` a transport answers a raw plaintext dialer with.
+async fn hello_of(addr: SocketAddr) -> gossip::transport::codec::Hello {
+    use gossip::transport::codec::{Frame, Hello, PROTOCOL_VERSION, decode_frame, encode_frame};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let ours = Frame::Hello(Hello {
+        protocol_version: PROTOCOL_VERSION,
+        node_id: NodeId::random(),
+        room: "hellos".into(),
+        listen_port: 9,
+        name: "dialer".into(),
+        auth: None,
+    });
+    let body = encode_frame(&ours, 1 << 20).unwrap();
+    let mut wire = (body.len() as u32).to_be_bytes().to_vec();
+    wire.extend_from_slice(&body);
+    s.write_all(&wire).await.unwrap();
+    let mut len = [0u8; 4];
+    let patience = Duration::from_secs(15);
+    tokio::time::timeout(patience, s.read_exact(&mut len))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    tokio::time::timeout(patience, s.read_exact(&mut body))
+        .await
+        .unwrap()
+        .unwrap();
+    match decode_frame(&body, 1 << 20).unwrap() {
+        Frame::Hello(h) => h,
+        other => panic!("not a Hello: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_handshakes_give_the_name_set_while_running() {
+    let mut config = TcpConfig::new(NodeId::random(), "hellos", "127.0.0.1:0".parse().unwrap());
+    config.name = "cy".into();
+    config.encryption = gossip::transport::tcp::Encryption::Plaintext;
+    let t = TcpTransport::bind(config).await.unwrap();
+    let (tx, _rx) = mpsc::channel(64);
+    t.start(tx).await.unwrap();
+    let addr = t.socket_addr();
+    assert_eq!(hello_of(addr).await.name, "cy");
+    // A /nick while running: the next connection's Hello has the new name.
+    t.set_name("cyrus");
+    assert_eq!(t.name(), "cyrus");
+    assert_eq!(hello_of(addr).await.name, "cyrus");
+    assert_eq!(
+        t.config().name,
+        "cy",
+        "the config keeps the name bound with"
+    );
+    t.stop().await;
+}

@@ -73,6 +73,8 @@ pub enum DiscoveryError {
 /// A running mDNS registration and browse.
 pub struct MdnsDiscovery {
     daemon: ServiceDaemon,
+    /// What we announce (its name follows [`MdnsDiscovery::rename`]).
+    me: Announcement,
     fullname: String,
     names: Arc<Mutex<HashMap<NodeId, String>>>,
     task: tokio::task::JoinHandle<()>,
@@ -89,33 +91,43 @@ impl MdnsDiscovery {
         if let Err(e) = daemon.set_ip_check_interval(1) {
             tracing::debug!(error = %e, "mDNS interface check interval unchanged");
         }
-        let instance = me.node_id.to_string();
-        let host = format!("gossip-{}.local.", me.node_id.short());
-        let version = me.version.to_string();
-        let props = [
-            ("id", instance.as_str()),
-            ("name", if me.psk { "" } else { me.name.as_str() }),
-            ("room", me.room.as_str()),
-            ("v", version.as_str()),
-            ("auth", if me.psk { "psk" } else { "none" }),
-        ];
-        let info = ServiceInfo::new(SERVICE_TYPE, &instance, &host, "", me.port, &props[..])?
-            .enable_addr_auto();
+        let info = service_info(&me)?;
         let fullname = info.get_fullname().to_string();
         daemon.register(info)?;
         let browse = daemon.browse(SERVICE_TYPE)?;
         let (tx, rx) = mpsc::channel(256);
         let names = Arc::new(Mutex::new(HashMap::new()));
-        let task = tokio::spawn(browse_loop(browse, me, tx, names.clone()));
+        let task = tokio::spawn(browse_loop(browse, me.clone(), tx, names.clone()));
         Ok((
             MdnsDiscovery {
                 daemon,
+                me,
                 fullname,
                 names,
                 task,
             },
             rx,
         ))
+    }
+
+    /// Announces `name` from now on (after a `/nick`): the record is registered again with
+    /// the new TXT `name` (same instance, so peers update it in place and see no one leave).
+    /// A private room announces no name, so there is nothing to send.
+    pub fn rename(&mut self, name: &str) -> Result<(), DiscoveryError> {
+        if self.me.name == name {
+            return Ok(());
+        }
+        self.me.name = name.to_string();
+        if self.me.psk {
+            return Ok(());
+        }
+        self.daemon.register(service_info(&self.me)?)?;
+        Ok(())
+    }
+
+    /// The name announced now.
+    pub fn name(&self) -> &str {
+        &self.me.name
     }
 
     /// Asks the LAN whether `peer` is still there; if it does not answer within
@@ -145,6 +157,24 @@ impl MdnsDiscovery {
         }
         self.task.abort();
     }
+}
+
+/// Our record: the node id as instance name, the TXT keys of the module docs.
+fn service_info(me: &Announcement) -> Result<ServiceInfo, DiscoveryError> {
+    let instance = me.node_id.to_string();
+    let host = format!("gossip-{}.local.", me.node_id.short());
+    let version = me.version.to_string();
+    let props = [
+        ("id", instance.as_str()),
+        ("name", if me.psk { "" } else { me.name.as_str() }),
+        ("room", me.room.as_str()),
+        ("v", version.as_str()),
+        ("auth", if me.psk { "psk" } else { "none" }),
+    ];
+    Ok(
+        ServiceInfo::new(SERVICE_TYPE, &instance, &host, "", me.port, &props[..])?
+            .enable_addr_auto(),
+    )
 }
 
 async fn browse_loop(

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use super::config::{self, FlagValues, ScreenOptions, Settings};
+use super::config::{self, FlagValues, ScreenOptions, Settings, Theme};
 use super::session::{Session, SessionError, SessionOptions};
 use super::store_kind::StoreKind;
 use crate::store::StoreError;
@@ -171,6 +171,14 @@ pub struct RunArgs {
     /// The most the store's blobs (files sent and saved) may take, e.g. --blob-quota 20G.
     #[arg(long, value_name = "SIZE", default_value = "10G", value_parser = parse_size)]
     pub blob_quota: u64,
+    /// The screen's colours: dark (for a dark terminal), light (for a light one) or none
+    /// (config: theme = "light"; NO_COLOR also takes the colours out).
+    #[arg(long, value_enum, value_name = "THEME")]
+    pub theme: Option<Theme>,
+    /// Write URLs in the chat as plain text, not as clickable OSC 8 hyperlinks (config:
+    /// links = false).
+    #[arg(long)]
+    pub no_links: bool,
     /// What the screen needs from the settings (filled in from flags and the config file).
     #[arg(skip)]
     pub screen: ScreenOptions,
@@ -269,7 +277,9 @@ pub fn resolve(
         name: cli.run.name.clone(),
         room: typed(store_m, "room").then(|| store.room.clone()),
         secret_file: store.secret_file.clone(),
+        theme: cli.run.theme,
         no_bell: cli.run.no_bell,
+        no_links: cli.run.no_links,
         utc: cli.run.utc,
     };
     let settings = Settings::resolve(&flags, file, path.clone());

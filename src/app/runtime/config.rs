@@ -6,7 +6,8 @@
 //! name = "ana"                 # your name (a later /nick in a room wins unless --name)
 //! room = "kitchen"             # the room joined without --room
 //! secret_file = "~/kitchen.secret"
-//! theme = "dark"               # for the screen: "dark", "light" or "none"
+//! theme = "dark"               # for the screen: "dark", "light" or "none" (--theme)
+//! links = true                 # URLs as clickable hyperlinks (--no-links turns them off)
 //! bell = true                  # ring on mentions (--no-bell turns it off)
 //! time = "local"               # "local" (follows TZ) or "utc" (--utc)
 //! time_format = "24h"          # "24h" or "12h"
@@ -38,6 +39,8 @@ pub struct FileConfig {
     pub theme: Option<Theme>,
     /// Whether mentions ring the bell.
     pub bell: Option<bool>,
+    /// Whether URLs are written as hyperlinks.
+    pub links: Option<bool>,
     /// Which clock times are shown in.
     pub time: Option<TimeZoneChoice>,
     /// How times are written.
@@ -45,7 +48,7 @@ pub struct FileConfig {
 }
 
 /// The screen's colours.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Theme {
     /// Light text on a dark terminal.
@@ -119,8 +122,12 @@ pub struct FlagValues {
     pub room: Option<String>,
     /// `--secret-file`.
     pub secret_file: Option<PathBuf>,
+    /// `--theme`.
+    pub theme: Option<Theme>,
     /// `--no-bell` was given.
     pub no_bell: bool,
+    /// `--no-links` was given.
+    pub no_links: bool,
     /// `--utc` was given.
     pub utc: bool,
 }
@@ -140,6 +147,8 @@ pub struct Settings {
     pub theme: Setting<Theme>,
     /// Whether mentions ring the bell.
     pub bell: Setting<bool>,
+    /// Whether URLs are written as hyperlinks.
+    pub links: Setting<bool>,
     /// The clock of shown times.
     pub time: Setting<TimeZoneChoice>,
     /// The format of shown times.
@@ -155,6 +164,9 @@ pub struct ScreenOptions {
     pub utc: bool,
     /// The colours.
     pub theme: Theme,
+    /// Whether URLs in the chat are written as OSC 8 hyperlinks (`--no-links`,
+    /// `links = false`).
+    pub links: bool,
     /// 24 h or 12 h times.
     pub time_format: TimeFormat,
 }
@@ -284,10 +296,21 @@ impl Settings {
                 &at,
                 None,
             ),
-            theme: pick(None, file.theme, &at, Theme::default()),
+            theme: pick(
+                flags.theme.map(|t| (t, "--theme")),
+                file.theme,
+                &at,
+                Theme::default(),
+            ),
             bell: pick(
                 flags.no_bell.then_some((false, "--no-bell")),
                 file.bell,
+                &at,
+                true,
+            ),
+            links: pick(
+                flags.no_links.then_some((false, "--no-links")),
+                file.links,
                 &at,
                 true,
             ),
@@ -308,6 +331,7 @@ impl Settings {
             bell: self.bell.value,
             utc: self.time.value == TimeZoneChoice::Utc,
             theme: self.theme.value,
+            links: self.links.value,
             time_format: self.time_format.value,
         }
     }
@@ -342,6 +366,7 @@ impl Settings {
             &self.theme.source,
         );
         row("bell", self.bell.value.to_string(), &self.bell.source);
+        row("links", self.links.value.to_string(), &self.links.source);
         row(
             "time",
             format!("{:?}", self.time.value).to_lowercase(),
@@ -366,6 +391,7 @@ room = "kitchen"
 secret_file = "/etc/kitchen.secret"
 theme = "light"
 bell = false
+links = false
 time = "utc"
 time_format = "12h"
 "#;
@@ -387,6 +413,7 @@ time_format = "12h"
                 bell: true,
                 utc: false,
                 theme: Theme::Dark,
+                links: true,
                 time_format: TimeFormat::H24
             }
         );
@@ -410,6 +437,7 @@ time_format = "12h"
                 bell: false,
                 utc: true,
                 theme: Theme::Light,
+                links: false,
                 time_format: TimeFormat::H12
             }
         );
@@ -417,7 +445,9 @@ time_format = "12h"
             name: Some("bo".into()),
             room: Some("hall".into()),
             secret_file: Some("/tmp/s".into()),
+            theme: None,
             no_bell: true,
+            no_links: false,
             utc: true,
         };
         let s = Settings::resolve(&flags, Some(file), Some(path()));
@@ -428,6 +458,25 @@ time_format = "12h"
         assert_eq!(s.bell.source, Source::Flag("--no-bell"));
         // Not given as a flag: still the file's.
         assert_eq!(s.theme.source, Source::File(path()));
+        assert_eq!(s.links.source, Source::File(path()));
+        let flags = FlagValues {
+            theme: Some(Theme::None),
+            no_links: true,
+            ..FlagValues::default()
+        };
+        let t = Settings::resolve(
+            &flags,
+            parse("theme = \"light\"", &path()).ok(),
+            Some(path()),
+        );
+        assert_eq!(
+            (t.theme.value, t.theme.source),
+            (Theme::None, Source::Flag("--theme"))
+        );
+        assert_eq!(
+            (t.links.value, t.links.source),
+            (false, Source::Flag("--no-links"))
+        );
         let report = s.report(Some(&path()));
         assert!(report.contains("name         = \"bo\""), "{report}");
         assert!(report.contains("# flag --room"), "{report}");

@@ -886,6 +886,8 @@ async fn on_session_event(
         SessionEvent::Notice(m) => Some(json!({"type": "notice", "message": m})),
         SessionEvent::Warning(m) => Some(json!({"type": "warning", "message": m})),
         SessionEvent::Presence(note) => Some(presence_json(&note)),
+        // Headless answers its commands itself (a `whois` line): this comes from a screen's.
+        SessionEvent::Answer(lines) => Some(json!({"type": "notice", "message": lines.join("\n")})),
         SessionEvent::Equivocation(row) => Some(equivocation_json(&row, model)),
         SessionEvent::Transfer(t) => Some(transfer_json(&t)),
         // Headless::on_event prints these, with the typing state it keeps.

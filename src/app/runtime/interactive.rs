@@ -99,11 +99,7 @@ async fn serve_commands(session: Session, mut commands: mpsc::Receiver<UiCommand
                 session.notice(format!("forgot {n} offline peer(s)"));
             }
             UiCommand::Whois(name) => match session.whois(&name) {
-                Ok(found) => {
-                    for w in found {
-                        session.notice(w.to_string());
-                    }
-                }
+                Ok(found) => session.answer(found.iter().map(|w| w.to_string()).collect()),
                 Err(e) => session.warn(e),
             },
             UiCommand::SendFile(path) => {

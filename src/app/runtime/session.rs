@@ -384,6 +384,12 @@ impl Session {
         lock(&self.inner.name).clone()
     }
 
+    /// The name our handshakes (`Hello`) give now: it follows our nick, as the status bar
+    /// does.
+    pub fn hello_name(&self) -> String {
+        self.inner.transport.name()
+    }
+
     /// The addresses others can reach us at (never `0.0.0.0`).
     pub fn addresses(&self) -> &[SocketAddr] {
         &self.inner.addresses
@@ -921,6 +927,11 @@ impl Session {
         self.emit(SessionEvent::Notice(text));
     }
 
+    /// Answers a screen's command with lines it shows in full (`/whois`).
+    pub fn answer(&self, lines: Vec<String>) {
+        self.emit(SessionEvent::Answer(lines));
+    }
+
     /// Tells the screen that something went wrong without stopping the session.
     pub fn warn(&self, text: String) {
         self.emit(SessionEvent::Warning(text));
@@ -956,7 +967,8 @@ impl Session {
     fn start_discovery(&self) -> Result<(), SessionError> {
         let me = Announcement {
             node_id: self.node_id(),
-            name: self.inner.opts.name.clone(),
+            // Our last nick when --name does not override it, as the Hello gives.
+            name: self.name(),
             room: self.inner.opts.public_room(),
             port: self.inner.listen.port(),
             version: PROTOCOL_VERSION,
@@ -1100,8 +1112,9 @@ impl Session {
         };
         if event.origin == self.node_id() {
             // Our own rename is no news to us (the screen that typed it says so), and a
-            // script gets its event line; the status bar follows it.
-            *lock(&self.inner.name) = to;
+            // script gets its event line; the status bar, our Hello and our mDNS record
+            // follow it.
+            self.follow_own_name(to).await;
             let status = self.status().await;
             self.emit(SessionEvent::Status(status));
             return;
@@ -1113,6 +1126,19 @@ impl Session {
                 kind: Presence::Renamed { from, to },
             }));
         }
+    }
+
+    /// Our name is now `name`: the status bar shows it, and every later handshake and our
+    /// mDNS record give it (a laptop that meets us after a `/nick` sees the new name, not
+    /// the one we started with).
+    async fn follow_own_name(&self, name: String) {
+        self.inner.transport.set_name(&name);
+        if let Some(discovery) = self.inner.discovery.lock().await.as_mut()
+            && let Err(e) = discovery.rename(&name)
+        {
+            tracing::warn!(error = %e, "mDNS still announces the old name");
+        }
+        *lock(&self.inner.name) = name;
     }
 
     /// Rebuilds the roster from the store after its event stream lagged by `missed`.

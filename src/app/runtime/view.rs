@@ -243,6 +243,9 @@ pub enum SessionEvent {
     Transfer(TransferInfo),
     /// A peer's typing or presence note (ephemeral: never stored, never exported).
     Signal(SignalNote),
+    /// The answer to a command of the screen's that is too long for its one-line notice
+    /// (`/whois`): lines for the chat to show in full, not stored.
+    Answer(Vec<String>),
 }
 
 /// Where a file transfer is.
@@ -286,7 +289,8 @@ pub enum UiCommand {
     Unpeer(String),
     /// Drop offline peers from the peers panel (`/forget`).
     Forget,
-    /// Say what is known about a name (`/whois`); the answer comes as a notice.
+    /// Say what is known about a name (`/whois`); the answer comes as an
+    /// [`SessionEvent::Answer`].
     Whois(String),
     /// Offer a file to the room (`/send PATH`).
     SendFile(std::path::PathBuf),

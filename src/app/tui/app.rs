@@ -16,6 +16,7 @@ use super::editor::Editor;
 use super::format::TimeFmt;
 use super::geometry;
 use super::keymap::KeyContext;
+use super::theme::Palette;
 use crate::app::activity::{Activity, Own};
 use crate::app::model::stamp::Stamp;
 use crate::app::runtime::command::{self, Front, Request};
@@ -65,8 +66,11 @@ pub struct TuiOptions {
     pub bell: bool,
     /// How times show.
     pub time: TimeFmt,
-    /// Draw without colours (`NO_COLOR`): glyphs and marks carry every state.
-    pub no_color: bool,
+    /// The colours: dark, light, or none (`NO_COLOR`: glyphs and marks carry every
+    /// state).
+    pub palette: Palette,
+    /// Write URLs in the chat as OSC 8 hyperlinks (see `hyperlink`).
+    pub links: bool,
     /// The last message read in the previous run.
     pub last_read: Option<Stamp>,
 }
@@ -76,7 +80,8 @@ impl Default for TuiOptions {
         TuiOptions {
             bell: true,
             time: TimeFmt::utc(),
-            no_color: false,
+            palette: Palette::Dark,
+            links: false,
             last_read: None,
         }
     }
@@ -149,6 +154,19 @@ pub enum Flash {
     Error(String),
 }
 
+/// Columns of the input box's bottom border that a flash cannot use (its corners and the
+/// spaces around the text).
+pub(crate) const FLASH_MARGIN: u16 = 4;
+
+impl Flash {
+    /// What it says.
+    pub fn text(&self) -> &str {
+        match self {
+            Flash::Info(t) | Flash::Warning(t) | Flash::Error(t) => t,
+        }
+    }
+}
+
 /// An item as it was when removed, to put it back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Removed {
@@ -181,7 +199,9 @@ pub struct TuiApp {
     /// Mouse capture is off so the terminal's own selection works.
     select_mode: bool,
     pub(crate) time: TimeFmt,
-    pub(crate) no_color: bool,
+    pub(crate) palette: Palette,
+    /// URLs in the chat are written as hyperlinks.
+    pub(crate) links: bool,
     /// Help rows scrolled past.
     pub(crate) help_scroll: usize,
     effects: Vec<Effect>,
@@ -228,7 +248,8 @@ impl TuiApp {
             notices: VecDeque::new(),
             select_mode: false,
             time: TimeFmt::utc(),
-            no_color: false,
+            palette: Palette::Dark,
+            links: false,
             help_scroll: 0,
             effects: Vec::new(),
             chat_scroll: 0,
@@ -253,7 +274,8 @@ impl TuiApp {
         self.attention.set_bell(options.bell);
         self.attention.resume(options.last_read);
         self.time = options.time;
-        self.no_color = options.no_color;
+        self.palette = options.palette;
+        self.links = options.links;
     }
 
     /// Folds the events stored before the screen opened. They go into the model only,
@@ -1035,8 +1057,8 @@ impl TuiApp {
                 }
                 push_bounded(&mut self.exchanges, row);
             }
-            SessionEvent::Notice(msg) => self.flash = Some(Flash::Info(msg)),
-            SessionEvent::Warning(msg) => self.flash = Some(Flash::Warning(msg)),
+            SessionEvent::Notice(msg) => self.session_flash(Flash::Info(msg)),
+            SessionEvent::Warning(msg) => self.session_flash(Flash::Warning(msg)),
             SessionEvent::Equivocation(row) => {
                 let EquivocationRow {
                     at,
@@ -1079,21 +1101,44 @@ impl TuiApp {
                 self.transfers.insert(t.file_id.clone(), t);
             }
             SessionEvent::Signal(note) => self.on_signal(note),
-            SessionEvent::Presence(note) => {
-                // Shown in the chat after the newest message, never stored.
-                let after = self.model.chat().next_back().map(|l| stamp_of(&l));
-                if self.notices.len() == NOTICES_LEN {
-                    self.notices.pop_front();
-                }
-                self.notices.push_back(Notice {
-                    after,
-                    at: note.at,
-                    text: note.to_string(),
-                });
-                if self.chat_scroll > 0 {
-                    self.chat_scroll += 1;
+            SessionEvent::Presence(note) => self.add_notice(note.at, note.to_string()),
+            SessionEvent::Answer(lines) => {
+                for line in lines {
+                    self.add_notice(self.now, line);
                 }
             }
+        }
+    }
+
+    /// Shows the session's `flash` under the input; one too long for that line is also
+    /// put in the chat in full, so no error is only ever seen cut (the flash then ends in
+    /// "…").
+    fn session_flash(&mut self, flash: Flash) {
+        let text = flash.text();
+        let room = geometry::areas(self.size, self.focus, self.editor.lines().len())
+            .input
+            .width
+            .saturating_sub(FLASH_MARGIN);
+        if ratatui::text::Span::raw(text).width() > usize::from(room) {
+            let line = match &flash {
+                Flash::Warning(_) | Flash::Error(_) => format!("⚠ {text}"),
+                Flash::Info(_) => text.to_string(),
+            };
+            self.add_notice(self.now, line);
+        }
+        self.flash = Some(flash);
+    }
+
+    /// A line for the chat after the newest message (a join, a `/whois` answer), shown
+    /// but never stored; the oldest goes past [`NOTICES_LEN`].
+    fn add_notice(&mut self, at: SystemTime, text: String) {
+        let after = self.model.chat().next_back().map(|l| stamp_of(&l));
+        if self.notices.len() == NOTICES_LEN {
+            self.notices.pop_front();
+        }
+        self.notices.push_back(Notice { after, at, text });
+        if self.chat_scroll > 0 {
+            self.chat_scroll += 1;
         }
     }
 }

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use jiff::civil::Date;
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
@@ -14,7 +14,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use super::app::{Focus, TuiApp, stamp_of};
 use super::attention::mentions;
 use super::format::{TimeFmt, day_label};
-use super::theme;
+use super::{hyperlink, theme};
 use crate::app::ChatLine;
 use crate::app::model::stamp::Stamp;
 use crate::app::runtime::view::{TransferInfo, TransferState};
@@ -366,8 +366,7 @@ fn rows_up(
     let mut found = None;
     let notice_rows = |after: Option<Stamp>, rows: &mut Vec<Line<'static>>| {
         for n in app.notices.iter().rev().filter(|n| n.after == after) {
-            let time = st.time.hhmm_ms(ms_of(n.at));
-            rows.push(Line::styled(format!("{time}  · {}", n.text), theme::dim()));
+            rows.extend(notice_lines(n, st.time, width).into_iter().rev());
         }
     };
     let mut it = app.model.chat().rev().peekable();
@@ -398,6 +397,26 @@ fn rows_up(
     }
     notice_rows(None, &mut rows);
     (rows, found)
+}
+
+/// A notice (a join, a `/whois` answer) as `HH:MM  · text`, wrapped under its text so
+/// none of it is cut.
+fn notice_lines(n: &super::app::Notice, time: &TimeFmt, width: usize) -> Vec<Line<'static>> {
+    let indent = time.width() + 4;
+    let stamp = time.hhmm_ms(ms_of(n.at));
+    let room = width.saturating_sub(indent);
+    wrap(&n.text, room, room)
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let lead = if i == 0 {
+                format!("{stamp}  · ")
+            } else {
+                " ".repeat(indent)
+            };
+            Line::styled(format!("{lead}{row}"), theme::dim())
+        })
+        .collect()
 }
 
 /// How many rows the chat takes at `width`, counting no further than `limit`.
@@ -482,8 +501,22 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
     let width = usize::from(inner.width);
     let height = usize::from(inner.height);
     if app.model.chat().len() == 0 {
+        // Joins and answers that came before any message show at the bottom, the newest
+        // last; the welcome takes the rows above them.
+        let st = row_style(app);
+        let mut notes: Vec<Line<'static>> = app
+            .notices
+            .iter()
+            .flat_map(|n| notice_lines(n, st.time, width))
+            .collect();
+        let keep = notes.len().min(height);
+        let notes: Vec<Line<'static>> = notes.drain(notes.len() - keep..).collect();
+        let rows = u16::try_from(keep).unwrap_or(inner.height);
+        let [top, bottom] =
+            Layout::vertical([Constraint::Min(0), Constraint::Length(rows)]).areas(inner);
         let p = Paragraph::new(empty_text(app)).wrap(Wrap { trim: false });
-        frame.render_widget(p, inner);
+        frame.render_widget(p, top);
+        frame.render_widget(Paragraph::new(notes), bottom);
         return;
     }
     // Rows from the bottom up, until the ones on screen are covered.
@@ -492,7 +525,36 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
     let start = app.chat_scroll.min(rows.len().saturating_sub(height));
     let end = (start + height).min(rows.len());
     let visible: Vec<Line<'static>> = rows.drain(start..end).rev().collect();
+    let links = if app.links {
+        links_on_rows(&visible)
+    } else {
+        Vec::new()
+    };
     frame.render_widget(Paragraph::new(visible), inner);
+    let buf = frame.buffer_mut();
+    for (row, col, url) in links {
+        let (Ok(row), Ok(col)) = (u16::try_from(row), u16::try_from(col)) else {
+            continue;
+        };
+        let x = inner.x.saturating_add(col);
+        if row < inner.height && x < inner.right() {
+            let width = str_width(&url);
+            hyperlink::link(buf, x, inner.y + row, inner.right(), &url, width);
+        }
+    }
+}
+
+/// Where the URLs of `rows` start: (row, column, URL). A URL is never wrapped, so each one
+/// lies whole on one row (it may run past its end; only the columns on screen are linked).
+fn links_on_rows(rows: &[Line<'_>]) -> Vec<(usize, usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in rows.iter().enumerate() {
+        let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+        for r in urls(&text) {
+            out.push((i, str_width(&text[..r.start]), text[r].to_string()));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

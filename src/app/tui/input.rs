@@ -3,11 +3,32 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders};
 
-use super::app::{Flash, Focus, InputMode, TuiApp};
+use super::app::{FLASH_MARGIN, Flash, Focus, InputMode, TuiApp};
 use super::theme;
+
+/// `text` cut to `room` columns, ending in "…" when cut (a session's message that long is
+/// also in the chat, whole).
+fn fit(text: &str, room: usize) -> String {
+    if Span::raw(text).width() <= room {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let mut buf = [0u8; 4];
+        let w = Span::raw(&*c.encode_utf8(&mut buf)).width();
+        if used + w + 1 > room {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
 
 /// Draws the input box in `area`, with the flash message under it.
 pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
@@ -26,10 +47,12 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
         .border_style(theme::border(focused))
         .title(theme::title(&title, focused));
     if let Some(flash) = app.flash() {
+        let room = usize::from(area.width.saturating_sub(FLASH_MARGIN));
+        let text = fit(flash.text(), room);
         let line = match flash {
-            Flash::Info(m) => Line::styled(format!(" {m} "), theme::dim()),
-            Flash::Warning(m) => Line::styled(format!(" {m} "), theme::warning()),
-            Flash::Error(m) => Line::styled(format!(" {m} "), theme::error()),
+            Flash::Info(_) => Line::styled(format!(" {text} "), theme::dim()),
+            Flash::Warning(_) => Line::styled(format!(" {text} "), theme::warning()),
+            Flash::Error(_) => Line::styled(format!(" {text} "), theme::error()),
         };
         block = block.title_bottom(line);
     }

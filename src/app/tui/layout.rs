@@ -33,9 +33,7 @@ pub fn render(app: &TuiApp, frame: &mut Frame) {
         Some(Popup::Clock) => events::render_clock(app, frame),
         None => {}
     }
-    if app.no_color {
-        theme::strip_colors(frame.buffer_mut());
-    }
+    app.palette.apply(frame.buffer_mut());
 }
 
 /// The log panel's title: both tabs, the shown one highlighted, and `extra` after them.

@@ -16,6 +16,7 @@ mod exchanges;
 mod format;
 mod geometry;
 mod help;
+mod hyperlink;
 mod input;
 mod keymap;
 mod layout;
@@ -58,6 +59,7 @@ pub use format::TimeFmt;
 pub use geometry::{Areas, WIDE_MIN_WIDTH, areas};
 pub use keymap::{Binding, KEYMAP, Key, KeyContext, Scope, When};
 pub use layout::render;
+pub use theme::Palette;
 
 use crate::app::runtime::config::{ScreenOptions, Theme, TimeFormat};
 use crate::app::runtime::view::{EventRow, SessionEvent, StatusInfo, UiCommand};
@@ -75,6 +77,17 @@ pub fn check_terminal() -> Result<(), String> {
              gossip-chat --headless reads commands and prints events line by line"
             .into()),
         _ => Ok(()),
+    }
+}
+
+/// The palette for `theme`: `NO_COLOR` (set and not empty) takes the colours out of any.
+fn palette(theme: Theme) -> Palette {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    match theme {
+        _ if no_color => Palette::Mono,
+        Theme::Dark => Palette::Dark,
+        Theme::Light => Palette::Light,
+        Theme::None => Palette::Mono,
     }
 }
 
@@ -175,8 +188,8 @@ pub async fn run(
     app.configure(TuiOptions {
         bell: screen.bell,
         time: TimeFmt::new(!screen.utc, screen.time_format == TimeFormat::H12),
-        no_color: screen.theme == Theme::None
-            || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        palette: palette(screen.theme),
+        links: screen.links && hyperlink::terminal_supports(std::env::var("TERM").ok().as_deref()),
         last_read: attention::load_last_read(&last_read_path),
     });
     app.load(&initial);

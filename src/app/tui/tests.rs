@@ -1499,7 +1499,7 @@ fn home_and_end_on_an_empty_line_go_to_the_top_and_bottom() {
 fn states_have_glyphs_and_focus_a_mark_without_colour() {
     let mut app = busy_app();
     app.configure(TuiOptions {
-        no_color: true,
+        palette: Palette::Mono,
         ..TuiOptions::default()
     });
     let mut rows = peers();
@@ -1576,6 +1576,257 @@ fn urls_are_kept_whole_on_one_row() {
         "{text}"
     );
     assert!(!text.contains("to/a/page"), "{text}");
+}
+
+#[test]
+fn whois_answers_and_joins_before_any_message_show_in_full_in_the_chat() {
+    let mut app = TuiApp::new(status(false), now());
+    app.update(Action::Session(SessionEvent::Presence(
+        crate::app::runtime::view::PresenceNote {
+            at: now(),
+            who: bob(),
+            kind: crate::app::runtime::view::Presence::Joined { name: "bob".into() },
+        },
+    )));
+    let text = panel(&app, 60, 20, chat::render);
+    assert!(text.contains("· bob joined"), "{text}");
+    assert!(text.contains("mDNS is off"), "the welcome stays: {text}");
+    let whois = "bob: id b0b00000-0000-0000-0000-000000000002, key 70ac 7091 4f33 f2aa, \
+                 at 127.0.0.1:47002, alive, first seen 3 min ago, last seen 1 s ago";
+    let cmds = submit_line(&mut app, "/whois bob");
+    assert_eq!(cmds, vec![UiCommand::Whois("bob".into())]);
+    let op = AppOp::chat("hello").expect("valid");
+    app.update(Action::Session(SessionEvent::Received(row(
+        event(bob(), 1, 1, &op),
+        Some(bob()),
+        0,
+    ))));
+    app.update(Action::Session(SessionEvent::Answer(vec![whois.into()])));
+    let text = panel(&app, 60, 12, chat::render);
+    // Every word of the answer is on screen: it wraps under its text instead of being cut.
+    let shown: String = text
+        .lines()
+        .map(|l| l.trim_matches('│').trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let words: Vec<&str> = whois.split(' ').collect();
+    assert!(shown.contains(&words.join(" ")), "{text}");
+    assert!(text.contains("  · bob: id b0b0"), "{text}");
+    assert!(text.contains("last seen 1 s ago"), "{text}");
+}
+
+#[test]
+fn a_warning_too_long_for_the_flash_is_cut_there_and_whole_in_the_chat() {
+    let mut app = resized(TuiApp::new(status(false), now()), 80, 24);
+    let long = "cannot reach 127.0.0.1:47999: nothing listens there (network: cannot connect: \
+                connection refused); retrying in the background (/unpeer 127.0.0.1:47999 stops)";
+    app.update(Action::Session(SessionEvent::Warning(long.into())));
+    let text = screen(&app, 80, 24);
+    assert!(text.contains(" cannot reach 127.0.0.1:47999"), "{text}");
+    assert!(text.contains("…"), "the flash says it is cut: {text}");
+    let chat = panel(&app, 60, 20, chat::render);
+    let shown: String = chat
+        .lines()
+        .map(|l| l.trim_matches('│').trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(shown.contains(&format!("⚠ {long}")), "{chat}");
+    // A short one stays in the flash only.
+    app.update(Action::Session(SessionEvent::Notice(
+        "connected to x".into(),
+    )));
+    assert_eq!(app.notices.len(), 1);
+}
+
+/// The screen of `app` with one message of bob's holding two URLs (one clipped) and a
+/// mention, drawn at 60x12 with hyperlinks on or off.
+fn linked_screen(links: bool) -> ratatui::buffer::Buffer {
+    let mut app = TuiApp::new(status(true), now());
+    app.configure(TuiOptions {
+        links,
+        ..TuiOptions::default()
+    });
+    let short = AppOp::chat("ann: menu at https://e.io/m, ok?").expect("valid");
+    let long = AppOp::chat("and https://example.com/a/rather/long/path/to/a/page?with=query")
+        .expect("valid");
+    app.load(&[
+        row(event(bob(), 1, 1, &short), Some(bob()), 0),
+        row(event(bob(), 2, 2, &long), Some(bob()), 0),
+    ]);
+    let mut terminal = Terminal::new(TestBackend::new(60, 12)).expect("a test terminal");
+    terminal
+        .draw(|f| chat::render(&app, f, f.area()))
+        .expect("drawing");
+    terminal.backend().buffer().clone()
+}
+
+#[test]
+fn urls_are_osc8_hyperlinks_and_the_layout_does_not_change() {
+    use ratatui::backend::Backend;
+    use ratatui::buffer::CellWidth;
+    let plain = linked_screen(false);
+    let linked = linked_screen(true);
+    let mut urls_seen = std::collections::BTreeMap::<&str, usize>::new();
+    for (a, b) in plain.content.iter().zip(&linked.content) {
+        let (text, url) = hyperlink::unlinked(b.symbol());
+        // Every cell shows what it showed without links, in the same style and width.
+        assert_eq!(text, a.symbol());
+        assert_eq!((a.fg, a.bg, a.modifier), (b.fg, b.bg, b.modifier));
+        assert_eq!(a.cell_width(), b.cell_width());
+        if let Some(url) = url {
+            *urls_seen.entry(url).or_default() += 1;
+        }
+    }
+    // The short URL whole (its comma not linked), the long one as far as the screen goes.
+    assert_eq!(urls_seen.get("https://e.io/m"), Some(&14), "{urls_seen:?}");
+    let long = "https://example.com/a/rather/long/path/to/a/page?with=query";
+    assert_eq!(urls_seen.get(long), Some(&(60 - 2 - 6)), "{urls_seen:?}");
+    assert_eq!(urls_seen.len(), 2, "{urls_seen:?}");
+    // What reaches the terminal: the same bytes as without links once the OSC 8 sequences
+    // are taken out (same cells, same cursor moves), and the sequences themselves.
+    let bytes = |buf: &ratatui::buffer::Buffer| {
+        let empty = ratatui::buffer::Buffer::empty(buf.area);
+        let out = SharedOut::default();
+        let mut backend = ratatui::backend::CrosstermBackend::new(out.clone());
+        backend
+            .draw(empty.diff(buf).into_iter())
+            .expect("drawing to memory");
+        String::from_utf8(out.0.lock().expect("not poisoned").clone()).expect("utf-8 output")
+    };
+    let (plain_out, linked_out) = (bytes(&plain), bytes(&linked));
+    let open = "\x1b]8;;https://e.io/m\x1b\\";
+    let close = "\x1b]8;;\x1b\\";
+    assert!(
+        linked_out.contains(&format!("{open}h{close}{open}t{close}")),
+        "{linked_out:?}"
+    );
+    let mut stripped = linked_out.clone();
+    for url in [long, "https://e.io/m", ""] {
+        stripped = stripped.replace(&format!("\x1b]8;;{url}\x1b\\"), "");
+    }
+    assert_eq!(stripped, plain_out);
+}
+
+/// Bytes written to a terminal, kept for a look.
+#[derive(Clone, Default)]
+struct SharedOut(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Relative luminance (WCAG) of a 256-colour index, or of black/white for the terminal's
+/// default colours on a light background.
+fn luminance(c: ratatui::style::Color, default: f64) -> Option<f64> {
+    use ratatui::style::Color;
+    let rgb = match c {
+        Color::Reset => return Some(default),
+        Color::Black => (0, 0, 0),
+        Color::Indexed(i @ 16..=231) => {
+            let level = |v: u8| if v == 0 { 0 } else { 55 + 40 * v };
+            let i = i - 16;
+            (level(i / 36), level(i / 6 % 6), level(i % 6))
+        }
+        Color::Indexed(i @ 232..=255) => {
+            let v = 8 + 10 * (i - 232);
+            (v, v, v)
+        }
+        // A named colour's shade is the terminal's: the light palette uses none.
+        _ => return None,
+    };
+    let lin = |v: u8| {
+        let v = f64::from(v) / 255.0;
+        if v <= 0.04045 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    Some(0.2126 * lin(rgb.0) + 0.7152 * lin(rgb.1) + 0.0722 * lin(rgb.2))
+}
+
+#[test]
+fn the_light_palette_is_readable_on_white_and_keeps_authors_apart() {
+    let mut app = busy_app();
+    let op = AppOp::chat("ann: the menu is at https://e.io/m").expect("valid");
+    app.update(Action::Session(SessionEvent::Received(row(
+        event(bob(), 9, 40, &op),
+        Some(bob()),
+        1,
+    ))));
+    app.configure(TuiOptions {
+        palette: Palette::Light,
+        ..TuiOptions::default()
+    });
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).expect("a test terminal");
+    terminal.draw(|f| render(&app, f)).expect("drawing");
+    let buf = terminal.backend().buffer().clone();
+    let mut colours = std::collections::BTreeSet::new();
+    for (i, cell) in buf.content.iter().enumerate() {
+        let (x, y) = (i % 100, i / 100);
+        let fg = luminance(cell.fg, 0.0);
+        let bg = luminance(cell.bg, 1.0);
+        let (Some(fg), Some(bg)) = (fg, bg) else {
+            panic!(
+                "({x},{y}) {:?} on {:?}: a named colour in the light palette",
+                cell.fg, cell.bg
+            );
+        };
+        let contrast = (fg.max(bg) + 0.05) / (fg.min(bg) + 0.05);
+        assert!(
+            contrast >= 4.5 || cell.symbol() == " ",
+            "({x},{y}) {:?} {:?} on {:?}: contrast {contrast:.2}",
+            cell.symbol(),
+            cell.fg,
+            cell.bg
+        );
+        colours.insert(format!("{:?}", cell.fg));
+    }
+    assert!(colours.len() >= 6, "{colours:?}");
+    // Each dark author colour has its own light shade.
+    let authors: std::collections::BTreeSet<String> = (0..200u128)
+        .map(|n| {
+            let mut b = ratatui::buffer::Buffer::empty(Rect::new(0, 0, 1, 1));
+            b[(0, 0)].set_fg(theme::author_color(NodeId::from_u128(n)));
+            Palette::Light.apply(&mut b);
+            format!("{:?}", b[(0, 0)].fg)
+        })
+        .collect();
+    assert_eq!(authors.len(), 10, "{authors:?}");
+    snapshot("light_100x30", &styled_text(&buf));
+}
+
+/// A buffer as text with its colours: `{fg/bg}` before each run of cells whose colours
+/// change (`-` for the terminal's default), so a snapshot shows the palette too.
+fn styled_text(buf: &ratatui::buffer::Buffer) -> String {
+    let name = |c: ratatui::style::Color| match c {
+        ratatui::style::Color::Reset => "-".to_string(),
+        ratatui::style::Color::Indexed(i) => i.to_string(),
+        other => format!("{other:?}"),
+    };
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        let mut last = (ratatui::style::Color::Reset, ratatui::style::Color::Reset);
+        for x in 0..buf.area.width {
+            let cell = &buf[(x, y)];
+            if (cell.fg, cell.bg) != last && cell.symbol() != " " {
+                last = (cell.fg, cell.bg);
+                line.push_str(&format!("{{{}/{}}}", name(cell.fg), name(cell.bg)));
+            }
+            line.push_str(cell.symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 #[tokio::test]

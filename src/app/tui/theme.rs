@@ -6,8 +6,8 @@ use ratatui::text::{Line, Span};
 use crate::node::PeerState;
 use crate::protocol::NodeId;
 
-/// Author colours: bright enough on dark and light backgrounds, none of them red (kept for
-/// errors) or dark grey (kept for secondary text).
+/// Author colours (of the dark palette; [`Palette::Light`] swaps each for a dark shade):
+/// none of them red (kept for errors) or dark grey (kept for secondary text).
 const AUTHOR_COLORS: [Color; 10] = [
     Color::Cyan,
     Color::Green,
@@ -127,12 +127,72 @@ pub(crate) fn link() -> Style {
         .add_modifier(Modifier::UNDERLINED)
 }
 
-/// Takes every colour out of a drawn buffer (`NO_COLOR`): bold, reverse and underline
-/// stay, and glyphs and title marks carry what colour did.
-pub(crate) fn strip_colors(buf: &mut ratatui::buffer::Buffer) {
-    for cell in buf.content.iter_mut() {
-        cell.set_fg(Color::Reset);
-        cell.set_bg(Color::Reset);
+/// The colours the screen is drawn in. Every panel styles itself in the dark palette's
+/// colours; the others are that palette recoloured, cell by cell, once the frame is drawn,
+/// so no panel can forget a case.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Palette {
+    /// Light and bright colours for a dark background (the terminal's named colours).
+    #[default]
+    Dark,
+    /// Dark colours for a light background: every colour of the dark palette becomes a
+    /// 256-colour one that is readable on white (contrast 4.5:1 or more).
+    Light,
+    /// No colours at all (`NO_COLOR`, `theme = "none"`): bold, reverse and underline stay,
+    /// and glyphs and title marks carry what colour did.
+    Mono,
+}
+
+impl Palette {
+    /// Recolours a buffer drawn in the dark palette into this one.
+    pub(crate) fn apply(self, buf: &mut ratatui::buffer::Buffer) {
+        match self {
+            Palette::Dark => {}
+            Palette::Light => {
+                for cell in buf.content.iter_mut() {
+                    cell.set_fg(light_fg(cell.fg));
+                    cell.set_bg(light_bg(cell.bg));
+                }
+            }
+            Palette::Mono => {
+                for cell in buf.content.iter_mut() {
+                    cell.set_fg(Color::Reset);
+                    cell.set_bg(Color::Reset);
+                }
+            }
+        }
+    }
+}
+
+/// A text colour of the dark palette as the light palette draws it. The named colours'
+/// shades are the terminal's own, and their light variants are made for dark backgrounds
+/// (light yellow on white cannot be read): the light palette picks fixed 256-colour shades
+/// instead, each one distinct, so ten authors still look ten ways.
+fn light_fg(c: Color) -> Color {
+    match c {
+        Color::Cyan => Color::Indexed(23),         // #005f5f teal
+        Color::Green => Color::Indexed(28),        // #008700 green
+        Color::Yellow => Color::Indexed(94),       // #875f00 brown
+        Color::Magenta => Color::Indexed(127),     // #af00af magenta
+        Color::Blue => Color::Indexed(19),         // #0000af blue
+        Color::LightCyan => Color::Indexed(24),    // #005f87 steel blue
+        Color::LightGreen => Color::Indexed(58),   // #5f5f00 olive
+        Color::LightYellow => Color::Indexed(130), // #af5f00 orange
+        Color::LightMagenta => Color::Indexed(90), // #870087 purple
+        Color::LightBlue => Color::Indexed(55),    // #5f00af violet
+        Color::Red | Color::LightRed => Color::Indexed(124), // #af0000 red
+        Color::DarkGray => Color::Indexed(242),    // #6c6c6c grey
+        Color::Gray | Color::White => Color::Indexed(236), // #303030 near black
+        other => other,
+    }
+}
+
+/// A background colour of the dark palette as the light palette draws it (only mentions
+/// have one: black on yellow, which reads on both, in a yellow that stands out from white).
+fn light_bg(c: Color) -> Color {
+    match c {
+        Color::Yellow => Color::Indexed(220), // #ffd700 gold
+        other => other,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `Hello` exchange that opens every connection, and the rules it enforces.
 
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -14,12 +15,37 @@ use crate::text::escape;
 use crate::transport::TransportError;
 use crate::transport::codec::{Frame, HANDSHAKE_FRAME_MAX, Hello, HelloAuth};
 
+/// Our display name as later `Hello`s give it: a `/nick` changes it while the transport
+/// runs (connections already open keep the name they were opened with; the nick event
+/// itself tells their peers).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Name(Arc<RwLock<String>>);
+
+impl Name {
+    /// The name now.
+    pub(super) fn get(&self) -> String {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Gives later `Hello`s `name`.
+    pub(super) fn set(&self, name: &str) {
+        // A poisoned lock held a whole String: replacing it is always consistent.
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = name.to_string();
+    }
+}
+
+impl From<&str> for Name {
+    fn from(name: &str) -> Self {
+        Name(Arc::new(RwLock::new(name.to_string())))
+    }
+}
+
 /// Who we are, as our `Hello` says.
 #[derive(Debug, Clone)]
 pub(super) struct Identity {
     pub(super) node_id: NodeId,
     pub(super) room: String,
-    pub(super) name: String,
+    pub(super) name: Name,
     pub(super) listen_port: u16,
     pub(super) protocol_version: u32,
     /// Our signing key: with it, on an encrypted connection, our Hello proves our node id
@@ -42,7 +68,7 @@ impl Identity {
             node_id: self.node_id,
             room: self.room.clone(),
             listen_port: self.listen_port,
-            name: self.name.clone(),
+            name: self.name.get(),
             auth,
         }
     }

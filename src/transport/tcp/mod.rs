@@ -227,7 +227,7 @@ impl TcpTransport {
         let identity = Identity {
             node_id: config.node_id,
             room: config.room.clone(),
-            name: config.name.clone(),
+            name: config.name.as_str().into(),
             listen_port: local_addr.port(),
             protocol_version: config.protocol_version,
             signer: config.identity.clone(),
@@ -267,6 +267,17 @@ impl TcpTransport {
     /// The address actually bound (the real port when the config asked for port 0).
     pub fn socket_addr(&self) -> SocketAddr {
         self.shared.local_addr
+    }
+
+    /// Gives the `Hello` of every later connection (dialed or accepted) `name`, e.g. after
+    /// a `/nick`. The config keeps the name the transport was bound with.
+    pub fn set_name(&self, name: &str) {
+        self.shared.identity.name.set(name);
+    }
+
+    /// The name our `Hello` gives now.
+    pub fn name(&self) -> String {
+        self.shared.identity.name.get()
     }
 
     /// The config in force.
