@@ -44,8 +44,7 @@ pub struct GossipConfig {
     /// PlumTree lazy push (with `eager_push`): full events along a spanning tree that forms
     /// from first arrivals, `IHave` announcements to the other peers, graft on a missing
     /// event, prune on duplicates. Views of 10 peers or fewer push to all at first.
-    /// Off by default until it meets its redundancy target (see BENCHMARKS.md, "Lazy
-    /// push"); the simulator runs it on.
+    /// On by default (see BENCHMARKS.md, "Lazy push").
     pub lazy_push: bool,
 }
 
@@ -65,7 +64,7 @@ impl GossipConfig {
             anti_entropy_interval: Duration::from_secs(300),
             enable_duplicate_detection: true,
             eager_push: true,
-            lazy_push: false,
+            lazy_push: true,
         }
     }
 

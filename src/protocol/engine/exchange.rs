@@ -251,12 +251,15 @@ impl Engine {
         ex.received += received;
         ex.pass_received = received;
         let theirs = ex.theirs.merged(&ex.pushed);
-        let wants = exchange::wants(self.held.clock(), &theirs, rotation);
+        // Lazy push: what the tree is still delivering is left to it (`pull_clock`).
+        let wants = exchange::wants(&self.pull_clock(), &theirs, rotation);
         if wants.is_empty() {
             self.end_pass(id, 0, false);
             return;
         }
-        ex.stage = Stage::Fetch;
+        if let Some(ex) = self.exchanges.get_mut(&id) {
+            ex.stage = Stage::Fetch;
+        }
         let fetch = FetchId(self.next_id());
         self.fetches.insert(fetch, FetchFor::Push(id));
         self.out.push(Output::Fetch {
@@ -467,7 +470,8 @@ impl Engine {
         theirs: VectorClock,
     ) {
         let rotation = self.next_rotation();
-        let wants = exchange::wants(self.held.clock(), &theirs, rotation);
+        // Lazy push: what the tree is still delivering is left to it (`pull_clock`).
+        let wants = exchange::wants(&self.pull_clock(), &theirs, rotation);
         if wants.is_empty() {
             self.respond(request, peer, started, Vec::new(), None);
             return;
