@@ -186,6 +186,23 @@ impl SqliteEventStore {
             })?
     }
 
+    /// Sends the writer the command `cmd` builds around its reply channel, and waits for
+    /// the reply.
+    async fn ask<T>(&self, cmd: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Result<T, StoreError> {
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        writer
+            .send(cmd(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)
+    }
+
     /// This node's id: its identity key's.
     pub fn node_id(&self) -> NodeId {
         self.identity.node_id()
@@ -313,18 +330,7 @@ impl EventStore for SqliteEventStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let writer = self
-            .writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or(StoreError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        writer
-            .send(Cmd::Save { events, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        let out = answer.await.map_err(|_| StoreError::Closed)?;
+        let out = self.ask(|reply| Cmd::Save { events, reply }).await?;
         // The writer has committed and counted the batch: tell followers.
         let end = self.state()?.committed_len();
         self.commits.send_if_modified(|v| {
@@ -462,6 +468,24 @@ impl EventStore for SqliteEventStore {
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         Ok(self.state()?.stats())
+    }
+
+    async fn seq_reservation(&self) -> Result<u64, StoreError> {
+        self.check_open()?;
+        self.read(|conn| {
+            conn.query_row("SELECT seq FROM reservation WHERE slot = 1", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+            .map(|v| v.map_or(0, |s| s.max(0) as u64))
+            .map_err(sql_err("reading the seq reservation"))
+        })
+        .await
+    }
+
+    async fn reserve_seqs(&self, up_to: u64) -> Result<(), StoreError> {
+        self.check_open()?;
+        self.ask(|reply| Cmd::Reserve { up_to, reply }).await?
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -12,6 +12,7 @@
 //!     PRIMARY KEY (origin, seq)
 //! ) WITHOUT ROWID;
 //! CREATE TABLE identity (slot INTEGER PRIMARY KEY CHECK (slot = 1), secret BLOB NOT NULL);
+//! CREATE TABLE reservation (slot INTEGER PRIMARY KEY CHECK (slot = 1), seq INTEGER NOT NULL);
 //! ```
 //!
 //! `seq` is a big-endian blob because SQLite integers are signed 64-bit: a blob compares
@@ -46,6 +47,10 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS identity (
     slot   INTEGER PRIMARY KEY CHECK (slot = 1),
     secret BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reservation (
+    slot INTEGER PRIMARY KEY CHECK (slot = 1),
+    seq  INTEGER NOT NULL
 );
 ";
 

@@ -101,6 +101,17 @@ impl State {
         self.newest_ms = Some(self.newest_ms.map_or(t, |v| v.max(t)));
     }
 
+    /// Counts `after` in place of `before` (same key): followers of the commit sequence see
+    /// the winner as a new record, as every store shows a replaced equivocation.
+    pub fn replace(&mut self, before: Held, after: Held) {
+        self.committed.push((after.origin, after.seq));
+        self.size_bytes = self.size_bytes.saturating_sub(before.encoded_len) + after.encoded_len;
+        self.max_hlc = self.max_hlc.max(after.hlc);
+        let t = after.created_at_ms;
+        self.oldest_ms = Some(self.oldest_ms.map_or(t, |v| v.min(t)));
+        self.newest_ms = Some(self.newest_ms.map_or(t, |v| v.max(t)));
+    }
+
     /// Whether `(origin, seq)` is held.
     pub fn has(&self, origin: NodeId, seq: u64) -> bool {
         self.origins

@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::Event;
+use crate::protocol::equivocation::{Resolution, resolve};
 use crate::store::file::lock::DirLock;
 use crate::store::{SaveOutcome, StoreError};
 
@@ -25,6 +26,11 @@ pub enum Cmd {
     Save {
         events: Vec<Event>,
         reply: oneshot::Sender<Result<Vec<SaveOutcome>, StoreError>>,
+    },
+    /// Raise the own-seq reservation to `up_to` (never lower it), durably.
+    Reserve {
+        up_to: u64,
+        reply: oneshot::Sender<Result<(), StoreError>>,
     },
     /// Finish: close the database (SQLite checkpoints the WAL) and release the lock.
     Close {
@@ -78,6 +84,9 @@ fn run(
                 let _ = reply.send(closed.and(released));
                 return;
             }
+            Cmd::Reserve { up_to, reply } => {
+                let _ = reply.send(reserve(&conn, up_to));
+            }
             Cmd::Save { events, reply } => {
                 let mut n = events.len();
                 let mut batch = vec![(events, reply)];
@@ -102,7 +111,7 @@ fn run(
 
 /// Writes a batch in one transaction, then updates the figures and answers every saver.
 fn commit(conn: &mut Connection, state: &Mutex<State>, batch: Vec<Waiting>) {
-    let written = (|| -> Result<(Vec<Vec<SaveOutcome>>, Vec<Held>), StoreError> {
+    let written = (|| -> Result<(Vec<Vec<SaveOutcome>>, Vec<Change>), StoreError> {
         let tx = conn
             .transaction()
             .map_err(sql_err("starting a transaction"))?;
@@ -112,8 +121,16 @@ fn commit(conn: &mut Connection, state: &Mutex<State>, batch: Vec<Waiting>) {
             let mut out = Vec::with_capacity(events.len());
             for e in events {
                 let o = insert(&tx, e)?;
-                if o == SaveOutcome::Inserted {
-                    fresh.push(held(e));
+                match &o {
+                    SaveOutcome::Inserted => fresh.push(Change::Added(held(e))),
+                    SaveOutcome::Equivocation {
+                        held: before,
+                        replaced: true,
+                    } => fresh.push(Change::Replaced {
+                        before: held(before),
+                        after: held(e),
+                    }),
+                    _ => {}
                 }
                 out.push(o);
             }
@@ -126,8 +143,11 @@ fn commit(conn: &mut Connection, state: &Mutex<State>, batch: Vec<Waiting>) {
         Ok((outcomes, fresh)) => {
             {
                 let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-                for h in fresh {
-                    st.add(h);
+                for change in fresh {
+                    match change {
+                        Change::Added(h) => st.add(h),
+                        Change::Replaced { before, after } => st.replace(before, after),
+                    }
                 }
             }
             for ((_, reply), out) in batch.into_iter().zip(outcomes) {
@@ -148,27 +168,30 @@ fn commit(conn: &mut Connection, state: &Mutex<State>, batch: Vec<Waiting>) {
     }
 }
 
+/// Raises the reservation row to `up_to`, in its own transaction (synced like a save).
+fn reserve(conn: &Connection, up_to: u64) -> Result<(), StoreError> {
+    let up_to = i64::try_from(up_to)
+        .map_err(|_| StoreError::Corrupt(format!("seq reservation {up_to} is too large")))?;
+    conn.execute(
+        "INSERT INTO reservation (slot, seq) VALUES (1, ?1)
+         ON CONFLICT (slot) DO UPDATE SET seq = max(seq, excluded.seq)",
+        params![up_to],
+    )
+    .map(drop)
+    .map_err(sql_err("raising the seq reservation"))
+}
+
 /// Inserts one event unless its key is held; a held key is compared with the new event.
 fn insert(tx: &Transaction<'_>, e: &Event) -> Result<SaveOutcome, StoreError> {
     let origin = e.origin.0.as_bytes();
     let seq = seq_key(e.seq);
-    let changed = tx
-        .prepare_cached(
-            "INSERT INTO events (origin, seq, id, hlc, created_at_ms, payload, sig)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-        )
-        .and_then(|mut st| {
-            st.execute(params![
-                origin.as_slice(),
-                seq.as_slice(),
-                e.id.as_bytes().as_slice(),
-                e.hlc as i64,
-                e.created_at_ms as i64,
-                e.payload.as_ref(),
-                e.sig.as_ref(),
-            ])
-        })
-        .map_err(sql_err("inserting an event"))?;
+    let changed = write_row(
+        tx,
+        "INSERT INTO events (origin, seq, id, hlc, created_at_ms, payload, sig)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+        e,
+    )
+    .map_err(sql_err("inserting an event"))?;
     if changed == 1 {
         return Ok(SaveOutcome::Inserted);
     }
@@ -181,10 +204,54 @@ fn insert(tx: &Transaction<'_>, e: &Event) -> Result<SaveOutcome, StoreError> {
                 .optional()
         })
         .map_err(sql_err("reading a held event"))?;
-    Ok(match held {
-        Some(h) if h == *e => SaveOutcome::Duplicate,
-        _ => SaveOutcome::Conflict,
+    let Some(held) = held else {
+        // The insert found the key taken, yet no row: the database contradicts itself.
+        return Ok(SaveOutcome::Conflict);
+    };
+    if held == *e {
+        return Ok(SaveOutcome::Duplicate);
+    }
+    // Equivocation: every store keeps the rule's winner, whatever the arrival order.
+    let replaced = resolve(&held, e) == Resolution::Replace;
+    if replaced {
+        write_row(
+            tx,
+            "UPDATE events SET id = ?3, hlc = ?4, created_at_ms = ?5, payload = ?6, sig = ?7
+             WHERE origin = ?1 AND seq = ?2",
+            e,
+        )
+        .map_err(sql_err("replacing an equivocated event"))?;
+    }
+    Ok(SaveOutcome::Equivocation {
+        held: Box::new(held),
+        replaced,
     })
+}
+
+/// Runs `sql` with `e`'s columns as `?1`..`?7` (origin, seq, id, hlc, created_at_ms,
+/// payload, sig); returns the rows changed.
+fn write_row(tx: &Transaction<'_>, sql: &str, e: &Event) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql).and_then(|mut st| {
+        st.execute(params![
+            e.origin.0.as_bytes().as_slice(),
+            seq_key(e.seq).as_slice(),
+            e.id.as_bytes().as_slice(),
+            e.hlc as i64,
+            e.created_at_ms as i64,
+            e.payload.as_ref(),
+            e.sig.as_ref(),
+        ])
+    })
+}
+
+/// What a committed batch changed, for the in-memory figures.
+enum Change {
+    Added(Held),
+    /// An equivocation's winner took the place of `before`.
+    Replaced {
+        before: Held,
+        after: Held,
+    },
 }
 
 fn held(e: &Event) -> Held {
