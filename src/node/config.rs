@@ -44,7 +44,8 @@ pub struct GossipConfig {
     /// PlumTree lazy push (with `eager_push`): full events along a spanning tree that forms
     /// from first arrivals, `IHave` announcements to the other peers, graft on a missing
     /// event, prune on duplicates. Views of 10 peers or fewer push to all at first.
-    /// On by default (see BENCHMARKS.md, "Lazy push").
+    /// Off by default: with it on, tests/hostile_member.rs and one headless test fail
+    /// (not yet diagnosed, see BENCHMARKS.md "Lazy push"); the simulator runs it on.
     pub lazy_push: bool,
 }
 
@@ -64,7 +65,7 @@ impl GossipConfig {
             anti_entropy_interval: Duration::from_secs(300),
             enable_duplicate_detection: true,
             eager_push: true,
-            lazy_push: true,
+            lazy_push: false,
         }
     }
 
