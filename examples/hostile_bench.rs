@@ -9,7 +9,9 @@
 //! Attacks (members authenticate properly: Noise XX and a signed `Hello`, see
 //! `tests/hostile_common`): 400 empty digests a second from one member; N slow readers
 //! (8, then 32) that ask for everything and never read; 63 idle members, then a new honest
-//! peer joining. Alice holds 24 events of 120 KB, so "everything" is ~2.9 MB.
+//! peer joining; and the engine's budgets (issue 12 part B): one member pushing 10,000
+//! signed events/s, 60,000 sybil identities (then a late joiner), 40 undecodable events
+//! of 500 KB. Alice holds 24 events of 120 KB, so "everything" is ~2.9 MB.
 
 #[path = "../tests/hostile_common/mod.rs"]
 mod hostile_common;
@@ -56,6 +58,9 @@ async fn node() -> Node {
     let store: Arc<dyn EventStore> = Arc::new(MemoryEventStore::new());
     let dyn_t: Arc<dyn Transport> = transport.clone();
     let node = GossipNode::with_identity(g, store, dyn_t, key).expect("node");
+    node.set_payload_validator(Some(Arc::new(|p: &[u8]| {
+        gossip::app::model::AppOp::decode(p).is_ok()
+    })));
     node.start().await.expect("start");
     Node { node, transport }
 }
@@ -76,7 +81,7 @@ async fn delivery(alice: &Node, bob: &Node, n: usize) -> Vec<Duration> {
         let t = Instant::now();
         let e = bob
             .node
-            .create_event(format!("probe {i}"))
+            .create_event(chat(&format!("probe {i}")))
             .await
             .expect("create");
         loop {
@@ -196,7 +201,7 @@ async fn main() {
     bob.node.add_peer(bob_peer(&alice)).expect("peer");
     for i in 0..24 {
         bob.node
-            .create_event(vec![i as u8; 120 * 1024])
+            .create_event(chat(&format!("{i}").repeat(120 * 1024 / (1 + i / 10))))
             .await
             .expect("create");
     }
@@ -264,6 +269,10 @@ async fn main() {
         (peak.await.unwrap_or(0), rss_bytes()),
     );
 
+    flood(&alice, &bob).await;
+    sybils(&alice, &bob).await;
+    undecodable(&alice, &bob).await;
+
     slow_readers(&alice, &bob, 8, 0).await;
     slow_readers(&alice, &bob, 32, 100).await;
 
@@ -315,4 +324,182 @@ async fn main() {
 
 fn bob_peer(n: &Node) -> gossip::transport::Peer {
     gossip::transport::Peer::new(n.node.id(), n.addr().to_string())
+}
+
+/// A member of `key` on `alice` whose incoming frames are read and dropped.
+async fn reading_member(alice: &Node, key: &NodeIdentity) -> hostile_common::MemberTx {
+    let m = Member::join(alice.addr(), &Claim::honest(key, ROOM))
+        .await
+        .expect("join");
+    let (tx, mut rx) = m.split();
+    tokio::spawn(async move { rx.drain(&AtomicU64::new(0)).await });
+    tx
+}
+
+fn signed(
+    key: &NodeIdentity,
+    first: u64,
+    n: usize,
+    payload: impl Fn(u64) -> Vec<u8>,
+) -> Vec<gossip::Event> {
+    (first..first + n as u64)
+        .map(|seq| {
+            let mut e = gossip::Event {
+                id: uuid::Uuid::new_v4(),
+                origin: key.node_id(),
+                seq,
+                hlc: seq,
+                created_at_ms: 1,
+                payload: bytes::Bytes::from(payload(seq)),
+                sig: bytes::Bytes::new(),
+            };
+            key.sign_event(&mut e);
+            e
+        })
+        .collect()
+}
+
+fn push_of(from: NodeId, events: Vec<gossip::Event>) -> Frame {
+    Frame::Push {
+        message: Message::Push { from, events },
+    }
+}
+
+/// One member pushes 10,000 signed events a second (20 every 2 ms) while bob probes.
+async fn flood(alice: &Node, bob: &Node) {
+    let key = NodeIdentity::generate();
+    let from = key.node_id();
+    let mut events = vec![key.identity_event()];
+    events.extend(signed(&key, 2, 40_000, |seq| {
+        format!("flood {seq}").into_bytes()
+    }));
+    let mut tx = reading_member(alice, &key).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = peak_rss(stop.clone());
+    let before = alice.node.stats();
+    let flooding = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(2));
+        let started = Instant::now();
+        let mut sent = 0usize;
+        for chunk in events.chunks(20) {
+            tick.tick().await;
+            if tx.send(&push_of(from, chunk.to_vec())).await.is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        (sent, started.elapsed())
+    });
+    let lat = delivery(alice, bob, 100).await;
+    flooding.abort();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let after = alice.node.stats();
+    let held = alice.node.vector_clock().await.expect("clock").get(&from);
+    report(
+        &format!(
+            "member pushes 10,000 signed events/s: {held} taken, {} deferred",
+            after.deferred_events - before.deferred_events
+        ),
+        lat,
+        (peak.await.unwrap_or(0), rss_bytes()),
+    );
+}
+
+/// 60,000 identity events from one member, then bob probes; then a late joiner.
+async fn sybils(alice: &Node, bob: &Node) {
+    let key = NodeIdentity::generate();
+    let ids: Vec<gossip::Event> = (0..60_000)
+        .map(|_| NodeIdentity::generate().identity_event())
+        .collect();
+    let mut tx = reading_member(alice, &key).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = peak_rss(stop.clone());
+    let before = alice.node.stats();
+    let t = Instant::now();
+    for chunk in ids.chunks(100) {
+        if tx
+            .send(&push_of(key.node_id(), chunk.to_vec()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let pushed = t.elapsed();
+    let lat = delivery(alice, bob, 100).await;
+    let dave = node().await;
+    dave.node.add_peer(bob_peer(alice)).expect("peer");
+    let want = alice.node.vector_clock().await.expect("clock");
+    let t = Instant::now();
+    loop {
+        let _ = dave.node.gossip_with(alice.node.id()).await;
+        let have = dave.node.vector_clock().await.expect("clock");
+        if want.iter().all(|(o, s)| have.get(&o) >= s) || t.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let joined = t.elapsed();
+    dave.node.stop().await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let after = alice.node.stats();
+    report(
+        &format!(
+            "60,000 sybils pushed in {:.1} s: {} origins held, {} deferred; a late joiner \
+             had all of alice's {} origins in {:.2} s",
+            pushed.as_secs_f64(),
+            want.len(),
+            after.deferred_origins - before.deferred_origins,
+            want.len(),
+            joined.as_secs_f64()
+        ),
+        lat,
+        (peak.await.unwrap_or(0), rss_bytes()),
+    );
+}
+
+/// 40 events of 500 KB that no app decodes (the validator is `AppOp::decode`).
+async fn undecodable(alice: &Node, bob: &Node) {
+    let key = NodeIdentity::generate();
+    let from = key.node_id();
+    let mut events = vec![key.identity_event()];
+    events.extend(signed(&key, 2, 40, |seq| vec![0xFF ^ seq as u8; 500_000]));
+    let mut frames = vec![events.drain(..2).collect::<Vec<_>>()];
+    frames.extend(events.into_iter().map(|e| vec![e]));
+    let mut tx = reading_member(alice, &key).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = peak_rss(stop.clone());
+    let before = alice.node.stats();
+    let sending = tokio::spawn(async move {
+        for f in frames {
+            if tx.send(&push_of(from, f)).await.is_err() {
+                break;
+            }
+        }
+        tx
+    });
+    let lat = delivery(alice, bob, 100).await;
+    let _ = sending.await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let after = alice.node.stats();
+    let held = alice.node.vector_clock().await.expect("clock").get(&from);
+    let at_bob = bob.node.vector_clock().await.expect("clock").get(&from);
+    report(
+        &format!(
+            "40 undecodable 500 KB events: {} held (bob {}), {} refused by the quota",
+            held.saturating_sub(1),
+            at_bob.saturating_sub(1),
+            after.quota_refused - before.quota_refused
+        ),
+        lat,
+        (peak.await.unwrap_or(0), rss_bytes()),
+    );
+}
+
+/// An app chat op (honest payloads pass the app's validator).
+fn chat(text: &str) -> Vec<u8> {
+    let op = gossip::app::model::AppOp::Chat { text: text.into() };
+    let mut out = gossip::app::model::OP_FORMAT_VERSION.to_le_bytes().to_vec();
+    out.extend(gossip::protocol::codec::encode(&op).expect("encode"));
+    out
 }

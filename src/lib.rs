@@ -23,6 +23,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod blobs;
 pub mod protocol;
 
 pub use protocol::{ClockOrdering, Event, Message, NodeId, PeerSelectionStrategy, VectorClock};

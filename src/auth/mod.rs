@@ -22,6 +22,7 @@ use bytes::Bytes;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
+use crate::protocol::peer_record::PeerRecord;
 use crate::protocol::{Event, NodeId};
 
 /// The key file's name inside a store directory.
@@ -352,6 +353,40 @@ impl crate::protocol::engine::Signer for NodeIdentity {
     fn identity_event(&self) -> Event {
         NodeIdentity::identity_event(self)
     }
+
+    fn sign_record(&self, epoch: u64, addrs: Vec<String>) -> PeerRecord {
+        self.sign_peer_record(epoch, addrs)
+    }
+
+    fn verify_record(&self, record: &PeerRecord) -> bool {
+        verify_peer_record(record).is_ok()
+    }
+}
+
+impl NodeIdentity {
+    /// This node's peer record for `addrs` at `epoch`, signed.
+    pub fn sign_peer_record(&self, epoch: u64, addrs: Vec<String>) -> PeerRecord {
+        let msg = crate::protocol::peer_record::signed_bytes(self.node_id(), epoch, &addrs);
+        let sig = self.signing.sign(&msg);
+        PeerRecord {
+            node_id: self.node_id(),
+            epoch,
+            addrs,
+            public_key: Bytes::copy_from_slice(&self.public_key()),
+            sig: Bytes::copy_from_slice(&sig.to_bytes()),
+        }
+    }
+}
+
+/// Verifies a peer record: its key must be its node's, and must have signed it.
+pub fn verify_peer_record(r: &PeerRecord) -> Result<(), AuthError> {
+    let public: [u8; PUBLIC_KEY_LEN] = r
+        .public_key
+        .as_ref()
+        .try_into()
+        .map_err(|_| AuthError::MalformedKey)?;
+    let key = key_for(r.node_id, &public)?;
+    verify_raw(&key, &r.signed_bytes(), &r.sig)
 }
 
 #[cfg(test)]

@@ -125,7 +125,7 @@ impl Metrics {
 
     fn node_counters(&self, reg: &mut Registry) {
         let s = self.node.stats();
-        let counters: [(&str, &str, u64); 12] = [
+        let counters: [(&str, &str, u64); 16] = [
             (
                 "events_created",
                 "Events created by this node",
@@ -175,6 +175,26 @@ impl Metrics {
                 "events_reissued",
                 "Own payloads that lost an equivocation, issued again under a fresh seq",
                 s.reissued,
+            ),
+            (
+                "events_deferred",
+                "Received events kept back by a peer's budget, fetched later by rounds",
+                s.deferred_events,
+            ),
+            (
+                "origins_deferred",
+                "New origins deferred by a peer's new-origin budget",
+                s.deferred_origins,
+            ),
+            (
+                "events_quota_refused",
+                "Received events refused: their origin is over its byte quota",
+                s.quota_refused,
+            ),
+            (
+                "events_undecodable",
+                "Received events held whose payload the app could not decode",
+                s.undecodable_events,
             ),
             ("rounds", "Gossip rounds run", s.rounds),
             (

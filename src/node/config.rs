@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use super::error::ConfigError;
+use crate::protocol::engine::IngestBudgets;
+use crate::protocol::engine::ProbeConfig;
 use crate::protocol::exchange::Limits;
 use crate::protocol::{NodeId, PeerSelectionStrategy};
 
@@ -47,11 +49,26 @@ pub struct GossipConfig {
     /// Off by default: with it on, tests/hostile_member.rs and one headless test fail
     /// (not yet diagnosed, see BENCHMARKS.md "Lazy push"); the simulator runs it on.
     pub lazy_push: bool,
+    /// What one peer may hand this node: pushed events per second, new origins per
+    /// minute, bytes per origin (see [`IngestBudgets`] and docs/PROTOCOL.md, "Budgets and
+    /// limits"). A field of 0 means unlimited.
+    pub ingest_budgets: IngestBudgets,
+    /// The failure detector: heartbeats from rounds, pings of quiet peers with deadlines
+    /// from each peer's measured RTT, and indirect probes before a peer is called offline
+    /// (`protocol::engine::detector`). `None` (the default) keeps the older rule: a failed
+    /// exchange makes a peer suspect, three in a row offline. gossip-chat uses
+    /// [`ProbeConfig::lan`].
+    pub probe: Option<ProbeConfig>,
+    /// Peer exchange: signed address records of live members travel between peers, and a
+    /// node meets the peers its peers know (`protocol::engine::pex`). Needs an identity
+    /// ([`super::GossipNode::with_identity`]). Off by default; on in gossip-chat.
+    pub peer_exchange: bool,
 }
 
 impl GossipConfig {
     /// The defaults: interval 1 s, fanout 3, timeout 10 s, 100 events / 1 MiB per message,
-    /// random selection, anti-entropy every 5 min, duplicate detection and eager push on.
+    /// random selection, anti-entropy every 5 min, duplicate detection and eager push on,
+    /// the default [`IngestBudgets`].
     pub fn new(node_id: NodeId) -> Self {
         GossipConfig {
             node_id,
@@ -66,6 +83,9 @@ impl GossipConfig {
             enable_duplicate_detection: true,
             eager_push: true,
             lazy_push: false,
+            ingest_budgets: IngestBudgets::default(),
+            probe: None,
+            peer_exchange: false,
         }
     }
 

@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::NodeIdentity;
 use crate::protocol::engine::{
-    CreateError, Done, Engine, EngineConfig, Input, ReceivedEvent, Signer, StoreState,
+    CreateError, Done, Engine, EngineConfig, Input, PayloadValidator, ReceivedEvent, Signer,
+    StoreState,
 };
 use crate::protocol::equivocation::Equivocation;
 use crate::protocol::{Event, NodeId, VectorClock};
@@ -62,7 +63,7 @@ use super::{INBOUND_CAPACITY, Inner, Running, ingest, lock, schedule, streams};
 /// ```
 #[derive(Clone)]
 pub struct GossipNode {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 fn engine_config(c: &GossipConfig) -> EngineConfig {
@@ -77,6 +78,9 @@ fn engine_config(c: &GossipConfig) -> EngineConfig {
         eager_push: c.eager_push,
         duplicate_detection: c.enable_duplicate_detection,
         lazy_push: c.lazy_push,
+        budgets: c.ingest_budgets,
+        probe: c.probe,
+        peer_exchange: c.peer_exchange,
     }
 }
 
@@ -148,6 +152,8 @@ impl GossipNode {
                 run: tokio::sync::Mutex::new(None),
                 timers: Mutex::new(CancellationToken::new()),
                 clock: schedule::Clock::new(),
+                blob_server: Mutex::new(None),
+                blob_counters: Default::default(),
             }),
         })
     }
@@ -282,6 +288,15 @@ impl GossipNode {
                 self.inner.streams.emit(e);
             }
         }
+    }
+
+    /// Installs the app's payload check (or removes it with `None`): received events whose
+    /// payload it refuses are still held (a newer app may know them), but count against
+    /// their origin's undecodable quota, [`crate::protocol::engine::IngestBudgets::
+    /// max_undecodable_bytes_per_origin`]; past it they are refused
+    /// ([`GossipStats::quota_refused`]).
+    pub fn set_payload_validator(&self, validator: Option<PayloadValidator>) {
+        self.inner.engine().set_payload_validator(validator);
     }
 
     /// Every peer.

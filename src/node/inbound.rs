@@ -28,6 +28,30 @@ impl Inner {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
+            let item = match item {
+                Inbound::Message {
+                    from,
+                    message,
+                    reply,
+                    wire_bytes,
+                } => match self.take_blob(from.id, message, reply) {
+                    Ok(Some(serve)) => {
+                        tokio::spawn(async move {
+                            serve.await;
+                            drop(permit);
+                        });
+                        continue;
+                    }
+                    Ok(None) => continue,
+                    Err((message, reply)) => Inbound::Message {
+                        from,
+                        message,
+                        reply,
+                        wire_bytes,
+                    },
+                },
+                other => other,
+            };
             let input = self.inbound_input(item);
             let this = self.clone();
             tokio::spawn(async move {

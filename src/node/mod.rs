@@ -12,6 +12,7 @@
 //! - `schedule`: the node's clock and its timers;
 //! - `streams`: the broadcast streams.
 
+mod blobs;
 pub mod config;
 mod dispatch;
 pub mod error;
@@ -32,6 +33,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use blobs::{BlobServer, BlobStats};
 pub use config::GossipConfig;
 pub use error::{ConfigError, GossipError};
 pub use facade::GossipNode;
@@ -75,6 +77,9 @@ pub(crate) struct Inner {
     /// Cancels the timers of the current run.
     timers: Mutex<CancellationToken>,
     clock: schedule::Clock,
+    /// Who answers peers' blob requests (see [`BlobServer`]).
+    blob_server: Mutex<Option<Arc<dyn BlobServer>>>,
+    blob_counters: blobs::BlobCounters,
 }
 
 /// Takes a lock; every critical section leaves its data consistent, so a poisoned lock is

@@ -41,6 +41,18 @@ impl Clock {
 }
 
 impl Inner {
+    /// With peer exchange, the transport's view of our addresses goes to the engine with
+    /// each round and detector tick (the engine signs a new record only when it changed).
+    async fn tell_own_addrs(self: &Arc<Self>) {
+        if !self.config.peer_exchange {
+            return;
+        }
+        let addrs = self.transport.own_addrs();
+        if !addrs.is_empty() {
+            self.feed(Input::OwnAddrs(addrs)).await;
+        }
+    }
+
     /// Fires `timer` at `at` unless the node stops first.
     pub(super) fn schedule(self: &Arc<Self>, at: u64, timer: Timer) {
         let delay = Duration::from_millis(at.saturating_sub(self.clock.now()));
@@ -49,7 +61,12 @@ impl Inner {
         tokio::spawn(async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
-                _ = tokio::time::sleep(delay) => this.feed(Input::TimerFired(timer)).await,
+                _ = tokio::time::sleep(delay) => {
+                    if matches!(timer, Timer::Round { .. } | Timer::Probe { .. }) {
+                        this.tell_own_addrs().await;
+                    }
+                    this.feed(Input::TimerFired(timer)).await
+                }
             }
         });
     }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::blob::{BlobAnswer, BlobId, BlobPart};
 use super::clock::VectorClock;
 use super::event::{Event, NodeId};
 
@@ -59,6 +60,59 @@ pub enum Message {
         /// The sender.
         from: NodeId,
     },
+    /// Liveness: "are you there?" (a request, answered by [`Message::Pong`]). Sent to a
+    /// peer that has been quiet for a probe interval; see `engine::detector`.
+    Ping {
+        /// The sender.
+        from: NodeId,
+    },
+    /// The answer to a [`Message::Ping`].
+    Pong {
+        /// The sender.
+        from: NodeId,
+    },
+    /// SWIM's ping-req (a request): "ping `target` for me", answered by
+    /// [`Message::PingAck`] once the receiver's own ping of it ended.
+    PingReq {
+        /// The sender.
+        from: NodeId,
+        /// The peer to probe.
+        target: NodeId,
+    },
+    /// The answer to a [`Message::PingReq`]: whether `target` answered the sender's ping.
+    PingAck {
+        /// The sender (the helper).
+        from: NodeId,
+        /// The probed peer.
+        target: NodeId,
+        /// True if it answered.
+        alive: bool,
+    },
+    /// Peer exchange (one-way): signed address records of live members.
+    Peers {
+        /// The sender.
+        from: NodeId,
+        /// Records, each signed by the node it describes.
+        records: Vec<super::peer_record::PeerRecord>,
+    },
+    /// "Send me this part of this blob" (a request; see [`super::blob`]).
+    BlobGet {
+        /// The sender.
+        from: NodeId,
+        /// The blob.
+        blob: BlobId,
+        /// Which part.
+        part: BlobPart,
+    },
+    /// The answer to a [`Message::BlobGet`].
+    BlobData {
+        /// The sender.
+        from: NodeId,
+        /// The blob.
+        blob: BlobId,
+        /// The part, or why not.
+        answer: BlobAnswer,
+    },
 }
 
 /// The seqs `first..=last` of one origin.
@@ -101,7 +155,14 @@ impl Message {
             | Message::Push { from, .. }
             | Message::IHave { from, .. }
             | Message::Graft { from, .. }
-            | Message::Prune { from } => *from,
+            | Message::Prune { from }
+            | Message::Ping { from }
+            | Message::Pong { from }
+            | Message::PingReq { from, .. }
+            | Message::PingAck { from, .. }
+            | Message::Peers { from, .. }
+            | Message::BlobGet { from, .. }
+            | Message::BlobData { from, .. } => *from,
         }
     }
 
@@ -114,6 +175,13 @@ impl Message {
             Message::IHave { .. } => "IHave",
             Message::Graft { .. } => "Graft",
             Message::Prune { .. } => "Prune",
+            Message::Ping { .. } => "Ping",
+            Message::Pong { .. } => "Pong",
+            Message::PingReq { .. } => "PingReq",
+            Message::PingAck { .. } => "PingAck",
+            Message::Peers { .. } => "Peers",
+            Message::BlobGet { .. } => "BlobGet",
+            Message::BlobData { .. } => "BlobData",
         }
     }
 
@@ -123,7 +191,14 @@ impl Message {
             Message::Digest { .. }
             | Message::IHave { .. }
             | Message::Graft { .. }
-            | Message::Prune { .. } => &[],
+            | Message::Prune { .. }
+            | Message::Ping { .. }
+            | Message::Pong { .. }
+            | Message::PingReq { .. }
+            | Message::PingAck { .. }
+            | Message::Peers { .. }
+            | Message::BlobGet { .. }
+            | Message::BlobData { .. } => &[],
             Message::DigestResponse { events, .. } | Message::Push { events, .. } => events,
         }
     }

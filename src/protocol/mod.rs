@@ -3,6 +3,8 @@
 //! here is a pure function or a plain state machine (time and randomness are inputs), so
 //! the node, the tests and the simulator all drive the same code.
 
+pub mod blob;
+pub mod bucket;
 pub mod clock;
 pub mod codec;
 pub mod engine;
@@ -13,6 +15,7 @@ pub mod hlc;
 pub mod message;
 pub mod own_seq;
 pub mod peer;
+pub mod peer_record;
 pub mod reconcile;
 pub mod runs;
 pub mod selection;

@@ -16,6 +16,8 @@ pub mod store;
 #[cfg(test)]
 mod clock_tests;
 #[cfg(test)]
+mod liveness_tests;
+#[cfg(test)]
 mod tests;
 
 use std::cmp::Reverse;
@@ -61,6 +63,9 @@ pub struct SimConfig {
     pub eager_push: bool,
     /// PlumTree lazy push on (with `eager_push`).
     pub lazy_push: bool,
+    /// The failure detector, if on (off by default: pings to every quiet peer would
+    /// dominate a 10,000-node run's traffic).
+    pub probe: Option<crate::protocol::engine::ProbeConfig>,
     /// Above this many nodes each knows only `view` random peers (links are symmetric).
     pub full_mesh_max: usize,
     /// Peers each node knows in a large cluster.
@@ -88,6 +93,7 @@ impl SimConfig {
             gossip_timeout: Duration::from_secs(10),
             eager_push: true,
             lazy_push: true,
+            probe: None,
             full_mesh_max: 50,
             view: 20,
             net: NetConfig::default(),
@@ -107,6 +113,10 @@ impl SimConfig {
             eager_push: self.eager_push,
             duplicate_detection: true,
             lazy_push: self.lazy_push,
+            // An honest crowd: the simulator measures dissemination, not defence.
+            budgets: crate::protocol::engine::IngestBudgets::unlimited(),
+            probe: self.probe,
+            peer_exchange: false,
         }
     }
 }

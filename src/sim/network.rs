@@ -34,6 +34,9 @@ pub struct Network {
     seed: u64,
     /// Partition group per node; nodes talk only within their group.
     group: Vec<u32>,
+    /// Single links cut both ways (a congested or broken link between two nodes that
+    /// both still reach everyone else).
+    cut_links: std::collections::BTreeSet<(usize, usize)>,
 }
 
 impl Network {
@@ -43,6 +46,7 @@ impl Network {
             config,
             seed,
             group: vec![0; n],
+            cut_links: std::collections::BTreeSet::new(),
         }
     }
 
@@ -74,14 +78,21 @@ impl Network {
         }
     }
 
-    /// Joins every partition.
+    /// Joins every partition and restores every cut link.
     pub fn heal(&mut self) {
         self.group.iter_mut().for_each(|g| *g = 0);
+        self.cut_links.clear();
+    }
+
+    /// Cuts the one link between `a` and `b` (both ways).
+    pub fn cut_link(&mut self, a: usize, b: usize) {
+        self.cut_links.insert((a.min(b), a.max(b)));
     }
 
     /// How many copies of a message from `a` to `b` arrive (0: lost or cut off).
     pub fn copies(&self, a: usize, b: usize, rng: &mut SmallRng) -> usize {
-        if self.group.get(a) != self.group.get(b) {
+        if self.group.get(a) != self.group.get(b) || self.cut_links.contains(&(a.min(b), a.max(b)))
+        {
             return 0;
         }
         if self.config.loss > 0.0 && rng.random_bool(self.config.loss.min(1.0)) {

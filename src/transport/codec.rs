@@ -272,6 +272,45 @@ mod tests {
         }
     }
 
+    fn example_blob_get() -> Frame {
+        let a = NodeId(Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff));
+        Frame::Request {
+            xid: 9,
+            message: Message::BlobGet {
+                from: a,
+                blob: crate::protocol::blob::BlobId([0xab; 32]),
+                part: crate::protocol::blob::BlobPart::Chunk { index: 2 },
+            },
+        }
+    }
+
+    fn example_blob_data() -> Frame {
+        let b = NodeId(Uuid::from_u128(0xffee_ddcc_bbaa_9988_7766_5544_3322_1100));
+        Frame::Response {
+            xid: 9,
+            message: Message::BlobData {
+                from: b,
+                blob: crate::protocol::blob::BlobId([0xab; 32]),
+                answer: crate::protocol::blob::BlobAnswer::Chunk {
+                    index: 2,
+                    data: Bytes::from_static(b"hi"),
+                },
+            },
+        }
+    }
+
+    const BLOB_GET_HEX: &str = "\
+00 00 00 36 01 09 0b 10 00 11 22 33 44 55 66 77
+88 99 aa bb cc dd ee ff ab ab ab ab ab ab ab ab
+ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab
+ab ab ab ab ab ab ab ab 01 02";
+
+    const BLOB_DATA_HEX: &str = "\
+00 00 00 39 02 09 0c 10 ff ee dd cc bb aa 99 88
+77 66 55 44 33 22 11 00 ab ab ab ab ab ab ab ab
+ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab
+ab ab ab ab ab ab ab ab 01 02 02 68 69";
+
     const IHAVE_HEX: &str = "\
 00 00 00 27 03 03 10 00 11 22 33 44 55 66 77 88
 99 aa bb cc dd ee ff 01 10 00 11 22 33 44 55 66
@@ -310,6 +349,8 @@ cf 8b 01 00 00 02 79 6f 00";
             (example_push(), PUSH_HEX),
             (example_ihave(), IHAVE_HEX),
             (example_prune(), PRUNE_HEX),
+            (example_blob_get(), BLOB_GET_HEX),
+            (example_blob_data(), BLOB_DATA_HEX),
         ] {
             let bytes = wire(&frame);
             assert_eq!(hex(&bytes), expected, "{}", frame.kind());
@@ -323,7 +364,108 @@ cf 8b 01 00 00 02 79 6f 00";
             ("Push", PUSH_HEX),
             ("IHave", IHAVE_HEX),
             ("Prune", PRUNE_HEX),
+            ("BlobGet", BLOB_GET_HEX),
+            ("BlobData", BLOB_DATA_HEX),
         ] {
+            assert!(
+                PROTOCOL_MD.contains(expected),
+                "docs/PROTOCOL.md lacks the {kind} example:\n{expected}"
+            );
+        }
+    }
+
+    fn liveness_examples() -> Vec<(&'static str, Frame)> {
+        let a = NodeId(Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff));
+        let b = NodeId(Uuid::from_u128(0xffee_ddcc_bbaa_9988_7766_5544_3322_1100));
+        let record = crate::protocol::peer_record::PeerRecord {
+            node_id: a,
+            epoch: 1_700_000_000_000,
+            addrs: vec!["10.0.0.1:4000".into()],
+            public_key: Bytes::from(vec![0x11; 32]),
+            sig: Bytes::from(vec![0x22; 64]),
+        };
+        vec![
+            (
+                "Ping",
+                Frame::Request {
+                    xid: 8,
+                    message: Message::Ping { from: a },
+                },
+            ),
+            (
+                "Pong",
+                Frame::Response {
+                    xid: 8,
+                    message: Message::Pong { from: b },
+                },
+            ),
+            (
+                "PingReq",
+                Frame::Request {
+                    xid: 9,
+                    message: Message::PingReq { from: a, target: b },
+                },
+            ),
+            (
+                "PingAck",
+                Frame::Response {
+                    xid: 9,
+                    message: Message::PingAck {
+                        from: b,
+                        target: a,
+                        alive: true,
+                    },
+                },
+            ),
+            (
+                "Peers",
+                Frame::Push {
+                    message: Message::Peers {
+                        from: b,
+                        records: vec![record],
+                    },
+                },
+            ),
+        ]
+    }
+
+    const LIVENESS_HEX: [&str; 5] = [PING_HEX, PONG_HEX, PING_REQ_HEX, PING_ACK_HEX, PEERS_HEX];
+
+    const PING_HEX: &str = "\
+00 00 00 14 01 08 06 10 00 11 22 33 44 55 66 77
+88 99 aa bb cc dd ee ff";
+    const PONG_HEX: &str = "\
+00 00 00 14 02 08 07 10 ff ee dd cc bb aa 99 88
+77 66 55 44 33 22 11 00";
+    const PING_REQ_HEX: &str = "\
+00 00 00 25 01 09 08 10 00 11 22 33 44 55 66 77
+88 99 aa bb cc dd ee ff 10 ff ee dd cc bb aa 99
+88 77 66 55 44 33 22 11 00";
+    const PING_ACK_HEX: &str = "\
+00 00 00 26 02 09 09 10 ff ee dd cc bb aa 99 88
+77 66 55 44 33 22 11 00 10 00 11 22 33 44 55 66
+77 88 99 aa bb cc dd ee ff 01";
+    const PEERS_HEX: &str = "\
+00 00 00 9f 03 0a 10 ff ee dd cc bb aa 99 88 77
+66 55 44 33 22 11 00 01 10 00 11 22 33 44 55 66
+77 88 99 aa bb cc dd ee ff fd 00 68 e5 cf 8b 01
+00 00 01 0d 31 30 2e 30 2e 30 2e 31 3a 34 30 30
+30 20 11 11 11 11 11 11 11 11 11 11 11 11 11 11
+11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11
+11 11 40 22 22 22 22 22 22 22 22 22 22 22 22 22
+22 22 22 22 22 22 22 22 22 22 22 22 22 22 22 22
+22 22 22 22 22 22 22 22 22 22 22 22 22 22 22 22
+22 22 22 22 22 22 22 22 22 22 22 22 22 22 22 22
+22 22 22";
+
+    #[test]
+    fn liveness_and_peer_exchange_examples_match_the_encoder_and_the_doc() {
+        for ((kind, frame), expected) in liveness_examples().into_iter().zip(LIVENESS_HEX) {
+            let bytes = wire(&frame);
+            assert_eq!(hex(&bytes), expected, "{kind}");
+            let mut buf = BytesMut::from(&bytes[..]);
+            let body = length_codec(1 << 20).decode(&mut buf).unwrap().unwrap();
+            assert_eq!(decode_frame(&body, 1 << 20).unwrap(), frame);
             assert!(
                 PROTOCOL_MD.contains(expected),
                 "docs/PROTOCOL.md lacks the {kind} example:\n{expected}"

@@ -142,4 +142,11 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Where this transport listens (valid after `start`).
     fn local_addr(&self) -> PeerAddr;
+
+    /// Addresses others can dial this node at (`ip:port`, most useful first), for its
+    /// signed peer record; empty if unknown. The TCP transport learns them from its
+    /// connections (the local end of each socket) when it listens on all interfaces.
+    fn own_addrs(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

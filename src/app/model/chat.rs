@@ -34,6 +34,21 @@ pub enum MessageKind {
     Reply(NodeId, u64),
     /// An op in a format version this build does not read.
     Unsupported(u16),
+    /// A file offer (its details are in the log's file table).
+    File,
+}
+
+/// A file offered in the chat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileOffer {
+    /// The blob id, hex.
+    pub file_id: String,
+    /// The name as offered.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// The MIME type as offered.
+    pub mime: String,
 }
 
 #[derive(Clone, Debug)]
@@ -57,6 +72,8 @@ pub struct ChatLog {
     edits: BTreeMap<MsgId, Lww<String>>,
     /// Ids deleted by their author (held even before the message arrives).
     deleted: BTreeSet<MsgId>,
+    /// The file offers among the messages.
+    files: BTreeMap<MsgId, FileOffer>,
 }
 
 /// The answered message, as a reply shows it.
@@ -107,6 +124,9 @@ pub struct ChatLine<'a> {
     /// The op format version, if it is an op this build does not read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unsupported: Option<u16>,
+    /// The file offered, if it is a file message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<&'a FileOffer>,
 }
 
 impl ChatLog {
@@ -200,6 +220,10 @@ impl ChatLog {
                 MessageKind::Unsupported(v) => Some(v),
                 _ => None,
             },
+            file: match m.kind {
+                MessageKind::File if !deleted => self.files.get(&(stamp.origin, stamp.seq)),
+                _ => None,
+            },
         }
     }
 
@@ -222,6 +246,18 @@ impl ChatLog {
             first_line,
             deleted,
         }
+    }
+
+    /// Adds a file offer as a message whose text is its name.
+    pub fn insert_file(&mut self, stamp: Stamp, created_at_ms: u64, offer: FileOffer) {
+        let text = offer.name.clone();
+        self.files.insert((stamp.origin, stamp.seq), offer);
+        self.insert(stamp, created_at_ms, text, MessageKind::File);
+    }
+
+    /// The file offers, in chat order.
+    pub fn files<'a>(&'a self, nicks: &'a Nicks) -> impl Iterator<Item = ChatLine<'a>> {
+        self.lines(nicks).filter(|l| l.file.is_some())
     }
 
     /// How many messages there are.

@@ -182,6 +182,20 @@ impl Model {
             AppOp::ListCheck { item, done } => self.list.check(stamp, item, done),
             AppOp::ListMove { item, pos } => self.list.move_to(stamp, item, pos),
             AppOp::ListRemove { item } => self.list.remove(item),
+            AppOp::File {
+                file_id,
+                name,
+                size,
+                mime,
+            } => {
+                let offer = super::chat::FileOffer {
+                    file_id: file_id.to_hex(),
+                    name,
+                    size,
+                    mime,
+                };
+                self.chat.insert_file(stamp, event.created_at_ms, offer);
+            }
         }
         Applied::Folded { kind }
     }
@@ -212,6 +226,22 @@ impl Model {
             None if self.nicks.holders(name) > 0 => super::nick::disambiguated(name, origin),
             None => name.to_string(),
         }
+    }
+
+    /// The files offered in the chat, oldest first (deleted offers left out).
+    pub fn files(&self) -> impl Iterator<Item = ChatLine<'_>> {
+        self.chat.files(&self.nicks)
+    }
+
+    /// The file offers whose id starts with `prefix` (hex), latest first.
+    pub fn find_files(&self, prefix: &str) -> Vec<ChatLine<'_>> {
+        let prefix = prefix.to_ascii_lowercase();
+        let mut found: Vec<_> = self
+            .files()
+            .filter(|l| l.file.is_some_and(|f| f.file_id.starts_with(&prefix)))
+            .collect();
+        found.reverse();
+        found
     }
 
     /// The message `(origin, seq)`, if held.

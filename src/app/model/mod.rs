@@ -18,7 +18,7 @@ pub mod stamp;
 #[cfg(test)]
 mod tests;
 
-pub use chat::{ChatLine, DELETED_TEXT, Quote, UNSUPPORTED_TEXT};
+pub use chat::{ChatLine, DELETED_TEXT, FileOffer, Quote, UNSUPPORTED_TEXT};
 pub use fold::{Applied, ChatOpError, Counts, Model};
 pub use list::{ItemLookupError, ItemView, ListOpError, MoveTo};
 pub use op::{AppOp, DecodeOpError, EncodeOpError, InvalidOp, OP_FORMAT_VERSION, payload_json};

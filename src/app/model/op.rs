@@ -12,13 +12,18 @@ use uuid::Uuid;
 
 use super::fractional;
 use crate::protocol::NodeId;
+use crate::protocol::blob::{BlobId, MAX_BLOB_SIZE};
 use crate::protocol::codec::{self, CodecError};
 
 /// The newest op format version this build writes and reads (it reads every version from 1).
 ///
 /// Version 1: chat, nick and the list ops. Version 2 adds chat edit and delete, `/me` actions
-/// and replies.
-pub const OP_FORMAT_VERSION: u16 = 2;
+/// and replies. Version 3 adds file offers.
+pub const OP_FORMAT_VERSION: u16 = 3;
+/// The most bytes a file offer's name may take.
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+/// The most bytes a file offer's MIME type may take.
+pub const MAX_MIME_BYTES: usize = 127;
 /// The most bytes a chat message or list item text may take.
 pub const MAX_TEXT_BYTES: usize = 4096;
 /// The most characters a nickname may take.
@@ -105,6 +110,18 @@ pub enum AppOp {
         /// The answer.
         text: String,
     },
+    /// A file offered to the room (since version 3): its bytes are a blob fetched on
+    /// demand from whoever holds it (see [`crate::protocol::blob`]), never an event.
+    File {
+        /// The blob's content address.
+        file_id: BlobId,
+        /// The name it was sent under (a receiver saves it under a safe form of it).
+        name: String,
+        /// Its size in bytes.
+        size: u64,
+        /// Its MIME type, as the sender guessed it.
+        mime: String,
+    },
 }
 
 /// Why an op breaks the rules every replica checks before folding it.
@@ -141,6 +158,9 @@ pub enum InvalidOp {
         /// Its length in bytes.
         len: usize,
     },
+    /// A file offer's name, MIME type or size is out of bounds.
+    #[error("bad file offer: {0}")]
+    BadFile(&'static str),
     /// A message reference names seq 0 or the nil origin, which no event has.
     #[error("the referenced message does not exist (seq 0 or nil origin)")]
     BadReference,
@@ -314,6 +334,7 @@ impl AppOp {
             | AppOp::ChatDelete { .. }
             | AppOp::Action { .. }
             | AppOp::Reply { .. } => 2,
+            AppOp::File { .. } => 3,
         }
     }
 
@@ -351,6 +372,9 @@ impl AppOp {
             }
             AppOp::ListMove { pos, .. } => check_pos(pos),
             AppOp::ListCheck { .. } | AppOp::ListRemove { .. } => Ok(()),
+            AppOp::File {
+                name, size, mime, ..
+            } => check_file(name, *size, mime),
         }
     }
 
@@ -368,6 +392,7 @@ impl AppOp {
             AppOp::ChatDelete { .. } => "chat_delete",
             AppOp::Action { .. } => "action",
             AppOp::Reply { .. } => "reply",
+            AppOp::File { .. } => "file",
         }
     }
 
@@ -435,7 +460,51 @@ impl AppOp {
                 "seq": seq,
                 "text": text,
             }),
+            AppOp::File {
+                file_id,
+                name,
+                size,
+                mime,
+            } => json!({
+                "op": self.kind(),
+                "file_id": file_id.to_hex(),
+                "name": name,
+                "size": size,
+                "mime": mime,
+            }),
         }
+    }
+}
+
+fn check_file(name: &str, size: u64, mime: &str) -> Result<(), InvalidOp> {
+    if name.trim().is_empty() || name.len() > MAX_FILE_NAME_BYTES {
+        return Err(InvalidOp::BadFile("the name is empty or too long"));
+    }
+    if crate::text::find_unsafe(name).is_some() {
+        return Err(InvalidOp::BadFile("the name holds a control character"));
+    }
+    if size > MAX_BLOB_SIZE {
+        return Err(InvalidOp::BadFile("the size is over 64 GiB"));
+    }
+    if mime.len() > MAX_MIME_BYTES || !mime.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(InvalidOp::BadFile(
+            "the MIME type is not short printable ASCII",
+        ));
+    }
+    Ok(())
+}
+
+impl AppOp {
+    /// A file offer, checked. The name is the one shown; receivers save under
+    /// [`crate::blobs::safe_name`] of it.
+    pub fn file(file_id: BlobId, name: &str, size: u64, mime: &str) -> Result<AppOp, InvalidOp> {
+        AppOp::File {
+            file_id,
+            name: name.to_string(),
+            size,
+            mime: mime.to_string(),
+        }
+        .validated()
     }
 }
 
@@ -546,7 +615,26 @@ mod tests {
                 seq: 2,
                 text: "yes".into(),
             },
+            AppOp::File {
+                file_id: BlobId([0xab; 32]),
+                name: "notes.txt".into(),
+                size: 300,
+                mime: "text/plain".into(),
+            },
         ]
+    }
+
+    #[test]
+    fn file_offers_are_checked() {
+        let id = BlobId([1; 32]);
+        assert!(AppOp::file(id, "a.txt", 5, "text/plain").is_ok());
+        assert!(AppOp::file(id, " ", 5, "text/plain").is_err());
+        assert!(AppOp::file(id, "a\u{202e}txt", 5, "").is_err());
+        assert!(AppOp::file(id, &"a".repeat(256), 5, "").is_err());
+        assert!(AppOp::file(id, "a", MAX_BLOB_SIZE + 1, "").is_err());
+        assert!(AppOp::file(id, "a", 5, "text/plain; x").is_err());
+        // A hostile name is shown escaped nowhere: it is refused by every replica.
+        assert!(AppOp::file(id, "../x\n", 5, "").is_err());
     }
 
     #[test]
@@ -564,8 +652,11 @@ mod tests {
         for op in &all_ops()[..7] {
             assert_eq!(op.min_version(), 1, "{}", op.kind());
         }
-        for op in &all_ops()[7..] {
+        for op in &all_ops()[7..11] {
             assert_eq!(op.min_version(), 2, "{}", op.kind());
+        }
+        for op in &all_ops()[11..] {
+            assert_eq!(op.min_version(), 3, "{}", op.kind());
         }
     }
 

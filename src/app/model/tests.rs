@@ -612,14 +612,14 @@ fn an_op_with_an_unknown_version_shows_as_unsupported_and_is_counted() {
     let now = event(1, 2, 2, &AppOp::chat("now").unwrap());
     let mut m = Model::new();
     let note = m.apply(&future);
-    assert!(matches!(note, Applied::UnknownVersion(3)));
-    assert_eq!(note.to_string(), "unsupported: op format version 3");
+    assert!(matches!(note, Applied::UnknownVersion(4)));
+    assert_eq!(note.to_string(), "unsupported: op format version 4");
     assert!(matches!(m.apply(&now), Applied::Folded { kind: "chat" }));
     assert_eq!(
         m.chat()
             .map(|l| (l.text, l.unsupported))
             .collect::<Vec<_>>(),
-        [("unsupported message", Some(3)), ("now", None)]
+        [("unsupported message", Some(4)), ("now", None)]
     );
     // Never editable, never a reply target with content.
     assert_eq!(m.edit_op(node(1), 1, "x"), Err(ChatOpError::Unsupported));
@@ -1036,4 +1036,30 @@ fn duplicate_names_carry_a_short_id_in_chat() {
         format!("me@vm·{}", &node(7).short()[..4])
     );
     assert_eq!(m.display_peer_name(node(7), "cy"), "cy");
+}
+
+#[test]
+fn a_file_offer_is_a_chat_line_with_its_file_and_is_listed() {
+    let id = gossip_blob_id(3);
+    let offer = AppOp::file(id, "report.pdf", 123_456, "application/pdf").unwrap();
+    let m = Model::from_events(&[
+        event(1, 1, 1, &AppOp::chat("look").unwrap()),
+        event(1, 2, 2, &offer),
+    ]);
+    let files: Vec<_> = m.files().collect();
+    assert_eq!(files.len(), 1);
+    let f = files[0].file.unwrap();
+    assert_eq!((f.name.as_str(), f.size), ("report.pdf", 123_456));
+    assert_eq!(files[0].text, "report.pdf");
+    assert_eq!(m.find_files(&id.to_hex()[..8]).len(), 1);
+    assert!(m.find_files("ffff").is_empty());
+    let deleted = Model::from_events(&[
+        event(1, 2, 2, &offer),
+        event(1, 3, 3, &AppOp::chat_delete(2).unwrap()),
+    ]);
+    assert_eq!(deleted.files().count(), 0, "a deleted offer is not listed");
+}
+
+fn gossip_blob_id(b: u8) -> crate::protocol::blob::BlobId {
+    crate::protocol::blob::BlobId([b; 32])
 }

@@ -164,6 +164,13 @@ pub struct RunArgs {
     /// Show times in UTC instead of the local zone (config: time = "utc").
     #[arg(long)]
     pub utc: bool,
+    /// The largest file sent (/send) or saved (/save), in bytes or with a K, M or G suffix
+    /// (powers of 1024), e.g. --max-file 500M.
+    #[arg(long, value_name = "SIZE", default_value = "2G", value_parser = parse_size)]
+    pub max_file: u64,
+    /// The most the store's blobs (files sent and saved) may take, e.g. --blob-quota 20G.
+    #[arg(long, value_name = "SIZE", default_value = "10G", value_parser = parse_size)]
+    pub blob_quota: u64,
     /// What the screen needs from the settings (filled in from flags and the config file).
     #[arg(skip)]
     pub screen: ScreenOptions,
@@ -413,7 +420,32 @@ fn session_options(args: &RunArgs) -> Result<SessionOptions, String> {
         },
         room_key: room_key(&args.store)?,
         store: args.store.kind,
+        blobs: crate::blobs::BlobLimits {
+            max_file: args.max_file,
+            quota: args.blob_quota,
+        },
     })
+}
+
+/// A size: digits, optionally followed by K, M or G (powers of 1024), e.g. `500M`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, ""),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (e.g. 2G, 500M, 1048576)"))?;
+    let scale: u64 = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(format!("`{text}`: the unit must be K, M or G")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 /// The environment variable that may hold the room secret.

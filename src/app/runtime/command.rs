@@ -78,6 +78,12 @@ pub enum Verb {
     Unpeer,
     /// Drop offline peers from the peers panel.
     Forget,
+    /// Offer a file.
+    Send,
+    /// Fetch and save an offered file.
+    Save,
+    /// List the files offered.
+    Files,
 }
 
 /// The word that names your last message in `/edit last TEXT` and `/delete last`. It is
@@ -241,6 +247,33 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: ArgShape::OptLast,
         usage: "[last]",
         help: "delete your last message, for everyone",
+        fronts: BOTH,
+    },
+    CommandSpec {
+        verb: Verb::Send,
+        name: "send",
+        aliases: &[],
+        args: ArgShape::Text,
+        usage: "PATH",
+        help: "offer a file to the room (peers fetch it when they /save it)",
+        fronts: BOTH,
+    },
+    CommandSpec {
+        verb: Verb::Save,
+        name: "save",
+        aliases: &[],
+        args: ArgShape::Text,
+        usage: "FILE-ID [DIR]",
+        help: "fetch an offered file from whoever has it and save it in DIR",
+        fronts: BOTH,
+    },
+    CommandSpec {
+        verb: Verb::Files,
+        name: "files",
+        aliases: &[],
+        args: ArgShape::None,
+        usage: "",
+        help: "list the files offered in the room",
         fronts: BOTH,
     },
     CommandSpec {
@@ -445,6 +478,76 @@ pub enum Request {
     Help,
     /// Leave.
     Quit,
+    /// Offer this file.
+    SendFile(std::path::PathBuf),
+    /// Fetch and save an offered file.
+    SaveFile(SaveRequest),
+    /// List the files offered.
+    Files,
+}
+
+/// A file to fetch and save (`/save`, or Enter on a file message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveRequest {
+    /// The blob.
+    pub file_id: crate::protocol::blob::BlobId,
+    /// The name to save under: already reduced to a safe base name.
+    pub name: String,
+    /// Its size as offered.
+    pub size: u64,
+    /// Who offered it (asked first).
+    pub from: NodeId,
+    /// Where to save it; `None`: the downloads directory.
+    pub dir: Option<std::path::PathBuf>,
+}
+
+impl SaveRequest {
+    /// The request to save the file of chat line `line` (which must be a file message).
+    pub fn of_line(
+        line: &crate::app::ChatLine<'_>,
+        dir: Option<std::path::PathBuf>,
+    ) -> Option<Self> {
+        let f = line.file?;
+        Some(SaveRequest {
+            file_id: crate::protocol::blob::BlobId::from_hex(&f.file_id)?,
+            name: crate::blobs::safe_name(&f.name),
+            size: f.size,
+            from: line.origin,
+            dir,
+        })
+    }
+}
+
+/// The shortest file id prefix `/save` accepts.
+pub const MIN_FILE_PREFIX: usize = 6;
+
+fn save_request(model: &Model, arg: &str) -> Result<SaveRequest, String> {
+    let (id, dir) = arg
+        .split_once(char::is_whitespace)
+        .map_or((arg, ""), |(i, d)| (i, d.trim()));
+    if id.len() < MIN_FILE_PREFIX || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "`{id}` is not a file id (at least {MIN_FILE_PREFIX} hex digits; /files lists them)"
+        ));
+    }
+    let found = model.find_files(id);
+    let Some(line) = found.first() else {
+        return Err(format!(
+            "no file offered has an id starting with {id} (see /files)"
+        ));
+    };
+    let distinct: std::collections::BTreeSet<&str> = found
+        .iter()
+        .filter_map(|l| l.file.map(|f| f.file_id.as_str()))
+        .collect();
+    if distinct.len() > 1 {
+        return Err(format!(
+            "{id} names {} files: type more of the id",
+            distinct.len()
+        ));
+    }
+    let dir = (!dir.is_empty()).then(|| std::path::PathBuf::from(dir));
+    SaveRequest::of_line(line, dir).ok_or_else(|| "the offer has a bad file id".to_string())
 }
 
 /// Resolves a parsed line against the folded model: builds the op (item prefixes, list
@@ -507,6 +610,13 @@ pub fn resolve(input: Input, model: &Model, me: NodeId) -> Result<Request, Comma
         (Verb::State, Args::None) => return Ok(Request::State),
         (Verb::Help, Args::None) => return Ok(Request::Help),
         (Verb::Quit, Args::None) => return Ok(Request::Quit),
+        (Verb::Send, Args::Text(path)) => return Ok(Request::SendFile(path.into())),
+        (Verb::Save, Args::Text(arg)) => {
+            return save_request(model, &arg)
+                .map(Request::SaveFile)
+                .map_err(err);
+        }
+        (Verb::Files, Args::None) => return Ok(Request::Files),
         // Only reachable if a table row and this match disagree; the table test covers it.
         (verb, args) => {
             return Err(CommandError(format!(

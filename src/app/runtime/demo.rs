@@ -69,6 +69,7 @@ impl Demo {
                 fsync: FsyncPolicy::Never,
                 room_key: main.options().room_key.clone(),
                 store: main.options().store,
+                blobs: main.options().blobs,
             };
             let (bot, events) = match Session::start(opts).await {
                 Ok(s) => s,

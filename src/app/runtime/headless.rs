@@ -450,6 +450,20 @@ impl Headless {
                 Err(e) => json!({"type": "error", "message": e}),
             }),
             Ok(Request::Quit) => return false,
+            Ok(Request::SendFile(path)) => match self.session.send_file(&path).await {
+                Ok(event) => {
+                    self.wait_printed(&event).await;
+                    None
+                }
+                Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
+            },
+            Ok(Request::SaveFile(request)) => {
+                let message = format!("saving {} ({} bytes)", request.name, request.size);
+                let file_id = request.file_id.to_hex();
+                self.session.save_file(request);
+                Some(json!({"type": "notice", "message": message, "file_id": file_id}))
+            }
+            Ok(Request::Files) => Some(files_json(&self.model)),
             Err(e) => Some(json!({"type": "error", "message": e.to_string()})),
         };
         if let Some(v) = reply {
@@ -655,6 +669,54 @@ impl Out {
     }
 }
 
+/// A transfer as a `progress`, `saved` or `error` line.
+fn transfer_json(t: &super::view::TransferInfo) -> Value {
+    use super::view::TransferState;
+    match &t.state {
+        TransferState::Running => json!({
+            "type": "progress",
+            "file_id": t.file_id,
+            "name": t.name,
+            "done": t.done,
+            "total": t.total,
+            "bytes_per_sec": t.bytes_per_sec.round(),
+            "eta_secs": t.eta_secs.map(|s| (s * 10.0).round() / 10.0),
+        }),
+        TransferState::Saved(path) => json!({
+            "type": "saved",
+            "file_id": t.file_id,
+            "name": t.name,
+            "size": t.total,
+            "path": path.display().to_string(),
+        }),
+        TransferState::Failed(why) => json!({
+            "type": "error",
+            "file_id": t.file_id,
+            "message": format!("{} not saved: {why}", t.name),
+        }),
+    }
+}
+
+/// The `/files` answer: every file offered, oldest first.
+fn files_json(model: &Model) -> Value {
+    let files: Vec<Value> = model
+        .files()
+        .filter_map(|l| {
+            let f = l.file?;
+            Some(json!({
+                "file_id": f.file_id,
+                "name": f.name,
+                "size": f.size,
+                "mime": f.mime,
+                "from": l.author,
+                "origin": l.origin.to_string(),
+                "seq": l.seq,
+            }))
+        })
+        .collect();
+    json!({"type": "files", "files": files})
+}
+
 async fn on_session_event(
     event: SessionEvent,
     model: &mut Model,
@@ -707,6 +769,7 @@ async fn on_session_event(
         SessionEvent::Warning(m) => Some(json!({"type": "warning", "message": m})),
         SessionEvent::Presence(note) => Some(presence_json(&note)),
         SessionEvent::Equivocation(row) => Some(equivocation_json(&row, model)),
+        SessionEvent::Transfer(t) => Some(transfer_json(&t)),
         SessionEvent::Exchange(_) | SessionEvent::Status(_) => None,
     };
     if let Some(v) = line {

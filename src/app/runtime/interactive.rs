@@ -106,6 +106,16 @@ async fn serve_commands(session: Session, mut commands: mpsc::Receiver<UiCommand
                 }
                 Err(e) => session.warn(e),
             },
+            UiCommand::SendFile(path) => {
+                let session = session.clone();
+                // Hashing a large file takes a while: the next commands need not wait.
+                tokio::spawn(async move {
+                    if let Err(e) = session.send_file(&path).await {
+                        session.warn(format!("not sent: {e}"));
+                    }
+                });
+            }
+            UiCommand::SaveFile(request) => session.save_file(request),
             UiCommand::Quit => return,
         }
     }

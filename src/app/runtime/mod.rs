@@ -10,6 +10,7 @@ pub mod export;
 pub mod feed;
 pub mod headless;
 pub mod interactive;
+pub mod known_peers;
 pub mod logging;
 pub mod outbox;
 pub mod roster;

@@ -17,8 +17,13 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod files;
+
+pub use files::{default_save_dir, guess_mime};
+
 use super::addrs;
 use super::feed::{Deliveries, Feed};
+use super::known_peers;
 use super::outbox::Outbox;
 use super::roster::{Roster, fingerprint};
 use super::store_kind::StoreKind;
@@ -31,6 +36,7 @@ use crate::discovery::{Announcement, DiscoveryEvent, MdnsDiscovery};
 use crate::metrics::{Metrics, SaveLatency, TimedStore, save_latency};
 use crate::node::now_ms;
 use crate::node::{Direction, GossipConfig, GossipError, GossipNode, PeerState};
+use crate::protocol::engine::ProbeConfig;
 use crate::protocol::{Event, NodeId};
 use crate::store::file::{FsyncPolicy, OpenReport, modes, room_dir};
 use crate::store::{EventStore, StoreError};
@@ -68,6 +74,9 @@ pub struct SessionOptions {
     pub room_key: Option<crate::auth::RoomKey>,
     /// Which store keeps the events (`--store`).
     pub store: StoreKind,
+    /// The largest file sent or saved, and the blob store's quota (`--max-file`,
+    /// `--blob-quota`).
+    pub blobs: crate::blobs::BlobLimits,
 }
 
 impl SessionOptions {
@@ -113,6 +122,10 @@ pub fn app_gossip_config(id: NodeId) -> GossipConfig {
     GossipConfig {
         gossip_timeout: Duration::from_secs(3),
         anti_entropy_interval: Duration::from_secs(30),
+        // A silently cut laptop is suspect within ~1 s and offline within ~1.5 s on a LAN;
+        // peers tell each other where the room's members are.
+        probe: Some(ProbeConfig::lan()),
+        peer_exchange: true,
         ..GossipConfig::new(id)
     }
 }
@@ -149,6 +162,10 @@ struct Inner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Dials (`--peer`, `/peer`) still under way: a stop waits for them, briefly.
     dialing: AtomicUsize,
+    /// Files sent and saved (`<store>/blobs/`), served to peers.
+    blobs: Arc<crate::blobs::BlobStore>,
+    /// Blobs being fetched (one fetch per blob).
+    saving: Mutex<HashSet<crate::protocol::blob::BlobId>>,
 }
 
 /// How offering our events to one peer at a stop ended.
@@ -216,8 +233,10 @@ impl Session {
             name: name.clone(),
             max_message_size_bytes: config.max_message_size_bytes,
             io_timeout: config.gossip_timeout,
-            backoff_base: Duration::from_millis(200),
-            backoff_max: Duration::from_secs(5),
+            // The failure detector pings an offline peer every 250 ms: a dial back-off
+            // longer than that would hide a healed link.
+            backoff_base: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(150),
             identity: Some(identity.clone()),
             encryption: Encryption::Noise {
                 psk: opts.room_key.as_ref().map(|k| k.bytes()),
@@ -237,6 +256,18 @@ impl Session {
             transport.clone() as Arc<dyn Transport>,
             identity,
         )?;
+        // Payloads this build cannot read count against their origin's undecodable quota.
+        node.set_payload_validator(Some(Arc::new(|p: &[u8]| AppOp::decode(p).is_ok())));
+        // A private room's files are sealed on disk like its log.
+        let blob_key = opts
+            .room_key
+            .as_ref()
+            .map(|k| crate::blobs::BlobKey::derive(&k.bytes()));
+        let blobs = Arc::new(
+            crate::blobs::BlobStore::open(opened.dir.join("blobs"), blob_key, opts.blobs)
+                .map_err(|e| SessionError::Op(format!("blob store: {e}")))?,
+        );
+        node.set_blob_server(Arc::new(crate::blobs::StoreServer::new(blobs.clone())));
         let (out, rx) = mpsc::channel(EVENTS_CAPACITY);
         let session = Session {
             inner: Arc::new(Inner {
@@ -261,6 +292,8 @@ impl Session {
                 cancel: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
                 dialing: AtomicUsize::new(0),
+                blobs,
+                saving: Mutex::new(HashSet::new()),
             }),
         };
         let outbox = session.inner.out.clone();
@@ -275,6 +308,8 @@ impl Session {
         for addr in session.inner.opts.peers.clone() {
             session.connect(addr);
         }
+        session.redial_known_peers();
+        session.spawn(remember_peers(session.clone()));
         session.spawn(status_ticker(session.clone()));
         tracing::info!(node = %id, listen = %listen, room = %session.inner.opts.room, "session started");
         Ok((session, rx))
@@ -785,8 +820,47 @@ impl Session {
         }
     }
 
+    /// The peers of the last run (`<store dir>/peers`): added and contacted at once, so a
+    /// restarted laptop does not wait for mDNS or a `--peer` to meet them again.
+    fn redial_known_peers(&self) {
+        for peer in known_peers::load(&self.inner.store_dir) {
+            let id = peer.id;
+            if id == self.node_id() || self.inner.node.add_peer(peer).is_err() {
+                continue;
+            }
+            let node = self.inner.node.clone();
+            self.spawn(async move {
+                let _ = node.gossip_with(id).await;
+            });
+        }
+    }
+
+    /// The peers worth redialing after a restart: every one ever heard from, most
+    /// recently heard first.
+    fn peers_to_remember(&self) -> Vec<Peer> {
+        let mut heard: Vec<_> = self
+            .inner
+            .node
+            .peers()
+            .into_iter()
+            .filter_map(|p| p.last_contact_ms.map(|t| (t, p.peer())))
+            .collect();
+        heard.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+        heard.into_iter().map(|(_, p)| p).collect()
+    }
+
+    fn save_known_peers(&self, peers: &[Peer]) {
+        if let Err(e) = known_peers::save(&self.inner.store_dir, peers) {
+            tracing::warn!(error = %e, "cannot remember the peers");
+        }
+    }
+
     /// Stops discovery (a goodbye on the LAN), the node and its tasks, and closes the store.
     pub async fn shutdown(&self) {
+        let known = self.peers_to_remember();
+        if !known.is_empty() {
+            self.save_known_peers(&known);
+        }
         self.inner.cancel.cancel();
         if let Some(d) = self.inner.discovery.lock().await.take() {
             d.shutdown().await;
@@ -1211,6 +1285,24 @@ async fn bind_remembered_port(
         }
     }
     Ok(transport)
+}
+
+/// Writes `<store dir>/peers` when the set of peers heard from changes (checked every
+/// 2 s), so even a crash leaves a recent list.
+async fn remember_peers(session: Session) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut last: Vec<(NodeId, String)> = Vec::new();
+    loop {
+        tick.tick().await;
+        let peers = session.peers_to_remember();
+        let mut set: Vec<(NodeId, String)> =
+            peers.iter().map(|p| (p.id, p.addr.0.clone())).collect();
+        set.sort();
+        if !peers.is_empty() && set != last {
+            session.save_known_peers(&peers);
+            last = set;
+        }
+    }
 }
 
 /// Sends fresh status figures every second.

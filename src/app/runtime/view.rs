@@ -239,6 +239,38 @@ pub enum SessionEvent {
     Status(StatusInfo),
     /// A join, leave or rename, for the chat to show (not stored).
     Presence(PresenceNote),
+    /// A file being saved (`/save`): its progress, then where it was saved or why not.
+    Transfer(TransferInfo),
+}
+
+/// Where a file transfer is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransferState {
+    /// Chunks are arriving.
+    Running,
+    /// Saved at this path.
+    Saved(std::path::PathBuf),
+    /// Stopped (what it has stays in the blob store: `/save` again resumes).
+    Failed(String),
+}
+
+/// A file being saved, for the gauge and `{"type":"progress"}` lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferInfo {
+    /// The blob id, hex.
+    pub file_id: String,
+    /// The name it is saved under (made safe).
+    pub name: String,
+    /// Bytes held.
+    pub done: u64,
+    /// Bytes in the file.
+    pub total: u64,
+    /// Bytes per second (this run).
+    pub bytes_per_sec: f64,
+    /// Seconds left at that rate, if known.
+    pub eta_secs: Option<f64>,
+    /// Running, saved or failed.
+    pub state: TransferState,
 }
 
 /// What a screen asks its session to do.
@@ -254,6 +286,10 @@ pub enum UiCommand {
     Forget,
     /// Say what is known about a name (`/whois`); the answer comes as a notice.
     Whois(String),
+    /// Offer a file to the room (`/send PATH`).
+    SendFile(std::path::PathBuf),
+    /// Fetch and save an offered file (`/save`).
+    SaveFile(super::command::SaveRequest),
     /// Leave: stop the node cleanly.
     Quit,
 }

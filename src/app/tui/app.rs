@@ -19,7 +19,7 @@ use crate::app::model::stamp::Stamp;
 use crate::app::runtime::command::{self, Front, Request};
 use crate::app::runtime::view::{
     BatchKind, EquivocationRow, EventRow, ExchangeRow, PeerRow, Progress, SessionEvent, StatusInfo,
-    UiCommand,
+    TransferInfo, TransferState, UiCommand,
 };
 use crate::app::{AppOp, Applied, Model, MoveTo};
 
@@ -197,6 +197,8 @@ pub struct TuiApp {
     pub(crate) now: SystemTime,
     pub(crate) size: Rect,
     quit: bool,
+    /// Files being saved (and the last state of those done), by file id.
+    pub(crate) transfers: std::collections::HashMap<String, TransferInfo>,
 }
 
 impl TuiApp {
@@ -228,6 +230,7 @@ impl TuiApp {
             list_row: 0,
             peers_row: 0,
             log_scroll: 0,
+            transfers: std::collections::HashMap::new(),
             popup: None,
             flash: None,
             last_removed: None,
@@ -751,7 +754,51 @@ impl TuiApp {
             Request::Unpeer(addr) => vec![UiCommand::Unpeer(addr)],
             Request::Forget => vec![UiCommand::Forget],
             Request::Whois(name) => vec![UiCommand::Whois(name)],
+            Request::SendFile(path) => {
+                self.flash = Some(Flash::Info(format!("hashing {}…", path.display())));
+                vec![UiCommand::SendFile(path)]
+            }
+            Request::SaveFile(request) => {
+                self.flash = Some(Flash::Info(format!("saving {}…", request.name)));
+                vec![UiCommand::SaveFile(request)]
+            }
+            Request::Files => {
+                self.list_files();
+                Vec::new()
+            }
         })
+    }
+
+    /// `/files`: one chat notice per file offered, newest last.
+    fn list_files(&mut self) {
+        let after = self.model.chat().next_back().map(|l| stamp_of(&l));
+        let mut rows: Vec<String> = self
+            .model
+            .files()
+            .filter_map(|l| {
+                let f = l.file?;
+                Some(format!(
+                    "file {} {} ({}) from {}",
+                    &f.file_id[..12],
+                    f.name,
+                    super::format::bytes(f.size),
+                    l.author
+                ))
+            })
+            .collect();
+        if rows.is_empty() {
+            rows.push("no file has been offered in this room (/send PATH offers one)".into());
+        }
+        for text in rows {
+            if self.notices.len() == NOTICES_LEN {
+                self.notices.pop_front();
+            }
+            self.notices.push_back(Notice {
+                after,
+                at: self.now,
+                text,
+            });
+        }
     }
 
     /// The selected item, or the one now at the remembered row if it went away.
@@ -988,6 +1035,22 @@ impl TuiApp {
                 );
             }
             SessionEvent::Status(status) => self.status = status,
+            SessionEvent::Transfer(t) => {
+                match &t.state {
+                    TransferState::Saved(path) => {
+                        self.flash = Some(Flash::Info(format!(
+                            "saved {} to {}",
+                            t.name,
+                            path.display()
+                        )));
+                    }
+                    TransferState::Failed(why) => {
+                        self.flash = Some(Flash::Warning(format!("{} not saved: {why}", t.name)));
+                    }
+                    TransferState::Running => {}
+                }
+                self.transfers.insert(t.file_id.clone(), t);
+            }
             SessionEvent::Presence(note) => {
                 // Shown in the chat after the newest message, never stored.
                 let after = self.model.chat().next_back().map(|l| stamp_of(&l));

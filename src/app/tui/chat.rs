@@ -17,6 +17,7 @@ use super::format::{TimeFmt, day_label};
 use super::theme;
 use crate::app::ChatLine;
 use crate::app::model::stamp::Stamp;
+use crate::app::runtime::view::{TransferInfo, TransferState};
 
 fn char_width(c: char) -> usize {
     let mut buf = [0u8; 4];
@@ -119,6 +120,8 @@ pub(crate) struct RowStyle<'a> {
     /// The search's text, highlighted everywhere.
     query: Option<&'a str>,
     hit: Option<Stamp>,
+    /// Files being saved, for the gauge under their message.
+    transfers: &'a std::collections::HashMap<String, TransferInfo>,
 }
 
 /// Byte ranges of `needle` in `text`, any case (ASCII case folding keeps byte offsets).
@@ -162,8 +165,17 @@ fn styled_row(text: &str, row: &str, marks: &[(Range<usize>, Style)]) -> Vec<Spa
     spans
 }
 
-/// What is shown of a message: its text, with " (edited)" after an edited one.
+/// What is shown of a message: its text, with " (edited)" after an edited one; a file
+/// offer shows its name, size and how to save it.
 fn shown_text<'a>(line: &ChatLine<'a>) -> std::borrow::Cow<'a, str> {
+    if let Some(f) = line.file {
+        return std::borrow::Cow::Owned(format!(
+            "[file] {} · {} · /save {}",
+            f.name,
+            super::format::bytes(f.size),
+            f.file_id.get(..12).unwrap_or_default()
+        ));
+    }
     if line.edited && !line.deleted {
         std::borrow::Cow::Owned(format!("{} {EDITED}", line.text))
     } else {
@@ -194,6 +206,8 @@ pub(crate) fn message_lines(
     let mut mentioned = false;
     if line.deleted || line.unsupported.is_some() {
         marks.push((0..text.len(), theme::gone()));
+    } else if line.file.is_some() {
+        marks.push((0..text.len(), theme::link()));
     } else {
         marks.extend(urls(text).into_iter().map(|r| (r, theme::link())));
         if line.origin != st.me {
@@ -265,7 +279,43 @@ pub(crate) fn message_lines(
         spans.extend(styled_row(text, row, &marks));
         out.push(Line::from(spans));
     }
+    if let Some(t) = line.file.and_then(|f| st.transfers.get(&f.file_id)) {
+        out.push(Line::from(vec![
+            Span::raw(" ".repeat(indent)),
+            Span::styled(gauge_text(t, width.saturating_sub(indent)), theme::dim()),
+        ]));
+    }
     out
+}
+
+/// Cells of the progress bar.
+const GAUGE_CELLS: usize = 20;
+
+/// `[██████░░░░] 45% · 12.3 MiB/s · ETA 3s`, or where the file was saved, or why not.
+pub(crate) fn gauge_text(t: &TransferInfo, width: usize) -> String {
+    let full = match &t.state {
+        TransferState::Saved(path) => format!("saved to {}", path.display()),
+        TransferState::Failed(why) => format!("not saved: {why} (/save again resumes)"),
+        TransferState::Running => {
+            let frac = if t.total == 0 {
+                1.0
+            } else {
+                t.done as f64 / t.total as f64
+            };
+            let filled = ((frac * GAUGE_CELLS as f64).round() as usize).min(GAUGE_CELLS);
+            let eta = t
+                .eta_secs
+                .map_or("ETA ?".to_string(), |s| format!("ETA {}s", s.ceil() as u64));
+            format!(
+                "[{}{}] {:>3.0}% · {}/s · {eta}",
+                "█".repeat(filled),
+                "░".repeat(GAUGE_CELLS - filled),
+                frac * 100.0,
+                super::format::bytes(t.bytes_per_sec as u64)
+            )
+        }
+    };
+    full.chars().take(width.max(1)).collect()
 }
 
 /// Rows a message takes at `width` columns.
@@ -296,6 +346,7 @@ fn row_style(app: &TuiApp) -> RowStyle<'_> {
         me: app.status.node_id,
         query: search.map(|s| s.query.as_str()),
         hit: search.and_then(|s| s.hit),
+        transfers: &app.transfers,
     }
 }
 

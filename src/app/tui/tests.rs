@@ -1711,3 +1711,36 @@ fn own_messages_waiting_show_as_sending_in_the_status_bar() {
     let app = TuiApp::new(s, now());
     assert!(panel(&app, 120, 1, status::render).contains("sending… 2"));
 }
+
+#[test]
+fn a_file_message_shows_name_size_author_and_a_gauge_while_saving() {
+    use crate::app::runtime::view::{TransferInfo, TransferState};
+    let mut app = busy_app();
+    let id = crate::protocol::blob::BlobId([0x5c; 32]);
+    let offer = AppOp::file(id, "holiday-photos.tar", 52_428_800, "application/x-tar")
+        .expect("a valid offer");
+    app.update(Action::Session(SessionEvent::Received(row(
+        event(bob(), 9, 90, &offer),
+        Some(bob()),
+        1,
+    ))));
+    app.update(Action::Session(SessionEvent::Transfer(TransferInfo {
+        file_id: id.to_hex(),
+        name: "holiday-photos.tar".into(),
+        done: 23_592_960,
+        total: 52_428_800,
+        bytes_per_sec: 12_900_000.0,
+        eta_secs: Some(2.2),
+        state: TransferState::Running,
+    })));
+    let shown = screen(&app, 140, 30);
+    assert!(
+        shown.contains("bob: [file] holiday-photos.tar · 50.0 MiB · /save 5c5c5c5c5c5c"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("[█████████░░░░░░░░░░░]  45% · 12.3 MiB/s · ETA 3s"),
+        "{shown}"
+    );
+    snapshot("file_gauge_140x30", &shown);
+}

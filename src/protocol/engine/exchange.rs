@@ -218,8 +218,15 @@ impl Engine {
         }
         self.stats.bytes_received += wire_bytes as u64;
         ex.bytes += wire_bytes;
+        let first_rtt = ex.rtt.is_none().then(|| now.saturating_sub(ex.asked));
         ex.rtt.get_or_insert(now.saturating_sub(ex.asked));
         let peer = ex.peer.id;
+        if let Some(rtt) = first_rtt {
+            self.rtt_sample(peer, rtt);
+        }
+        let Some(ex) = self.exchanges.get_mut(&id) else {
+            return;
+        };
         match message {
             Message::DigestResponse {
                 from,
@@ -326,6 +333,7 @@ impl Engine {
             p.events_sent += ex.sent as u64;
         }
         let rtt = ex.rtt.map(std::time::Duration::from_millis);
+        self.contact(ex.peer.id);
         let t = self.peers.record_success(&ex.peer.id, rtt, self.now);
         self.announce(t);
         let result = ExchangeResult {
@@ -351,8 +359,8 @@ impl Engine {
             self.in_flight.remove(&ex.peer.id);
         }
         tracing::debug!(peer = %ex.peer.id, error = %error, "exchange failed");
-        let t = self.peers.record_failure(&ex.peer.id, &error);
-        self.announce(t);
+        // A failure counts only if nothing was heard from the peer since this pass asked.
+        self.missed(ex.peer.id, ex.asked, &error);
         let result = ExchangeResult::failed(
             ex.peer.id,
             Direction::Outbound,
@@ -394,8 +402,15 @@ impl Engine {
         let id = from.id;
         self.add_peer(from);
         let t = self.peers.record_heard(&id, self.now);
+        self.contact(id);
         self.announce(t);
         match (message, request) {
+            (Message::Ping { .. }, request) => self.on_ping(request),
+            (Message::PingReq { target, .. }, request) => self.on_ping_req(id, target, request),
+            (Message::Peers { records, .. }, request) => {
+                self.refuse_request(request);
+                self.on_peers(id, records);
+            }
             (Message::Digest { clock, .. }, Some(request)) => {
                 self.answer_digest(request, id, clock)
             }

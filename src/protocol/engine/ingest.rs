@@ -34,6 +34,9 @@ pub enum SaveFor {
         exchange: Option<ExchangeId>,
         /// The events, in the order of the verdicts.
         events: Vec<Event>,
+        /// Per event, the bytes its admission charged to its origin's quota (given back
+        /// unless it is inserted).
+        charged: Vec<super::budget::Charge>,
     },
     /// An own event.
     Own(OwnSave),
@@ -98,6 +101,7 @@ impl Engine {
                 self.tree_after_push(from, &keys, &[]);
             }
         }
+        let (valid, charged) = self.admit(valid, from, exchange.is_none());
         if valid.is_empty() {
             if let Some(id) = exchange {
                 self.after_receive(id, 0);
@@ -118,6 +122,7 @@ impl Engine {
                 relay,
                 exchange,
                 events: valid,
+                charged,
             },
         );
     }
@@ -132,7 +137,9 @@ impl Engine {
                 relay,
                 exchange,
                 events,
+                charged,
             }) => {
+                self.settle(&charged, &verdicts);
                 let keys: Vec<(NodeId, u64)> = if relay && exchange.is_none() {
                     events.iter().map(|e| (e.origin, e.seq)).collect()
                 } else {
@@ -159,7 +166,10 @@ impl Engine {
         match self.saves.remove(&save) {
             None => {}
             Some(SaveFor::Own(own)) => self.own_save_failed(own, error),
-            Some(SaveFor::Received { exchange, .. }) => {
+            Some(SaveFor::Received {
+                exchange, charged, ..
+            }) => {
+                self.settle(&charged, &[]);
                 tracing::error!(%error, "store failed while saving received events");
                 if let Some(id) = exchange {
                     self.fail_exchange(id, format!("store: {error}"));

@@ -197,4 +197,7 @@ pub enum Input {
         /// Why.
         error: String,
     },
+    /// Where this node can be reached (`ip:port`, most useful first), for its signed peer
+    /// record ([`super::pex`]). Told again when it changes; the same list is a no-op.
+    OwnAddrs(Vec<String>),
 }

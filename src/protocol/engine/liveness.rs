@@ -135,9 +135,21 @@ pub struct Transition {
 #[derive(Debug, Default)]
 pub struct PeerTable {
     peers: BTreeMap<NodeId, PeerInfo>,
+    /// With the failure detector, failures only make a peer suspect: the detector's
+    /// deadline (after indirect probes) makes it offline.
+    detector: bool,
 }
 
 impl PeerTable {
+    /// An empty table; `detector` turns off [`OFFLINE_AFTER_FAILURES`] (the failure
+    /// detector decides when a suspect is offline).
+    pub fn new(detector: bool) -> Self {
+        PeerTable {
+            peers: BTreeMap::new(),
+            detector,
+        }
+    }
+
     /// Adds a peer, or updates its address. Returns true if it was new.
     pub fn upsert(&mut self, peer: Peer, now_ms: u64) -> bool {
         match self.peers.get_mut(&peer.id) {
@@ -242,12 +254,12 @@ impl PeerTable {
         p.last_error = Some(error.to_string());
         // An offline peer stays offline until it answers: a late failure of an exchange
         // that started before it went away must not make it look half-alive.
-        p.state =
-            if p.state == PeerState::Offline || p.consecutive_failures >= OFFLINE_AFTER_FAILURES {
-                PeerState::Offline
-            } else {
-                PeerState::Suspect
-            };
+        let too_many = !self.detector && p.consecutive_failures >= OFFLINE_AFTER_FAILURES;
+        p.state = if p.state == PeerState::Offline || too_many {
+            PeerState::Offline
+        } else {
+            PeerState::Suspect
+        };
         (from != p.state).then_some(Transition {
             id: *id,
             from,
@@ -279,6 +291,18 @@ mod tests {
         assert!(t.upsert(Peer::new(id, "a"), 0));
         assert!(!t.upsert(Peer::new(id, "b"), 0));
         (t, id)
+    }
+
+    #[test]
+    fn with_the_detector_failures_only_make_a_peer_suspect() {
+        let mut t = PeerTable::new(true);
+        let id = NodeId::from_u128(5);
+        t.upsert(Peer::new(id, "a"), 0);
+        t.record_success(&id, None, 1);
+        for _ in 0..10 {
+            t.record_failure(&id, "x");
+        }
+        assert_eq!(t.get(&id).unwrap().state, PeerState::Suspect);
     }
 
     #[test]

@@ -16,15 +16,22 @@
 //! - [`schedule`]: rounds, anti-entropy and the offline retry, as timers;
 //! - [`liveness`]: the peer table, discovered -> alive -> suspect -> offline;
 //! - [`ingest`]: which received events are valid and what to do with new ones;
-//! - [`create`]: issuing own events (seq, HLC, signature) one at a time.
+//! - [`create`]: issuing own events (seq, HLC, signature) one at a time;
+//! - [`budget`]: per-peer budgets and per-origin quotas on what is accepted;
+//! - [`detector`]: failure detection from heartbeats with RTT-derived deadlines and
+//!   indirect probes (SWIM's ping-req);
+//! - [`pex`]: peer exchange, signed address records of live members.
 
+pub mod budget;
 pub mod create;
+pub mod detector;
 pub mod exchange;
 pub mod held;
 pub mod ingest;
 pub mod input;
 pub mod liveness;
 pub mod output;
+pub mod pex;
 pub mod plumtree;
 pub mod relay;
 pub mod schedule;
@@ -45,14 +52,18 @@ use super::clock::VectorClock;
 use super::event::{Event, NodeId};
 use super::exchange::Limits;
 use super::own_seq::OwnSeq;
+use super::peer_record::PeerRecord;
 use super::selection::{PeerSelectionStrategy, Selector};
 use super::validity::Bounds;
 
+pub use budget::{IngestBudgets, OriginUsage, PayloadValidator};
+pub use detector::{DetectorStats, ProbeConfig, RttEstimate};
 pub use input::{ExchangeId, FetchId, Input, RequestId, SaveId, StoreState, Ticket, Verdict};
 pub use liveness::{PeerInfo, PeerState, PeerTable, Transition};
 pub use output::{
     CreateError, Direction, Done, Emit, ExchangeResult, Output, ReceivedEvent, Timer,
 };
+pub use pex::PexStats;
 pub use stats::GossipStats;
 
 /// Signs this node's events. Pure CPU work, done by the engine when it issues an event;
@@ -62,6 +73,11 @@ pub trait Signer: Send {
     fn sign(&self, event: &mut Event);
     /// This node's identity event (seq 1, carrying its public key), signed.
     fn identity_event(&self) -> Event;
+    /// This node's peer record for `addrs` at `epoch`, signed (see
+    /// [`crate::protocol::peer_record`]).
+    fn sign_record(&self, epoch: u64, addrs: Vec<String>) -> PeerRecord;
+    /// Whether `record` is signed by the key of the node it describes.
+    fn verify_record(&self, record: &PeerRecord) -> bool;
 }
 
 /// What the engine needs of the node's config.
@@ -89,6 +105,14 @@ pub struct EngineConfig {
     /// PlumTree lazy push (see [`plumtree`]): with `eager_push`, new events go in full
     /// along a spanning tree and as `IHave` announcements to the other peers.
     pub lazy_push: bool,
+    /// Per-peer budgets and per-origin quotas on received events (see [`budget`]).
+    pub budgets: IngestBudgets,
+    /// The failure detector (see [`detector`]); `None` keeps the older rule (a failed
+    /// exchange makes a peer suspect, [`liveness::OFFLINE_AFTER_FAILURES`] make it
+    /// offline).
+    pub probe: Option<ProbeConfig>,
+    /// Peer exchange (see [`pex`]); needs a [`Signer`].
+    pub peer_exchange: bool,
 }
 
 /// Passes of one exchange at most; the next round goes on from where it stopped.
@@ -121,6 +145,8 @@ pub struct Engine {
     /// divergence is found even though equal clocks never carry events.
     unsure: create::Unsure,
     peers: PeerTable,
+    detector: detector::Detector,
+    pex: pex::Pex,
     tree: plumtree::Tree,
     selector: Selector,
     rotation: usize,
@@ -131,12 +157,14 @@ pub struct Engine {
     groups: HashMap<u64, schedule::Group>,
     creator: create::Creator,
     stats: GossipStats,
+    budgets: budget::Budgets,
     out: Vec<Output>,
 }
 
 impl Engine {
     /// A stopped engine. `seed` drives every random choice (peer picks, event ids).
     pub fn new(config: EngineConfig, seed: u64, signer: Option<Box<dyn Signer>>) -> Self {
+        let detector_on = config.probe.is_some();
         Engine {
             selector: Selector::new(config.strategy, seed),
             rng: SmallRng::seed_from_u64(seed ^ 0x5EED_0FE4_E4E4),
@@ -152,7 +180,9 @@ impl Engine {
             bounds: Bounds::default(),
             reissued: BTreeSet::new(),
             unsure: create::Unsure::default(),
-            peers: PeerTable::default(),
+            peers: PeerTable::new(detector_on),
+            detector: detector::Detector::default(),
+            pex: pex::Pex::default(),
             tree: plumtree::Tree::default(),
             rotation: 0,
             in_flight: BTreeSet::new(),
@@ -162,6 +192,7 @@ impl Engine {
             groups: HashMap::new(),
             creator: create::Creator::default(),
             stats: GossipStats::default(),
+            budgets: budget::Budgets::default(),
             out: Vec::new(),
         }
     }
@@ -198,8 +229,20 @@ impl Engine {
                 exchange,
                 message,
                 wire_bytes,
+            } if self.detector.owns(&exchange) => {
+                self.stats.bytes_received += wire_bytes as u64;
+                self.probe_response(exchange, message)
+            }
+            Input::Response {
+                exchange,
+                message,
+                wire_bytes,
             } => self.response(exchange, message, wire_bytes),
+            Input::RequestFailed { exchange, error } if self.detector.owns(&exchange) => {
+                self.probe_failed(exchange, error)
+            }
             Input::RequestFailed { exchange, error } => self.fail_exchange(exchange, error),
+            Input::OwnAddrs(addrs) => self.own_addrs(addrs),
             Input::Disconnected { peer, reason } => {
                 let t = self.peers.mark_offline(&peer, &reason);
                 self.announce(t);
@@ -281,6 +324,26 @@ impl Engine {
         self.stats
     }
 
+    /// The failure detector's counters.
+    pub fn detector_stats(&self) -> DetectorStats {
+        self.detector.stats
+    }
+
+    /// When a suspect peer goes offline unless it (or a helper) answers first.
+    pub fn offline_deadline(&self, id: &NodeId) -> Option<u64> {
+        self.detector.offline_at(id)
+    }
+
+    /// A peer's smoothed RTT, as the detector measured it.
+    pub fn rtt_estimate(&self, id: &NodeId) -> Option<RttEstimate> {
+        self.detector.rtt(id)
+    }
+
+    /// Peer exchange: the records held, our own, counters.
+    pub fn pex(&self) -> &pex::Pex {
+        &self.pex
+    }
+
     /// Exchanges in flight (outbound).
     pub fn exchanges_in_flight(&self) -> usize {
         self.exchanges.len()
@@ -326,6 +389,7 @@ impl Engine {
         }
         self.hlc = self.hlc.max(store.max_hlc);
         self.schedule_start();
+        self.schedule_probe();
         self.create_identity(ticket);
     }
 
@@ -334,9 +398,20 @@ impl Engine {
         self.exchanges.clear();
         self.fetches.clear();
         // An own event being saved still gets its answer: its creator is waiting for it.
+        // What received saves charged to their origins' quotas is given back.
+        let charged: Vec<budget::Charge> = self
+            .saves
+            .values()
+            .flat_map(|s| match s {
+                ingest::SaveFor::Received { charged, .. } => charged.clone(),
+                ingest::SaveFor::Own(_) => Vec::new(),
+            })
+            .collect();
+        self.settle(&charged, &[]);
         self.saves
             .retain(|_, s| matches!(s, ingest::SaveFor::Own(_)));
         self.in_flight.clear();
+        self.detector.clear_requests();
         // Commands waiting on exchanges get what finished so far.
         let groups: Vec<schedule::Group> = self.groups.drain().map(|(_, g)| g).collect();
         for g in groups {
@@ -359,6 +434,9 @@ impl Engine {
 
     fn remove_peer(&mut self, id: NodeId) {
         self.tree.forget(&id);
+        self.budgets.forget(&id);
+        self.detector.forget(&id);
+        self.pex_forget(&id);
         if let Some(p) = self.peers.remove(&id) {
             self.emit(Emit::PeerRemoved(p));
         }
@@ -367,6 +445,12 @@ impl Engine {
     fn announce(&mut self, transition: Option<Transition>) {
         if let Some(t) = transition {
             self.emit(Emit::PeerState(t));
+            // A join: tell it whom we know, so it meets the room.
+            if t.to == PeerState::Alive
+                && matches!(t.from, PeerState::Discovered | PeerState::Offline)
+            {
+                self.share_peers(t.id);
+            }
         }
     }
 

@@ -26,6 +26,11 @@ pub enum Timer {
         /// The run.
         run: u64,
     },
+    /// The failure detector's next tick ([`super::detector`]).
+    Probe {
+        /// The run.
+        run: u64,
+    },
     /// Graft `(origin, seq)` if it is still missing (lazy push).
     Graft {
         /// The run.

@@ -32,6 +32,9 @@ fn config(id: u128) -> EngineConfig {
         eager_push: true,
         duplicate_detection: true,
         lazy_push: false,
+        budgets: crate::protocol::engine::IngestBudgets::default(),
+        probe: None,
+        peer_exchange: false,
     }
 }
 

@@ -76,6 +76,10 @@ impl Engine {
                     self.out.push(Output::ScheduleTimer { at, timer });
                 }
             }
+            Timer::Probe { run } if run == self.run && self.started => {
+                self.probe_tick();
+                self.schedule_probe();
+            }
             Timer::Graft { run, origin, seq } if run == self.run && self.started => {
                 self.graft_due(origin, seq);
             }
@@ -148,6 +152,11 @@ impl Engine {
             .iter()
             .filter_map(|id| self.peers.get(id).map(PeerInfo::peer))
             .collect();
+        if n % super::pex::PEX_ROUNDS == super::pex::PEX_ROUNDS - 1
+            && let Some(first) = targets.first().map(|p| p.id)
+        {
+            self.share_peers(first);
+        }
         if n % OFFLINE_RETRY_ROUNDS == OFFLINE_RETRY_ROUNDS - 1 {
             targets.extend(
                 self.peers

@@ -27,6 +27,15 @@ pub struct GossipStats {
     /// Received events refused by signature checks (bad or missing signature, a key that
     /// is not the origin's, or an origin whose key is not held yet); never stored or relayed.
     pub rejected_events: u64,
+    /// Received events kept back by a peer's budget (pushed past its rate, or of a new
+    /// origin past its new-origin rate): not stored now, fetched later by rounds.
+    pub deferred_events: u64,
+    /// New origins deferred by a peer's new-origin budget (once per origin and message).
+    pub deferred_origins: u64,
+    /// Received events refused because their origin is over its byte quota.
+    pub quota_refused: u64,
+    /// Received events held whose payload the app's validator could not decode.
+    pub undecodable_events: u64,
     /// Exchanges that completed.
     pub exchanges_ok: u64,
     /// Exchanges that failed.

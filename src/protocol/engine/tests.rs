@@ -26,6 +26,9 @@ fn config(id: u128) -> EngineConfig {
         eager_push: true,
         duplicate_detection: true,
         lazy_push: false,
+        budgets: crate::protocol::engine::IngestBudgets::default(),
+        probe: None,
+        peer_exchange: false,
     }
 }
 
@@ -660,4 +663,7 @@ fn an_own_event_saved_across_a_stop_is_still_answered() {
     );
 }
 
+mod budgets;
+mod detector;
 mod lazy_push;
+mod pex;

@@ -186,7 +186,13 @@ struct Shared {
     refused: AtomicU64,
     evicted: AtomicU64,
     serial: AtomicU64,
+    /// Our own IPs as connections saw them (the local end of each accepted or dialed
+    /// socket), most recent first: what this node signs into its peer record.
+    own_ips: Mutex<Vec<std::net::IpAddr>>,
 }
+
+/// Own IPs kept at most.
+const MAX_OWN_IPS: usize = 4;
 
 /// A [`Transport`] over TCP. See the module docs.
 pub struct TcpTransport {
@@ -253,6 +259,7 @@ impl TcpTransport {
                 refused: AtomicU64::new(0),
                 evicted: AtomicU64::new(0),
                 serial: AtomicU64::new(1),
+                own_ips: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -586,6 +593,23 @@ impl Shared {
         }
     }
 
+    /// Notes the local IP of a connection: an address this node is reachable at (accepted)
+    /// or talks from (dialed). Loopback goes after the others.
+    fn note_own_ip(&self, stream: &TcpStream) {
+        let Ok(local) = stream.local_addr() else {
+            return;
+        };
+        let ip = local.ip();
+        let mut ips = lock(&self.own_ips);
+        if ips.first() == Some(&ip) {
+            return;
+        }
+        ips.retain(|i| *i != ip);
+        ips.insert(0, ip);
+        ips.sort_by_key(|i| i.is_loopback());
+        ips.truncate(MAX_OWN_IPS);
+    }
+
     /// The socket's frame stream: through a Noise session, unless the config says plaintext.
     async fn secure(
         &self,
@@ -609,6 +633,7 @@ impl Shared {
         slot: (OwnedSemaphorePermit, AddressSlot),
     ) {
         let _ = stream.set_nodelay(true);
+        self.note_own_ip(&stream);
         let io_timeout = self.limits.io_timeout;
         let secured = tokio::select! {
             _ = run.cancel.cancelled() => return,
@@ -731,6 +756,7 @@ impl Shared {
             .map_err(|_| unreachable(format!("connect timed out after {io_timeout:?}")))?
             .map_err(|e| unreachable(e.to_string()))?;
         let _ = stream.set_nodelay(true);
+        self.note_own_ip(&stream);
         let sec = tokio::select! {
             _ = run.cancel.cancelled() => return Err(TransportError::NotStarted),
             r = self.secure(stream, true, deadline) => r?,
@@ -861,5 +887,16 @@ impl Transport for TcpTransport {
 
     fn local_addr(&self) -> PeerAddr {
         PeerAddr(self.shared.local_addr.to_string())
+    }
+
+    fn own_addrs(&self) -> Vec<String> {
+        let listen = self.shared.local_addr;
+        if !listen.ip().is_unspecified() {
+            return vec![listen.to_string()];
+        }
+        lock(&self.shared.own_ips)
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, listen.port()).to_string())
+            .collect()
     }
 }
