@@ -48,8 +48,8 @@ pub struct GossipConfig {
     /// PlumTree lazy push (with `eager_push`): full events along a spanning tree that forms
     /// from first arrivals, `IHave` announcements to the other peers, graft on a missing
     /// event, prune on duplicates. Views of 10 peers or fewer push to all at first.
-    /// Off by default until it meets its redundancy target (see BENCHMARKS.md, "Lazy
-    /// push"); the simulator runs it on.
+    /// Off by default: with it on, tests/hostile_member.rs and one headless test fail
+    /// (not yet diagnosed, see BENCHMARKS.md "Lazy push"); the simulator runs it on.
     pub lazy_push: bool,
     /// What one peer may hand this node: pushed events per second, new origins per
     /// minute, bytes per origin (see [`IngestBudgets`] and docs/PROTOCOL.md, "Budgets and

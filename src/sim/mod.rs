@@ -9,6 +9,7 @@
 //! deliveries; `examples/simulate.rs` is its command line.
 
 pub mod network;
+pub mod rounds;
 pub mod scenario;
 pub mod store;
 
@@ -142,6 +143,8 @@ pub struct SimNode {
 struct Tracked {
     created_at: u64,
     holders: usize,
+    /// When the last node got it.
+    done_at: Option<u64>,
 }
 
 enum What {
@@ -502,6 +505,7 @@ impl Sim {
                     Tracked {
                         created_at: self.now,
                         holders: 1,
+                        done_at: (n == 1).then_some(self.now),
                     },
                 );
                 self.nodes[i].hops.insert(key, 0);
@@ -519,6 +523,7 @@ impl Sim {
                     node.hops.insert(key, hops);
                     t.holders += 1;
                     if t.holders == n {
+                        t.done_at = Some(self.now);
                         self.done.push((self.now - t.created_at, hops));
                     }
                 }
@@ -670,6 +675,13 @@ impl Sim {
     /// A running node's clock.
     pub fn clock(&self, i: usize) -> &VectorClock {
         self.nodes[i].store.clock()
+    }
+
+    /// Payload copies of tracked events received so far, and the useful (first) ones.
+    fn copies_and_useful(&self) -> (u64, u64) {
+        self.nodes
+            .iter()
+            .fold((0, 0), |a, n| (a.0 + n.copies, a.1 + n.useful))
     }
 
     fn missed(&self) -> u64 {

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::protocol::{Event, PeerSelectionStrategy};
 
+use super::rounds::{self, Senders, Summary};
 use super::{EPOCH_MS, Sim, SimConfig, SimStore, id_of, ms};
 
 /// What happens after the warm-up.
@@ -21,15 +22,25 @@ pub enum Scenario {
     RandomSender,
     /// The cluster holds 100,000 events from 10 origins; a cold node joins.
     ColdJoin,
+    /// iroh-gossip's `GossipSingle`: node 0 sends one event per round, 30 rounds, each
+    /// round starting when the last one reached everyone (see [`super::rounds`]).
+    OneSenderRounds,
+    /// iroh-gossip's `GossipMulti`: a random node sends one event per round, 30 rounds.
+    RandomSenderRounds,
+    /// iroh-gossip's `GossipAll`: every node sends one event per round, 5 rounds.
+    EveryNodeRounds,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::OneSender,
         Scenario::EveryNode,
         Scenario::RandomSender,
         Scenario::ColdJoin,
+        Scenario::OneSenderRounds,
+        Scenario::RandomSenderRounds,
+        Scenario::EveryNodeRounds,
     ];
 
     /// Its command-line name.
@@ -39,6 +50,19 @@ impl Scenario {
             Scenario::EveryNode => "every-node",
             Scenario::RandomSender => "random-sender",
             Scenario::ColdJoin => "cold-join",
+            Scenario::OneSenderRounds => "one-sender-rounds",
+            Scenario::RandomSenderRounds => "random-sender-rounds",
+            Scenario::EveryNodeRounds => "every-node-rounds",
+        }
+    }
+
+    /// The senders and round count of a measured-rounds scenario.
+    pub fn rounds(self) -> Option<(Senders, usize)> {
+        match self {
+            Scenario::OneSenderRounds => Some((Senders::One, 30)),
+            Scenario::RandomSenderRounds => Some((Senders::Random, 30)),
+            Scenario::EveryNodeRounds => Some((Senders::All, 5)),
+            _ => None,
         }
     }
 
@@ -74,6 +98,10 @@ pub struct Outcome {
     pub missed: u64,
     /// Wall time of the run, s.
     pub wall_s: f64,
+    /// For a measured-rounds scenario: the means over its rounds (the fields above then
+    /// hold them too, rounded) and the first round alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_round: Option<Summary>,
 }
 
 /// Events per origin and origins of the cold-join history.
@@ -95,6 +123,7 @@ pub fn run(config: SimConfig, scenario: Scenario) -> Outcome {
     let start = sim.now();
     let deadline = start + DEADLINE_INTERVALS * interval;
     let mut joiner = None;
+    let mut per_round = None;
     match scenario {
         Scenario::OneSender => {
             sim.create(0, 100);
@@ -112,6 +141,15 @@ pub fn run(config: SimConfig, scenario: Scenario) -> Outcome {
             }
         }
         Scenario::ColdJoin => joiner = Some(cold_join(&mut sim)),
+        Scenario::OneSenderRounds | Scenario::RandomSenderRounds | Scenario::EveryNodeRounds => {
+            if let Some((senders, count)) = scenario.rounds() {
+                rounds::second_run(&mut sim, senders);
+                // Two quiet rounds for the restarted nodes to find their peers again.
+                let t = sim.now() + 2 * interval;
+                sim.run_until(t, false);
+                per_round = rounds::run(&mut sim, senders, count).1;
+            }
+        }
     }
     let time_to_all = match joiner {
         Some(j) => {
@@ -122,15 +160,19 @@ pub fn run(config: SimConfig, scenario: Scenario) -> Outcome {
             }
             sim.now() - start
         }
-        None => {
-            sim.run_until(deadline, true);
-            sim.done.iter().map(|d| d.0).max().unwrap_or(0)
-        }
+        None => match &per_round {
+            Some(r) => r.mean_time_ms.round() as u64,
+            None => {
+                sim.run_until(deadline, true);
+                sim.done.iter().map(|d| d.0).max().unwrap_or(0)
+            }
+        },
     };
-    let (copies, useful) = sim
-        .nodes
-        .iter()
-        .fold((0u64, 0u64), |a, n| (a.0 + n.copies, a.1 + n.useful));
+    if per_round.is_some() {
+        // Whatever a timed-out round left missing still gets its chance to be repaired.
+        sim.run_until(deadline, true);
+    }
+    let (copies, useful) = sim.copies_and_useful();
     let missed = match joiner {
         Some(j) => {
             let total = (COLD_ORIGINS.min(sim.nodes.len() - 1) as u64) * COLD_PER_ORIGIN;
@@ -152,15 +194,19 @@ pub fn run(config: SimConfig, scenario: Scenario) -> Outcome {
         fanout,
         time_to_all_ms: time_to_all,
         rounds: time_to_all.div_ceil(interval),
-        ldh: sim.done.iter().map(|d| d.1).max().unwrap_or(0),
-        rmr: if useful > 0 {
-            copies as f64 / useful as f64 - 1.0
-        } else {
-            0.0
+        ldh: match &per_round {
+            Some(r) => r.mean_ldh.round() as u32,
+            None => sim.done.iter().map(|d| d.1).max().unwrap_or(0),
+        },
+        rmr: match &per_round {
+            Some(r) => r.mean_rmr,
+            None if useful > 0 => copies as f64 / useful as f64 - 1.0,
+            None => 0.0,
         },
         bytes_per_node_s_at_rest: rest,
         missed,
         wall_s: wall.elapsed().as_secs_f64(),
+        per_round,
     }
 }
 

@@ -167,3 +167,18 @@ proptest! {
         prop_assert!(sim.converged());
     }
 }
+
+#[test]
+fn measured_rounds_on_a_lossy_network_miss_nothing_and_settle_the_tree() {
+    let mut c = SimConfig::new(60, 4);
+    c.net.loss = 0.05;
+    let o = scenario::run(c, Scenario::OneSenderRounds);
+    assert_eq!(o.missed, 0, "{o:?}");
+    let r = o.per_round.clone().unwrap();
+    assert_eq!(r.rounds, 30);
+    // Once the prunes shaped the tree, later rounds cost far fewer copies than the first.
+    assert!(r.mean_rmr < r.first.rmr, "{r:?}");
+    let clean = scenario::run(SimConfig::new(60, 4), Scenario::OneSenderRounds);
+    let r = clean.per_round.unwrap();
+    assert!(r.mean_rmr < 0.3, "{r:?}");
+}

@@ -344,12 +344,16 @@ impl Engine {
         ex.received += received;
         ex.pass_received = received;
         let theirs = ex.theirs.merged(&ex.pushed);
-        let wants = exchange::wants_among(self.held.clock(), &theirs, &ex.page, rotation);
+        let page = ex.page.clone();
+        // Lazy push: what the tree is still delivering is left to it (`pull_clock`).
+        let wants = exchange::wants_among(&self.pull_clock(), &theirs, &page, rotation);
         if wants.is_empty() {
             self.end_pass(id, 0, false);
             return;
         }
-        ex.stage = Stage::Fetch;
+        if let Some(ex) = self.exchanges.get_mut(&id) {
+            ex.stage = Stage::Fetch;
+        }
         let fetch = FetchId(self.next_id());
         self.fetches.insert(fetch, FetchFor::Push(id));
         self.out.push(Output::Fetch {
@@ -596,9 +600,11 @@ impl Engine {
     ) {
         let rotation = self.next_rotation();
         let ours = exchange::entries_for(self.held.clock(), &theirs);
+        // Lazy push: what the tree is still delivering is left to it (`pull_clock`).
+        let pulling = exchange::entries_for(&self.pull_clock(), &theirs);
         let origins: Vec<NodeId> = theirs.iter().map(|(o, _)| *o).collect();
         let theirs: VectorClock = theirs.into_iter().collect();
-        let wants = exchange::wants_among(&ours, &theirs, &origins, rotation);
+        let wants = exchange::wants_among(&pulling, &theirs, &origins, rotation);
         if wants.is_empty() {
             self.respond(request, peer, started, ours, Vec::new(), None);
             return;

@@ -92,12 +92,13 @@ impl Engine {
             }
         }
         if !self.config.duplicate_detection {
+            let keys: Vec<(NodeId, u64)> = valid.iter().map(|e| (e.origin, e.seq)).collect();
             let before = valid.len();
             let held = &self.held;
             valid.retain(|e| !held.holds(e.origin, e.seq));
             self.stats.duplicates += (before - valid.len()) as u64;
             if relay && exchange.is_none() && before > 0 && valid.is_empty() {
-                self.tree_after_push(from, 0);
+                self.tree_after_push(from, &keys, &[]);
             }
         }
         let (valid, charged) = self.admit(valid, from, exchange.is_none());
@@ -139,10 +140,15 @@ impl Engine {
                 charged,
             }) => {
                 self.settle(&charged, &verdicts);
+                let keys: Vec<(NodeId, u64)> = if relay && exchange.is_none() {
+                    events.iter().map(|e| (e.origin, e.seq)).collect()
+                } else {
+                    Vec::new()
+                };
                 let fresh = self.judged(from, events, verdicts);
                 let n = fresh.len();
                 if relay && exchange.is_none() {
-                    self.tree_after_push(from, n);
+                    self.tree_after_push(from, &keys, &fresh);
                 }
                 if relay && self.config.eager_push && !fresh.is_empty() {
                     let mut exclude = vec![from];

@@ -5,9 +5,12 @@
 //! arrivals:
 //! - a peer is eager when first seen if the view is small ([`EAGER_ALL_MAX`] reachable
 //!   peers or fewer: a LAN delivers in one hop) or while fewer than `fanout` are eager;
-//! - a push that brings something new makes its sender eager;
+//! - a push that brings something new makes its sender eager, unless their link was pruned
+//!   and not grafted since (a push in flight when the prune went out);
 //! - a push that brings nothing new makes its sender lazy and answers it with a
-//!   [`Message::Prune`]; a `Prune` received makes its sender lazy;
+//!   [`Message::Prune`] (unless it answers a graft of ours); a `Prune` received makes its
+//!   sender lazy;
+//! - an event is neither pushed nor announced to a peer that announced it to this node;
 //! - an `IHave` naming events not held arms a graft timer ([`GRAFT_TIMEOUT_MS`]); if the
 //!   event is still missing when it fires, the announcer gets a [`Message::Graft`] and
 //!   becomes eager (the next announcer is tried after [`GRAFT_RETRY_MS`]);
@@ -19,6 +22,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+use rand::seq::SliceRandom;
+
+use std::borrow::Cow;
+
+use crate::protocol::clock::VectorClock;
 use crate::protocol::event::{Event, NodeId};
 use crate::protocol::message::{Message, SeqRange};
 
@@ -40,15 +48,34 @@ pub const MAX_ANNOUNCERS: usize = 4;
 pub const MAX_SEQS_PER_MESSAGE: u64 = 1024;
 /// Recently relayed events kept to answer grafts.
 pub const RECENT_MAX: usize = 4096;
+/// How long an event relayed here is left out of what exchanges send: the tree and its
+/// grafts are delivering it, and a pull racing them would only bring a second copy.
+pub const PULL_GRACE_MS: u64 = 500;
 
 /// The tree state of one node.
 #[derive(Debug, Default)]
 pub struct Tree {
     eager: BTreeSet<NodeId>,
     lazy: BTreeSet<NodeId>,
-    missing: BTreeMap<(NodeId, u64), VecDeque<NodeId>>,
+    /// Peers whose link was pruned (by either side) and not grafted since: a push from
+    /// one of them that was in flight when the prune went out does not make it eager again.
+    cut: BTreeSet<NodeId>,
+    missing: BTreeMap<(NodeId, u64), Missing>,
+    /// Grafts sent and not yet answered: (announcer, origin, seq), oldest first.
+    asked: BTreeSet<(NodeId, NodeId, u64)>,
+    asked_order: VecDeque<(NodeId, NodeId, u64)>,
     recent: HashMap<(NodeId, u64), Event>,
-    order: VecDeque<(NodeId, u64)>,
+    /// The keys of `recent`, oldest first, with the time each was relayed.
+    order: VecDeque<((NodeId, u64), u64)>,
+}
+
+/// An announced event: who announced it.
+#[derive(Debug)]
+struct Missing {
+    /// Everyone who announced it (the first [`MAX_ANNOUNCERS`]).
+    announcers: Vec<NodeId>,
+    /// The next one to graft from.
+    next: usize,
 }
 
 impl Tree {
@@ -81,15 +108,58 @@ impl Tree {
     pub fn forget(&mut self, id: &NodeId) {
         self.eager.remove(id);
         self.lazy.remove(id);
+        self.cut.remove(id);
     }
 
-    fn remember(&mut self, e: &Event) {
+    fn graft_link(&mut self, id: NodeId) {
+        self.cut.remove(&id);
+        self.make_eager(id);
+    }
+
+    fn cut_link(&mut self, id: NodeId) {
+        self.cut.insert(id);
+        self.make_lazy(id);
+    }
+
+    fn ask(&mut self, key: (NodeId, NodeId, u64)) {
+        if self.asked.insert(key) {
+            self.asked_order.push_back(key);
+        }
+        while self.asked_order.len() > MAX_MISSING {
+            if let Some(old) = self.asked_order.pop_front() {
+                self.asked.remove(&old);
+            }
+        }
+    }
+
+    /// Peers that announced every one of `keys` (they hold them: no push, no IHave).
+    fn announced_all(&self, keys: &[(NodeId, u64)]) -> Vec<NodeId> {
+        let Some((first, rest)) = keys.split_first() else {
+            return Vec::new();
+        };
+        let Some(m) = self.missing.get(first) else {
+            return Vec::new();
+        };
+        m.announcers
+            .iter()
+            .copied()
+            .filter(|a| {
+                rest.iter().all(|k| {
+                    self.missing
+                        .get(k)
+                        .is_some_and(|m| m.announcers.contains(a))
+                })
+            })
+            .collect()
+    }
+
+    fn remember(&mut self, e: &Event, now: u64) {
         let key = (e.origin, e.seq);
         if self.recent.insert(key, e.clone()).is_none() {
-            self.order.push_back(key);
+            self.order.push_back((key, now));
         }
         while self.order.len() > RECENT_MAX {
-            if let Some(old) = self.order.pop_front() {
+            if let Some((old, _)) = self.order.pop_front() {
                 self.recent.remove(&old);
             }
         }
@@ -102,22 +172,52 @@ impl Engine {
         &self.tree
     }
 
+    /// The clock exchanges answer from and push from: the held clock, but with lazy push
+    /// each origin's entry stops below the first event relayed here in the last
+    /// [`PULL_GRACE_MS`] (see there). Pulls then repair only what the tree missed.
+    pub(super) fn pull_clock(&self) -> Cow<'_, VectorClock> {
+        let clock = self.held.clock();
+        if !self.config.lazy_push {
+            return Cow::Borrowed(clock);
+        }
+        let since = self.now.saturating_sub(PULL_GRACE_MS);
+        let mut capped: Option<VectorClock> = None;
+        for &((origin, seq), at) in self.tree.order.iter().rev() {
+            if at < since {
+                break; // oldest first: everything before is older still
+            }
+            if clock.get(&origin) >= seq {
+                let c = capped.get_or_insert_with(|| clock.clone());
+                if c.get(&origin) >= seq {
+                    c.set(origin, seq - 1);
+                }
+            }
+        }
+        match capped {
+            Some(c) => Cow::Owned(c),
+            None => Cow::Borrowed(clock),
+        }
+    }
+
     /// Lazy relay: `events` in full to the eager peers, an `IHave` to the lazy ones.
     pub(super) fn lazy_relay(&mut self, events: Vec<Event>, exclude: &[NodeId]) {
         self.classify_peers();
+        let keys: Vec<(NodeId, u64)> = events.iter().map(|e| (e.origin, e.seq)).collect();
+        let holders = self.tree.announced_all(&keys);
         let reachable: Vec<NodeId> = self
             .peers
             .all()
-            .filter(|p| p.is_reachable() && !exclude.contains(&p.id))
+            .filter(|p| p.is_reachable() && !exclude.contains(&p.id) && !holders.contains(&p.id))
             .map(|p| p.id)
             .collect();
         let (eager, lazy): (Vec<NodeId>, Vec<NodeId>) = reachable
             .into_iter()
             .partition(|id| self.tree.eager.contains(id));
+        let now = self.now;
         for e in &events {
-            self.tree.remember(e);
+            self.tree.remember(e, now);
         }
-        let ranges = SeqRange::runs(events.iter().map(|e| (e.origin, e.seq)).collect());
+        let ranges = SeqRange::runs(keys);
         self.push_to_each(&eager, events);
         let me = self.id();
         for id in lazy {
@@ -129,19 +229,24 @@ impl Engine {
         }
     }
 
-    /// Puts every reachable peer not yet in the tree on a side.
+    /// Puts every reachable peer not yet in the tree on a side. The eager ones are drawn
+    /// at random: taken in id order, every node would push to the same lowest ids and
+    /// leave the highest ones to grafts.
     fn classify_peers(&mut self) {
-        let reachable: Vec<NodeId> = self
+        let reachable = self.peers.all().filter(|p| p.is_reachable()).count();
+        let mut new: Vec<NodeId> = self
             .peers
             .all()
             .filter(|p| p.is_reachable())
             .map(|p| p.id)
+            .filter(|id| !self.tree.eager.contains(id) && !self.tree.lazy.contains(id))
             .collect();
-        let small = reachable.len() <= EAGER_ALL_MAX;
-        for id in reachable {
-            if self.tree.eager.contains(&id) || self.tree.lazy.contains(&id) {
-                continue;
-            }
+        if new.is_empty() {
+            return;
+        }
+        new.shuffle(&mut self.rng);
+        let small = reachable <= EAGER_ALL_MAX;
+        for id in new {
             if small || self.tree.eager.len() < self.config.fanout {
                 self.tree.eager.insert(id);
             } else {
@@ -158,23 +263,39 @@ impl Engine {
         self.out.push(Output::Send { to, message });
     }
 
-    /// A push from `from` was judged: `fresh` of its events were new.
-    pub(super) fn tree_after_push(&mut self, from: NodeId, fresh: usize) {
+    /// A push from `from` carrying `keys` was judged: `fresh` are the new ones.
+    pub(super) fn tree_after_push(
+        &mut self,
+        from: NodeId,
+        keys: &[(NodeId, u64)],
+        fresh: &[Event],
+    ) {
         if !self.config.lazy_push {
             return;
         }
-        if fresh > 0 {
-            self.tree.make_eager(from);
-        } else {
-            self.stats.prunes_sent += 1;
-            self.tree.make_lazy(from);
-            let me = self.id();
-            self.send_to(from, Message::Prune { from: me });
+        let mut answered = false;
+        for &(origin, seq) in keys {
+            answered |= self.tree.asked.remove(&(from, origin, seq));
+        }
+        if !fresh.is_empty() {
+            if !self.tree.cut.contains(&from) {
+                self.tree.make_eager(from);
+            }
+        } else if !answered {
+            // A second copy by another path: this link is not in the tree.
+            self.prune(from);
         }
     }
 
+    fn prune(&mut self, id: NodeId) {
+        self.stats.prunes_sent += 1;
+        self.tree.cut_link(id);
+        let me = self.id();
+        self.send_to(id, Message::Prune { from: me });
+    }
+
     pub(super) fn on_prune(&mut self, from: NodeId) {
-        self.tree.make_lazy(from);
+        self.tree.cut_link(from);
     }
 
     /// Arms a graft timer for each announced event not held.
@@ -201,16 +322,20 @@ impl Engine {
             return;
         }
         let key = (origin, seq);
-        if let Some(who) = self.tree.missing.get_mut(&key) {
-            if who.len() < MAX_ANNOUNCERS && !who.contains(&from) {
-                who.push_back(from);
+        if let Some(m) = self.tree.missing.get_mut(&key) {
+            if m.announcers.len() < MAX_ANNOUNCERS && !m.announcers.contains(&from) {
+                m.announcers.push(from);
             }
             return;
         }
         if self.tree.missing.len() >= MAX_MISSING {
             return;
         }
-        self.tree.missing.insert(key, VecDeque::from([from]));
+        let missing = Missing {
+            announcers: vec![from],
+            next: 0,
+        };
+        self.tree.missing.insert(key, missing);
         let at = self.now.saturating_add(GRAFT_TIMEOUT_MS);
         let run = self.run;
         self.out.push(Output::ScheduleTimer {
@@ -226,27 +351,25 @@ impl Engine {
             self.tree.missing.remove(&key);
             return;
         }
-        let Some(next) = self
-            .tree
-            .missing
-            .get_mut(&key)
-            .and_then(VecDeque::pop_front)
-        else {
+        let Some(m) = self.tree.missing.get_mut(&key) else {
+            return;
+        };
+        let Some(&next) = m.announcers.get(m.next) else {
+            // Every announcer was asked: rounds and anti-entropy repair the rest.
             self.tree.missing.remove(&key);
             return;
         };
-        if self.tree.missing.get(&key).is_some_and(VecDeque::is_empty) {
-            self.tree.missing.remove(&key);
-        } else {
-            let at = self.now.saturating_add(GRAFT_RETRY_MS);
-            let run = self.run;
-            self.out.push(Output::ScheduleTimer {
-                at,
-                timer: Timer::Graft { run, origin, seq },
-            });
-        }
+        m.next += 1;
+        // The entry stays one retry longer: a later announcer is tried then.
+        let at = self.now.saturating_add(GRAFT_RETRY_MS);
+        let run = self.run;
+        self.out.push(Output::ScheduleTimer {
+            at,
+            timer: Timer::Graft { run, origin, seq },
+        });
         self.stats.grafts_sent += 1;
-        self.tree.make_eager(next);
+        self.tree.graft_link(next);
+        self.tree.ask((next, origin, seq));
         let me = self.id();
         let ranges = vec![SeqRange {
             origin,
@@ -258,7 +381,7 @@ impl Engine {
 
     /// A peer grafts: it becomes eager and gets what it asks for.
     pub(super) fn on_graft(&mut self, from: NodeId, ranges: Vec<SeqRange>) {
-        self.tree.make_eager(from);
+        self.tree.graft_link(from);
         let mut budget = MAX_SEQS_PER_MESSAGE;
         let mut found = Vec::new();
         let mut uncached = false;

@@ -157,7 +157,94 @@ fn a_missing_event_is_grafted_after_the_timeout_and_not_if_it_arrived() {
     assert!(matches!(s[0].1, Message::Graft { ranges, .. } if ranges[0].first == 2));
     assert!(n.e.tree().eager().contains(&NodeId::from_u128(5)));
     assert_eq!(n.e.stats().grafts_sent, 1);
+    // The entry stays one retry longer (a later announcer would be tried), then goes.
+    n.now += plumtree::GRAFT_RETRY_MS;
+    n.run(Input::TimerFired(Timer::Graft {
+        run,
+        origin: o,
+        seq: 2,
+    }));
     assert_eq!(n.e.tree().missing(), 0);
+}
+
+#[test]
+fn the_initial_eager_peers_are_not_the_lowest_ids() {
+    let peers: Vec<u128> = (2..42).collect();
+    let lowest: Vec<NodeId> = (2..5).map(NodeId::from_u128).collect();
+    let mut differs = false;
+    for id in [100u128, 101, 102, 103] {
+        let mut n = lazy(id, &peers);
+        n.run(push(2, vec![ev(30, id as u64)]));
+        let eager: Vec<NodeId> = n.e.tree().eager().iter().copied().collect();
+        assert!(eager.len() >= 2, "{eager:?}");
+        differs |= eager
+            .iter()
+            .any(|p| !lowest.contains(p) && *p != NodeId::from_u128(2));
+    }
+    assert!(differs, "every node picked the lowest ids");
+}
+
+#[test]
+fn a_pruned_link_stays_cut_until_a_graft() {
+    let peers: Vec<u128> = (2..22).collect();
+    let mut n = lazy(1, &peers);
+    n.run(received(
+        7,
+        Message::Prune {
+            from: NodeId::from_u128(7),
+        },
+    ));
+    // A push from 7 that was in flight when the prune left brings something new.
+    n.run(push(7, vec![ev(30, 1)]));
+    assert!(n.e.tree().lazy().contains(&NodeId::from_u128(7)));
+    // A graft from 7 joins the link again.
+    n.run(received(
+        7,
+        Message::Graft {
+            from: NodeId::from_u128(7),
+            ranges: Vec::new(),
+        },
+    ));
+    assert!(n.e.tree().eager().contains(&NodeId::from_u128(7)));
+}
+
+#[test]
+fn a_duplicate_answering_our_graft_prunes_nothing() {
+    let peers: Vec<u128> = (2..22).collect();
+    let mut n = lazy(1, &peers);
+    n.run(ihave(5, 30, 1, 1));
+    n.now += plumtree::GRAFT_TIMEOUT_MS;
+    let outs = n.run(Input::TimerFired(Timer::Graft {
+        run: 1,
+        origin: NodeId::from_u128(30),
+        seq: 1,
+    }));
+    assert_eq!(sends(&outs).len(), 1, "the graft");
+    n.run(push(6, vec![ev(30, 1)]));
+    let outs = n.run(push(5, vec![ev(30, 1)]));
+    assert!(
+        !sends(&outs)
+            .iter()
+            .any(|(_, m)| matches!(m, Message::Prune { .. })),
+        "{outs:?}"
+    );
+    assert!(n.e.tree().eager().contains(&NodeId::from_u128(5)));
+    // A second duplicate from 5 is a redundant link again.
+    let outs = n.run(push(5, vec![ev(30, 1)]));
+    assert!(
+        sends(&outs)
+            .iter()
+            .any(|(_, m)| matches!(m, Message::Prune { .. }))
+    );
+}
+
+#[test]
+fn an_event_is_not_pushed_to_a_peer_that_announced_it() {
+    let mut n = lazy(1, &[2, 3, 4]);
+    n.run(ihave(3, 30, 1, 1));
+    let outs = n.run(push(2, vec![ev(30, 1)]));
+    let to: Vec<NodeId> = sends(&outs).iter().map(|(id, _)| *id).collect();
+    assert_eq!(to, vec![NodeId::from_u128(4)]);
 }
 
 #[test]
