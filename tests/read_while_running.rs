@@ -128,7 +128,8 @@ fn store_files_are_private_and_loose_ones_are_tightened() {
         );
     }
     for f in &files {
-        assert_eq!(mode(f), 0o600, "{}", f.display());
+        let want = if f.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(f), want, "{}", f.display());
     }
     // An older version's modes: loosened, then tightened on the next open, with a notice.
     for p in [&store, &store.join("events.log"), &store.join("lock")] {
@@ -147,7 +148,8 @@ fn store_files_are_private_and_loose_ones_are_tightened() {
         "{text}"
     );
     for f in &files {
-        assert_eq!(mode(f), 0o600, "{}", f.display());
+        let want = if f.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(f), want, "{}", f.display());
     }
     assert_eq!(mode(&store), 0o700);
 }

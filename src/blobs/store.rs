@@ -101,7 +101,9 @@ impl BlobStore {
         limits: BlobLimits,
     ) -> io::Result<BlobStore> {
         let dir = dir.into();
-        fs::create_dir_all(&dir)?;
+        // Private like the rest of the store: a shared machine's other users cannot list
+        // or read what was shared in the room.
+        crate::store::file::modes::create_private_dir(&dir)?;
         Ok(BlobStore {
             dir,
             key,
