@@ -637,8 +637,12 @@ impl TuiApp {
         }
     }
 
-    /// Scrolls so the message `at` shows a third of the way up the chat.
+    /// Scrolls so the message `at` shows a third of the way up the chat; while browsing,
+    /// the cursor goes there too (a search then picks the message Enter acts on).
     fn show_message(&mut self, at: Stamp) {
+        if self.browse.is_some() {
+            self.browse = Some(at);
+        }
         let (width, height) = self.chat_inner();
         let below = chat::rows_below(self, width, at);
         let max = chat::count_rows(self, width, usize::MAX / 4).saturating_sub(height);

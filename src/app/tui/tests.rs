@@ -2446,6 +2446,29 @@ fn the_view_follows_the_cursor_and_a_page_brings_the_cursor_along() {
 }
 
 #[test]
+fn a_search_while_browsing_puts_the_cursor_on_the_match() {
+    let mut app = long_chat(40);
+    submit_line(&mut app, "/search number 3");
+    ctrl_up(&mut app);
+    assert_eq!(browsed_text(&app).as_deref(), Some("message number 39"));
+    let ctrl_r = |app: &mut TuiApp| key_mod(app, KeyCode::Char('r'), KeyModifiers::CONTROL);
+    ctrl_r(&mut app);
+    assert_eq!(browsed_text(&app).as_deref(), Some("message number 38"));
+    for _ in 0..9 {
+        ctrl_r(&mut app);
+    }
+    assert_eq!(browsed_text(&app).as_deref(), Some("message number 3"));
+    // On screen, marked.
+    let shown = screen(&app, 140, 30);
+    assert!(
+        shown
+            .split('│')
+            .any(|cell| cell.trim_end().ends_with("▶bob: message number 3")),
+        "{shown}"
+    );
+}
+
+#[test]
 fn help_has_the_browsing_keys() {
     let mut app = resized(busy_app(), 160, 48);
     key(&mut app, KeyCode::Char('?'));
