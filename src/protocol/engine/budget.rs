@@ -64,13 +64,13 @@ pub struct IngestBudgets {
 }
 
 impl Default for IngestBudgets {
-    /// 2,000 pushed events/s (burst 10,000), 1,000 new origins/min (burst 2,000) pushed and
+    /// 2,000 pushed events/s (burst 2,000), 1,000 new origins/min (burst 2,000) pushed and
     /// 20,000/min (burst 200,000) asked for, per peer; 64 MiB per origin, 4 MiB of it
     /// undecodable.
     fn default() -> Self {
         IngestBudgets {
             pushed_events_per_sec: 2_000,
-            pushed_events_burst: 10_000,
+            pushed_events_burst: 2_000,
             new_origins_per_min: 1_000,
             new_origins_burst: 2_000,
             asked_new_origins_per_min: 20_000,
