@@ -59,6 +59,13 @@ impl EventStore for TimedStore {
         r
     }
 
+    async fn save_own(&self, events: Vec<Event>) -> Result<Vec<SaveOutcome>, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.save_own(events).await;
+        self.observe("save_own", t);
+        r
+    }
+
     async fn save_received(&self, events: Vec<Event>) -> Result<Vec<SaveOutcome>, StoreError> {
         let t = Instant::now();
         let r = self.inner.save_received(events).await;
