@@ -431,6 +431,27 @@ mod tests {
     }
 
     #[test]
+    fn a_group_signed_on_several_threads_matches_one_by_one_signing() {
+        use crate::protocol::engine::Signer;
+        let me = NodeIdentity::generate();
+        for n in [0usize, 1, 63, 64, 129, 1000] {
+            let one_by_one: Vec<Event> = (0..n as u64)
+                .map(|i| event(&me, i + 2, &format!("m{i}")))
+                .collect();
+            let mut group: Vec<Event> = one_by_one
+                .iter()
+                .map(|e| Event {
+                    sig: Bytes::new(),
+                    ..e.clone()
+                })
+                .collect();
+            me.sign_many(&mut group);
+            assert_eq!(group, one_by_one, "{n} events");
+        }
+        assert_eq!(Signer::signature_len(&me), SIGNATURE_LEN);
+    }
+
+    #[test]
     fn signed_events_verify_and_any_change_breaks_them() {
         let me = NodeIdentity::generate();
         let first = me.identity_event();
