@@ -774,7 +774,6 @@ async fn sixty_thousand_sybils_then_a_late_joiner_gets_the_history() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known issue: since the engine branches were merged, up to a few of the 41 events end neither held nor refused; the quota accounting is being fixed (see the closing note)"]
 async fn undecodable_500_kb_events_are_held_up_to_the_quota_then_refused() {
     let _one = SERIAL.lock().await;
     let s = scene_with(IngestBudgets::default()).await;
@@ -812,6 +811,9 @@ async fn undecodable_500_kb_events_are_held_up_to_the_quota_then_refused() {
     );
     // (bob's "still here" probes are no app ops either: counted too, within his quota)
     assert!(st.undecodable_events >= fit);
+    // Every signature is good: none may be refused because its key was still being
+    // learnt by an earlier save (the pushes' saves overlap).
+    assert_eq!(st.rejected_events, 0);
     assert_eq!(held, 1 + fit);
     assert_eq!(st.quota_refused, 40 - fit);
     // Relayed at most what alice took: bob holds no more of it.

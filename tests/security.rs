@@ -189,7 +189,9 @@ async fn forged_events_are_refused_by_every_node_and_honest_ones_keep_flowing() 
     }
     for v in [&v1, &v2] {
         eventually(PATIENCE, "the victim refuses the 3 forgeries", || async {
-            v.node.stats().rejected_events >= 3
+            // Two fail their signature check; the orphan cannot be checked (no key).
+            let st = v.node.stats();
+            st.rejected_events >= 2 && st.key_unknown_events >= 1
         })
         .await;
         // None of them was stored. (The victim may already hold Alice's real event: a push

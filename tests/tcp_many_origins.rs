@@ -29,10 +29,6 @@ fn config(id: NodeId) -> GossipConfig {
         gossip_interval: Duration::from_millis(100),
         gossip_timeout: Duration::from_secs(20),
         anti_entropy_interval: Duration::from_secs(2),
-        // What is measured is the frame limit and the reconciled digest; the new-origins
-        // budget would spread one peer's 100,000 origins over 100 minutes (a known
-        // conflict between the two, in the closing note).
-        ingest_budgets: gossip::protocol::engine::budget::IngestBudgets::unlimited(),
         ..fast_config(id)
     }
 }

@@ -125,7 +125,7 @@ impl Metrics {
 
     fn node_counters(&self, reg: &mut Registry) {
         let s = self.node.stats();
-        let counters: [(&str, &str, u64); 17] = [
+        let counters: [(&str, &str, u64); 18] = [
             (
                 "events_created",
                 "Events created by this node",
@@ -155,6 +155,11 @@ impl Metrics {
                 "events_rejected",
                 "Received events refused by signature checks",
                 s.rejected_events,
+            ),
+            (
+                "events_key_unknown",
+                "Received events not checked yet: their origin's identity is not held",
+                s.key_unknown_events,
             ),
             (
                 "pushes_sent",

@@ -21,9 +21,29 @@ impl Inner {
     pub(super) fn feed(self: &Arc<Self>, input: Input) -> Boxed<()> {
         let this = self.clone();
         Box::pin(async move {
-            let outputs = this.engine().handle(input, this.clock.now());
+            let outputs = this.handle(input);
             this.carry_out(outputs).await;
         })
+    }
+
+    /// The engine's outputs for `input`; received saves are numbered in the engine's
+    /// order while its lock is held (see [`super::pending_keys`]).
+    fn handle(&self, input: Input) -> Vec<Output> {
+        let mut engine = self.engine();
+        let outputs = engine.handle(input, self.clock.now());
+        if let Some(keys) = &self.keys {
+            keys.1.register(&outputs);
+        }
+        outputs
+    }
+
+    /// Feeds `input` to the engine now, in the caller's order, and returns the rest (its
+    /// I/O) to run beside: inbound messages reach the engine in the order they were read,
+    /// so one peer's pushes are judged in seq order even when their saves overlap.
+    pub(super) fn feed_in_order(self: &Arc<Self>, input: Input) -> Boxed<()> {
+        let outputs = self.handle(input);
+        let this = self.clone();
+        Box::pin(async move { this.carry_out(outputs).await })
     }
 
     async fn carry_out(self: &Arc<Self>, outputs: Vec<Output>) {

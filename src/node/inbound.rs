@@ -11,9 +11,10 @@ use crate::transport::Inbound;
 use super::{INBOUND_CONCURRENCY, Inner, lock};
 
 impl Inner {
-    /// Reads the transport's channel until cancelled. Each item is handled beside the
-    /// loop, at most [`INBOUND_CONCURRENCY`] at once: past that the loop stops reading,
-    /// and the transport's bounded channel pushes back on its connections.
+    /// Reads the transport's channel until cancelled. Each item reaches the engine in the
+    /// order read; its I/O runs beside the loop, at most [`INBOUND_CONCURRENCY`] at once:
+    /// past that the loop stops reading, and the transport's bounded channel pushes back
+    /// on its connections.
     pub(super) async fn inbound_loop(
         self: Arc<Self>,
         mut rx: mpsc::Receiver<Inbound>,
@@ -53,9 +54,9 @@ impl Inner {
                 other => other,
             };
             let input = self.inbound_input(item);
-            let this = self.clone();
+            let io = self.feed_in_order(input);
             tokio::spawn(async move {
-                this.feed(input).await;
+                io.await;
                 drop(permit);
             });
         }

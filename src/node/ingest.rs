@@ -12,11 +12,16 @@ use crate::protocol::exchange::Want;
 use crate::protocol::{Event, NodeId};
 use crate::store::{SaveOutcome, StoreError};
 
+use super::pending_keys::{PendingKeys, Ticket};
 use super::{Inner, VERIFY_INLINE_MAX, lock};
 
-/// Verified public keys of origins, learnt from their identity events.
+/// Verified public keys of origins, learnt from their identity events, and the identity
+/// events being verified.
 #[derive(Default)]
-pub(crate) struct Keys(pub(super) Mutex<HashMap<NodeId, VerifyingKey>>);
+pub(crate) struct Keys(
+    pub(super) Mutex<HashMap<NodeId, VerifyingKey>>,
+    pub(super) PendingKeys,
+);
 
 fn verdict(o: SaveOutcome) -> Verdict {
     match o {
@@ -81,10 +86,11 @@ impl Inner {
         own: bool,
         from: NodeId,
     ) -> Input {
+        let ticket = self.keys.as_ref().and_then(|k| k.1.take(save));
         let result = if own {
             self.save_own(events).await
         } else {
-            self.save_received(events, from).await
+            self.save_received(events, from, ticket).await
         };
         match result {
             Ok(verdicts) => Input::Saved { save, verdicts },
@@ -115,9 +121,10 @@ impl Inner {
         &self,
         events: Vec<Event>,
         from: NodeId,
+        ticket: Option<Ticket>,
     ) -> Result<Vec<Verdict>, StoreError> {
         let checks = match &self.keys {
-            Some(keys) => self.verify(keys, &events, from).await,
+            Some(keys) => self.verify(keys, &events, from, ticket).await,
             None => vec![Ok(()); events.len()],
         };
         let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(events.len());
@@ -128,6 +135,7 @@ impl Inner {
                     verdicts.push(None);
                     to_save.push(e);
                 }
+                Err(AuthError::UnknownKey) => verdicts.push(Some(Verdict::KeyUnknown)),
                 Err(why) => verdicts.push(Some(Verdict::Refused(why.to_string()))),
             }
         }
@@ -151,22 +159,40 @@ impl Inner {
     }
 
     /// Checks signatures: keys of origins not known yet come from their held identity
-    /// event (held events were verified on receipt); large batches are checked on a
-    /// blocking thread.
+    /// event (held events were verified on receipt), or from an earlier save still
+    /// verifying it ([`PendingKeys`]); large batches are checked on a blocking thread.
+    /// The ticket is dropped once the keys learnt here are in the cache.
     async fn verify(
         &self,
         keys: &Keys,
         events: &[Event],
         from: NodeId,
+        ticket: Option<Ticket>,
     ) -> Vec<Result<(), AuthError>> {
+        let unknown = |known: &HashMap<NodeId, VerifyingKey>| {
+            let carried: std::collections::HashSet<NodeId> = events
+                .iter()
+                .filter(|e| e.seq == 1)
+                .map(|e| e.origin)
+                .collect();
+            let mut v: Vec<NodeId> = events
+                .iter()
+                .filter(|e| e.seq > 1 && !known.contains_key(&e.origin))
+                .filter(|e| !carried.contains(&e.origin))
+                .map(|e| e.origin)
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        if let Some(t) = &ticket {
+            let missing = unknown(&lock(&keys.0));
+            if !missing.is_empty() {
+                keys.1.wait(t, &missing).await;
+            }
+        }
         let mut known = lock(&keys.0).clone();
-        let mut lookup: Vec<NodeId> = events
-            .iter()
-            .filter(|e| e.seq > 1 && !known.contains_key(&e.origin))
-            .map(|e| e.origin)
-            .collect();
-        lookup.sort();
-        lookup.dedup();
+        let lookup = unknown(&known);
         for origin in lookup {
             if let Ok(first) = self.store.events_since(origin, 0, 1).await
                 && let Some(first) = first.first()

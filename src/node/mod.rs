@@ -22,6 +22,7 @@ pub mod facade;
 mod inbound;
 mod ingest;
 pub mod peer;
+mod pending_keys;
 mod schedule;
 pub mod stats;
 mod streams;

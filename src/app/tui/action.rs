@@ -153,6 +153,18 @@ pub enum Action {
     MoveItem(MoveTo),
     /// Switch between the exchanges and events logs.
     SwitchLog,
+    /// Start browsing the chat: a cursor on the newest message in view (Ctrl-↑). Keys
+    /// then move it instead of typing, until Esc.
+    Browse,
+    /// Move the chat cursor by this many messages (negative: older), stopping at the ends.
+    BrowseMove(isize),
+    /// Put the chat cursor on the oldest message.
+    BrowseOldest,
+    /// Put the chat cursor on the newest message.
+    BrowseNewest,
+    /// Save the file of the message under the chat cursor, as `/save` does (Enter or `s`
+    /// while browsing).
+    SaveSelected,
     /// Something from the session.
     Session(SessionEvent),
     /// The clock moved (for "3s ago" fields).

@@ -207,6 +207,8 @@ pub struct TuiApp {
     effects: Vec<Effect>,
     /// Chat rows scrolled back from the bottom; 0 follows new messages.
     pub(crate) chat_scroll: usize,
+    /// The message under the chat cursor while browsing the chat (see `browse`).
+    pub(crate) browse: Option<Stamp>,
     /// The selected list item, and its row (kept for when the item disappears).
     pub(crate) list_selected: Option<Uuid>,
     pub(crate) list_row: usize,
@@ -253,6 +255,7 @@ impl TuiApp {
             help_scroll: 0,
             effects: Vec::new(),
             chat_scroll: 0,
+            browse: None,
             list_selected: None,
             list_row: 0,
             peers_row: 0,
@@ -341,6 +344,7 @@ impl TuiApp {
             popup: self.popup,
             draft_empty: self.editor.is_empty(),
             word_before: self.editor.word_before().is_some(),
+            browsing: self.browse.is_some(),
         }
     }
 
@@ -382,7 +386,7 @@ impl TuiApp {
     /// The chat's inner size (without borders) at the current terminal size, where it shows:
     /// a narrow screen hides it while the log has focus, and scrolling must not be reckoned
     /// in a zero-width chat then.
-    fn chat_inner(&self) -> (usize, usize) {
+    pub(crate) fn chat_inner(&self) -> (usize, usize) {
         let a = geometry::areas(self.size, Focus::Input, self.editor.lines().len()).chat;
         (
             usize::from(a.width.saturating_sub(2)),
@@ -474,6 +478,11 @@ impl TuiApp {
             Action::RemoveItem => return self.remove(),
             Action::Undo => return self.undo(),
             Action::MoveItem(to) => return self.move_item(to),
+            Action::Browse => self.browse_start(),
+            Action::BrowseMove(by) => self.browse_move(by),
+            Action::BrowseOldest => self.browse_end(true),
+            Action::BrowseNewest => self.browse_end(false),
+            Action::SaveSelected => return self.save_selected(),
             Action::SwitchLog => {
                 self.log_tab = match self.log_tab {
                     LogTab::Exchanges => LogTab::Events,
@@ -506,6 +515,9 @@ impl TuiApp {
         }
         self.flash = None;
         if std::mem::take(&mut self.confirming) {
+            return;
+        }
+        if self.browse.take().is_some() {
             return;
         }
         if self.search.take().is_some() {
@@ -541,6 +553,8 @@ impl TuiApp {
     fn paste(&mut self, text: &str) {
         self.confirming = false;
         self.popup = None;
+        // A paste is meant for the draft: it ends browsing the chat.
+        self.browse = None;
         self.focus = Focus::Input;
         self.editor.paste(text);
         let lines = self.editor.lines().len();
@@ -623,8 +637,12 @@ impl TuiApp {
         }
     }
 
-    /// Scrolls so the message `at` shows a third of the way up the chat.
+    /// Scrolls so the message `at` shows a third of the way up the chat; while browsing,
+    /// the cursor goes there too (a search then picks the message Enter acts on).
     fn show_message(&mut self, at: Stamp) {
+        if self.browse.is_some() {
+            self.browse = Some(at);
+        }
         let (width, height) = self.chat_inner();
         let below = chat::rows_below(self, width, at);
         let max = chat::count_rows(self, width, usize::MAX / 4).saturating_sub(height);
@@ -633,6 +651,9 @@ impl TuiApp {
 
     fn set_focus(&mut self, focus: Focus) {
         self.focus = focus;
+        if focus != Focus::Input {
+            self.browse = None;
+        }
         if focus == Focus::List && self.list_selected.is_none() {
             self.list_selected = self.model.list().next().map(|i| i.id);
             self.list_row = 0;
@@ -890,6 +911,7 @@ impl TuiApp {
                 } else {
                     self.chat_scroll = self.chat_scroll.saturating_sub(page);
                 }
+                self.browse_follow_view();
             }
         }
     }
@@ -943,10 +965,13 @@ impl TuiApp {
             self.select_peer(by);
         } else if under(a.log) {
             self.scroll_log(3 * by);
-        } else if up {
-            self.scroll_chat_up(3);
         } else {
-            self.chat_scroll = self.chat_scroll.saturating_sub(3);
+            if up {
+                self.scroll_chat_up(3);
+            } else {
+                self.chat_scroll = self.chat_scroll.saturating_sub(3);
+            }
+            self.browse_follow_view();
         }
     }
 
@@ -1155,7 +1180,8 @@ pub(crate) fn stamp_of(l: &crate::app::ChatLine<'_>) -> Stamp {
 impl TuiApp {
     /// A live chat message was folded: keep a scrolled-up view in place, count it, ring.
     fn chat_arrived(&mut self, stamp: Stamp, prev_newest: Option<u64>, live: bool) {
-        let scrolled = self.chat_scroll > 0;
+        // Browsing holds the view like scrolling back does: the cursor stays on screen.
+        let scrolled = self.chat_scroll > 0 || self.browse.is_some();
         if !live && !scrolled {
             return;
         }

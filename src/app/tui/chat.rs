@@ -122,6 +122,8 @@ pub(crate) struct RowStyle<'a> {
     hit: Option<Stamp>,
     /// Files being saved, for the gauge under their message.
     transfers: &'a std::collections::HashMap<String, TransferInfo>,
+    /// The message under the browsing cursor.
+    selected: Option<Stamp>,
 }
 
 /// Byte ranges of `needle` in `text`, any case (ASCII case folding keeps byte offsets).
@@ -230,10 +232,13 @@ pub(crate) fn message_lines(
         }
     }
     let hit = st.hit == Some(stamp_of(line));
-    // A mark in the gutter says "this one" without colour: `>` the match, `!` a mention.
-    let gutter = || match (hit, mentioned) {
-        (true, _) => Span::styled(">", theme::search_match()),
-        (false, true) => Span::styled("!", theme::mention()),
+    let selected = st.selected == Some(stamp_of(line));
+    // A mark in the gutter says "this one" without colour: `▶` the browsing cursor, `>`
+    // the match, `!` a mention.
+    let gutter = || match (selected, hit, mentioned) {
+        (true, _, _) => Span::styled("▶", theme::browsed_mark()),
+        (false, true, _) => Span::styled(">", theme::search_match()),
+        (false, false, true) => Span::styled("!", theme::mention()),
         _ => Span::raw(" "),
     };
     let mut out = Vec::with_capacity(rows.len() + 1);
@@ -277,6 +282,13 @@ pub(crate) fn message_lines(
             ]
         };
         spans.extend(styled_row(text, row, &marks));
+        if selected {
+            // Reversed like the list's selection, so it shows without colour too; the time
+            // and the gutter stay as they are, so the rows still line up.
+            for s in spans.iter_mut().skip(2) {
+                s.style = s.style.patch(theme::selected());
+            }
+        }
         out.push(Line::from(spans));
     }
     if let Some(t) = line.file.and_then(|f| st.transfers.get(&f.file_id)) {
@@ -347,23 +359,24 @@ fn row_style(app: &TuiApp) -> RowStyle<'_> {
         query: search.map(|s| s.query.as_str()),
         hit: search.and_then(|s| s.hit),
         transfers: &app.transfers,
+        selected: app.browse,
     }
 }
 
 /// Walks the chat from the newest message, building rows bottom-up (separators and the
-/// "new since you left" line included) until `enough` says stop. Returns the rows, newest
-/// first, and, if `target` is given, how many rows lie below its first row.
+/// "new since you left" line included) until `enough` says stop, and tells `seen` each
+/// message's rows as it goes (counted from the bottom: `0..2` are the last two rows).
+/// Returns the rows, newest first.
 fn rows_up(
     app: &TuiApp,
     width: usize,
-    target: Option<Stamp>,
+    mut seen: impl FnMut(Stamp, Range<usize>),
     mut enough: impl FnMut(usize) -> bool,
-) -> (Vec<Line<'static>>, Option<usize>) {
+) -> Vec<Line<'static>> {
     let st = row_style(app);
     let today = app.time.day(app.now);
     let left_at = app.attention().left_at();
     let mut rows: Vec<Line<'static>> = Vec::new();
-    let mut found = None;
     let notice_rows = |after: Option<Stamp>, rows: &mut Vec<Line<'static>>| {
         for n in app.notices.iter().rev().filter(|n| n.after == after) {
             rows.extend(notice_lines(n, st.time, width).into_iter().rev());
@@ -373,13 +386,12 @@ fn rows_up(
     while let Some(line) = it.next() {
         notice_rows(Some(stamp_of(&line)), &mut rows);
         let mut lines = message_lines(&line, width, &st);
+        let below = rows.len();
         while let Some(l) = lines.pop() {
             rows.push(l);
         }
         let stamp = stamp_of(&line);
-        if target == Some(stamp) {
-            found = Some(rows.len());
-        }
+        seen(stamp, below..rows.len());
         let older = it.peek();
         if let Some(mark) = left_at
             && stamp > mark
@@ -391,12 +403,12 @@ fn rows_up(
         if older.is_none_or(|o| app.time.day_ms(o.created_at_ms) != day) {
             rows.push(separator(&day_label(day, today), width, theme::dim()));
         }
-        if found.is_some() == target.is_some() && enough(rows.len()) {
-            return (rows, found);
+        if enough(rows.len()) {
+            return rows;
         }
     }
     notice_rows(None, &mut rows);
-    (rows, found)
+    rows
 }
 
 /// A notice (a join, a `/whois` answer) as `HH:MM  · text`, wrapped under its text so
@@ -421,12 +433,52 @@ fn notice_lines(n: &super::app::Notice, time: &TimeFmt, width: usize) -> Vec<Lin
 
 /// How many rows the chat takes at `width`, counting no further than `limit`.
 pub(crate) fn count_rows(app: &TuiApp, width: usize, limit: usize) -> usize {
-    rows_up(app, width, None, |n| n >= limit).0.len()
+    rows_up(app, width, |_, _| {}, |n| n >= limit).len()
+}
+
+/// The rows of the message `at`, counted from the bottom (its first row is the last of
+/// the range); `None` if it is not in the chat.
+pub(crate) fn message_rows(app: &TuiApp, width: usize, at: Stamp) -> Option<Range<usize>> {
+    let found = std::cell::RefCell::new(None);
+    rows_up(
+        app,
+        width,
+        |s, r| {
+            if s == at {
+                *found.borrow_mut() = Some(r);
+            }
+        },
+        |_| found.borrow().is_some(),
+    );
+    found.into_inner()
 }
 
 /// How many rows lie below the first row of the message `at`.
 pub(crate) fn rows_below(app: &TuiApp, width: usize, at: Stamp) -> usize {
-    rows_up(app, width, Some(at), |_| true).1.unwrap_or(0)
+    message_rows(app, width, at).map_or(0, |r| r.end)
+}
+
+/// The messages with a row on screen when the chat is `height` rows high and scrolled
+/// `scroll` rows back, newest first.
+pub(crate) fn messages_in_view(
+    app: &TuiApp,
+    width: usize,
+    scroll: usize,
+    height: usize,
+) -> Vec<Stamp> {
+    let top = scroll.saturating_add(height);
+    let mut out = Vec::new();
+    rows_up(
+        app,
+        width,
+        |s, r| {
+            if r.start < top && r.end > scroll {
+                out.push(s);
+            }
+        },
+        |n| n >= top,
+    );
+    out
 }
 
 /// What an empty chat says, so a first start is never a blank screen.
@@ -474,6 +526,7 @@ fn empty_text(app: &TuiApp) -> Vec<Line<'static>> {
 pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
     let focused = app.focus == Focus::Input;
     let name = match (&app.search, app.chat_scroll) {
+        _ if app.browse.is_some() => "Chat: browsing (Enter or s saves a file, Esc)".to_string(),
         (Some(s), _) => format!("Chat: \"{}\" (^R older, ^S newer, Esc)", s.query),
         (None, 0) => format!("Chat ({})", app.model.chat().len()),
         (None, n) => format!("Chat ({n} rows back)"),
@@ -521,7 +574,7 @@ pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
     }
     // Rows from the bottom up, until the ones on screen are covered.
     let need = app.chat_scroll + height;
-    let (mut rows, _) = rows_up(app, width, None, |n| n >= need);
+    let mut rows = rows_up(app, width, |_, _| {}, |n| n >= need);
     let start = app.chat_scroll.min(rows.len().saturating_sub(height));
     let end = (start + height).min(rows.len());
     let visible: Vec<Line<'static>> = rows.drain(start..end).rev().collect();

@@ -32,9 +32,11 @@ fn fit(text: &str, room: usize) -> String {
 
 /// Draws the input box in `area`, with the flash message under it.
 pub fn render(app: &TuiApp, frame: &mut Frame, area: Rect) {
-    let focused = app.focus == Focus::Input;
+    // While the chat is browsed, keys go there: the input shows it is not typing.
+    let focused = app.focus == Focus::Input && app.browse.is_none();
     let lines = app.input().lines().len();
     let title = match app.mode {
+        _ if app.browse.is_some() => "Browsing the chat (Esc goes back to typing)".to_string(),
         InputMode::Chat if lines > 1 => {
             format!("Message, {lines} lines (Enter sends, Alt-Enter new line)")
         }

@@ -16,6 +16,8 @@ pub enum Scope {
     Everywhere,
     /// The input line (and the chat above it).
     Input,
+    /// The chat while browsing it (a cursor on a message; Ctrl-↑ from the input).
+    Browse,
     /// The shared list.
     List,
     /// The peers and log panels.
@@ -30,6 +32,7 @@ impl Scope {
         match self {
             Scope::Everywhere => "Everywhere",
             Scope::Input => "Input and chat",
+            Scope::Browse => "Browsing the chat",
             Scope::List => "List",
             Scope::Panels => "Peers, log",
             Scope::Help => "This help",
@@ -37,9 +40,10 @@ impl Scope {
     }
 
     /// Every scope, in the order help shows them.
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::Everywhere,
         Scope::Input,
+        Scope::Browse,
         Scope::List,
         Scope::Panels,
         Scope::Help,
@@ -136,13 +140,13 @@ use KeyCode::{
     BackTab, Backspace, Delete, Down, End, Enter, Esc, F, Home, Left, PageDown, PageUp, Right, Tab,
     Up,
 };
-use Scope::{Everywhere, Help, Input, List, Panels};
+use Scope::{Browse, Everywhere, Help, Input, List, Panels};
 use When::{Always, EmptyDraft, WordBefore};
 
 /// Every key of the screen. Within a scope the first row that matches wins, and a focused
 /// panel's scope is tried before [`Scope::Everywhere`]; the order is also help's order.
 #[rustfmt::skip]
-pub static KEYMAP: [Binding; 62] = [
+pub static KEYMAP: [Binding; 70] = [
     // Everywhere.
     bind(Everywhere, &[c('c')], Always, "quit", Action::Quit),
     bind(Everywhere, &[key(Tab)], Always, "next panel", Action::FocusNext),
@@ -166,6 +170,7 @@ pub static KEYMAP: [Binding; 62] = [
     bind(Input, &[key(End)], EmptyDraft, "chat: newest, new ↓", Action::ChatBottom),
     bind(Input, &[ctrl(Home)], Always, "chat: oldest", Action::ChatTop),
     bind(Input, &[ctrl(End)], Always, "chat: newest", Action::ChatBottom),
+    bind(Input, &[ctrl(Up), alt(Up)], Always, "browse, save a file", Action::Browse),
     bind(Input, &[key(Up)], EmptyDraft, "edit my last message", Action::EditLast),
     bind(Input, &[key(Up)], Always, "line up, sent lines", Action::Up),
     bind(Input, &[key(Down)], Always, "line down, sent lines", Action::Down),
@@ -186,6 +191,14 @@ pub static KEYMAP: [Binding; 62] = [
     bind(Input, &[c('y')], Always, "put back deleted text", Action::Edit(EditOp::Yank)),
     bind(Input, &[c('_'), c('7'), a('u')], Always, "undo", Action::Edit(EditOp::Undo)),
     bind(Input, &[a('r')], Always, "redo", Action::Edit(EditOp::Redo)),
+    // Browsing the chat: letters move and act instead of typing (none of them types).
+    bind(Browse, &[ch('k'), key(Up), ctrl(Up), alt(Up)], Always, "older message", Action::BrowseMove(-1)),
+    bind(Browse, &[ch('j'), key(Down), ctrl(Down), alt(Down)], Always, "newer message", Action::BrowseMove(1)),
+    bind(Browse, &[ch('g'), key(Home)], Always, "oldest message", Action::BrowseOldest),
+    bind(Browse, &[ch('G'), key(End)], Always, "newest message", Action::BrowseNewest),
+    bind(Browse, &[key(Enter), ch('s')], Always, "save the file (/save)", Action::SaveSelected),
+    bind(Browse, &[key(Esc)], Always, "back to typing", Action::Escape),
+    bind(Browse, &[ch('?')], Always, "this help", Action::Help),
     // The list.
     bind(List, &[ch('j'), key(Down)], Always, "select next", Action::Select(1)),
     bind(List, &[ch('k'), key(Up)], Always, "select previous", Action::Select(-1)),
@@ -223,6 +236,8 @@ pub struct KeyContext {
     pub draft_empty: bool,
     /// Whether a word is right before the cursor.
     pub word_before: bool,
+    /// Whether the chat is being browsed (a cursor on a message).
+    pub browsing: bool,
 }
 
 /// A key as the table compares it: AltGr (reported as Ctrl+Alt on Windows) types a
@@ -241,8 +256,9 @@ fn normalize(ev: &KeyEvent) -> Key {
     }
 }
 
-fn scope_of(focus: Focus) -> Scope {
-    match focus {
+fn scope_of(cx: &KeyContext) -> Scope {
+    match cx.focus {
+        Focus::Input if cx.browsing => Scope::Browse,
         Focus::Input => Scope::Input,
         Focus::List => Scope::List,
         Focus::Peers | Focus::Log => Scope::Panels,
@@ -286,7 +302,7 @@ pub fn lookup(cx: &KeyContext, ev: &KeyEvent) -> Option<Action> {
     {
         return Some(action);
     }
-    let scope = scope_of(cx.focus);
+    let scope = scope_of(cx);
     if let Some(action) = find(scope, k, cx).or_else(|| find(Scope::Everywhere, k, cx)) {
         return Some(action);
     }
@@ -362,6 +378,7 @@ mod tests {
             popup: None,
             draft_empty: true,
             word_before: false,
+            browsing: false,
         }
     }
 
@@ -467,6 +484,61 @@ mod tests {
         assert_eq!(
             press(&help, KeyCode::Char('x'), KeyModifiers::NONE),
             Some(Action::Insert('x'))
+        );
+    }
+
+    #[test]
+    fn browsing_takes_the_letters_and_typing_keeps_them() {
+        let ctrl = KeyModifiers::CONTROL;
+        let none = KeyModifiers::NONE;
+        let typing = KeyContext {
+            draft_empty: false,
+            ..cx(Focus::Input)
+        };
+        // Typing: s and Enter are the draft's; Ctrl-↑ starts browsing, draft or not.
+        assert_eq!(
+            press(&typing, KeyCode::Char('s'), none),
+            Some(Action::Insert('s'))
+        );
+        assert_eq!(press(&typing, KeyCode::Enter, none), Some(Action::Submit));
+        for c in [typing, cx(Focus::Input)] {
+            assert_eq!(press(&c, KeyCode::Up, ctrl), Some(Action::Browse));
+        }
+        let browsing = KeyContext {
+            browsing: true,
+            ..typing
+        };
+        for (code, mods, action) in [
+            (KeyCode::Char('s'), none, Action::SaveSelected),
+            (KeyCode::Enter, none, Action::SaveSelected),
+            (KeyCode::Char('k'), none, Action::BrowseMove(-1)),
+            (KeyCode::Up, ctrl, Action::BrowseMove(-1)),
+            (KeyCode::Down, none, Action::BrowseMove(1)),
+            (
+                KeyCode::Char('G'),
+                KeyModifiers::SHIFT,
+                Action::BrowseNewest,
+            ),
+            (KeyCode::Home, none, Action::BrowseOldest),
+            (KeyCode::Esc, none, Action::Escape),
+            // The keys of every panel still work.
+            (KeyCode::Tab, none, Action::FocusNext),
+            (KeyCode::Char('c'), ctrl, Action::Quit),
+        ] {
+            assert_eq!(press(&browsing, code, mods), Some(action), "{code:?}");
+        }
+        // No letter types while browsing, bound or not.
+        assert_eq!(press(&browsing, KeyCode::Char('x'), none), None);
+        assert_eq!(press(&browsing, KeyCode::Backspace, none), None);
+        // Browsing is the chat's: the list keeps its own keys.
+        let list = KeyContext {
+            browsing: true,
+            ..cx(Focus::List)
+        };
+        assert_eq!(
+            press(&list, KeyCode::Char('s'), none),
+            None,
+            "s is nothing in the list"
         );
     }
 

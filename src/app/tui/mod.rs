@@ -9,6 +9,7 @@ mod action;
 mod activity;
 mod app;
 mod attention;
+mod browse;
 mod chat;
 mod editor;
 mod events;

@@ -2156,3 +2156,331 @@ fn type_str_all(app: &mut TuiApp, s: &str) {
         key_all(app, KeyCode::Char(c), KeyModifiers::NONE);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Browsing the chat: a cursor on a message, Enter or s saves a file
+
+const FILE_ID: crate::protocol::blob::BlobId = crate::protocol::blob::BlobId([0x5c; 32]);
+
+/// The busy screen with bob's file offer as the newest message.
+fn app_with_file() -> TuiApp {
+    let mut app = resized(busy_app(), 140, 30);
+    let offer = AppOp::file(
+        FILE_ID,
+        "holiday-photos.tar",
+        52_428_800,
+        "application/x-tar",
+    )
+    .expect("a valid offer");
+    app.update(Action::Session(SessionEvent::Received(row(
+        event(bob(), 9, 90, &offer),
+        Some(bob()),
+        1,
+    ))));
+    app
+}
+
+fn ctrl_up(app: &mut TuiApp) -> Vec<UiCommand> {
+    key_mod(app, KeyCode::Up, KeyModifiers::CONTROL)
+}
+
+/// The text of the message under the chat cursor.
+fn browsed_text(app: &TuiApp) -> Option<String> {
+    let at = app.browse?;
+    app.model
+        .chat()
+        .find(|l| app::stamp_of(l) == at)
+        .map(|l| match l.file {
+            Some(f) => format!("[file] {}", f.name),
+            None => l.text.to_string(),
+        })
+}
+
+fn the_save(cmds: &[UiCommand]) -> Option<&crate::app::runtime::command::SaveRequest> {
+    match cmds {
+        [UiCommand::SaveFile(r)] => Some(r),
+        _ => None,
+    }
+}
+
+#[test]
+fn enter_or_s_on_a_browsed_file_message_saves_it_like_save() {
+    let mut app = app_with_file();
+    assert!(ctrl_up(&mut app).is_empty());
+    assert_eq!(
+        browsed_text(&app).as_deref(),
+        Some("[file] holiday-photos.tar")
+    );
+    for k in [KeyCode::Enter, KeyCode::Char('s')] {
+        let cmds = key(&mut app, k);
+        let save = the_save(&cmds).unwrap_or_else(|| panic!("{k:?} gave {cmds:?}"));
+        assert_eq!(save.file_id, FILE_ID);
+        assert_eq!(save.name, "holiday-photos.tar");
+        assert_eq!(save.size, 52_428_800);
+        assert_eq!(save.from, bob());
+        // Into the downloads directory, as `/save ID` without a DIR.
+        assert_eq!(save.dir, None);
+        assert_eq!(
+            app.flash(),
+            Some(&Flash::Info("saving holiday-photos.tar…".into()))
+        );
+        // Still browsing: another file can be saved next.
+        assert!(app.browse.is_some());
+    }
+    // The same request `/save` makes.
+    key(&mut app, KeyCode::Esc);
+    let typed = submit_line(&mut app, "/save 5c5c5c");
+    assert_eq!(the_save(&typed), the_save(&key_and_save(&mut app)));
+}
+
+/// Ctrl-↑ then Enter: the save of the newest message.
+fn key_and_save(app: &mut TuiApp) -> Vec<UiCommand> {
+    ctrl_up(app);
+    let cmds = key(app, KeyCode::Enter);
+    key(app, KeyCode::Esc);
+    cmds
+}
+
+#[test]
+fn the_cursor_moves_over_messages_and_enter_on_text_does_nothing() {
+    let mut app = app_with_file();
+    ctrl_up(&mut app);
+    assert!(key(&mut app, KeyCode::Char('k')).is_empty());
+    assert!(
+        browsed_text(&app).is_some_and(|t| t.starts_with("a long message")),
+        "{:?}",
+        browsed_text(&app)
+    );
+    // Enter and s on a text message only say what they are for.
+    for k in [KeyCode::Enter, KeyCode::Char('s')] {
+        assert!(key(&mut app, k).is_empty());
+        assert!(
+            app.flash()
+                .is_some_and(|f| f.text().starts_with("not a file message")),
+            "{:?}",
+            app.flash()
+        );
+    }
+    assert!(app.input().is_empty(), "nothing was typed");
+    key(&mut app, KeyCode::Up);
+    assert_eq!(
+        browsed_text(&app).as_deref(),
+        Some("yes! making the shopping list now")
+    );
+    // The ends: Home/g the oldest, End/G the newest, and no step past them.
+    key(&mut app, KeyCode::Char('g'));
+    assert_eq!(
+        browsed_text(&app).as_deref(),
+        Some("hello bob, are you there?")
+    );
+    key(&mut app, KeyCode::Char('k'));
+    assert_eq!(
+        browsed_text(&app).as_deref(),
+        Some("hello bob, are you there?")
+    );
+    key(&mut app, KeyCode::Down);
+    assert_eq!(
+        browsed_text(&app).as_deref(),
+        Some("yes! making the shopping list now")
+    );
+    key_mod(&mut app, KeyCode::Char('G'), KeyModifiers::SHIFT);
+    assert_eq!(
+        browsed_text(&app).as_deref(),
+        Some("[file] holiday-photos.tar")
+    );
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(
+        browsed_text(&app).as_deref(),
+        Some("[file] holiday-photos.tar")
+    );
+    key(&mut app, KeyCode::Home);
+    assert_eq!(
+        browsed_text(&app).as_deref(),
+        Some("hello bob, are you there?")
+    );
+    key(&mut app, KeyCode::End);
+    assert_eq!(
+        browsed_text(&app).as_deref(),
+        Some("[file] holiday-photos.tar")
+    );
+}
+
+#[test]
+fn s_typed_in_the_input_never_saves_and_esc_goes_back_to_the_draft() {
+    let mut app = app_with_file();
+    // Typing: `s` and Enter are the draft's, whatever the newest message is.
+    type_str(&mut app, "so");
+    assert_eq!(app.input().text(), "so");
+    assert!(app.browse.is_none());
+    // Browsing keeps the draft aside; letters there move or act, none types.
+    ctrl_up(&mut app);
+    for c in ['x', 'j', 'k', 'q'] {
+        assert!(key(&mut app, KeyCode::Char(c)).is_empty(), "{c}");
+    }
+    assert_eq!(app.input().text(), "so");
+    // Esc leaves browsing only: the draft is still there, and `s` types again.
+    key(&mut app, KeyCode::Esc);
+    assert!(app.browse.is_none());
+    assert_eq!(app.input().text(), "so");
+    assert!(key(&mut app, KeyCode::Char('s')).is_empty());
+    assert_eq!(app.input().text(), "sos");
+    // Another panel ends browsing too.
+    ctrl_up(&mut app);
+    key(&mut app, KeyCode::Tab);
+    assert!(app.browse.is_none());
+    assert_eq!(app.focus(), Focus::List);
+    // A paste goes to the draft and ends browsing.
+    key(&mut app, KeyCode::Esc);
+    ctrl_up(&mut app);
+    app.update(Action::Paste("!".into()));
+    assert!(app.browse.is_none());
+    assert_eq!(app.input().text(), "sos!");
+}
+
+#[test]
+fn an_empty_chat_has_nothing_to_browse() {
+    let mut app = TuiApp::new(status(true), now());
+    assert!(ctrl_up(&mut app).is_empty());
+    assert!(app.browse.is_none());
+    assert_eq!(
+        app.flash(),
+        Some(&Flash::Info("no message to pick yet".into()))
+    );
+    // Alt-↑ does the same (for terminals that keep Ctrl-↑ for themselves).
+    let mut app = app_with_file();
+    key_mod(&mut app, KeyCode::Up, KeyModifiers::ALT);
+    assert!(app.browse.is_some());
+}
+
+#[test]
+fn the_browsed_message_is_marked_and_reversed() {
+    let mut app = app_with_file();
+    ctrl_up(&mut app);
+    key(&mut app, KeyCode::Char('k'));
+    let shown = panel(&app, 60, 12, chat::render);
+    snapshot("panel_chat_browse", &shown);
+    assert!(
+        shown.contains("Chat: browsing (Enter or s saves a file, Esc)"),
+        "{shown}"
+    );
+    // The gutter mark on each of its rows, and on no other (the title's is focus).
+    let marked: Vec<&str> = shown.lines().skip(1).filter(|l| l.contains('▶')).collect();
+    assert_eq!(marked.len(), 3, "{shown}");
+    assert!(marked[0].contains("bob: a long message"), "{shown}");
+    // Reversed (not only coloured), so it shows with NO_COLOR too.
+    let mut terminal = Terminal::new(TestBackend::new(60, 12)).expect("a test terminal");
+    terminal
+        .draw(|f| chat::render(&app, f, f.area()))
+        .expect("drawing to a test backend");
+    let buf = terminal.backend().buffer();
+    let y = (1..12)
+        .find(|&y| (0..60).any(|x| buf[(x, y)].symbol() == "▶"))
+        .expect("a marked row");
+    let reversed = |y: u16| {
+        (0..60).any(|x| {
+            buf[(x, y)]
+                .modifier
+                .contains(ratatui::style::Modifier::REVERSED)
+        })
+    };
+    assert!(reversed(y) && reversed(y + 2));
+    assert!(!reversed(y + 3), "the file message below is not reversed");
+    // The input says keys are not typing now.
+    let whole = screen(&app, 140, 30);
+    assert!(
+        whole.contains("Browsing the chat (Esc goes back to typing)"),
+        "{whole}"
+    );
+}
+
+/// The busy screen with `n` more messages from bob, the file offer among the first.
+fn long_chat(n: u64) -> TuiApp {
+    let mut app = app_with_file();
+    for i in 0..n {
+        let op = AppOp::chat(&format!("message number {i}")).expect("valid");
+        app.update(Action::Session(SessionEvent::Received(row(
+            event(bob(), 10 + i, 91 + i, &op),
+            Some(bob()),
+            0,
+        ))));
+    }
+    app
+}
+
+#[test]
+fn the_view_follows_the_cursor_and_a_page_brings_the_cursor_along() {
+    let mut app = long_chat(40);
+    ctrl_up(&mut app);
+    assert_eq!(browsed_text(&app).as_deref(), Some("message number 39"));
+    assert_eq!(app.chat_scroll(), 0);
+    // Up to the file offer, 40 messages back: the view scrolls to show it.
+    for _ in 0..40 {
+        key(&mut app, KeyCode::Char('k'));
+    }
+    assert_eq!(
+        browsed_text(&app).as_deref(),
+        Some("[file] holiday-photos.tar")
+    );
+    assert!(app.chat_scroll() > 0);
+    let shown = screen(&app, 140, 30);
+    assert!(shown.contains("▶bob: [file] holiday-photos.tar"), "{shown}");
+    let save = key(&mut app, KeyCode::Enter);
+    assert_eq!(the_save(&save).map(|r| r.file_id), Some(FILE_ID));
+    // A page down leaves the file message out of view: the cursor comes along.
+    key(&mut app, KeyCode::PageDown);
+    let shown = screen(&app, 140, 30);
+    assert!(!shown.contains("[file] holiday-photos"), "{shown}");
+    let at = browsed_text(&app).unwrap_or_default();
+    assert!(at.starts_with("message number"), "{at}");
+    assert!(shown.contains(&format!("▶bob: {at}")), "{shown}");
+    // New messages while browsing hold the view (as when scrolled back) and say so.
+    let before = app.chat_scroll();
+    let op = AppOp::chat("a late one").expect("valid");
+    app.update(Action::Session(SessionEvent::Received(row(
+        event(bob(), 100, 131, &op),
+        Some(bob()),
+        0,
+    ))));
+    assert_eq!(app.chat_scroll(), before + 1);
+    assert!(screen(&app, 140, 30).contains(&format!("▶bob: {at}")));
+}
+
+#[test]
+fn a_search_while_browsing_puts_the_cursor_on_the_match() {
+    let mut app = long_chat(40);
+    submit_line(&mut app, "/search number 3");
+    ctrl_up(&mut app);
+    assert_eq!(browsed_text(&app).as_deref(), Some("message number 39"));
+    let ctrl_r = |app: &mut TuiApp| key_mod(app, KeyCode::Char('r'), KeyModifiers::CONTROL);
+    ctrl_r(&mut app);
+    assert_eq!(browsed_text(&app).as_deref(), Some("message number 38"));
+    for _ in 0..9 {
+        ctrl_r(&mut app);
+    }
+    assert_eq!(browsed_text(&app).as_deref(), Some("message number 3"));
+    // On screen, marked.
+    let shown = screen(&app, 140, 30);
+    assert!(
+        shown
+            .split('│')
+            .any(|cell| cell.trim_end().ends_with("▶bob: message number 3")),
+        "{shown}"
+    );
+}
+
+#[test]
+fn help_has_the_browsing_keys() {
+    let mut app = resized(busy_app(), 160, 48);
+    key(&mut app, KeyCode::Char('?'));
+    let shown = screen(&app, 160, 48);
+    for text in [
+        "Ctrl-↑, Alt-↑",
+        "browse, save a file",
+        "Browsing the chat",
+        "Enter, s",
+        "save the file (/save)",
+        "back to typing",
+    ] {
+        assert!(shown.contains(text), "help lacks {text}\n{shown}");
+    }
+}

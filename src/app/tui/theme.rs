@@ -69,6 +69,11 @@ pub(crate) fn selected() -> Style {
     Style::new().add_modifier(Modifier::REVERSED)
 }
 
+/// The gutter mark of the message under the chat cursor (the colour of focus).
+pub(crate) fn browsed_mark() -> Style {
+    Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
+}
+
 /// A peer's state as a glyph and a colour, so it reads without colour too: `●` alive,
 /// `◐` suspect, `○` offline, `◌` found but not reached yet.
 pub(crate) fn state_dot(state: PeerState) -> Span<'static> {

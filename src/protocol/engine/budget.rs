@@ -9,10 +9,13 @@
 //!   what it lacks, at its own pace, one response per pass. Other peers' buckets are
 //!   their own, so a flood delays nobody else;
 //! - **new origins per peer**: an event of an origin this node holds nothing of takes a
-//!   token from the delivering peer's origin bucket (`new_origins_per_min`, up to
-//!   `new_origins_burst`), pushed or asked for; past it that origin's events are deferred
-//!   (`deferred_origins`), fetched later from whichever peer holds them. 60,000 sybils
-//!   then cost their sender an hour, not seconds;
+//!   token from the delivering peer's origin bucket: `new_origins_per_min` (up to
+//!   `new_origins_burst`) when pushed unasked, `asked_new_origins_per_min` (up to
+//!   `asked_new_origins_burst`) when it answers this node's own digest; past it that
+//!   origin's events are deferred (`deferred_origins`), fetched later from whichever peer
+//!   holds them. 60,000 pushed sybils then cost their sender an hour, not seconds, while a
+//!   late joiner still pulls a room of 100,000 honest origins at once (the asked budget is
+//!   larger because this node chose to ask, at its own pace, one response per pass);
 //! - **bytes per origin**: the events of one origin this node accepts are capped
 //!   (`max_bytes_per_origin`, 64 MiB by default), and of those, payloads the app cannot
 //!   decode (the [`PayloadValidator`] it installs) at `max_undecodable_bytes_per_origin`.
@@ -50,6 +53,10 @@ pub struct IngestBudgets {
     pub new_origins_per_min: u64,
     /// New origins a peer may introduce at once.
     pub new_origins_burst: u64,
+    /// New origins per minute a peer may introduce in answers to this node's digests.
+    pub asked_new_origins_per_min: u64,
+    /// New origins a peer may introduce at once in such answers.
+    pub asked_new_origins_burst: u64,
     /// Bytes (encoded events) accepted per origin.
     pub max_bytes_per_origin: u64,
     /// Of those, bytes of payloads the app cannot decode.
@@ -57,14 +64,17 @@ pub struct IngestBudgets {
 }
 
 impl Default for IngestBudgets {
-    /// 2,000 pushed events/s (burst 10,000), 1,000 new origins/min (burst 2,000) per peer;
-    /// 64 MiB per origin, 4 MiB of it undecodable.
+    /// 2,000 pushed events/s (burst 10,000), 1,000 new origins/min (burst 2,000) pushed and
+    /// 20,000/min (burst 200,000) asked for, per peer; 64 MiB per origin, 4 MiB of it
+    /// undecodable.
     fn default() -> Self {
         IngestBudgets {
             pushed_events_per_sec: 2_000,
             pushed_events_burst: 10_000,
             new_origins_per_min: 1_000,
             new_origins_burst: 2_000,
+            asked_new_origins_per_min: 20_000,
+            asked_new_origins_burst: 200_000,
             max_bytes_per_origin: 64 << 20,
             max_undecodable_bytes_per_origin: 4 << 20,
         }
@@ -79,6 +89,8 @@ impl IngestBudgets {
             pushed_events_burst: 0,
             new_origins_per_min: 0,
             new_origins_burst: 0,
+            asked_new_origins_per_min: 0,
+            asked_new_origins_burst: 0,
             max_bytes_per_origin: 0,
             max_undecodable_bytes_per_origin: 0,
         }
@@ -102,6 +114,7 @@ fn cap(limit: u64) -> u64 {
 pub struct PeerBudget {
     pushes: Bucket,
     origins: Bucket,
+    asked_origins: Bucket,
     reported_at: Option<u64>,
 }
 
@@ -115,6 +128,12 @@ impl PeerBudget {
                 now,
             ),
             origins: IngestBudgets::bucket(b.new_origins_per_min, 60_000, b.new_origins_burst, now),
+            asked_origins: IngestBudgets::bucket(
+                b.asked_new_origins_per_min,
+                60_000,
+                b.asked_new_origins_burst,
+                now,
+            ),
             reported_at: None,
         }
     }
@@ -145,6 +164,7 @@ pub struct OriginUsage {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Charge {
     origin: Option<NodeId>,
+    seq: u64,
     bytes: u64,
     undecodable: bool,
 }
@@ -154,6 +174,9 @@ pub struct Charge {
 pub struct Budgets {
     peers: HashMap<NodeId, PeerBudget>,
     usage: HashMap<NodeId, OriginUsage>,
+    /// Events charged and not yet judged by the store: a second copy (a pull racing the
+    /// push that brought it) is left to the store as a duplicate, not charged twice.
+    pending: HashSet<(NodeId, u64)>,
     validator: Option<PayloadValidator>,
 }
 
@@ -228,14 +251,21 @@ impl Engine {
             // A prefix: each origin's events stay in seq order with no gap.
             events.truncate(granted);
         }
-        let events = self.admit_origins(events, from, &mut kept);
+        let events = self.admit_origins(events, from, pushed, &mut kept);
         let admitted = self.admit_quota(events, &mut kept);
         self.report_kept(from, pushed, kept);
         admitted
     }
 
-    /// Drops the events of origins new to this node past `from`'s origin budget.
-    fn admit_origins(&mut self, events: Vec<Event>, from: NodeId, kept: &mut Kept) -> Vec<Event> {
+    /// Drops the events of origins new to this node past `from`'s origin budget (the
+    /// pushed or the asked one).
+    fn admit_origins(
+        &mut self,
+        events: Vec<Event>,
+        from: NodeId,
+        pushed: bool,
+        kept: &mut Kept,
+    ) -> Vec<Event> {
         let me = self.id();
         let now = self.now;
         let mut deferred: HashSet<NodeId> = HashSet::new();
@@ -245,11 +275,13 @@ impl Engine {
             let known =
                 o == me || self.held.clock().get(&o) > 0 || self.budgets.usage.contains_key(&o);
             if !known && !deferred.contains(&o) {
-                let granted = self
-                    .budgets
-                    .peers
-                    .get_mut(&from)
-                    .is_some_and(|b| b.origins.take_one(now));
+                let granted = self.budgets.peers.get_mut(&from).is_some_and(|b| {
+                    if pushed {
+                        b.origins.take_one(now)
+                    } else {
+                        b.asked_origins.take_one(now)
+                    }
+                });
                 if granted {
                     self.budgets.usage.insert(o, OriginUsage::default());
                 } else {
@@ -280,9 +312,12 @@ impl Engine {
         let mut charges = Vec::with_capacity(events.len());
         for e in events {
             let o = e.origin;
-            // Own events, and events at or below the clock (duplicates, equivocations the
-            // store judges), cost nothing new.
-            if o == me || e.seq <= self.held.clock().get(&o) {
+            // Own events, events at or below the clock (duplicates, equivocations the
+            // store judges) and copies of events being saved cost nothing new.
+            if o == me
+                || e.seq <= self.held.clock().get(&o)
+                || self.budgets.pending.contains(&(o, e.seq))
+            {
                 out.push(e);
                 charges.push(Charge::default());
                 continue;
@@ -304,12 +339,14 @@ impl Engine {
             if undecodable {
                 u.undecodable += size;
             }
-            out.push(e);
+            self.budgets.pending.insert((o, e.seq));
             charges.push(Charge {
                 origin: Some(o),
+                seq: e.seq,
                 bytes: size,
                 undecodable,
             });
+            out.push(e);
         }
         (out, charges)
     }
@@ -319,6 +356,7 @@ impl Engine {
     pub(super) fn settle(&mut self, charges: &[Charge], verdicts: &[super::input::Verdict]) {
         for (i, c) in charges.iter().enumerate() {
             let Some(origin) = c.origin else { continue };
+            self.budgets.pending.remove(&(origin, c.seq));
             let inserted = matches!(verdicts.get(i), Some(super::input::Verdict::Inserted));
             if inserted {
                 if c.undecodable {

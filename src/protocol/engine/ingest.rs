@@ -206,6 +206,13 @@ impl Engine {
                     self.held.hold(event.origin, event.seq);
                     self.on_conflict(from, &event);
                 }
+                Verdict::KeyUnknown => {
+                    self.stats.key_unknown_events += 1;
+                    tracing::debug!(
+                        peer = %from, origin = %event.origin, seq = event.seq,
+                        "event not checked yet: its origin's identity is not held"
+                    );
+                }
                 Verdict::Refused(why) => {
                     refused_n += 1;
                     refused.get_or_insert((event.origin, event.seq, why));

@@ -64,6 +64,9 @@ pub enum Verdict {
     /// The driver refused it before the store, for this reason (a signature that does not
     /// verify). Not held.
     Refused(String),
+    /// The driver could not check it yet: its origin's key is unknown (the identity event,
+    /// seq 1, is not held). Not held, not a forgery: a round brings the identity first.
+    KeyUnknown,
 }
 
 /// One input to [`super::Engine::handle`].

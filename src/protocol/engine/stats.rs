@@ -25,8 +25,12 @@ pub struct GossipStats {
     /// [`InvalidEvent::NAMES`]).
     pub invalid_by_reason: [u64; InvalidEvent::COUNT],
     /// Received events refused by signature checks (bad or missing signature, a key that
-    /// is not the origin's, or an origin whose key is not held yet); never stored or relayed.
+    /// is not the origin's); never stored or relayed.
     pub rejected_events: u64,
+    /// Received events that could not be checked yet because their origin's identity
+    /// event is not held (an origin this node has not met, or its seq 1 still on its way);
+    /// never stored or relayed, pulled again by rounds once the identity is held.
+    pub key_unknown_events: u64,
     /// Received events kept back by a peer's budget (pushed past its rate, or of a new
     /// origin past its new-origin rate): not stored now, fetched later by rounds.
     pub deferred_events: u64,

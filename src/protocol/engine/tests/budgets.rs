@@ -210,3 +210,79 @@ fn own_events_and_duplicates_cost_nothing() {
     assert_eq!(m.e.stats().quota_refused, 0);
     assert_eq!(m.e.stats().duplicates, 6);
 }
+
+#[test]
+fn a_copy_racing_the_save_of_the_first_is_not_charged_twice() {
+    let mut n = with(
+        1,
+        IngestBudgets {
+            max_bytes_per_origin: 2 * ev(2, 1).encoded_len() as u64,
+            ..IngestBudgets::unlimited()
+        },
+    );
+    // Peer 2 pushes seq 1 and 2 (the quota, exactly); peer 3 relays the same two while
+    // the first save is still with the store. Nothing may be refused, and once both
+    // saves are judged the quota holds them once.
+    let saves = |outs: Vec<Output>| -> Vec<(SaveId, usize)> {
+        outs.into_iter()
+            .filter_map(|o| match o {
+                Output::Save { save, events, .. } => Some((save, events.len())),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = saves(n.e.handle(push(2, run_of(2, 1..=2)), n.now));
+    let second = saves(n.e.handle(push(3, run_of(2, 1..=2)), n.now));
+    assert_eq!(n.e.stats().quota_refused, 0);
+    assert_eq!((first.len(), second.len()), (1, 1));
+    n.e.handle(
+        Input::Saved {
+            save: first[0].0,
+            verdicts: vec![Verdict::Inserted; 2],
+        },
+        n.now,
+    );
+    n.e.handle(
+        Input::Saved {
+            save: second[0].0,
+            verdicts: vec![Verdict::Duplicate; 2],
+        },
+        n.now,
+    );
+    let used = n.e.origin_usage(&NodeId::from_u128(2)).bytes;
+    assert_eq!(used, 2 * ev(2, 1).encoded_len() as u64);
+    // Seq 3 is past the quota: refused, and the later ones with it.
+    n.run(push(2, run_of(2, 3..=4)));
+    assert_eq!(n.e.stats().quota_refused, 2);
+}
+
+#[test]
+fn asked_for_origins_have_their_own_larger_budget() {
+    let budgets = IngestBudgets {
+        new_origins_per_min: 1,
+        new_origins_burst: 1,
+        asked_new_origins_per_min: 60,
+        asked_new_origins_burst: 50,
+        ..IngestBudgets::unlimited()
+    };
+    let mut a = with(1, budgets);
+    let mut b = Node::new(2);
+    b.start();
+    for o in 100..140 {
+        let e = ev(o, 1);
+        b.store.entry(e.key()).or_insert(e);
+    }
+    // Pushed unasked, one new origin passes.
+    a.run(push(2, b.store.values().cloned().collect()));
+    let held = |n: &Node| {
+        (100..140)
+            .filter(|o| n.e.clock().get(&NodeId::from_u128(*o)) > 0)
+            .count()
+    };
+    assert_eq!(held(&a), 1);
+    // Asked for by a's own round, all 40 come (within the asked burst of 50).
+    a.run(Input::AddPeer(peer(2)));
+    let (r, _) = exchange(&mut a, &mut b);
+    assert!(r.success);
+    assert_eq!(held(&a), 40);
+}

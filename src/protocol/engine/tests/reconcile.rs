@@ -35,9 +35,6 @@ fn with_limits(mut n: Node, max_bytes: usize) -> Node {
     let mut c = config(id);
     c.limits.max_bytes = max_bytes;
     c.limits.max_events = 10_000;
-    // What is measured here is the frame limit, not the new-origins budget (which defers
-    // a single peer's 20,000 new origins over minutes: tests/budgets.rs).
-    c.budgets = crate::protocol::engine::budget::IngestBudgets::unlimited();
     n.e = Engine::new(c, id as u64, None);
     n.start();
     n
