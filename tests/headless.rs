@@ -155,3 +155,63 @@ fn eof_without_exit_on_eof_keeps_running_and_a_signal_stops_it() {
     assert_eq!(last["type"], "stopped", "{seen:#?}");
     assert_eq!(last["unsent"], 0);
 }
+
+/// Piped chat lines are read ahead and created in groups: their `event` lines still come
+/// in input order, one per line, and (under `--fsync always`) only once durable: every
+/// line acknowledged before the process is killed is in the store when it reopens.
+#[test]
+fn piped_chat_lines_are_acknowledged_in_order_and_every_acknowledged_one_survives_a_kill() {
+    use std::io::Write;
+    const LINES: usize = 3000;
+    const KILL_AFTER: usize = 2000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::start(dir.path(), &["--fsync", "always", "--name", "piper"]);
+    let stdin = node.stdin.take().expect("stdin");
+    // All lines at once, as a pipe gives them; stdin stays open (no EOF) until the kill.
+    let writer = std::thread::spawn(move || {
+        let mut w = std::io::BufWriter::new(stdin);
+        for i in 0..LINES {
+            if writeln!(w, "piped {i}").is_err() {
+                break;
+            }
+        }
+        let _ = w.flush();
+        w
+    });
+    let mut last_seq = 0;
+    let mut acked = 0;
+    while acked < KILL_AFTER {
+        let v = node
+            .next_line(proc::WAIT)
+            .unwrap_or_else(|| panic!("{acked} acknowledged, then nothing"));
+        assert_ne!(v["type"], "error", "{v}");
+        if v["type"] == "event" && v["op"]["op"] == "chat" {
+            assert!(is_chat(&v, &format!("piped {acked}")), "line {acked}: {v}");
+            let seq = v["seq"].as_u64().unwrap();
+            assert!(
+                seq > last_seq,
+                "seqs go up in line order: {seq} after {last_seq}"
+            );
+            last_seq = seq;
+            acked += 1;
+        }
+    }
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    drop(writer.join());
+    // Reopened: the store holds every acknowledged event.
+    let out = run(
+        dir.path(),
+        &["--headless", "--no-mdns", "--exit-on-eof"],
+        "",
+    );
+    let ready = json_lines(&out)
+        .into_iter()
+        .find(|v| v["type"] == "ready")
+        .expect("ready");
+    let next = ready["next_seq"].as_u64().unwrap();
+    assert!(
+        next > last_seq,
+        "acknowledged up to {last_seq}, reopened at {next}"
+    );
+}

@@ -155,6 +155,6 @@ async fn failures_are_counted_by_reason_and_saves_are_timed() {
     .await;
     let m = parse(&metrics.render().await);
     assert!(m[r#"gossip_exchanges_total{result="failed"}"#] >= 1.0);
-    assert_eq!(m[r#"gossip_store_save_seconds_count{op="save"}"#], 1.0);
+    assert_eq!(m[r#"gossip_store_save_seconds_count{op="save_own"}"#], 1.0);
     node.stop().await;
 }

@@ -1,8 +1,9 @@
 //! An [`EventStore`] wrapper that times saves, for the store latency histogram.
 //!
 //! A save returns once its events are durable under the store's policy (the file store
-//! syncs an own event at once; SQLite commits), so the time of `save` is the latency of
-//! the write and its fsync as the node sees it. `save_received` may answer before the
+//! syncs a group of own events at once; SQLite commits), so the time of `save_own` (the
+//! node's own events, one group per call) is the latency of the write and its fsync as the
+//! node sees it. `save_received` may answer before the
 //! sync and is timed under its own label.
 
 use std::collections::BTreeMap;
@@ -16,7 +17,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use crate::protocol::{Event, NodeId, VectorClock};
 use crate::store::{EventStore, SaveOutcome, StoreError, StoreStats};
 
-/// Save latencies by operation (`save`, `save_many`, `save_received`).
+/// Save latencies by operation (`save`, `save_many`, `save_own`, `save_received`).
 pub type SaveLatency = Family<[(&'static str, &'static str); 1], Histogram>;
 
 /// A histogram family from 50 µs to about 3 s.
@@ -56,6 +57,13 @@ impl EventStore for TimedStore {
         let t = Instant::now();
         let r = self.inner.save_many(events).await;
         self.observe("save_many", t);
+        r
+    }
+
+    async fn save_own(&self, events: Vec<Event>) -> Result<Vec<SaveOutcome>, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.save_own(events).await;
+        self.observe("save_own", t);
         r
     }
 

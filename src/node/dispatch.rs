@@ -107,6 +107,27 @@ impl Inner {
         done
     }
 
+    /// Feeds a command to the engine now, under its lock, so commands queued one after
+    /// the other reach it in that order; the returned future carries out what it asked
+    /// for and waits for the answer (`None` if the engine dropped it). Lets a caller have
+    /// many own events in flight, in order, for the engine to group.
+    pub(super) fn command_queued(
+        self: &Arc<Self>,
+        make: impl FnOnce(Ticket) -> Input,
+    ) -> Boxed<Option<Done>> {
+        let ticket = self.next_id();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock(&self.waiting).insert(ticket, tx);
+        let outputs = self.engine().handle(make(ticket), self.clock.now());
+        let this = self.clone();
+        Box::pin(async move {
+            this.carry_out(outputs).await;
+            let done = rx.await.ok();
+            lock(&this.waiting).remove(&ticket);
+            done
+        })
+    }
+
     fn answer(&self, ticket: Ticket, done: Done) {
         if let Some(tx) = lock(&self.waiting).remove(&ticket) {
             let _ = tx.send(done);

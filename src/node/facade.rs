@@ -249,6 +249,25 @@ impl GossipNode {
         }
     }
 
+    /// [`Node::create_event`], queued now: calls made one after the other get increasing
+    /// seqs in that order, whenever their futures run, so a caller can keep many in
+    /// flight (piped input) and the engine saves them in groups (one fsync per group).
+    /// The future resolves once the event is saved, as `create_event` does.
+    pub fn create_event_queued(
+        &self,
+        payload: Bytes,
+    ) -> impl std::future::Future<Output = Result<Event, GossipError>> + Send + use<> {
+        let done = self
+            .inner
+            .command_queued(|ticket| Input::Create { ticket, payload });
+        async move {
+            match done.await {
+                Some(Done::Created(r)) => r.map_err(create_error),
+                _ => Err(GossipError::NotStarted),
+            }
+        }
+    }
+
     /// Sends an ephemeral note to every reachable direct peer, each of which relays it to
     /// its own peers while `ttl` relays remain (at most
     /// [`crate::protocol::ephemeral::MAX_EPHEMERAL_HOPS`]). It is signed like an event but

@@ -111,13 +111,10 @@ impl Inner {
         }
     }
 
-    /// Own events, one durable save each.
+    /// A group of own events, in one durable save (one fsync for the group).
     async fn save_own(&self, events: Vec<Event>) -> Result<Vec<Verdict>, StoreError> {
-        let mut verdicts = Vec::with_capacity(events.len());
-        for e in events {
-            verdicts.push(verdict(self.store.save(e).await?));
-        }
-        Ok(verdicts)
+        let outcomes = self.store.save_own(events).await?;
+        Ok(outcomes.into_iter().map(verdict).collect())
     }
 
     async fn save_received(

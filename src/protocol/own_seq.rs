@@ -75,13 +75,28 @@ impl OwnSeq {
 
     /// What to do about the next own event.
     pub fn decide(&self) -> Decision {
+        self.decide_after(0)
+    }
+
+    /// What to do about the own event after `k` more issued since the last
+    /// [`OwnSeq::on_issued`] (a group being issued): its seq is `next + k`, which must be
+    /// reserved too. `decide_after(0)` is [`OwnSeq::decide`].
+    pub fn decide_after(&self, k: u64) -> Decision {
+        let seq = self.next.saturating_add(k);
         if self.learning {
             Decision::Wait
-        } else if self.next > self.reserved {
-            Decision::Reserve { up_to: self.next }
+        } else if seq > self.reserved {
+            Decision::Reserve { up_to: seq }
         } else {
-            Decision::Issue(self.next)
+            Decision::Issue(seq)
         }
+    }
+
+    /// The reservation that covers the next `n` own events (at least one), for a group:
+    /// one durable write for all of them. Reserve no more than will be issued: a clean
+    /// restart with a reservation past the store's high-water mark waits for a peer.
+    pub fn reserve_for(&self, n: u64) -> u64 {
+        self.next.saturating_add(n.max(1) - 1)
     }
 
     /// A peer's clock holds this node's events up to `own_entry`: never issue at or below
@@ -178,6 +193,32 @@ mod tests {
         assert_eq!(issue(&mut s), Some(3));
         s.on_peer_report(6);
         assert_eq!(issue(&mut s), Some(7));
+    }
+
+    #[test]
+    fn a_group_is_reserved_in_one_write_then_issued_in_order() {
+        let mut s = OwnSeq::start(4, 4);
+        assert_eq!(s.reserve_for(3), 7);
+        assert_eq!(s.reserve_for(0), 5, "at least one");
+        s.on_reserved(7);
+        let group: Vec<Decision> = (0..4).map(|k| s.decide_after(k)).collect();
+        assert_eq!(
+            group,
+            vec![
+                Decision::Issue(5),
+                Decision::Issue(6),
+                Decision::Issue(7),
+                Decision::Reserve { up_to: 8 }
+            ]
+        );
+        for seq in 5..=7 {
+            s.on_issued(seq);
+        }
+        assert_eq!(s.decide(), Decision::Reserve { up_to: 8 });
+        let mut learning = OwnSeq::start(1, 3);
+        assert_eq!(learning.decide_after(2), Decision::Wait);
+        learning.on_peer_report(1);
+        assert_eq!(learning.decide_after(1), Decision::Issue(3));
     }
 
     #[test]

@@ -154,6 +154,23 @@ async fn contract(s: Arc<dyn EventStore>) {
     }
     assert_eq!(inserted, 1);
 
+    // A group of own events: judged like save_many, readable (durable) once answered.
+    let own: Vec<Event> = (1..=3).map(|seq| ev(5, seq)).collect();
+    let mut group = own.clone();
+    group.push(own[1].clone());
+    assert_eq!(
+        s.save_own(group).await.unwrap(),
+        vec![
+            SaveOutcome::Inserted,
+            SaveOutcome::Inserted,
+            SaveOutcome::Inserted,
+            SaveOutcome::Duplicate
+        ]
+    );
+    assert_eq!(s.clock().await.unwrap().get(&NodeId::from_u128(5)), 3);
+    assert_eq!(s.get(own[2].origin, 3).await.unwrap(), Some(own[2].clone()));
+    assert_eq!(s.save_own(Vec::new()).await.unwrap(), vec![]);
+
     // The own-seq reservation only grows.
     assert_eq!(s.seq_reservation().await.unwrap(), 0);
     s.reserve_seqs(5).await.unwrap();
@@ -265,6 +282,34 @@ async fn file_store_meets_the_contract_under_every_policy() {
         let s = FileEventStore::open(dir.path(), opts).unwrap();
         contract(Arc::new(s)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_store_syncs_a_group_of_own_events_at_once_even_under_a_long_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = FileStoreOptions {
+        fsync: FsyncPolicy::Interval(std::time::Duration::from_secs(3600)),
+        ..Default::default()
+    };
+    let s = FileEventStore::open(dir.path(), opts.clone()).unwrap();
+    // Starts the interval: the first sync is due at once.
+    s.save(ev(1, 1)).await.unwrap();
+    let before = s.syncs();
+    let own: Vec<Event> = (1..=100).map(|seq| ev(7, seq)).collect();
+    // A hang guard only: waiting out the hour would be the bug.
+    let saved = tokio::time::timeout(std::time::Duration::from_secs(60), s.save_own(own.clone()))
+        .await
+        .expect("own events wait for no interval")
+        .unwrap();
+    assert!(saved.iter().all(|o| *o == SaveOutcome::Inserted));
+    assert_eq!(s.syncs(), before + 1, "one sync for the whole group");
+    s.close().await.unwrap();
+    let s = FileEventStore::open(dir.path(), opts).unwrap();
+    assert_eq!(
+        s.events_since(NodeId::from_u128(7), 0, 1000).await.unwrap(),
+        own
+    );
+    s.close().await.unwrap();
 }
 
 #[cfg(feature = "sqlite")]

@@ -135,6 +135,16 @@ pub trait EventStore: Send + Sync + 'static {
         Ok(out)
     }
 
+    /// Stores a group of events created by this node (see
+    /// [`crate::protocol::engine::create::MAX_OWN_BATCH`]): like [`EventStore::save_many`], but each is
+    /// durable under the store's policy before this returns, and the store makes them so
+    /// at once (one sync for the group, not waiting out a group-commit interval), since a
+    /// user waits for them. The default is `save_many`, which every store but the file
+    /// store already commits at once.
+    async fn save_own(&self, events: Vec<Event>) -> Result<Vec<SaveOutcome>, StoreError> {
+        self.save_many(events).await
+    }
+
     /// Stores events received from peers. Like [`EventStore::save_many`], but a store may
     /// answer once the outcomes are decided, before the events are durable (and before
     /// reads and the clock show them): a crash can only lose events that peers hold and

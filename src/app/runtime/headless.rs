@@ -3,8 +3,10 @@
 //! Each stdin line is a chat message; lines starting with `/` are commands. stdout gets one
 //! JSON object per line: `ready` once, then an `event` per event created or received, a
 //! `peer` per peer change, `notice` / `warning` / `error` lines, `progress` lines while a
-//! large history streams in, and `state` on request; `stopped` last. Stdin is read one line
-//! at a time: each line's outcome is on stdout before the next line is read. `/quit`, EOF
+//! large history streams in, and `state` on request; `stopped` last. Each line's outcome
+//! is on stdout before the next line's, and a command line (`/…`) is read only once every
+//! earlier line's outcome is out. Chat messages are read ahead, up to [`MAX_IN_FLIGHT`], so
+//! piped input is created in groups (one fsync each), in line order. `/quit`, EOF
 //! with `--exit-on-eof` and SIGINT/SIGTERM stop the node after offering every event to the
 //! connected peers; without `--exit-on-eof` EOF keeps it running. The shapes are
 //! documented in the README and kept stable.
@@ -17,6 +19,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -36,6 +40,19 @@ use crate::protocol::{Event, NodeId};
 
 /// Chunks of output queued for stdout; a full queue holds the feed back.
 const OUT_CAPACITY: usize = 8;
+
+/// Chat lines read ahead at most while earlier ones are still being created: enough for
+/// the node to fill its groups of own events (see
+/// [`crate::protocol::engine::create::MAX_OWN_BATCH`]) while one group is saved.
+pub const MAX_IN_FLIGHT: usize = 4096;
+
+/// Stdin lines read ahead of the loop: piped input crosses from the reader thread in
+/// runs, not with a wake-up per line. Reading ahead is not handling: a command is still
+/// handled only once every earlier line's outcome is out.
+const STDIN_READ_AHEAD: usize = 256;
+
+/// Chat lines being created, in line order.
+type InFlight = FuturesOrdered<tokio::task::JoinHandle<Result<Event, SessionError>>>;
 
 /// How often typing and presence notes are checked (stopped typing, away refreshed).
 const SIGNAL_TICK: Duration = Duration::from_secs(1);
@@ -350,18 +367,30 @@ impl Headless {
         })
     }
 
-    /// Stdin lines, one at a time and each outcome written out before the next is read,
-    /// with the session's events in between, until something ends the run.
+    /// Stdin lines, each outcome written out in line order (chat lines read ahead, commands
+    /// one at a time), with the session's events in between, until something ends the run.
     async fn serve(&mut self, options: HeadlessOptions) -> std::io::Result<StopReason> {
-        let mut stdin = StdinLines::spawn()?;
+        let mut stdin = StdinLines::spawn(STDIN_READ_AHEAD)?;
         let mut stop = std::pin::pin!(shutdown_signal());
         let mut tick = tokio::time::interval(SIGNAL_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut inflight = InFlight::new();
         Ok(loop {
             tokio::select! {
                 _ = &mut stop => break StopReason::Signal,
                 _ = tick.tick() => self.on_tick().await,
-                line = stdin.next() => {
+                line = stdin.next(), if inflight.len() < MAX_IN_FLIGHT => {
+                    if let StdinLine::Line(text) = &line
+                        && let Some(created) = self.queue_chat(text)
+                    {
+                        inflight.push_back(tokio::spawn(created));
+                        stdin.done();
+                        continue;
+                    }
+                    // Anything else waits until every earlier line's outcome is out.
+                    if !self.drain(&mut inflight).await {
+                        break StopReason::Signal;
+                    }
                     let go_on = match line {
                         StdinLine::Line(text) => self.handle_line(&text).await,
                         StdinLine::NotUtf8(n) => {
@@ -382,12 +411,78 @@ impl Headless {
                         break StopReason::Quit;
                     }
                 }
+                Some(created) = inflight.next(), if !inflight.is_empty() => {
+                    self.chat_created(created).await;
+                    if inflight.is_empty() {
+                        self.out.sync().await;
+                    }
+                }
                 event = self.events.recv() => match event {
                     Some(event) => self.on_event(event).await,
                     None => break StopReason::SessionGone,
                 },
             }
         })
+    }
+
+    /// A plain chat line (no command, the node issuing seqs) queued for creation now, in
+    /// line order; `None`: handle it as any line, once earlier ones are out.
+    fn queue_chat(
+        &self,
+        line: &str,
+    ) -> Option<impl std::future::Future<Output = Result<Event, SessionError>> + Send + use<>> {
+        if line.starts_with('/') || self.session.node().is_learning_seq() {
+            return None;
+        }
+        let me = self.session.node_id();
+        match command::interpret(line, Front::Headless, &self.model, me) {
+            Ok(Request::Op(op)) => Some(self.session.submit_queued(&op)),
+            _ => None,
+        }
+    }
+
+    /// Waits for every chat line in flight and prints its outcome, with the session's
+    /// events in between; false if a signal came first.
+    async fn drain(&mut self, inflight: &mut InFlight) -> bool {
+        let mut stop = std::pin::pin!(shutdown_signal());
+        let mut events_open = true;
+        while !inflight.is_empty() {
+            tokio::select! {
+                Some(created) = inflight.next() => self.chat_created(created).await,
+                _ = &mut stop => return false,
+                event = self.events.recv(), if events_open => match event {
+                    Some(event) => self.on_event(event).await,
+                    None => events_open = false,
+                },
+            }
+        }
+        true
+    }
+
+    /// The outcome of a chat line: its event once the live view shows it (durable), or
+    /// an error line.
+    async fn chat_created(
+        &mut self,
+        created: Result<Result<Event, SessionError>, tokio::task::JoinError>,
+    ) {
+        match created {
+            Ok(Ok(event)) => {
+                self.wait_printed(&event).await;
+                let stopped = self.own.sent(now_ms());
+                self.send_signals(stopped).await;
+            }
+            Ok(Err(e)) => {
+                self.out
+                    .json(json!({"type": "error", "message": e.to_string()}))
+                    .await;
+            }
+            Err(e) => {
+                let message = format!("the message could not be created: {e}");
+                self.out
+                    .json(json!({"type": "error", "message": message}))
+                    .await;
+            }
+        }
     }
 
     async fn on_event(&mut self, mut event: SessionEvent) {

@@ -426,6 +426,19 @@ impl Session {
         Ok(self.inner.node.create_event(payload).await?)
     }
 
+    /// [`Session::submit`], queued now: ops queued one after the other go out in that
+    /// order, and many may be in flight at once (piped input), saved in groups.
+    pub fn submit_queued(
+        &self,
+        op: &AppOp,
+    ) -> impl std::future::Future<Output = Result<Event, SessionError>> + Send + use<> {
+        let queued = op
+            .encode()
+            .map_err(|e| SessionError::Op(e.to_string()))
+            .map(|payload| self.inner.node.create_event_queued(payload.into()));
+        async move { Ok(queued?.await?) }
+    }
+
     /// Dials `addr` (`host:port`) in the background until it answers, then gossips with it.
     /// Until then the address shows as a peer row with its next retry; only the first
     /// failure is a warning (later ones update the row), and [`Session::unpeer`] stops it.

@@ -1,7 +1,13 @@
-//! Own events: issued one at a time, in the order asked. Each gets the next seq and an
-//! HLC past every one seen, is signed, saved durably, and only then reported and
-//! pushed. A seq the store turns out to hold already (our own events came back from a
-//! peer after a wiped store) is stepped past.
+//! Own events: issued in the order asked, in groups. Each gets the next seq and an HLC
+//! past every one seen, is signed, saved durably, and only then reported and pushed. A seq
+//! the store turns out to hold already (our own events came back from a peer after a wiped
+//! store) is stepped past.
+//!
+//! Group commit: while one group is being saved, new requests queue; when the save is
+//! answered, every request queued (up to [`MAX_OWN_BATCH`]) is issued as the next group:
+//! one reservation covering all its seqs, one signing pass ([`super::Signer::sign_many`],
+//! which a driver may spread over cores), and one [`Output::Save`], so one fsync covers
+//! the group. No request is answered before the save of its group is.
 //!
 //! Every issue passes the own-seq rule ([`crate::protocol::own_seq`]): the reservation is
 //! made durable first ([`Output::Reserve`]), and after a lost tail requests wait in order
@@ -30,6 +36,10 @@ use super::output::{CreateError, Done, Emit, Output};
 /// Attempts to find a free own seq before giving up.
 pub const CREATE_ATTEMPTS: u32 = 3;
 
+/// Own events issued and saved as one group at most: bounds one save's size and how long
+/// one signing pass holds the engine.
+pub const MAX_OWN_BATCH: usize = 1024;
+
 #[derive(Debug)]
 enum What {
     Payload(Bytes),
@@ -47,11 +57,10 @@ pub struct Job {
     attempts: u32,
 }
 
-/// An own event being saved.
+/// A group of own events being saved (one [`Output::Save`]), in seq order.
 #[derive(Debug)]
 pub struct OwnSave {
-    job: Job,
-    event: Event,
+    group: Vec<(Job, Event)>,
 }
 
 /// Own events issued in a run that started unsure of its high-water mark (the store's
@@ -104,8 +113,10 @@ impl Unsure {
 #[derive(Debug, Default)]
 pub struct Creator {
     queue: VecDeque<Job>,
-    /// An own event is being saved, or a reservation written.
+    /// A group of own events is being saved, or a reservation written.
     busy: bool,
+    /// Own events in the group being saved.
+    in_save: usize,
 }
 
 impl Creator {
@@ -113,6 +124,7 @@ impl Creator {
     /// for, stay queued for the next start.
     pub(super) fn abort(&mut self, out: &mut Vec<Output>) {
         self.busy = false;
+        self.in_save = 0;
         let mut kept = VecDeque::new();
         for job in self.queue.drain(..) {
             let done = match job.what {
@@ -132,7 +144,16 @@ impl Creator {
 
     /// Own events asked for and not yet stored.
     pub(super) fn pending(&self) -> usize {
-        self.queue.len() + usize::from(self.busy)
+        self.queue.len() + self.in_save.max(usize::from(self.busy))
+    }
+
+    /// Requests at the front that may join the next group (an identity event goes alone).
+    fn groupable(&self) -> usize {
+        self.queue
+            .iter()
+            .take(MAX_OWN_BATCH)
+            .take_while(|j| !matches!(j.what, What::Identity))
+            .count()
     }
 }
 
@@ -201,55 +222,92 @@ impl Engine {
         self.pump();
     }
 
-    /// Issues the next waiting event, if none is being saved and the own-seq rule allows.
+    /// Issues the next group of waiting events, if none is being saved and the own-seq
+    /// rule allows: the identity event alone, else every request queued (up to
+    /// [`MAX_OWN_BATCH`]) whose seq the reservation covers, reserving for all of them first.
     pub(super) fn pump(&mut self) {
         while self.started && !self.creator.busy {
             let Some(front) = self.creator.queue.front() else {
                 return;
             };
-            let identity = matches!(front.what, What::Identity);
-            let seq = if identity {
-                1
-            } else {
-                match self.own_seq.decide() {
-                    Decision::Wait => return,
-                    Decision::Reserve { up_to } => {
-                        self.creator.busy = true;
-                        self.out.push(Output::Reserve { up_to });
-                        return;
-                    }
-                    Decision::Issue(seq) => seq,
+            if matches!(front.what, What::Identity) {
+                self.issue_identity();
+                continue;
+            }
+            match self.own_seq.decide() {
+                Decision::Wait => return,
+                Decision::Reserve { .. } => {
+                    // One reservation (one fsync) for the whole group about to be issued.
+                    let up_to = self.own_seq.reserve_for(self.creator.groupable() as u64);
+                    self.creator.busy = true;
+                    self.out.push(Output::Reserve { up_to });
+                    return;
                 }
+                Decision::Issue(_) => self.issue_group(),
+            }
+        }
+    }
+
+    /// Saves the identity event (seq 1, the same bytes every time; no reservation).
+    fn issue_identity(&mut self) {
+        let Some(job) = self.creator.queue.pop_front() else {
+            return;
+        };
+        let Some(event) = self.signer.as_ref().map(|s| s.identity_event()) else {
+            return;
+        };
+        self.save_group(vec![(job, event)]);
+    }
+
+    /// Issues the payload requests at the front of the queue under consecutive reserved
+    /// seqs, signs them in one pass and saves them as one group.
+    fn issue_group(&mut self) {
+        let limit = self.config.limits.max_event_bytes();
+        let sig_len = self.signer.as_ref().map_or(0, |s| s.signature_len());
+        let (mut jobs, mut events) = (Vec::new(), Vec::new());
+        while jobs.len() < MAX_OWN_BATCH {
+            let Decision::Issue(seq) = self.own_seq.decide_after(jobs.len() as u64) else {
+                break;
+            };
+            let payload = match self.creator.queue.front().map(|j| &j.what) {
+                Some(What::Payload(p) | What::Reissue(p)) => p.clone(),
+                _ => break,
             };
             let Some(job) = self.creator.queue.pop_front() else {
-                return;
+                break;
             };
-            let event = match &job.what {
-                What::Identity => match &self.signer {
-                    Some(s) => s.identity_event(),
-                    None => continue,
-                },
-                What::Payload(p) | What::Reissue(p) => {
-                    let event = self.issue(p.clone(), seq);
-                    let (size, limit) = (event.encoded_len(), self.config.limits.max_event_bytes());
-                    if size > limit {
-                        self.answer(&job, Err(CreateError::TooLarge { size, limit }));
-                        continue;
-                    }
-                    event
-                }
-            };
-            let save = SaveId(self.next_id());
-            self.creator.busy = true;
-            self.out.push(Output::Save {
-                save,
-                events: vec![event.clone()],
-                own: true,
-                from: crate::protocol::event::NodeId::NIL,
-            });
-            self.saves
-                .insert(save, SaveFor::Own(OwnSave { job, event }));
+            let event = self.issue(payload, seq);
+            // Checked before signing: a refused request must not take a seq in the group.
+            let size = event.encoded_len() + sig_len;
+            if size > limit {
+                self.answer(&job, Err(CreateError::TooLarge { size, limit }));
+                continue;
+            }
+            jobs.push(job);
+            events.push(event);
         }
+        if jobs.is_empty() {
+            return;
+        }
+        if let Some(s) = &self.signer {
+            s.sign_many(&mut events);
+        }
+        let group = jobs.into_iter().zip(events).collect();
+        self.save_group(group);
+    }
+
+    /// One durable save for `group`; its requests are answered when it is.
+    fn save_group(&mut self, group: Vec<(Job, Event)>) {
+        let save = SaveId(self.next_id());
+        self.creator.busy = true;
+        self.creator.in_save = group.len();
+        self.out.push(Output::Save {
+            save,
+            events: group.iter().map(|(_, e)| e.clone()).collect(),
+            own: true,
+            from: crate::protocol::event::NodeId::NIL,
+        });
+        self.saves.insert(save, SaveFor::Own(OwnSave { group }));
     }
 
     /// A peer's clock (in its digest or response) holds this node's events up to
@@ -288,25 +346,24 @@ impl Engine {
         self.pump();
     }
 
-    /// A new own event under `seq`: an HLC past all seen, an id and time from the engine's
-    /// clock and generator, signed.
+    /// A new own event under `seq`: an HLC past all seen (and past the group's earlier
+    /// events), an id and time from the engine's clock and generator; not signed yet.
     fn issue(&mut self, payload: Bytes, seq: u64) -> Event {
         let mut random = [0u8; 10];
         self.rng.fill_bytes(&mut random);
         let id = uuid::Builder::from_unix_timestamp_millis(self.now, &random).into_uuid();
-        let mut event = Event {
+        // Raised at issue, not at save, so a group's events get increasing clocks.
+        let hlc = Hlc::tick(self.now, self.hlc);
+        self.hlc = hlc;
+        Event {
             id,
             origin: self.id(),
             seq,
-            hlc: Hlc::tick(self.now, self.hlc),
+            hlc,
             created_at_ms: self.now,
             payload,
             sig: Bytes::new(),
-        };
-        if let Some(s) = &self.signer {
-            s.sign(&mut event);
         }
-        event
     }
 
     /// Answers the job's ticket, if it has one.
@@ -324,9 +381,41 @@ impl Engine {
         self.done(ticket, done);
     }
 
-    pub(super) fn own_saved(&mut self, own: OwnSave, verdict: Option<Verdict>) {
+    /// The group's save is answered (one verdict per event, in order): each event that is
+    /// held now is reported, answered and pushed; one whose seq was taken is retried under
+    /// a later seq, ahead of what waits.
+    pub(super) fn own_saved(&mut self, own: OwnSave, verdicts: Vec<Verdict>) {
         self.creator.busy = false;
-        let OwnSave { mut job, event } = own;
+        self.creator.in_save = 0;
+        let mut verdicts = verdicts.into_iter();
+        let mut relay = Vec::new();
+        let mut retry = Vec::new();
+        for (job, event) in own.group {
+            let identity = matches!(job.what, What::Identity);
+            match self.own_one_saved(job, &event, verdicts.next()) {
+                Ok(()) if !identity => relay.push(event),
+                Ok(()) => {}
+                Err(Some(job)) => retry.push(job),
+                Err(None) => {}
+            }
+        }
+        for job in retry.into_iter().rev() {
+            self.creator.queue.push_front(job);
+        }
+        if !relay.is_empty() && self.config.eager_push {
+            self.relay(relay, &[]);
+        }
+        self.pump();
+    }
+
+    /// One event of a saved group: `Ok` if it is held and answered, else the job to retry
+    /// (`Err(None)`: answered with an error).
+    fn own_one_saved(
+        &mut self,
+        mut job: Job,
+        event: &Event,
+        verdict: Option<Verdict>,
+    ) -> Result<(), Option<Job>> {
         let seq = event.seq;
         self.own_seq.on_issued(seq);
         let won = match verdict {
@@ -336,9 +425,9 @@ impl Engine {
                 // was being made: the rule keeps one, and the other's payload is issued again.
                 if !replaced {
                     // The new event lost: its job is retried below, so it is not re-issued.
-                    self.reissued.insert(digest(&event));
+                    self.reissued.insert(digest(event));
                 }
-                if let Some(eq) = Equivocation::detect(held, &event) {
+                if let Some(eq) = Equivocation::detect(held, event) {
                     self.on_equivocation(self.id(), eq, replaced);
                 }
                 replaced
@@ -347,41 +436,42 @@ impl Engine {
         };
         if won {
             if !matches!(job.what, What::Identity) {
-                self.unsure.issued(&event);
+                self.unsure.issued(event);
             }
             self.held.hold(event.origin, seq);
             self.hlc = self.hlc.max(event.hlc);
             self.stats.events_created += 1;
             self.emit(Emit::Created(event.clone()));
-            let identity = matches!(job.what, What::Identity);
             self.answer(&job, Ok(event.clone()));
-            if !identity && self.config.eager_push {
-                self.relay(vec![event], &[]);
-            }
-        } else if matches!(job.what, What::Identity) {
+            return Ok(());
+        }
+        if matches!(job.what, What::Identity) {
             self.answer(
                 &job,
                 Err(CreateError::Store(
                     "own identity event already held; the store and the node disagree".into(),
                 )),
             );
-        } else {
-            job.attempts += 1;
-            if job.attempts >= CREATE_ATTEMPTS {
-                let why = format!(
-                    "own seq {seq} already held ({verdict:?}); the store and the node disagree"
-                );
-                self.answer(&job, Err(CreateError::Store(why)));
-            } else {
-                self.creator.queue.push_front(job);
-            }
+            return Err(None);
         }
-        self.pump();
+        job.attempts += 1;
+        if job.attempts >= CREATE_ATTEMPTS {
+            let why = format!(
+                "own seq {seq} already held ({verdict:?}); the store and the node disagree"
+            );
+            self.answer(&job, Err(CreateError::Store(why)));
+            return Err(None);
+        }
+        Err(Some(job))
     }
 
+    /// The group's save failed: every request in it is answered with the error.
     pub(super) fn own_save_failed(&mut self, own: OwnSave, error: String) {
         self.creator.busy = false;
-        self.answer(&own.job, Err(CreateError::Store(error)));
+        self.creator.in_save = 0;
+        for (job, _) in &own.group {
+            self.answer(job, Err(CreateError::Store(error.clone())));
+        }
         self.pump();
     }
 }

@@ -131,7 +131,7 @@ impl Engine {
     pub(super) fn saved(&mut self, save: SaveId, verdicts: Vec<Verdict>) {
         match self.saves.remove(&save) {
             None => {}
-            Some(SaveFor::Own(own)) => self.own_saved(own, verdicts.into_iter().next()),
+            Some(SaveFor::Own(own)) => self.own_saved(own, verdicts),
             Some(SaveFor::Received {
                 from,
                 relay,

@@ -75,6 +75,19 @@ pub use stats::GossipStats;
 pub trait Signer: Send {
     /// Fills `event.sig`.
     fn sign(&self, event: &mut Event);
+    /// Fills the `sig` of every event of a group of own events. The default signs them one
+    /// after the other; a driver's signer may spread them over cores (the result is the
+    /// same: ed25519 signatures are deterministic).
+    fn sign_many(&self, events: &mut [Event]) {
+        for e in events {
+            self.sign(e);
+        }
+    }
+    /// The length of the signature [`Signer::sign`] writes (64 for ed25519), known before
+    /// signing so an event's size can be checked first.
+    fn signature_len(&self) -> usize {
+        64
+    }
     /// This node's identity event (seq 1, carrying its public key), signed.
     fn identity_event(&self) -> Event;
     /// This node's peer record for `addrs` at `epoch`, signed (see

@@ -664,3 +664,229 @@ mod ephemeral;
 mod lazy_push;
 mod pex;
 mod reconcile;
+
+/// Feeds `n` creates (tickets from `first`) while nothing answers the store.
+fn create_many(e: &mut Engine, first: u64, n: u64) -> Vec<Output> {
+    (first..first + n)
+        .flat_map(|t| {
+            e.handle(
+                Input::Create {
+                    ticket: t,
+                    payload: Bytes::from(format!("m{t}")),
+                },
+                T0,
+            )
+        })
+        .collect()
+}
+
+fn created_tickets(outs: &[Output]) -> Vec<u64> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Done {
+                ticket,
+                done: Done::Created(Ok(_)),
+            } => Some(*ticket),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn own_events_queued_during_a_save_go_out_as_one_group_answered_only_once_saved() {
+    let mut e = Engine::new(config(1), 1, None);
+    e.handle(
+        Input::Start {
+            ticket: 0,
+            store: StoreState::default(),
+        },
+        T0,
+    );
+    // The first is alone: reserve 1, save 1.
+    assert_eq!(
+        create_many(&mut e, 1, 1),
+        vec![Output::Reserve { up_to: 1 }]
+    );
+    let first = e.handle(Input::Reserved { up_to: 1 }, T0);
+    let Some(Output::Save { save, .. }) = first.first() else {
+        panic!("{first:?}")
+    };
+    // Five more are asked for while it is being saved: nothing goes out yet.
+    assert!(create_many(&mut e, 2, 5).is_empty());
+    assert_eq!(e.pending_own(), 6);
+    let outs = e.handle(
+        Input::Saved {
+            save: *save,
+            verdicts: vec![Verdict::Inserted],
+        },
+        T0,
+    );
+    assert_eq!(created_tickets(&outs), vec![1]);
+    // One reservation covers all five.
+    assert!(outs.contains(&Output::Reserve { up_to: 6 }), "{outs:?}");
+    let outs = e.handle(Input::Reserved { up_to: 6 }, T0);
+    let saves: Vec<_> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Save {
+                save, events, own, ..
+            } => Some((*save, events.clone(), *own)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(saves.len(), 1, "one save for the group: {outs:?}");
+    let (save, events, own) = saves[0].clone();
+    assert!(own);
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![2, 3, 4, 5, 6]
+    );
+    assert!(
+        events.windows(2).all(|w| w[0].hlc < w[1].hlc),
+        "a group's clocks increase"
+    );
+    assert_eq!(&events[0].payload[..], b"m2");
+    assert!(created_tickets(&outs).is_empty(), "answered before saved");
+    assert_eq!(e.pending_own(), 5);
+    let outs = e.handle(
+        Input::Saved {
+            save,
+            verdicts: vec![Verdict::Inserted; 5],
+        },
+        T0,
+    );
+    assert_eq!(created_tickets(&outs), vec![2, 3, 4, 5, 6]);
+    assert_eq!(e.pending_own(), 0);
+    assert_eq!(e.next_seq(), 7);
+}
+
+#[test]
+fn a_group_is_capped_and_a_failed_group_answers_every_request() {
+    let mut e = Engine::new(config(1), 1, None);
+    e.handle(
+        Input::Start {
+            ticket: 0,
+            store: StoreState::default(),
+        },
+        T0,
+    );
+    let n = create::MAX_OWN_BATCH as u64 + 3;
+    let outs = create_many(&mut e, 1, n);
+    // The first create reserved alone; the rest queued behind that reservation.
+    assert_eq!(outs, vec![Output::Reserve { up_to: 1 }]);
+    let outs = e.handle(Input::Reserved { up_to: 1 }, T0);
+    let Some(Output::Save { save, events, .. }) = outs.first() else {
+        panic!("{outs:?}")
+    };
+    assert_eq!(events.len(), 1);
+    let outs = e.handle(
+        Input::Saved {
+            save: *save,
+            verdicts: vec![Verdict::Inserted],
+        },
+        T0,
+    );
+    let up_to = create::MAX_OWN_BATCH as u64 + 1;
+    assert!(outs.contains(&Output::Reserve { up_to }), "{outs:?}");
+    let outs = e.handle(Input::Reserved { up_to }, T0);
+    let Some(Output::Save { save, events, .. }) = outs.first() else {
+        panic!("{outs:?}")
+    };
+    assert_eq!(events.len(), create::MAX_OWN_BATCH);
+    let outs = e.handle(
+        Input::SaveFailed {
+            save: *save,
+            error: "disk full".into(),
+        },
+        T0,
+    );
+    let failed = outs
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Done {
+                    done: Done::Created(Err(CreateError::Store(_))),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(failed, create::MAX_OWN_BATCH);
+    // The two left go on as the next group, under the seqs the failed group did not get.
+    assert_eq!(e.pending_own(), 2);
+    let next: Vec<u64> = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Save { events, .. } => Some(events.iter().map(|e| e.seq).collect()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    assert_eq!(next, vec![2, 3], "{outs:?}");
+}
+
+/// The one own save among `outs`: its id and events.
+fn own_save(outs: &[Output]) -> (SaveId, Vec<Event>) {
+    let saves: Vec<_> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Save {
+                save,
+                events,
+                own: true,
+                ..
+            } => Some((*save, events.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(saves.len(), 1, "{outs:?}");
+    saves[0].clone()
+}
+
+#[test]
+fn a_taken_seq_in_a_group_is_retried_after_it_and_the_rest_are_answered() {
+    let mut e = Engine::new(config(1), 1, None);
+    e.handle(
+        Input::Start {
+            ticket: 0,
+            store: StoreState::default(),
+        },
+        T0,
+    );
+    create_many(&mut e, 1, 1);
+    let (save, _) = own_save(&e.handle(Input::Reserved { up_to: 1 }, T0));
+    create_many(&mut e, 2, 3);
+    e.handle(
+        Input::Saved {
+            save,
+            verdicts: vec![Verdict::Inserted],
+        },
+        T0,
+    );
+    let (save, events) = own_save(&e.handle(Input::Reserved { up_to: 4 }, T0));
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    // Seq 3 turns out to be held (an own event a peer sent back after a wiped store).
+    let outs = e.handle(
+        Input::Saved {
+            save,
+            verdicts: vec![Verdict::Inserted, Verdict::Conflict, Verdict::Inserted],
+        },
+        T0,
+    );
+    assert_eq!(created_tickets(&outs), vec![2, 4]);
+    assert!(outs.contains(&Output::Reserve { up_to: 5 }), "{outs:?}");
+    let (save, events) = own_save(&e.handle(Input::Reserved { up_to: 5 }, T0));
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].seq, &events[0].payload[..]), (5, &b"m3"[..]));
+    let outs = e.handle(
+        Input::Saved {
+            save,
+            verdicts: vec![Verdict::Inserted],
+        },
+        T0,
+    );
+    assert_eq!(created_tickets(&outs), vec![3]);
+}

@@ -760,6 +760,10 @@ impl EventStore for FileEventStore {
         self.submit(events, Urgency::Batched).await
     }
 
+    async fn save_own(&self, events: Vec<Event>) -> Result<Vec<SaveOutcome>, StoreError> {
+        self.submit(events, Urgency::Now).await
+    }
+
     async fn save_received(&self, events: Vec<Event>) -> Result<Vec<SaveOutcome>, StoreError> {
         self.submit(events, Urgency::Relaxed).await
     }
