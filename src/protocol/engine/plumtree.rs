@@ -16,6 +16,8 @@
 //! - an exchange does not send a peer what was pushed to it in full in the last
 //!   [`PULL_GRACE_MS`] (that push is on its way), but does send what it was only announced;
 //! - an event is neither pushed nor announced to a peer that announced it to this node;
+//! - in a small view, own events go in full to every peer, pruned or not (one hop from
+//!   every sender: see [`Engine::small_room_relay`]);
 //! - an `IHave` naming events not held arms a graft timer ([`GRAFT_TIMEOUT_MS`]); if the
 //!   event is still missing when it fires, the announcer gets a [`Message::Graft`] and
 //!   becomes eager (the next announcer is tried after [`GRAFT_RETRY_MS`]);
@@ -245,7 +247,9 @@ impl Engine {
         }
     }
 
-    /// Lazy relay: `events` in full to the eager peers, an `IHave` to the lazy ones.
+    /// Lazy relay: `events` in full to the eager peers, an `IHave` to the lazy ones. In a
+    /// small view own events go in full to every peer instead (see
+    /// [`Engine::small_room_relay`]).
     pub(super) fn lazy_relay(&mut self, events: Vec<Event>, exclude: &[NodeId]) {
         self.classify_peers();
         let keys: Vec<(NodeId, u64)> = events.iter().map(|e| (e.origin, e.seq)).collect();
@@ -256,17 +260,46 @@ impl Engine {
             .filter(|p| p.is_reachable() && !exclude.contains(&p.id) && !holders.contains(&p.id))
             .map(|p| p.id)
             .collect();
+        let events = self.small_room_relay(events, &reachable);
+        if events.is_empty() {
+            return;
+        }
         let (eager, lazy): (Vec<NodeId>, Vec<NodeId>) = reachable
             .into_iter()
             .partition(|id| self.tree.eager.contains(id));
+        self.relay_to(events, &eager, &lazy);
+    }
+
+    /// In a small view (at most [`EAGER_ALL_MAX`] reachable peers: a LAN, where every
+    /// member is every other's peer), an own event goes in full to every target, pruned
+    /// or not: every member is then one hop from every sender. One tree shared by all
+    /// senders and pruned by the duplicates of each cuts a full mesh into pieces that only
+    /// grafts join again (80 ms each). Relays still follow the tree, so their duplicates
+    /// prune the links between receivers and fade. Returns the events left to the tree.
+    fn small_room_relay(&mut self, events: Vec<Event>, targets: &[NodeId]) -> Vec<Event> {
+        let reachable = self.peers.all().filter(|p| p.is_reachable()).count();
+        if reachable > EAGER_ALL_MAX {
+            return events;
+        }
+        let me = self.id();
+        let (own, rest): (Vec<Event>, Vec<Event>) =
+            events.into_iter().partition(|e| e.origin == me);
+        if !own.is_empty() {
+            self.relay_to(own, targets, &[]);
+        }
+        rest
+    }
+
+    /// `events` in full to `full`, as one `IHave` to `announced`.
+    fn relay_to(&mut self, events: Vec<Event>, full: &[NodeId], announced: &[NodeId]) {
         let now = self.now;
         for e in &events {
-            self.tree.remember(e, now, None, &eager);
+            self.tree.remember(e, now, None, full);
         }
-        let ranges = SeqRange::runs(keys);
-        self.push_to_each(&eager, events);
+        let ranges = SeqRange::runs(events.iter().map(|e| (e.origin, e.seq)).collect());
+        self.push_to_each(full, events);
         let me = self.id();
-        for id in lazy {
+        for &id in announced {
             let message = Message::IHave {
                 from: me,
                 ranges: ranges.clone(),
