@@ -47,9 +47,9 @@ pub struct GossipConfig {
     pub eager_push: bool,
     /// PlumTree lazy push (with `eager_push`): full events along a spanning tree that forms
     /// from first arrivals, `IHave` announcements to the other peers, graft on a missing
-    /// event, prune on duplicates. Views of 10 peers or fewer push to all at first.
-    /// Off by default: with it on, tests/hostile_member.rs and one headless test fail
-    /// (not yet diagnosed, see BENCHMARKS.md "Lazy push"); the simulator runs it on.
+    /// event, prune on duplicates. Views of 10 peers or fewer push to all at first. On by
+    /// default (docs/ALGORITHM.md, "Lazy push"); off, new events go to `fanout` random
+    /// peers.
     pub lazy_push: bool,
     /// What one peer may hand this node: pushed events per second, new origins per
     /// minute, bytes per origin (see [`IngestBudgets`] and docs/PROTOCOL.md, "Budgets and
@@ -69,8 +69,8 @@ pub struct GossipConfig {
 
 impl GossipConfig {
     /// The defaults: interval 1 s, fanout 3, timeout 10 s, 100 events / 1 MiB per message,
-    /// random selection, anti-entropy every 5 min, duplicate detection and eager push on,
-    /// the default [`IngestBudgets`].
+    /// random selection, anti-entropy every 5 min, duplicate detection, eager push and lazy
+    /// push on, the default [`IngestBudgets`].
     pub fn new(node_id: NodeId) -> Self {
         GossipConfig {
             node_id,
@@ -84,7 +84,7 @@ impl GossipConfig {
             anti_entropy_interval: Duration::from_secs(300),
             enable_duplicate_detection: true,
             eager_push: true,
-            lazy_push: false,
+            lazy_push: true,
             ingest_budgets: IngestBudgets::default(),
             probe: None,
             peer_exchange: false,

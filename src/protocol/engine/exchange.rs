@@ -70,6 +70,14 @@ pub struct Outbound {
     pub(super) rtt: Option<u64>,
 }
 
+impl Outbound {
+    /// Whether the app asked for this exchange ([`Engine::gossip_with`], the only kind
+    /// that holds no in-flight mark) rather than a round, a graft or a join.
+    fn asked_for(&self) -> bool {
+        !self.marked
+    }
+}
+
 /// What a store read is for.
 #[derive(Debug)]
 pub enum FetchFor {
@@ -345,8 +353,15 @@ impl Engine {
         ex.pass_received = received;
         let theirs = ex.theirs.merged(&ex.pushed);
         let page = ex.page.clone();
-        // Lazy push: what the tree is still delivering is left to it (`pull_clock`).
-        let wants = exchange::wants_among(&self.pull_clock(), &theirs, &page, rotation);
+        let (peer, asked_for) = (ex.peer.id, ex.asked_for());
+        // Lazy push: in a round, what was just pushed in full to the peer is left to that
+        // push (`pull_clock`); an exchange the app asked for sends all the peer lacks.
+        let ours = if asked_for {
+            std::borrow::Cow::Borrowed(self.held.clock())
+        } else {
+            self.pull_clock(peer)
+        };
+        let wants = exchange::wants_among(&ours, &theirs, &page, rotation);
         if wants.is_empty() {
             self.end_pass(id, 0, false);
             return;
@@ -600,11 +615,12 @@ impl Engine {
     ) {
         let rotation = self.next_rotation();
         let ours = exchange::entries_for(self.held.clock(), &theirs);
-        // Lazy push: what the tree is still delivering is left to it (`pull_clock`).
-        let pulling = exchange::entries_for(&self.pull_clock(), &theirs);
+        // Everything asked for is answered, even with lazy push: the peer may be a node
+        // that must know it holds all we hold once its exchange ends (a stopping node,
+        // `gossip_with`), and only it knows why it asks.
         let origins: Vec<NodeId> = theirs.iter().map(|(o, _)| *o).collect();
         let theirs: VectorClock = theirs.into_iter().collect();
-        let wants = exchange::wants_among(&pulling, &theirs, &origins, rotation);
+        let wants = exchange::wants_among(&ours, &theirs, &origins, rotation);
         if wants.is_empty() {
             self.respond(request, peer, started, ours, Vec::new(), None);
             return;

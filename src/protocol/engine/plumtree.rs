@@ -7,10 +7,17 @@
 //!   peers or fewer: a LAN delivers in one hop) or while fewer than `fanout` are eager;
 //! - a push that brings something new makes its sender eager, unless their link was pruned
 //!   and not grafted since (a push in flight when the prune went out);
-//! - a push that brings nothing new makes its sender lazy and answers it with a
-//!   [`Message::Prune`] (unless it answers a graft of ours); a `Prune` received makes its
-//!   sender lazy;
+//! - a push that brings nothing new, when the first copy came by a push from another peer
+//!   (a second tree path), makes its sender lazy and is answered with a
+//!   [`Message::Prune`]; not when it answers a graft of ours, nor when the first copy was
+//!   pulled or came from the same peer: an exchange's final push travels as a `Push` too,
+//!   and a 2-node room whose exchanges race would otherwise prune its only link; a `Prune`
+//!   received makes its sender lazy;
+//! - an exchange does not send a peer what was pushed to it in full in the last
+//!   [`PULL_GRACE_MS`] (that push is on its way), but does send what it was only announced;
 //! - an event is neither pushed nor announced to a peer that announced it to this node;
+//! - in a small view, own events go in full to every peer, pruned or not (one hop from
+//!   every sender: see [`Engine::small_room_relay`]);
 //! - an `IHave` naming events not held arms a graft timer ([`GRAFT_TIMEOUT_MS`]); if the
 //!   event is still missing when it fires, the announcer gets a [`Message::Graft`] and
 //!   becomes eager (the next announcer is tried after [`GRAFT_RETRY_MS`]);
@@ -20,6 +27,7 @@
 //! Anti-entropy rounds stay as the safety net for anything the tree and the grafts miss.
 //! Everything a peer can make this grow is bounded.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use rand::seq::SliceRandom;
@@ -48,8 +56,8 @@ pub const MAX_ANNOUNCERS: usize = 4;
 pub const MAX_SEQS_PER_MESSAGE: u64 = 1024;
 /// Recently relayed events kept to answer grafts.
 pub const RECENT_MAX: usize = 4096;
-/// How long an event relayed here is left out of what exchanges send: the tree and its
-/// grafts are delivering it, and a pull racing them would only bring a second copy.
+/// How long an event pushed in full to a peer is left out of what exchanges send to that
+/// peer: the push is on its way, and a pull racing it would only bring a second copy.
 pub const PULL_GRACE_MS: u64 = 500;
 
 /// The tree state of one node.
@@ -64,9 +72,20 @@ pub struct Tree {
     /// Grafts sent and not yet answered: (announcer, origin, seq), oldest first.
     asked: BTreeSet<(NodeId, NodeId, u64)>,
     asked_order: VecDeque<(NodeId, NodeId, u64)>,
-    recent: HashMap<(NodeId, u64), Event>,
+    recent: HashMap<(NodeId, u64), Recent>,
     /// The keys of `recent`, oldest first, with the time each was relayed.
     order: VecDeque<((NodeId, u64), u64)>,
+}
+
+/// A recently relayed event: answers grafts, and says who must not get it again.
+#[derive(Debug)]
+struct Recent {
+    event: Event,
+    /// The peer whose push brought it first (`None`: own, or pulled).
+    first_from: Option<NodeId>,
+    /// The peers it was pushed to in full: an exchange leaves it out for them while
+    /// that push is on its way ([`PULL_GRACE_MS`]).
+    full_to: Vec<NodeId>,
 }
 
 /// An announced event: who announced it.
@@ -153,16 +172,37 @@ impl Tree {
             .collect()
     }
 
-    fn remember(&mut self, e: &Event, now: u64) {
+    /// Keeps `e` to answer grafts; `from` brought it first by push, `full_to` get it
+    /// in full now.
+    fn remember(&mut self, e: &Event, now: u64, from: Option<NodeId>, full_to: &[NodeId]) {
         let key = (e.origin, e.seq);
-        if self.recent.insert(key, e.clone()).is_none() {
-            self.order.push_back((key, now));
+        match self.recent.entry(key) {
+            Entry::Occupied(mut o) => o.get_mut().full_to.extend_from_slice(full_to),
+            Entry::Vacant(v) => {
+                v.insert(Recent {
+                    event: e.clone(),
+                    first_from: from,
+                    full_to: full_to.to_vec(),
+                });
+                self.order.push_back((key, now));
+            }
         }
         while self.order.len() > RECENT_MAX {
             if let Some((old, _)) = self.order.pop_front() {
                 self.recent.remove(&old);
             }
         }
+    }
+
+    /// Whether one of `keys` came first by a push from a peer other than `from`: then
+    /// `from`'s push is a second tree path, to prune.
+    fn first_pushed_by_another(&self, from: NodeId, keys: &[(NodeId, u64)]) -> bool {
+        keys.iter().any(|k| {
+            self.recent
+                .get(k)
+                .and_then(|r| r.first_from)
+                .is_some_and(|first| first != from)
+        })
     }
 }
 
@@ -172,10 +212,13 @@ impl Engine {
         &self.tree
     }
 
-    /// The clock exchanges answer from and push from: the held clock, but with lazy push
-    /// each origin's entry stops below the first event relayed here in the last
-    /// [`PULL_GRACE_MS`] (see there). Pulls then repair only what the tree missed.
-    pub(super) fn pull_clock(&self) -> Cow<'_, VectorClock> {
+    /// The clock an exchange with `peer` answers from and pushes from: the held clock, but
+    /// with lazy push each origin's entry stops below the first event pushed in full to
+    /// `peer` in the last [`PULL_GRACE_MS`] (see there): that push is on its way, and a
+    /// second copy by the exchange would be a duplicate. Events `peer` was only announced
+    /// are sent, so an exchange that sends nothing still means the peer holds everything,
+    /// or was pushed it in full.
+    pub(super) fn pull_clock(&self, peer: NodeId) -> Cow<'_, VectorClock> {
         let clock = self.held.clock();
         if !self.config.lazy_push {
             return Cow::Borrowed(clock);
@@ -186,7 +229,12 @@ impl Engine {
             if at < since {
                 break; // oldest first: everything before is older still
             }
-            if clock.get(&origin) >= seq {
+            let to_peer = self
+                .tree
+                .recent
+                .get(&(origin, seq))
+                .is_some_and(|r| r.full_to.contains(&peer));
+            if to_peer && clock.get(&origin) >= seq {
                 let c = capped.get_or_insert_with(|| clock.clone());
                 if c.get(&origin) >= seq {
                     c.set(origin, seq - 1);
@@ -199,7 +247,9 @@ impl Engine {
         }
     }
 
-    /// Lazy relay: `events` in full to the eager peers, an `IHave` to the lazy ones.
+    /// Lazy relay: `events` in full to the eager peers, an `IHave` to the lazy ones. In a
+    /// small view own events go in full to every peer instead (see
+    /// [`Engine::small_room_relay`]).
     pub(super) fn lazy_relay(&mut self, events: Vec<Event>, exclude: &[NodeId]) {
         self.classify_peers();
         let keys: Vec<(NodeId, u64)> = events.iter().map(|e| (e.origin, e.seq)).collect();
@@ -210,17 +260,46 @@ impl Engine {
             .filter(|p| p.is_reachable() && !exclude.contains(&p.id) && !holders.contains(&p.id))
             .map(|p| p.id)
             .collect();
+        let events = self.small_room_relay(events, &reachable);
+        if events.is_empty() {
+            return;
+        }
         let (eager, lazy): (Vec<NodeId>, Vec<NodeId>) = reachable
             .into_iter()
             .partition(|id| self.tree.eager.contains(id));
+        self.relay_to(events, &eager, &lazy);
+    }
+
+    /// In a small view (at most [`EAGER_ALL_MAX`] reachable peers: a LAN, where every
+    /// member is every other's peer), an own event goes in full to every target, pruned
+    /// or not: every member is then one hop from every sender. One tree shared by all
+    /// senders and pruned by the duplicates of each cuts a full mesh into pieces that only
+    /// grafts join again (80 ms each). Relays still follow the tree, so their duplicates
+    /// prune the links between receivers and fade. Returns the events left to the tree.
+    fn small_room_relay(&mut self, events: Vec<Event>, targets: &[NodeId]) -> Vec<Event> {
+        let reachable = self.peers.all().filter(|p| p.is_reachable()).count();
+        if reachable > EAGER_ALL_MAX {
+            return events;
+        }
+        let me = self.id();
+        let (own, rest): (Vec<Event>, Vec<Event>) =
+            events.into_iter().partition(|e| e.origin == me);
+        if !own.is_empty() {
+            self.relay_to(own, targets, &[]);
+        }
+        rest
+    }
+
+    /// `events` in full to `full`, as one `IHave` to `announced`.
+    fn relay_to(&mut self, events: Vec<Event>, full: &[NodeId], announced: &[NodeId]) {
         let now = self.now;
         for e in &events {
-            self.tree.remember(e, now);
+            self.tree.remember(e, now, None, full);
         }
-        let ranges = SeqRange::runs(keys);
-        self.push_to_each(&eager, events);
+        let ranges = SeqRange::runs(events.iter().map(|e| (e.origin, e.seq)).collect());
+        self.push_to_each(full, events);
         let me = self.id();
-        for id in lazy {
+        for &id in announced {
             let message = Message::IHave {
                 from: me,
                 ranges: ranges.clone(),
@@ -277,12 +356,17 @@ impl Engine {
         for &(origin, seq) in keys {
             answered |= self.tree.asked.remove(&(from, origin, seq));
         }
+        let now = self.now;
+        for e in fresh {
+            self.tree.remember(e, now, Some(from), &[]);
+        }
         if !fresh.is_empty() {
             if !self.tree.cut.contains(&from) {
                 self.tree.make_eager(from);
             }
-        } else if !answered {
-            // A second copy by another path: this link is not in the tree.
+        } else if !answered && self.tree.first_pushed_by_another(from, keys) {
+            // A second copy by another tree path: this link is not in the tree. A copy
+            // after a pull, or a peer's exchange push racing ours, says nothing of it.
             self.prune(from);
         }
     }
@@ -390,7 +474,7 @@ impl Engine {
             while seq <= r.last && budget > 0 {
                 budget -= 1;
                 match self.tree.recent.get(&(r.origin, seq)) {
-                    Some(e) => found.push(e.clone()),
+                    Some(e) => found.push(e.event.clone()),
                     None => uncached = true,
                 }
                 seq = match seq.checked_add(1) {
@@ -400,6 +484,10 @@ impl Engine {
             }
         }
         if !found.is_empty() {
+            let now = self.now;
+            for e in &found {
+                self.tree.remember(e, now, None, &[from]);
+            }
             self.push_to(from, found);
         }
         if uncached
