@@ -68,7 +68,7 @@ pub struct GossipConfig {
 }
 
 impl GossipConfig {
-    /// The defaults: interval 1 s, fanout 3, timeout 10 s, 100 events / 1 MiB per message,
+    /// The defaults: interval 1 s, fanout 3, timeout 10 s, 2,000 events / 1 MiB per message,
     /// random selection, anti-entropy every 5 min, duplicate detection, eager push and lazy
     /// push on, the default [`IngestBudgets`].
     pub fn new(node_id: NodeId) -> Self {
@@ -77,7 +77,10 @@ impl GossipConfig {
             gossip_interval: Duration::from_secs(1),
             fanout: 3,
             gossip_timeout: Duration::from_secs(10),
-            max_events_per_message: 100,
+            // Batches are cut by bytes first (the frame limit): 2,000 small chat events
+            // fill about a fifth of a frame, and equal the pushed burst a peer may send
+            // (an exchange's final push is a push), so a page is never deferred.
+            max_events_per_message: 2_000,
             max_message_size_bytes: 1024 * 1024,
             peer_selection_strategy: PeerSelectionStrategy::Random,
             enable_anti_entropy: true,
@@ -97,7 +100,7 @@ impl GossipConfig {
             gossip_interval: Duration::from_millis(500),
             fanout: 5,
             gossip_timeout: Duration::from_secs(5),
-            max_events_per_message: 500,
+            max_events_per_message: 8_000,
             max_message_size_bytes: 4 * 1024 * 1024,
             anti_entropy_interval: Duration::from_secs(60),
             ..GossipConfig::new(node_id)
@@ -110,7 +113,7 @@ impl GossipConfig {
             gossip_interval: Duration::from_secs(5),
             fanout: 2,
             gossip_timeout: Duration::from_secs(30),
-            max_events_per_message: 50,
+            max_events_per_message: 500,
             max_message_size_bytes: 256 * 1024,
             anti_entropy_interval: Duration::from_secs(900),
             ..GossipConfig::new(node_id)
@@ -177,7 +180,7 @@ mod tests {
         assert_eq!(c.gossip_interval, Duration::from_secs(1));
         assert_eq!(c.fanout, 3);
         assert_eq!(c.gossip_timeout, Duration::from_secs(10));
-        assert_eq!(c.max_events_per_message, 100);
+        assert_eq!(c.max_events_per_message, 2_000);
         assert_eq!(c.max_message_size_bytes, 1 << 20);
         assert_eq!(c.peer_selection_strategy, PeerSelectionStrategy::Random);
         assert!(c.enable_anti_entropy);

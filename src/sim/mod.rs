@@ -77,7 +77,7 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// The library's defaults (`GossipConfig::new`): fanout 3, random selection, 100
+    /// The library's defaults (`GossipConfig::new`): fanout 3, random selection, 2,000
     /// events / 1 MiB per message, 1 s rounds, 10 s timeout, anti-entropy every 5 min.
     pub fn new(nodes: usize, seed: u64) -> Self {
         SimConfig {
@@ -85,7 +85,7 @@ impl SimConfig {
             fanout: 3,
             strategy: PeerSelectionStrategy::Random,
             limits: Limits {
-                max_events: 100,
+                max_events: 2_000,
                 max_bytes: 1024 * 1024,
             },
             gossip_interval: Duration::from_secs(1),

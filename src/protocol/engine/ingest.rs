@@ -21,6 +21,9 @@ use super::create::OwnSave;
 use super::input::{ExchangeId, SaveId, Verdict};
 use super::output::{Emit, Output, ReceivedEvent};
 
+/// Equivocation pairs remembered at most (see `Engine::on_equivocation`).
+const MAX_EQUIVOCATIONS_REMEMBERED: usize = 65_536;
+
 /// What a store write is for.
 #[derive(Debug)]
 pub enum SaveFor {
@@ -258,26 +261,39 @@ impl Engine {
         ));
     }
 
-    /// Two different events under one `(origin, seq)`: counted and emitted; the winner
-    /// goes to every peer that may hold the loser (the sender when the held event won, every
-    /// peer when the new one replaced a loser held here), the loser to its origin (if it is
-    /// a peer), and the origin issues a losing payload of its own again.
+    /// Two different events under one `(origin, seq)`: counted and emitted once per
+    /// (winner, loser) pair; both copies go to every peer (and to the origin), and the
+    /// origin issues a losing payload of its own again.
     pub fn on_equivocation(&mut self, from: NodeId, eq: Equivocation, replaced: bool) {
+        let pair = (
+            crate::protocol::equivocation::digest(&eq.winner),
+            crate::protocol::equivocation::digest(&eq.loser),
+        );
+        if self.equivocations_seen.len() >= MAX_EQUIVOCATIONS_REMEMBERED {
+            // A bound on what a hostile origin signing many versions can make us keep;
+            // forgetting costs at most one more report of a pair.
+            self.equivocations_seen.clear();
+        }
+        if !self.equivocations_seen.insert(pair) {
+            return;
+        }
         self.stats.conflicts += 1;
         self.stats.equivocations += 1;
         tracing::warn!(
             peer = %from, origin = %eq.origin(), seq = eq.seq(), replaced,
             "equivocation: two different events under one (origin, seq); the rule's winner is kept"
         );
-        if replaced {
-            self.flood(vec![eq.winner.clone()], &[from]);
-        } else if from != self.id() {
-            self.push_to(from, vec![eq.winner.clone()]);
+        // Every peer gets both copies, the loser first: one holding either (or neither)
+        // then finds the equivocation itself, keeps the winner and reports it. Clocks are
+        // equal on both sides, so no exchange would ever carry the other copy, and a lazy
+        // link announces seqs, not contents. The origin re-issues a losing payload, so it
+        // must see the loser too, reachable or not.
+        let pair = vec![eq.loser.clone(), eq.winner.clone()];
+        let origin = eq.origin();
+        if origin != self.id() && !self.peers.get(&origin).is_some_and(|p| p.is_reachable()) {
+            self.push_to(origin, pair.clone());
         }
-        // The origin re-issues a losing payload, so it must see the loser too.
-        if eq.origin() != self.id() && eq.origin() != from {
-            self.push_to(eq.origin(), vec![eq.loser.clone()]);
-        }
+        self.flood(pair, &[]);
         self.reissue(&eq);
         self.emit(Emit::Equivocation(eq));
     }

@@ -157,6 +157,9 @@ pub struct Engine {
     /// Digests of own events that lost an equivocation and whose payload was issued again
     /// (so a loser seen twice is issued again once).
     reissued: BTreeSet<[u8; 32]>,
+    /// Equivocations acted on, as digests of (winner, loser): the same pair seen again
+    /// (each side sending the other its copy) is not counted, reported or sent twice.
+    equivocations_seen: std::collections::HashSet<([u8; 32], [u8; 32])>,
     /// Own events issued in this run while the store may have been behind what peers hold
     /// (see [`create::Unsure`]); shown to a peer that reports holding their seqs, so a
     /// divergence is found even though equal clocks never carry events.
@@ -197,6 +200,7 @@ impl Engine {
             hlc: 0,
             bounds: Bounds::default(),
             reissued: BTreeSet::new(),
+            equivocations_seen: std::collections::HashSet::new(),
             unsure: create::Unsure::default(),
             peers: PeerTable::new(detector_on),
             detector: detector::Detector::default(),

@@ -305,19 +305,21 @@ fn an_equivocation_is_detected_resolved_counted_and_the_winner_sent_back() {
         Some(&eq.winner),
         "the winner replaces the loser"
     );
-    // The winner is flooded to peers that may hold the loser (peer 2, not its sender).
-    assert!(n.pushed_to(2).contains(&eq.winner));
-    assert!(!n.pushed_to(4).contains(&eq.winner));
+    // Both copies go to every peer, the loser first: whichever a peer holds, it finds the
+    // equivocation too (peer 4 sent the winner and may never have seen the loser).
+    assert!(n.pushed_to(2).contains(&eq.loser) && n.pushed_to(2).contains(&eq.winner));
+    assert!(n.pushed_to(4).contains(&eq.loser) && n.pushed_to(4).contains(&eq.winner));
 
-    // The other order: the winner held, the loser arrives and is dropped; its sender gets
-    // the winner back.
+    // The other order: the winner held, the loser arrives and is dropped; every peer gets
+    // both (peer 4, which sent the winner, would otherwise never know).
     let mut m = Node::started(1, SimStore::default(), &[2, 4]);
     m.push_from(4, vec![eq.winner.clone()]);
     m.seen.clear();
     m.push_from(2, vec![eq.loser.clone()]);
     assert_eq!(m.equivocations(), vec![eq.clone()]);
     assert_eq!(m.store.events().next(), Some(&eq.winner));
-    assert_eq!(m.pushed_to(2), vec![eq.winner.clone()]);
+    assert!(m.pushed_to(2).contains(&eq.loser) && m.pushed_to(2).contains(&eq.winner));
+    assert!(m.pushed_to(4).contains(&eq.loser) && m.pushed_to(4).contains(&eq.winner));
     assert_eq!(m.e.stats().events_received, 1);
 }
 
@@ -370,4 +372,26 @@ fn an_own_event_meeting_a_held_own_event_keeps_both_payloads_once() {
         new_won[usize::from(n.created()[0].seq == 1)] = true;
     }
     assert_eq!(new_won, [true, true], "both outcomes are covered");
+}
+
+#[test]
+fn the_sender_of_a_winner_gets_the_loser_and_a_pair_is_acted_on_once() {
+    let a = ev(3, 1, 10, b"one");
+    let b = ev(3, 1, 10, b"two");
+    let eq = Equivocation::detect(&a, &b).unwrap();
+    let mut n = Node::started(1, SimStore::default(), &[2, 4]);
+    n.push_from(2, vec![eq.loser.clone()]);
+    n.seen.clear();
+    // Peer 4 sends the winner: it may never have seen the loser, so it gets it.
+    n.push_from(4, vec![eq.winner.clone()]);
+    assert!(n.pushed_to(4).contains(&eq.loser), "{:?}", n.pushed_to(4));
+    assert!(n.pushed_to(2).contains(&eq.winner));
+    // Peer 4 answers with the winner again and peer 2 with the loser: the same pair,
+    // neither counted, reported nor answered again.
+    n.seen.clear();
+    n.push_from(2, vec![eq.loser.clone()]);
+    n.push_from(4, vec![eq.winner.clone()]);
+    assert_eq!(n.e.stats().equivocations, 1);
+    assert!(n.equivocations().is_empty());
+    assert!(n.pushed_to(2).is_empty() && n.pushed_to(4).is_empty());
 }
