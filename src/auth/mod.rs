@@ -22,6 +22,7 @@ use bytes::Bytes;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
+use crate::protocol::chain::{self, ChainHash, SEAL_LEN, UNLINKED};
 use crate::protocol::peer_record::PeerRecord;
 use crate::protocol::{Event, NodeId};
 
@@ -38,8 +39,10 @@ pub const PUBLIC_KEY_LEN: usize = 32;
 /// own payloads (gossip-chat's ops start with a small version number, never this tag).
 pub const IDENTITY_PAYLOAD_TAG: &[u8] = b"\0gossip-identity/1\0";
 
-/// Domain separation: an event signature can never be replayed as a handshake signature.
+/// Domain separation: an event signature can never be replayed as a handshake signature,
+/// nor a plain event signature as a seal's.
 const EVENT_DOMAIN: &[u8] = b"gossip-event/1";
+const SEALED_EVENT_DOMAIN: &[u8] = b"gossip-event/2";
 const HANDSHAKE_DOMAIN: &[u8] = b"gossip-noise-binding/1";
 
 /// The node id of the holder of `public`: a UUID (version 8) from the first 16 bytes of the
@@ -70,11 +73,27 @@ pub fn identity_key_of(payload: &[u8]) -> Option<[u8; PUBLIC_KEY_LEN]> {
     key.try_into().ok()
 }
 
-/// The bytes an event signature covers: every field but the signature, fixed-width, so two
-/// different events never sign the same bytes.
+/// The bytes a plain (64-byte) event signature covers: every field but the signature,
+/// fixed-width, so two different events never sign the same bytes. Identity events and
+/// events signed before chains carry such a signature.
 pub fn signed_bytes(e: &Event) -> Vec<u8> {
     let mut m = Vec::with_capacity(EVENT_DOMAIN.len() + 64 + e.payload.len());
     m.extend_from_slice(EVENT_DOMAIN);
+    push_fields(&mut m, e);
+    m
+}
+
+/// The bytes a seal's signature covers: every field but the seal, then `prev`, the chain
+/// hash of the origin's previous event (see [`crate::protocol::chain`]).
+pub fn sealed_bytes(e: &Event, prev: &ChainHash) -> Vec<u8> {
+    let mut m = Vec::with_capacity(SEALED_EVENT_DOMAIN.len() + 96 + e.payload.len());
+    m.extend_from_slice(SEALED_EVENT_DOMAIN);
+    push_fields(&mut m, e);
+    m.extend_from_slice(prev);
+    m
+}
+
+fn push_fields(m: &mut Vec<u8>, e: &Event) {
     m.extend_from_slice(e.id.as_bytes());
     m.extend_from_slice(e.origin.0.as_bytes());
     m.extend_from_slice(&e.seq.to_le_bytes());
@@ -82,7 +101,6 @@ pub fn signed_bytes(e: &Event) -> Vec<u8> {
     m.extend_from_slice(&e.created_at_ms.to_le_bytes());
     m.extend_from_slice(&(e.payload.len() as u64).to_le_bytes());
     m.extend_from_slice(&e.payload);
-    m
 }
 
 /// Why an event or a handshake binding failed verification.
@@ -138,13 +156,27 @@ pub fn key_for(claimed: NodeId, public: &[u8; PUBLIC_KEY_LEN]) -> Result<Verifyi
 pub fn verify_identity_event(e: &Event) -> Result<VerifyingKey, AuthError> {
     let public = identity_key_of(&e.payload).ok_or(AuthError::NotIdentity)?;
     let key = key_for(e.origin, &public)?;
-    verify_raw(&key, &signed_bytes(e), &e.sig)?;
+    verify_event(e, &key)?;
     Ok(key)
 }
 
-/// Verifies a later event of the origin whose key is `key`.
+/// Verifies one event of the origin whose key is `key`, on its own: a plain signature over
+/// [`signed_bytes`], or a seal whose signature covers [`sealed_bytes`] with the seal's
+/// `prev`. Any other length is refused.
 pub fn verify_event(e: &Event, key: &VerifyingKey) -> Result<(), AuthError> {
-    verify_raw(key, &signed_bytes(e), &e.sig)
+    match e.sig.len() {
+        0 => Err(AuthError::Unsigned),
+        SIGNATURE_LEN => verify_raw(key, &signed_bytes(e), &e.sig),
+        SEAL_LEN => {
+            let prev = chain::prev_of(e).ok_or(AuthError::BadSignature)?;
+            verify_raw(
+                key,
+                &sealed_bytes(e, &prev),
+                &e.sig[chain::CHAIN_HASH_LEN..],
+            )
+        }
+        _ => Err(AuthError::BadSignature),
+    }
 }
 
 /// Verifies that the holder of `public` (claiming `claimed`) signed `handshake_hash`.
@@ -248,8 +280,34 @@ impl NodeIdentity {
         self.public
     }
 
-    /// Fills in `event.sig`. The event's origin must be this identity's node id.
+    /// Seals `event` as a chain's first event (`prev` all zeros): it verifies on its own.
+    /// The event's origin must be this identity's node id.
     pub fn sign_event(&self, event: &mut Event) {
+        self.sign_event_after(event, &UNLINKED);
+    }
+
+    /// Seals `event` as the successor of the own event whose chain hash is `prev`.
+    pub fn sign_event_after(&self, event: &mut Event, prev: &ChainHash) {
+        let sig = self.signing.sign(&sealed_bytes(event, prev));
+        let mut seal = Vec::with_capacity(SEAL_LEN);
+        seal.extend_from_slice(prev);
+        seal.extend_from_slice(&sig.to_bytes());
+        event.sig = Bytes::from(seal);
+    }
+
+    /// Seals `events` (consecutive seqs) as one chain after the event whose chain hash is
+    /// `prev`; returns the chain hash of the last (`prev` if there are none). One after the
+    /// other: each seal covers the previous event's seal.
+    pub fn sign_chain(&self, events: &mut [Event], mut prev: ChainHash) -> ChainHash {
+        for e in events {
+            self.sign_event_after(e, &prev);
+            prev = chain::chain_hash(e);
+        }
+        prev
+    }
+
+    /// Fills in a plain 64-byte signature (identity events keep one forever).
+    fn sign_plain(&self, event: &mut Event) {
         let sig = self.signing.sign(&signed_bytes(event));
         event.sig = Bytes::copy_from_slice(&sig.to_bytes());
     }
@@ -271,7 +329,7 @@ impl NodeIdentity {
             payload: identity_payload(&self.public),
             sig: Bytes::new(),
         };
-        self.sign_event(&mut e);
+        self.sign_plain(&mut e);
         e
     }
 
@@ -347,30 +405,15 @@ fn check_private(_: &Path) -> Result<(), IdentityError> {
 
 impl crate::protocol::engine::Signer for NodeIdentity {
     fn sign(&self, event: &mut Event) {
-        self.sign_event(event);
+        self.sign_plain(event);
     }
 
-    /// A group of own events (piped input) is signed on every core, as received batches
-    /// are checked ([`verify::verify_batch`]): one signature costs tens of microseconds.
-    fn sign_many(&self, events: &mut [Event]) {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(events.len() / verify::VERIFY_PER_THREAD_MIN)
-            .max(1);
-        if threads == 1 {
-            events.iter_mut().for_each(|e| self.sign_event(e));
-            return;
-        }
-        let chunk = events.len().div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            for part in events.chunks_mut(chunk) {
-                scope.spawn(move || part.iter_mut().for_each(|e| self.sign_event(e)));
-            }
-        });
+    fn sign_after(&self, event: &mut Event, prev: &ChainHash) {
+        self.sign_event_after(event, prev);
     }
 
-    fn signature_len(&self) -> usize {
-        SIGNATURE_LEN
+    fn sign_many(&self, events: &mut [Event], prev: ChainHash) -> ChainHash {
+        self.sign_chain(events, prev)
     }
 
     fn identity_event(&self) -> Event {
@@ -431,12 +474,20 @@ mod tests {
     }
 
     #[test]
-    fn a_group_signed_on_several_threads_matches_one_by_one_signing() {
+    fn a_group_is_sealed_as_one_chain_after_its_prev() {
         use crate::protocol::engine::Signer;
         let me = NodeIdentity::generate();
-        for n in [0usize, 1, 63, 64, 129, 1000] {
+        let key = verify_identity_event(&me.identity_event()).unwrap();
+        let start = chain::chain_hash(&me.identity_event());
+        for n in [0usize, 1, 2, 100] {
+            let mut prev = start;
             let one_by_one: Vec<Event> = (0..n as u64)
-                .map(|i| event(&me, i + 2, &format!("m{i}")))
+                .map(|i| {
+                    let mut e = event(&me, i + 2, &format!("m{i}"));
+                    me.sign_event_after(&mut e, &prev);
+                    prev = chain::chain_hash(&e);
+                    e
+                })
                 .collect();
             let mut group: Vec<Event> = one_by_one
                 .iter()
@@ -445,10 +496,92 @@ mod tests {
                     ..e.clone()
                 })
                 .collect();
-            me.sign_many(&mut group);
+            assert_eq!(me.sign_many(&mut group, start), prev);
             assert_eq!(group, one_by_one, "{n} events");
+            for (i, e) in group.iter().enumerate() {
+                verify_event(e, &key).unwrap();
+                let before = if i == 0 {
+                    start
+                } else {
+                    chain::chain_hash(&group[i - 1])
+                };
+                assert_eq!(chain::prev_of(e), Some(before));
+            }
         }
-        assert_eq!(Signer::signature_len(&me), SIGNATURE_LEN);
+        assert_eq!(Signer::signature_len(&me), SEAL_LEN);
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The worked example of docs/PROTOCOL.md section 6 ("Seals and chain hashes"): a key
+    /// of 32 bytes 0x01, its identity event, and its event 2 sealed after it.
+    fn seal_example() -> Vec<(&'static str, String)> {
+        let me = NodeIdentity::from_secret([1; 32]);
+        let first = me.identity_event();
+        let mut second = Event {
+            id: uuid::Uuid::parse_str("01900000-0000-7000-8000-000000000002").unwrap(),
+            origin: me.node_id(),
+            seq: 2,
+            hlc: 1_700_000_000_000 << 16,
+            created_at_ms: 1_700_000_000_000,
+            payload: Bytes::from_static(b"hi"),
+            sig: Bytes::new(),
+        };
+        me.sign_event_after(&mut second, &chain::chain_hash(&first));
+        vec![
+            ("public key", hex(&me.public_key())),
+            ("origin", me.node_id().to_string()),
+            ("identity event id", first.id.to_string()),
+            ("identity chain hash", hex(&chain::chain_hash(&first))),
+            ("event 2 seal", hex(&second.sig)),
+            ("event 2 chain hash", hex(&chain::chain_hash(&second))),
+        ]
+    }
+
+    #[test]
+    fn the_seal_example_matches_the_protocol_doc() {
+        let doc = include_str!("../../docs/PROTOCOL.md");
+        let section = doc
+            .split("### Seals and chain hashes")
+            .nth(1)
+            .and_then(|s| s.split("```").nth(1))
+            .expect("the section and its block");
+        let text = format!(
+            "{} ",
+            section.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        for (name, value) in seal_example() {
+            let want = format!("{name}: {value} ");
+            assert!(text.contains(&want), "docs/PROTOCOL.md lacks `{want}`");
+        }
+    }
+
+    #[test]
+    fn plain_and_sealed_signatures_verify_and_other_lengths_are_refused() {
+        let me = NodeIdentity::generate();
+        let key = verify_identity_event(&me.identity_event()).unwrap();
+        assert_eq!(me.identity_event().sig.len(), SIGNATURE_LEN);
+        let mut plain = event(&me, 2, "old");
+        me.sign_plain(&mut plain);
+        verify_event(&plain, &key).unwrap();
+        let sealed = event(&me, 2, "old");
+        assert_eq!(sealed.sig.len(), SEAL_LEN);
+        verify_event(&sealed, &key).unwrap();
+        // A plain signature is not a seal's, nor a seal's signature a plain one.
+        let mut mixed = plain.clone();
+        mixed.sig = Bytes::from([[1u8; 32].as_slice(), &plain.sig].concat());
+        assert_eq!(verify_event(&mixed, &key), Err(AuthError::BadSignature));
+        let mut cut = sealed.clone();
+        cut.sig = sealed.sig.slice(32..);
+        assert_eq!(verify_event(&cut, &key), Err(AuthError::BadSignature));
+        let mut odd = sealed;
+        odd.sig = odd.sig.slice(1..);
+        assert_eq!(verify_event(&odd, &key), Err(AuthError::BadSignature));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::NodeIdentity;
+use crate::protocol::chain::chain_hash;
 use crate::protocol::engine::{
     CreateError, Done, Engine, EngineConfig, Input, PayloadValidator, ReceivedEvent, Signer,
     StoreState,
@@ -193,11 +194,17 @@ impl GossipNode {
             return Ok(());
         }
         let me = self.id();
+        let own_latest_seq = inner.store.latest_seq(me).await?;
+        let own_tail = match own_latest_seq {
+            0 => None,
+            seq => inner.store.get(me, seq).await?.map(|e| chain_hash(&e)),
+        };
         let store = StoreState {
             clock: inner.store.clock().await?,
-            own_latest_seq: inner.store.latest_seq(me).await?,
+            own_latest_seq,
             max_hlc: inner.store.max_hlc().await?,
             seq_reservation: inner.store.seq_reservation().await?,
+            own_tail,
         };
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         inner.transport.start(tx).await?;

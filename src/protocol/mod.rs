@@ -5,6 +5,7 @@
 
 pub mod blob;
 pub mod bucket;
+pub mod chain;
 pub mod clock;
 pub mod codec;
 pub mod engine;

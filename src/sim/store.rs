@@ -27,6 +27,11 @@ impl SimStore {
                 .map_or(0, |(k, _)| k.1),
             max_hlc: self.events.values().map(|e| e.hlc).max().unwrap_or(0),
             seq_reservation: self.reservation,
+            own_tail: self
+                .events
+                .range((me, 0)..=(me, u64::MAX))
+                .next_back()
+                .map(|(_, e)| crate::protocol::chain::chain_hash(e)),
         }
     }
 

@@ -15,7 +15,7 @@ use crate::protocol::{Message, NodeId};
 
 /// The wire protocol version sent in [`Hello`]. Peers with another version are refused.
 /// Version 2: Noise under the frames, `Hello::auth`, event signatures.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Bytes of the length prefix before every frame.
 pub const LENGTH_PREFIX: usize = 4;
@@ -213,7 +213,7 @@ mod tests {
 
     fn example_hello() -> Frame {
         Frame::Hello(Hello {
-            protocol_version: 3,
+            protocol_version: 4,
             node_id: NodeId(Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff)),
             room: "lobby".into(),
             listen_port: 4000,
@@ -390,7 +390,7 @@ ab ab ab ab ab ab ab ab 01 02 02 68 69";
 99 aa bb cc dd ee ff";
 
     const HELLO_HEX: &str = "\
-00 00 00 21 00 03 10 00 11 22 33 44 55 66 77 88
+00 00 00 21 00 04 10 00 11 22 33 44 55 66 77 88
 99 aa bb cc dd ee ff 05 6c 6f 62 62 79 fb a0 0f
 03 61 6e 6e 00";
 

@@ -6,7 +6,7 @@
 //! Group commit: while one group is being saved, new requests queue; when the save is
 //! answered, every request queued (up to [`MAX_OWN_BATCH`]) is issued as the next group:
 //! one reservation covering all its seqs, one signing pass ([`super::Signer::sign_many`],
-//! which a driver may spread over cores), and one [`Output::Save`], so one fsync covers
+//! which seals the group as one hash chain after the last own event), and one [`Output::Save`], so one fsync covers
 //! the group. No request is answered before the save of its group is.
 //!
 //! Every issue passes the own-seq rule ([`crate::protocol::own_seq`]): the reservation is
@@ -23,6 +23,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use rand::RngCore;
 
+use crate::protocol::chain::{ChainHash, UNLINKED, chain_hash};
 use crate::protocol::equivocation::{Equivocation, digest};
 use crate::protocol::event::Event;
 use crate::protocol::hlc::Hlc;
@@ -117,6 +118,19 @@ pub struct Creator {
     busy: bool,
     /// Own events in the group being saved.
     in_save: usize,
+    /// The seq and chain hash of the last own event signed: the next seq's seal links to
+    /// it ([`crate::protocol::chain`]); any other seq starts a new chain.
+    pub(super) tail: Option<(u64, ChainHash)>,
+}
+
+impl Creator {
+    /// The `prev` for an own event issued at `seq`.
+    fn prev_for(&self, seq: u64) -> ChainHash {
+        match self.tail {
+            Some((s, h)) if s.checked_add(1) == Some(seq) => h,
+            _ => UNLINKED,
+        }
+    }
 }
 
 impl Creator {
@@ -256,6 +270,7 @@ impl Engine {
         let Some(event) = self.signer.as_ref().map(|s| s.identity_event()) else {
             return;
         };
+        self.creator.tail = Some((event.seq, chain_hash(&event)));
         self.save_group(vec![(job, event)]);
     }
 
@@ -289,8 +304,10 @@ impl Engine {
         if jobs.is_empty() {
             return;
         }
-        if let Some(s) = &self.signer {
-            s.sign_many(&mut events);
+        if let (Some(s), Some(first)) = (&self.signer, events.first()) {
+            let prev = self.creator.prev_for(first.seq);
+            let last = s.sign_many(&mut events, prev);
+            self.creator.tail = events.last().map(|e| (e.seq, last));
         }
         let group = jobs.into_iter().zip(events).collect();
         self.save_group(group);

@@ -41,6 +41,9 @@ pub struct StoreState {
     pub max_hlc: u64,
     /// The persisted own-seq reservation (0 if none), see [`crate::protocol::own_seq`].
     pub seq_reservation: u64,
+    /// The chain hash of the own event held at `own_latest_seq`, if any: the next own
+    /// event's seal links to it ([`crate::protocol::chain`]).
+    pub own_tail: Option<crate::protocol::chain::ChainHash>,
 }
 
 /// What happened to one event of a [`super::Output::Save`].

@@ -52,6 +52,7 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
+use super::chain::{ChainHash, SEAL_LEN, chain_hash};
 use super::clock::VectorClock;
 use super::event::{Event, NodeId};
 use super::exchange::Limits;
@@ -71,22 +72,29 @@ pub use pex::PexStats;
 pub use stats::GossipStats;
 
 /// Signs this node's events. Pure CPU work, done by the engine when it issues an event;
-/// implemented by [`crate::auth::NodeIdentity`].
+/// implemented by [`crate::auth::NodeIdentity`]. Events are sealed in a hash chain (see
+/// [`crate::protocol::chain`]): each seal covers the chain hash of the origin's previous
+/// event, so a receiver checks one signature per contiguous run.
 pub trait Signer: Send {
-    /// Fills `event.sig`.
+    /// Fills `event.sig` with a seal linking it to the own event whose chain hash is
+    /// `prev` ([`crate::protocol::chain::UNLINKED`] for none).
+    fn sign_after(&self, event: &mut Event, prev: &ChainHash);
+    /// Fills `event.sig` with a plain signature, outside any chain (ephemeral notes: see
+    /// [`crate::protocol::ephemeral`]).
     fn sign(&self, event: &mut Event);
-    /// Fills the `sig` of every event of a group of own events. The default signs them one
-    /// after the other; a driver's signer may spread them over cores (the result is the
-    /// same: ed25519 signatures are deterministic).
-    fn sign_many(&self, events: &mut [Event]) {
+    /// Seals a group of own events (consecutive seqs) as one chain after `prev`; returns
+    /// the chain hash of the last. Sequential by nature: each seal covers the one before.
+    fn sign_many(&self, events: &mut [Event], mut prev: ChainHash) -> ChainHash {
         for e in events {
-            self.sign(e);
+            self.sign_after(e, &prev);
+            prev = chain_hash(e);
         }
+        prev
     }
-    /// The length of the signature [`Signer::sign`] writes (64 for ed25519), known before
-    /// signing so an event's size can be checked first.
+    /// The length of the seal [`Signer::sign_after`] writes, known before signing so an
+    /// event's size can be checked first.
     fn signature_len(&self) -> usize {
-        64
+        SEAL_LEN
     }
     /// This node's identity event (seq 1, carrying its public key), signed.
     fn identity_event(&self) -> Event;
@@ -426,6 +434,9 @@ impl Engine {
             );
         }
         self.hlc = self.hlc.max(store.max_hlc);
+        if let Some(h) = store.own_tail {
+            self.creator.tail = Some((store.own_latest_seq, h));
+        }
         self.schedule_start();
         self.schedule_probe();
         self.create_identity(ticket);

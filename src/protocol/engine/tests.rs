@@ -86,6 +86,7 @@ impl Node {
             own_latest_seq: self.store.keys().filter(|k| k.0 == self.id()).count() as u64,
             max_hlc: self.store.values().map(|e| e.hlc).max().unwrap_or(0),
             seq_reservation: self.reservation,
+            own_tail: None,
         };
         self.run(Input::Start { ticket: 0, store })
     }
