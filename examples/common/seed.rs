@@ -27,6 +27,8 @@ pub fn seed_room(data_dir: &Path, room: &str, messages: u64) -> NodeId {
         let id = identity.node_id();
         let now = gossip::node::now_ms();
         let mut batch = vec![identity.identity_event()];
+        // Sealed as one chain after the identity event, as the node seals its own events.
+        let mut prev = gossip::protocol::chain::chain_hash(&identity.identity_event());
         for seq in 2..=messages + 1 {
             let text = format!("message {} of the history", seq - 1);
             let payload = AppOp::chat(&text)
@@ -43,7 +45,8 @@ pub fn seed_room(data_dir: &Path, room: &str, messages: u64) -> NodeId {
                 payload: Bytes::from(payload),
                 sig: Bytes::new(),
             };
-            identity.sign_event(&mut e);
+            identity.sign_event_after(&mut e, &prev);
+            prev = gossip::protocol::chain::chain_hash(&e);
             batch.push(e);
             if batch.len() == 10_000 {
                 store

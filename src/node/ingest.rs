@@ -123,20 +123,26 @@ impl Inner {
         from: NodeId,
         ticket: Option<Ticket>,
     ) -> Result<Vec<Verdict>, StoreError> {
-        let checks = match &self.keys {
-            Some(keys) => self.verify(keys, &events, from, ticket).await,
-            None => vec![Ok(()); events.len()],
+        let (events, checks) = match &self.keys {
+            Some(keys) => self.verify(keys, events, from, ticket).await,
+            None => {
+                let n = events.len();
+                (events, vec![Ok(()); n])
+            }
         };
-        let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(events.len());
+        let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(checks.len());
         let mut to_save = Vec::with_capacity(events.len());
-        for (e, check) in events.into_iter().zip(checks) {
-            match check {
-                Ok(()) => {
+        // One check per event; a check that failed to run brings no events back.
+        let mut events = events.into_iter();
+        for check in checks {
+            match (check, events.next()) {
+                (Ok(()), Some(e)) => {
                     verdicts.push(None);
                     to_save.push(e);
                 }
-                Err(AuthError::UnknownKey) => verdicts.push(Some(Verdict::KeyUnknown)),
-                Err(why) => verdicts.push(Some(Verdict::Refused(why.to_string()))),
+                (Ok(()), None) => verdicts.push(Some(Verdict::KeyUnknown)),
+                (Err(AuthError::UnknownKey), _) => verdicts.push(Some(Verdict::KeyUnknown)),
+                (Err(why), _) => verdicts.push(Some(Verdict::Refused(why.to_string()))),
             }
         }
         let mut outcomes = if to_save.is_empty() {
@@ -165,10 +171,10 @@ impl Inner {
     async fn verify(
         &self,
         keys: &Keys,
-        events: &[Event],
+        events: Vec<Event>,
         from: NodeId,
         ticket: Option<Ticket>,
-    ) -> Vec<Result<(), AuthError>> {
+    ) -> (Vec<Event>, Vec<Result<(), AuthError>>) {
         let unknown = |known: &HashMap<NodeId, VerifyingKey>| {
             let carried: std::collections::HashSet<NodeId> = events
                 .iter()
@@ -202,25 +208,25 @@ impl Inner {
                 known.insert(origin, key);
             }
         }
-        let (verdicts, known) = if events.len() <= VERIFY_INLINE_MAX {
-            let v = auth::verify::verify_batch(events, &mut known);
-            (v, known)
+        let (events, verdicts, known) = if events.len() <= VERIFY_INLINE_MAX {
+            let v = auth::verify::verify_batch(&events, &mut known);
+            (events, v, known)
         } else {
+            // The events go to the blocking thread and come back: no copy of the batch.
             let n = events.len();
-            let events = events.to_vec();
             let run = move || {
                 let v = auth::verify::verify_batch(&events, &mut known);
-                (v, known)
+                (events, v, known)
             };
             match tokio::task::spawn_blocking(run).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(peer = %from, error = %e, "event verification failed to run");
-                    return vec![Err(AuthError::UnknownKey); n];
+                    return (Vec::new(), vec![Err(AuthError::UnknownKey); n]);
                 }
             }
         };
         lock(&keys.0).extend(known);
-        verdicts
+        (events, verdicts)
     }
 }

@@ -100,8 +100,9 @@ impl Event {
         UUID_LEN + varint_len(self.seq) + self.body_len()
     }
 
-    /// The encoded size of the fields an event keeps inside a run of its origin's events
-    /// (everything but `origin` and `seq`), see [`super::message`].
+    /// The encoded size of the fields an event keeps as the first of a run of its origin's
+    /// events (everything but `origin` and `seq`), see [`super::runs`]; later events of a
+    /// run cost [`super::runs::body_len_after`].
     pub fn body_len(&self) -> usize {
         UUID_LEN
             + varint_len(self.hlc)

@@ -193,7 +193,7 @@ impl Batch {
             return false;
         }
         let size = match self.events.last() {
-            Some(prev) if runs::continues(prev, &event) => event.body_len(),
+            Some(prev) if runs::continues(prev, &event) => runs::body_len_after(prev, &event),
             _ => runs::run_start_len(&event),
         };
         if self.used + size > self.budget {

@@ -14,6 +14,13 @@
 //! 3. fetch what the peer lacks of the page, judged against its entries and what this
 //!    exchange already pushed to it, and push it, cut to the limits.
 //!
+//! Passes are pipelined: when a response brings events and the peer's entries say it holds
+//! more of the page, the next digest goes out at once, with our entries raised to what the
+//! response brought (as if it were saved already), so the peer reads and sends the next
+//! batch while this one is verified and saved. One such read-ahead pass is in flight at a
+//! time; its response waits until the pass before it ends. Should an event of the batch be
+//! refused, the next pass asks for it again from the held clock.
+//!
 //! When the pages are done and the reconciliation had been cut (its round bound, or too
 //! many differences to hold), it starts again from one fingerprint, as long as the last
 //! cycle moved events: no message, whatever the sizes, ever exceeds the frame limit.
@@ -68,6 +75,20 @@ pub struct Outbound {
     received: usize,
     pub(super) bytes: usize,
     pub(super) rtt: Option<u64>,
+    /// The read-ahead pass: its digest sent before the pass before it ended.
+    ahead: Ahead,
+}
+
+/// Where the read-ahead pass stands.
+#[derive(Debug, Default)]
+enum Ahead {
+    /// None in flight.
+    #[default]
+    Idle,
+    /// Its digest is sent, no response yet.
+    InFlight,
+    /// Its response came while the pass before it was still being saved or pushed.
+    Arrived(Box<Message>, usize),
 }
 
 impl Outbound {
@@ -144,6 +165,7 @@ impl Engine {
                 received: 0,
                 bytes: 0,
                 rtt: None,
+                ahead: Ahead::Idle,
             },
         );
         self.fetches.insert(fetch, FetchFor::Clock(id));
@@ -258,12 +280,34 @@ impl Engine {
         }
     }
 
-    /// Phase 1 of the next pass: our entries for the page's origins.
+    /// Phase 1 of the next pass: our entries for the page's origins. A read-ahead pass
+    /// already in flight is the next pass: its response is awaited (or taken, if it came).
     fn send_digest(&mut self, id: ExchangeId) {
-        let Some(ex) = self.exchanges.get(&id) else {
+        let Some(ex) = self.exchanges.get_mut(&id) else {
             return;
         };
-        let message = exchange::digest(self.id(), self.held.clock(), &ex.page);
+        match std::mem::take(&mut ex.ahead) {
+            Ahead::Idle => {}
+            Ahead::InFlight => {
+                ex.stage = Stage::Response;
+                return;
+            }
+            Ahead::Arrived(message, wire_bytes) => {
+                ex.stage = Stage::Response;
+                self.response(id, *message, wire_bytes);
+                return;
+            }
+        }
+        let page = std::mem::take(&mut ex.page);
+        let message = exchange::digest(self.config.node_id, self.held.clock(), &page);
+        if let Some(ex) = self.exchanges.get_mut(&id) {
+            ex.page = page;
+        }
+        self.send_pass(id, message, Stage::Response);
+    }
+
+    /// Sends a pass's digest; `stage` is the stage the exchange is in meanwhile.
+    fn send_pass(&mut self, id: ExchangeId, message: Message, stage: Stage) {
         let len = message.encoded_len();
         let timeout = self.config.gossip_timeout;
         let now = self.now;
@@ -271,8 +315,12 @@ impl Engine {
             return;
         };
         ex.pass += 1;
-        ex.stage = Stage::Response;
-        ex.asked = now;
+        if stage == Stage::Response {
+            ex.asked = now;
+        } else {
+            ex.ahead = Ahead::InFlight;
+        }
+        ex.stage = stage;
         ex.bytes += len;
         let to = ex.peer.clone();
         self.stats.bytes_sent += len as u64;
@@ -290,6 +338,11 @@ impl Engine {
         let Some(ex) = self.exchanges.get_mut(&id) else {
             return; // a late response of an exchange that already ended
         };
+        if matches!(ex.ahead, Ahead::InFlight) && matches!(ex.stage, Stage::Save | Stage::Fetch) {
+            // The read-ahead pass's response, early: it waits for the pass before it.
+            ex.ahead = Ahead::Arrived(Box::new(message), wire_bytes);
+            return;
+        }
         if ex.stage != Stage::Response && ex.stage != Stage::Reconcile {
             return;
         }
@@ -322,6 +375,7 @@ impl Engine {
                 if asked_me {
                     self.peer_reported(peer, clock.get(&me));
                 }
+                self.read_ahead(id, &events);
                 self.ingest(events, peer, false, Some(id));
             }
             (Message::Reconcile { from, ranges }, Stage::Reconcile) if from == peer => {
@@ -340,6 +394,34 @@ impl Engine {
                 self.fail_exchange(id, format!("expected {expected}, got {}", other.kind()))
             }
         }
+    }
+
+    /// Sends the next pass's digest now, while `events` (this pass's response) are being
+    /// saved, if they leave the peer holding more of the page: our entries are raised to
+    /// what they bring contiguously.
+    fn read_ahead(&mut self, id: ExchangeId, events: &[Event]) {
+        let Some(ex) = self.exchanges.get(&id) else {
+            return;
+        };
+        if events.is_empty()
+            || !matches!(ex.ahead, Ahead::Idle)
+            || ex.pass + ex.rec.rounds + 1 >= MAX_PASSES
+        {
+            return;
+        }
+        let held = self.held.clock();
+        let mut ours: VectorClock = ex.page.iter().map(|o| (*o, held.get(o))).collect();
+        for e in events {
+            if ex.page.binary_search(&e.origin).is_ok() && e.seq == ours.get(&e.origin) + 1 {
+                ours.set(e.origin, e.seq);
+            }
+        }
+        let more = ex.page.iter().any(|o| ex.theirs.get(o) > ours.get(o));
+        if !more {
+            return;
+        }
+        let message = exchange::digest(self.id(), &ours, &ex.page);
+        self.send_pass(id, message, Stage::Save);
     }
 
     /// The response's events are judged: fetch what the peer lacks.
@@ -420,7 +502,9 @@ impl Engine {
         }
         let they_have_more =
             !exchange::wants_among(&ex.theirs, self.held.clock(), &ex.page, 0).is_empty();
-        let more = (ex.pass_received > 0 && they_have_more) || (sent > 0 && cut);
+        let more = (ex.pass_received > 0 && they_have_more)
+            || (sent > 0 && cut)
+            || !matches!(ex.ahead, Ahead::Idle);
         let requests = ex.pass + ex.rec.rounds;
         if requests >= MAX_PASSES {
             self.finish_exchange(id);

@@ -54,6 +54,9 @@ struct Node {
     store: BTreeMap<(NodeId, u64), Event>,
     reservation: u64,
     now: u64,
+    /// Saves held back until [`Node::answer_saves`] (a slow store, or a slow verifier).
+    defer_saves: bool,
+    deferred: Vec<(SaveId, Vec<Event>)>,
 }
 
 impl Node {
@@ -63,7 +66,33 @@ impl Node {
             store: BTreeMap::new(),
             reservation: 0,
             now: T0,
+            defer_saves: false,
+            deferred: Vec::new(),
         }
+    }
+
+    /// Answers the saves held back; returns every other output that follows.
+    fn answer_saves(&mut self) -> Vec<Output> {
+        let mut rest = Vec::new();
+        for (save, events) in std::mem::take(&mut self.deferred) {
+            let verdicts = self.judge(events);
+            rest.extend(self.run(Input::Saved { save, verdicts }));
+        }
+        rest
+    }
+
+    fn judge(&mut self, events: Vec<Event>) -> Vec<Verdict> {
+        events
+            .into_iter()
+            .map(|e| match self.store.get(&e.key()) {
+                Some(held) if *held == e => Verdict::Duplicate,
+                Some(_) => Verdict::Conflict,
+                None => {
+                    self.store.insert(e.key(), e);
+                    Verdict::Inserted
+                }
+            })
+            .collect()
     }
 
     fn id(&self) -> NodeId {
@@ -119,18 +148,11 @@ impl Node {
                             events,
                         });
                     }
+                    Output::Save { save, events, .. } if self.defer_saves => {
+                        self.deferred.push((save, events));
+                    }
                     Output::Save { save, events, .. } => {
-                        let verdicts = events
-                            .into_iter()
-                            .map(|e| match self.store.get(&e.key()) {
-                                Some(held) if *held == e => Verdict::Duplicate,
-                                Some(_) => Verdict::Conflict,
-                                None => {
-                                    self.store.insert(e.key(), e);
-                                    Verdict::Inserted
-                                }
-                            })
-                            .collect();
+                        let verdicts = self.judge(events);
                         queue.push_back(Input::Saved { save, verdicts });
                     }
                     Output::Reserve { up_to } => {
@@ -890,4 +912,95 @@ fn a_taken_seq_in_a_group_is_retried_after_it_and_the_rest_are_answered() {
         T0,
     );
     assert_eq!(created_tickets(&outs), vec![3]);
+}
+
+/// A cold node's catch-up is pipelined: while one batch is being saved (verified), the
+/// digest for the next is out already, raised to what the batch brought; the early
+/// response waits its turn, and everything arrives once, in order.
+#[test]
+fn a_catch_up_asks_for_the_next_batch_while_the_last_is_being_saved() {
+    let mut a = started(1, &[2]);
+    let mut b = started(2, &[1]);
+    let origin = NodeId::from_u128(9);
+    for s in 1..=350 {
+        b.store.insert((origin, s), ev(9, s));
+    }
+    a.defer_saves = true;
+    let a_peer = Peer::new(a.id(), "a");
+    let mut pending = a.run(Input::GossipWith {
+        ticket: 7,
+        peer: b.id(),
+    });
+    let (mut ahead_digests, mut requests) = (0, 0);
+    let done_in = |outs: &[Output]| {
+        outs.iter().find_map(|o| match o {
+            Output::Done {
+                done: Done::Exchange(r),
+                ..
+            } => Some(r.clone()),
+            _ => None,
+        })
+    };
+    let result = loop {
+        if let Some(r) = done_in(&pending) {
+            break r;
+        }
+        for out in &pending {
+            if let Output::Request {
+                message: Message::Digest { entries, .. },
+                ..
+            } = out
+                && !a.deferred.is_empty()
+            {
+                ahead_digests += 1;
+                // Asked past the batch being saved, not for it again.
+                let held = a.store.keys().filter(|k| k.0 == origin).count() as u64;
+                let asked = entries.iter().find(|(o, _)| *o == origin).map(|e| e.1);
+                assert_eq!(asked, Some(held + 100), "{entries:?}");
+            }
+        }
+        let mut next = Vec::new();
+        for out in pending {
+            let Output::Request {
+                exchange, message, ..
+            } = out
+            else {
+                continue;
+            };
+            requests += 1;
+            for o in b.run(Input::Received {
+                from: a_peer.clone(),
+                message,
+                request: Some(RequestId(requests)),
+                wire_bytes: 0,
+            }) {
+                if let Output::Respond { message, .. } = o {
+                    next.extend(a.run(Input::Response {
+                        exchange,
+                        message,
+                        wire_bytes: 0,
+                    }));
+                }
+            }
+        }
+        // A digest out while a batch is unsaved: its response comes before the save is
+        // done, and must wait its turn.
+        if next.iter().any(|o| matches!(o, Output::Request { .. })) {
+            pending = next;
+            continue;
+        }
+        next.extend(a.answer_saves());
+        assert!(!next.is_empty(), "the exchange stalled");
+        pending = next;
+    };
+    assert!(result.success, "{result:?}");
+    assert_eq!(result.events_received, 350);
+    assert!(ahead_digests >= 2, "{ahead_digests} digests sent ahead");
+    let held: Vec<u64> = a
+        .store
+        .keys()
+        .filter(|k| k.0 == origin)
+        .map(|k| k.1)
+        .collect();
+    assert_eq!(held, (1..=350).collect::<Vec<_>>());
 }
