@@ -6,8 +6,9 @@
 //! Group commit: while one group is being saved, new requests queue; when the save is
 //! answered, every request queued (up to [`MAX_OWN_BATCH`]) is issued as the next group:
 //! one reservation covering all its seqs, one signing pass ([`super::Signer::sign_many`],
-//! which seals the group as one hash chain after the last own event), and one [`Output::Save`], so one fsync covers
-//! the group. No request is answered before the save of its group is.
+//! which seals the group as a hash chain after the last own event), and one
+//! [`Output::Save`], so one fsync covers the group. No request is answered before the save
+//! of its group is.
 //!
 //! Every issue passes the own-seq rule ([`crate::protocol::own_seq`]): the reservation is
 //! made durable first ([`Output::Reserve`]), and after a lost tail requests wait in order
