@@ -85,26 +85,31 @@ async fn an_own_event_syncs_at_once_even_under_interval() {
 }
 
 #[tokio::test]
-async fn received_events_are_answered_before_their_sync_and_shown_after_it() {
+async fn received_events_are_answered_and_shown_before_their_sync_and_durable_after_it() {
     let dir = tempfile::tempdir().unwrap();
     let every = Duration::from_millis(800);
     let s = FileEventStore::open(dir.path(), opts(FsyncPolicy::Interval(every))).unwrap();
     let (a, b) = (ev(1, 1, b"a"), ev(1, 2, b"b"));
     s.save_many(vec![a.clone()]).await.unwrap();
+    let syncs = s.syncs();
+    let followed = *s.commits().borrow();
     let started = Instant::now();
     let out = s.save_received(vec![b.clone(), a]).await.unwrap();
     assert_eq!(out, vec![SaveOutcome::Inserted, SaveOutcome::Duplicate]);
     if started.elapsed() < every / 2 {
-        // Decided and written, not yet durable: reads and the clock do not show it yet,
-        // but a second copy is already a duplicate.
-        assert_eq!(s.clock().await.unwrap().get(&NodeId::from_u128(1)), 1);
+        // Decided and written, not yet durable: reads, the clock and followers (the
+        // screen) have it already, a second copy is a duplicate, and no sync ran for it.
+        assert_eq!(s.clock().await.unwrap().get(&NodeId::from_u128(1)), 2);
+        assert!(s.has(NodeId::from_u128(1), 2).await.unwrap());
+        assert_eq!(*s.commits().borrow(), followed + 1);
         assert_eq!(
             s.save_received(vec![b]).await.unwrap(),
             vec![SaveOutcome::Duplicate]
         );
+        assert_eq!(s.syncs(), syncs, "synced before the interval");
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while s.clock().await.unwrap().get(&NodeId::from_u128(1)) < 2 {
+    while s.syncs() == syncs {
         assert!(
             Instant::now() < deadline,
             "the received event never became durable"

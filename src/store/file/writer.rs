@@ -53,9 +53,9 @@ pub(super) enum Urgency {
     Now,
     /// Bulk saves (`save_many`): group-committed under the policy.
     Batched,
-    /// Events received from peers (`save_received`): answered once written and decided;
-    /// they become durable (and readable) with the next sync. A crash before it loses
-    /// nothing a peer cannot send again.
+    /// Events received from peers (`save_received`): answered once written and decided,
+    /// and under `Interval` readable (shown) at once too; they become durable with the
+    /// next sync. A crash before it loses nothing a peer cannot send again.
     Relaxed,
 }
 
@@ -91,6 +91,8 @@ enum SyncMsg {
         waiters: Vec<Waiter>,
         /// A saver asked for a sync at once.
         urgent: bool,
+        /// Records were written, published already or not: the next sync must cover them.
+        wrote: bool,
     },
     /// The writer has stopped; sync, unlock and answer the closer, if any.
     Shutdown(Option<CloseReply>),
@@ -149,6 +151,7 @@ pub(super) fn start(
         flushed_end: end,
         buf: Vec::new(),
         entries: Vec::new(),
+        early: Vec::new(),
         waiters: Vec::new(),
         to_syncer: sync_tx,
     };
@@ -170,6 +173,9 @@ struct Writer {
     buf: Vec<u8>,
     /// Entries and savers taken in since the last hand-off to the syncer.
     entries: Vec<Entry>,
+    /// Entries of received events under `Interval`: published once written, not after
+    /// the sync (up to one interval later), so a message from a peer shows at once.
+    early: Vec<Entry>,
     waiters: Vec<Waiter>,
     to_syncer: Sender<SyncMsg>,
 }
@@ -314,6 +320,7 @@ impl Writer {
         // so what it finds absent stays absent until it adds it.
         let mut index = shared.index();
         let mut outcomes = Vec::with_capacity(batch.items.len());
+        let first_entry = self.entries.len();
         for it in &batch.items {
             let end = it.start + RECORD_HEADER_LEN as usize + it.len as usize;
             let record = &batch.records[it.start..end];
@@ -341,6 +348,10 @@ impl Writer {
             outcomes.push(outcome);
         }
         drop(index);
+        if batch.urgency == Urgency::Relaxed && matches!(self.policy, FsyncPolicy::Interval(_)) {
+            let mine: Vec<Entry> = self.entries.drain(first_entry..).collect();
+            self.early.extend(mine);
+        }
         self.waiters.push(Waiter {
             reply: batch.reply,
             outcomes,
@@ -353,6 +364,7 @@ impl Writer {
             let msg = set_failed(&self.shared, "writing", &e);
             refuse(std::mem::take(&mut self.waiters), &self.shared, &msg);
             self.entries.clear();
+            self.early.clear();
         }
     }
 
@@ -372,10 +384,21 @@ impl Writer {
             let msg = set_failed(&self.shared, "writing", &e);
             refuse(std::mem::take(&mut self.waiters), &self.shared, &msg);
             self.entries.clear();
+            self.early.clear();
             return;
         }
-        if self.waiters.is_empty() && self.entries.is_empty() {
+        if self.waiters.is_empty() && self.entries.is_empty() && self.early.is_empty() {
             return;
+        }
+        let wrote = !self.entries.is_empty() || !self.early.is_empty();
+        if !self.early.is_empty() {
+            let mut index = self.shared.index();
+            for e in self.early.drain(..) {
+                index.publish(&e);
+            }
+            let end = index.committed.len();
+            drop(index);
+            self.shared.announce(end);
         }
         if self.policy == FsyncPolicy::Never {
             // Written is all this policy promises: publish here and spare a thread hop.
@@ -404,6 +427,7 @@ impl Writer {
             entries: std::mem::take(&mut self.entries),
             waiters,
             urgent,
+            wrote,
         };
         if let Err(std::sync::mpsc::SendError(SyncMsg::Written { waiters, .. })) =
             self.to_syncer.send(msg)
@@ -431,6 +455,8 @@ struct Pass {
     written: Vec<(Vec<Entry>, Vec<Waiter>)>,
     /// A saver asked for a sync at once.
     urgent: bool,
+    /// Records were written (some perhaps published already): a sync is due.
+    wrote: bool,
     /// Set when the writer has stopped; holds the closer's reply, if any.
     shutdown: Option<Option<CloseReply>>,
 }
@@ -442,8 +468,10 @@ impl Pass {
                 entries,
                 waiters,
                 urgent,
+                wrote,
             } => {
                 self.urgent |= urgent;
+                self.wrote |= wrote;
                 self.written.push((entries, waiters));
             }
             SyncMsg::Shutdown(r) => self.shutdown = Some(r),
@@ -451,7 +479,7 @@ impl Pass {
     }
 
     fn has_entries(&self) -> bool {
-        self.written.iter().any(|(e, _)| !e.is_empty())
+        self.wrote || self.written.iter().any(|(e, _)| !e.is_empty())
     }
 }
 
@@ -500,6 +528,7 @@ impl Syncer {
                 }
             }
             let closing = pass.shutdown.take();
+            self.dirty |= pass.wrote;
             self.commit(pass.written, closing.is_some());
             if let Some(reply) = closing {
                 return self.finish(reply);
