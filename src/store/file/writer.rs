@@ -391,24 +391,12 @@ impl Writer {
             return;
         }
         let wrote = !self.entries.is_empty() || !self.early.is_empty();
-        if !self.early.is_empty() {
-            let mut index = self.shared.index();
-            for e in self.early.drain(..) {
-                index.publish(&e);
-            }
-            let end = index.committed.len();
-            drop(index);
-            self.shared.announce(end);
-        }
+        let early = std::mem::take(&mut self.early);
+        self.publish(early);
         if self.policy == FsyncPolicy::Never {
             // Written is all this policy promises: publish here and spare a thread hop.
-            let mut index = self.shared.index();
-            for e in self.entries.drain(..) {
-                index.publish(&e);
-            }
-            let end = index.committed.len();
-            drop(index);
-            self.shared.announce(end);
+            let entries = std::mem::take(&mut self.entries);
+            self.publish(entries);
             for w in self.waiters.drain(..) {
                 let _ = w.reply.send(Ok(w.outcomes));
             }
@@ -434,6 +422,20 @@ impl Writer {
         {
             refuse(waiters, &self.shared, "the store's sync thread has stopped");
         }
+    }
+
+    /// Makes written `entries` readable and tells the store's followers.
+    fn publish(&self, entries: Vec<Entry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut index = self.shared.index();
+        for e in &entries {
+            index.publish(e);
+        }
+        let end = index.committed.len();
+        drop(index);
+        self.shared.announce(end);
     }
 
     fn stop(mut self, reply: Option<CloseReply>) {
