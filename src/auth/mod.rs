@@ -34,7 +34,7 @@ pub const SIGNATURE_LEN: usize = 64;
 
 /// A group of own events is cut into parts signed on separate cores only when each part
 /// gets at least this many events (each part costs receivers one more signature check).
-pub const SIGN_PER_THREAD_MIN: usize = 128;
+pub const SIGN_PER_THREAD_MIN: usize = 64;
 
 /// The length of a public key.
 pub const PUBLIC_KEY_LEN: usize = 32;
