@@ -41,21 +41,9 @@ pub const SEAL_LEN: usize = CHAIN_HASH_LEN + 64;
 const CHAIN_DOMAIN: &[u8] = b"gossip-chain/1\0";
 
 /// The chain hash of `e`: SHA-256 over a domain tag and every field, fixed-width where a
-/// field has a fixed width, each variable field after its length (docs/PROTOCOL.md 4b).
+/// field has a fixed width, each variable field after its length (docs/PROTOCOL.md 4a).
 pub fn chain_hash(e: &Event) -> ChainHash {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(CHAIN_DOMAIN);
-    h.update(e.id.as_bytes());
-    h.update(e.origin.0.as_bytes());
-    h.update(e.seq.to_le_bytes());
-    h.update(e.hlc.to_le_bytes());
-    h.update(e.created_at_ms.to_le_bytes());
-    h.update((e.payload.len() as u64).to_le_bytes());
-    h.update(&e.payload);
-    h.update((e.sig.len() as u64).to_le_bytes());
-    h.update(&e.sig);
-    h.finalize().into()
+    e.digest_with(CHAIN_DOMAIN)
 }
 
 /// The `prev` a chained event carries, or `None` for an event without a seal.

@@ -16,7 +16,6 @@
 use std::cmp::Ordering;
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 
 use super::event::{Event, NodeId};
 
@@ -26,18 +25,7 @@ const DIGEST_DOMAIN: &[u8] = b"gossip-equivocation/1";
 /// The SHA-256 of every field of `e` (fixed-width integers, length-prefixed bytes, the
 /// signature included), which orders equivocating events.
 pub fn digest(e: &Event) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(DIGEST_DOMAIN);
-    h.update(e.id.as_bytes());
-    h.update(e.origin.0.as_bytes());
-    h.update(e.seq.to_le_bytes());
-    h.update(e.hlc.to_le_bytes());
-    h.update(e.created_at_ms.to_le_bytes());
-    h.update((e.payload.len() as u64).to_le_bytes());
-    h.update(&e.payload);
-    h.update((e.sig.len() as u64).to_le_bytes());
-    h.update(&e.sig);
-    h.finalize().into()
+    e.digest_with(DIGEST_DOMAIN)
 }
 
 /// Which of two events under one `(origin, seq)` every node keeps: the lower [`digest`].

@@ -113,6 +113,25 @@ impl Event {
             + self.sig.len()
     }
 
+    /// The SHA-256 of `domain` and every field (fixed-width integers, length-prefixed bytes,
+    /// the signature included): one event's hash for one purpose, named by `domain`
+    /// ([`super::chain::chain_hash`], [`super::equivocation::digest`]).
+    pub fn digest_with(&self, domain: &[u8]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(domain);
+        h.update(self.id.as_bytes());
+        h.update(self.origin.0.as_bytes());
+        h.update(self.seq.to_le_bytes());
+        h.update(self.hlc.to_le_bytes());
+        h.update(self.created_at_ms.to_le_bytes());
+        h.update((self.payload.len() as u64).to_le_bytes());
+        h.update(&self.payload);
+        h.update((self.sig.len() as u64).to_le_bytes());
+        h.update(&self.sig);
+        h.finalize().into()
+    }
+
     /// Whether the event carries a signature.
     pub fn is_signed(&self) -> bool {
         !self.sig.is_empty()

@@ -132,9 +132,7 @@ impl Creator {
             _ => UNLINKED,
         }
     }
-}
 
-impl Creator {
     /// Answers every waiting request: the engine stopped. Re-issues, which no one waits
     /// for, stay queued for the next start.
     pub(super) fn abort(&mut self, out: &mut Vec<Output>) {
